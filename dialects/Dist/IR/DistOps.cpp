@@ -1,0 +1,156 @@
+//===- DistOps.cpp - Verification of the cgd dialect's ops ----------------===//
+//
+// Collectives are checked against their mesh: the axes exist, are listed
+// once, and the per-device shapes grow or shrink by the group size along the
+// gathered or scattered dimension.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/Dist/IR/DistOps.h"
+#include "dialects/Graph/IR/GraphOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/SmallSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::cgd;
+
+#include "dialects/Dist/IR/DistDialect.cpp.inc"
+#include "dialects/Dist/IR/DistEnums.cpp.inc"
+
+void CGDDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/Dist/IR/DistOps.cpp.inc"
+      >();
+}
+
+/// Resolves `mesh` and multiplies the sizes of `axes`; reports a missing
+/// mesh, an unknown axis or a repeated one.
+static FailureOr<int64_t> groupSize(Operation *op, FlatSymbolRefAttr meshRef,
+                                    ArrayAttr axes,
+                                    SymbolTableCollection &symbols) {
+  auto mesh = symbols.lookupNearestSymbolFrom<cg::MeshOp>(op, meshRef);
+  if (!mesh) {
+    op->emitOpError("refers to ") << meshRef << ", which is not a cg.mesh";
+    return failure();
+  }
+  int64_t size = 1;
+  llvm::SmallSet<StringRef, 4> seen;
+  for (Attribute axis : axes) {
+    StringRef name = cast<StringAttr>(axis).getValue();
+    if (!seen.insert(name).second) {
+      op->emitOpError("lists mesh axis \"") << name << "\" twice";
+      return failure();
+    }
+    if (!mesh.getMesh().getAxisIndex(name)) {
+      op->emitOpError("mesh axis \"")
+          << name << "\" does not exist in " << meshRef;
+      return failure();
+    }
+    size *= mesh.getMesh().getAxisSize(name);
+  }
+  return size;
+}
+
+/// Checks that `result` equals `input` except along `dim`, where
+/// result = input * factor (factor > 0) or input / -factor (factor < 0).
+static LogicalResult verifyResized(Operation *op, ShapedType input,
+                                   ShapedType result, int64_t dim,
+                                   int64_t group, bool grows) {
+  if (dim < 0 || dim >= input.getRank() || input.getRank() != result.getRank())
+    return op->emitOpError("dimension ") << dim << " is out of range";
+  if (!grows && input.getDimSize(dim) % group != 0)
+    return op->emitOpError("dimension ")
+           << dim << " of size " << input.getDimSize(dim)
+           << " does not split over " << group << " devices";
+  for (int64_t d = 0; d < input.getRank(); ++d) {
+    int64_t expected = input.getDimSize(d);
+    if (d == dim)
+      expected = grows ? expected * group : expected / group;
+    if (result.getDimSize(d) != expected)
+      return op->emitOpError("result dimension ")
+             << d << " should be " << expected << ", got "
+             << result.getDimSize(d);
+  }
+  if (input.getElementType() != result.getElementType())
+    return op->emitOpError("changes the element type");
+  return success();
+}
+
+#define CGD_GROUP_SIZE(OP)                                                     \
+  FailureOr<int64_t> OP::getGroupSize(SymbolTableCollection &symbols) {        \
+    return groupSize(*this, getMeshAttr(), getAxes(), symbols);                \
+  }
+CGD_GROUP_SIZE(AllReduceOp)
+CGD_GROUP_SIZE(AllGatherOp)
+CGD_GROUP_SIZE(ReduceScatterOp)
+CGD_GROUP_SIZE(AllToAllOp)
+#undef CGD_GROUP_SIZE
+
+LogicalResult AllReduceOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return success(succeeded(getGroupSize(symbols)));
+}
+
+LogicalResult AllGatherOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  FailureOr<int64_t> group = getGroupSize(symbols);
+  if (failed(group))
+    return failure();
+  return verifyResized(*this, getInput().getType(), getType(), getDim(), *group,
+                       /*grows=*/true);
+}
+
+LogicalResult
+ReduceScatterOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  FailureOr<int64_t> group = getGroupSize(symbols);
+  if (failed(group))
+    return failure();
+  return verifyResized(*this, getInput().getType(), getType(), getDim(), *group,
+                       /*grows=*/false);
+}
+
+LogicalResult AllToAllOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  FailureOr<int64_t> group = getGroupSize(symbols);
+  if (failed(group))
+    return failure();
+  auto input = getInput().getType(), result = getType();
+  int64_t rank = input.getRank();
+  int64_t split = getSplitDim(), concat = getConcatDim();
+  if (split < 0 || split >= rank || concat < 0 || concat >= rank ||
+      result.getRank() != rank)
+    return emitOpError("split/concat dimensions are out of range");
+  if (input.getDimSize(split) % *group != 0)
+    return emitOpError("dimension ")
+           << split << " of size " << input.getDimSize(split)
+           << " does not split over " << *group << " devices";
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t expected = input.getDimSize(d);
+    if (d == split)
+      expected /= *group;
+    if (d == concat)
+      expected *= *group;
+    if (result.getDimSize(d) != expected)
+      return emitOpError("result dimension ")
+             << d << " should be " << expected << ", got "
+             << result.getDimSize(d);
+  }
+  return success();
+}
+
+LogicalResult SendOp::verify() {
+  if (getPeer() < 0)
+    return emitOpError("peer must be a device id >= 0, got ") << getPeer();
+  return success();
+}
+
+LogicalResult RecvOp::verify() {
+  if (getPeer() < 0)
+    return emitOpError("peer must be a device id >= 0, got ") << getPeer();
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/Dist/IR/DistOps.cpp.inc"

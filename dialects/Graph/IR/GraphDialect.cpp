@@ -1,0 +1,123 @@
+//===- GraphDialect.cpp - The cg dialect ----------------------------------===//
+//
+// Registration, constant materialization, and verification of the
+// discardable attributes the dialect owns: `cg.sharding` on op results and
+// function arguments/results, and `cg.name` on function arguments/results.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/Graph/IR/GraphOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+
+using namespace mlir;
+using namespace mlir::colossal::cg;
+
+#include "dialects/Graph/IR/GraphDialect.cpp.inc"
+#include "dialects/Graph/IR/GraphEnums.cpp.inc"
+
+void CGDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/Graph/IR/GraphOps.cpp.inc"
+      >();
+  registerAttributes();
+}
+
+Operation *CGDialect::materializeConstant(OpBuilder &builder, Attribute value,
+                                          Type type, Location loc) {
+  auto elements = dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type)
+    return nullptr;
+  return builder.create<ConstantOp>(loc, elements);
+}
+
+/// Verifies `sharding` for a value of `type`, resolving its mesh from the
+/// symbol table around `scope`.
+static LogicalResult verifySharding(Operation *scope, ShardingAttr sharding,
+                                    Type type,
+                                    function_ref<InFlightDiagnostic()> emitError) {
+  auto shaped = dyn_cast<ShapedType>(type);
+  if (!shaped || !shaped.hasStaticShape())
+    return emitError() << "sharding applies to statically shaped tensors, not "
+                       << type;
+  auto mesh = SymbolTable::lookupNearestSymbolFrom<MeshOp>(scope,
+                                                           sharding.getMesh());
+  if (!mesh)
+    return emitError() << "sharding refers to " << sharding.getMesh()
+                       << ", which is not a cg.mesh";
+  return sharding.verifyFor(emitError, mesh.getMesh(), shaped);
+}
+
+LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
+                                                  NamedAttribute attr) {
+  if (attr.getName() != getShardingAttrName())
+    return op->emitError() << "unknown attribute '" << attr.getName().getValue()
+                           << "' of the cg dialect";
+  auto shardings = dyn_cast<ArrayAttr>(attr.getValue());
+  if (!shardings || shardings.size() != op->getNumResults())
+    return op->emitError() << "'" << getShardingAttrName()
+                           << "' must list one #cg.sharding per result ("
+                           << op->getNumResults() << ")";
+  for (auto [sharding, result] : llvm::zip(shardings, op->getResults())) {
+    auto attrSharding = dyn_cast<ShardingAttr>(sharding);
+    if (!attrSharding)
+      return op->emitError() << "'" << getShardingAttrName()
+                             << "' holds " << sharding
+                             << ", which is not a #cg.sharding";
+    auto emitError = [&] { return op->emitError(); };
+    if (failed(verifySharding(op, attrSharding, result.getType(), emitError)))
+      return failure();
+  }
+  return success();
+}
+
+/// Verifies a `cg.*` attribute on a function argument or result.
+static LogicalResult verifyValueAttribute(Operation *op, Type type,
+                                          NamedAttribute attr, StringRef what) {
+  StringRef name = attr.getName().getValue();
+  if (name == CGDialect::getShardingAttrName()) {
+    auto sharding = dyn_cast<ShardingAttr>(attr.getValue());
+    if (!sharding)
+      return op->emitError() << what << " attribute '" << name
+                             << "' must be a #cg.sharding";
+    auto emitError = [&] { return op->emitError() << what << ": "; };
+    return verifySharding(op, sharding, type, emitError);
+  }
+  if (name == "cg.name") {
+    if (!isa<StringAttr>(attr.getValue()))
+      return op->emitError() << what << " attribute 'cg.name' must be a string";
+    return success();
+  }
+  return op->emitError() << "unknown " << what << " attribute '" << name
+                         << "' of the cg dialect";
+}
+
+static Type getRegionValueType(Operation *op, unsigned region, unsigned index,
+                               bool result) {
+  if (auto func = dyn_cast<FunctionOpInterface>(op))
+    return result ? func.getResultTypes()[index] : func.getArgumentTypes()[index];
+  return op->getRegion(region).getArgument(index).getType();
+}
+
+LogicalResult CGDialect::verifyRegionArgAttribute(Operation *op,
+                                                  unsigned regionIndex,
+                                                  unsigned argIndex,
+                                                  NamedAttribute attr) {
+  return verifyValueAttribute(
+      op, getRegionValueType(op, regionIndex, argIndex, false), attr,
+      "argument " + std::to_string(argIndex));
+}
+
+LogicalResult CGDialect::verifyRegionResultAttribute(Operation *op,
+                                                     unsigned regionIndex,
+                                                     unsigned resultIndex,
+                                                     NamedAttribute attr) {
+  if (!isa<FunctionOpInterface>(op))
+    return op->emitError() << "result attributes need a function";
+  return verifyValueAttribute(
+      op, getRegionValueType(op, regionIndex, resultIndex, true), attr,
+      "result " + std::to_string(resultIndex));
+}

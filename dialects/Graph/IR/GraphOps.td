@@ -1,0 +1,417 @@
+//===- GraphOps.td - Operations of the cg dialect --------------*- tablegen -*-===//
+//
+// Ops take and return ranked, statically shaped tensors. Ops whose result
+// type follows from their operands and attributes infer it (so builders need
+// no result type and the verifier checks it); the others state it and verify
+// it against their operands.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef COLOSSAL_DIALECTS_GRAPH_IR_GRAPHOPS_TD
+#define COLOSSAL_DIALECTS_GRAPH_IR_GRAPHOPS_TD
+
+include "dialects/Graph/IR/GraphBase.td"
+include "mlir/IR/OpBase.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class CG_Op<string mnemonic, list<Trait> traits = []>
+    : Op<CG_Dialect, mnemonic, traits>;
+
+//===----------------------------------------------------------------------===//
+// Parameters, constants, meshes and sharding annotations
+//===----------------------------------------------------------------------===//
+
+def CG_ParamOp : CG_Op<"param", [Pure]> {
+  let summary = "A named model parameter (a trainable weight)";
+  let description = [{
+    `source` says where the bytes of the initial value live: an external data
+    file (`#cg.external`), an initializer inside an ONNX file
+    (`#cg.initializer`), or, for small tensors only, inline elements. Large
+    tensors are always referenced, never copied into the IR.
+
+    ```mlir
+    %w = cg.param "h.0.mlp.fc.weight" from(#cg.external<"gpt.data", offset = 0, length = 65536>) : tensor<64x256xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, OptionalAttr<AnyAttr>:$source);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$name (`from` `(` $source^ `)`)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def CG_ConstantOp : CG_Op<"constant", [ConstantLike, Pure,
+    AllTypesMatch<["value", "result"]>]> {
+  let summary = "A constant tensor";
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+def CG_MeshOp : CG_Op<"mesh", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "Declares a device mesh with named axes";
+  let description = [{
+    ```mlir
+    cg.mesh @mesh = #cg.mesh<["dp" = 2, "tp" = 4]>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, CG_MeshAttr:$mesh);
+  let assemblyFormat = "$sym_name `=` $mesh attr-dict";
+}
+
+def CG_ShardOp : CG_Op<"shard", [Pure, AllTypesMatch<["input", "result"]>,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "Annotates a value with a sharding";
+  let description = [{
+    The result is the input laid out as `sharding` says. The annotation is a
+    constraint for the auto-parallel search.
+
+    ```mlir
+    %1 = cg.shard %0 to #cg.sharding<@mesh, [["dp"], []]> : tensor<8x16xf32>
+    ```
+  }];
+  let arguments = (ins CG_Tensor:$input, CG_ShardingAttr:$sharding);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$input `to` $sharding attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+class CG_UnaryOp<string mnemonic, Type operandType, list<Trait> traits = []>
+    : CG_Op<mnemonic, !listconcat(traits, [Pure, SameOperandsAndResultType,
+                                           Elementwise])> {
+  let arguments = (ins operandType:$input);
+  let results = (outs operandType:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def CG_NegOp : CG_UnaryOp<"neg", CG_NumericTensor> { let summary = "-x"; }
+def CG_AbsOp : CG_UnaryOp<"abs", CG_NumericTensor> { let summary = "|x|"; }
+def CG_SqrtOp : CG_UnaryOp<"sqrt", CG_FloatTensor> { let summary = "sqrt(x)"; }
+def CG_RsqrtOp : CG_UnaryOp<"rsqrt", CG_FloatTensor> { let summary = "1/sqrt(x)"; }
+def CG_ExpOp : CG_UnaryOp<"exp", CG_FloatTensor> { let summary = "e^x"; }
+def CG_LogOp : CG_UnaryOp<"log", CG_FloatTensor> { let summary = "ln(x)"; }
+def CG_TanhOp : CG_UnaryOp<"tanh", CG_FloatTensor> { let summary = "tanh(x)"; }
+def CG_ErfOp : CG_UnaryOp<"erf", CG_FloatTensor> { let summary = "erf(x)"; }
+def CG_ReciprocalOp : CG_UnaryOp<"reciprocal", CG_FloatTensor> {
+  let summary = "1/x";
+}
+def CG_ReluOp : CG_UnaryOp<"relu", CG_NumericTensor> { let summary = "max(x, 0)"; }
+def CG_SigmoidOp : CG_UnaryOp<"sigmoid", CG_FloatTensor> {
+  let summary = "1/(1+e^-x)";
+}
+def CG_SiluOp : CG_UnaryOp<"silu", CG_FloatTensor> { let summary = "x*sigmoid(x)"; }
+def CG_NotOp : CG_UnaryOp<"not", CG_BoolTensor> { let summary = "logical not"; }
+
+def CG_GeluOp : CG_Op<"gelu", [Pure, SameOperandsAndResultType, Elementwise]> {
+  let summary = "Gaussian error linear unit";
+  let description = [{
+    `x * 0.5 * (1 + erf(x / sqrt(2)))`, or with `approximate = tanh` the tanh
+    form `0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))`.
+  }];
+  let arguments = (ins CG_FloatTensor:$input,
+      DefaultValuedAttr<CG_GeluApproximationAttr,
+                        "::mlir::colossal::cg::GeluApproximation::none">:$approximate);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+class CG_BinaryOp<string mnemonic, Type operandType, list<Trait> traits = []>
+    : CG_Op<mnemonic, !listconcat(traits, [Pure, SameOperandsElementType,
+          InferTypeOpAdaptor])> {
+  let description = [{
+    Elementwise with numpy-style broadcasting of the two operands.
+  }];
+  let arguments = (ins operandType:$lhs, operandType:$rhs);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_AddOp : CG_BinaryOp<"add", CG_NumericTensor, [Commutative]> { let summary = "a+b"; }
+def CG_SubOp : CG_BinaryOp<"sub", CG_NumericTensor> { let summary = "a-b"; }
+def CG_MulOp : CG_BinaryOp<"mul", CG_NumericTensor, [Commutative]> { let summary = "a*b"; }
+def CG_DivOp : CG_BinaryOp<"div", CG_NumericTensor> { let summary = "a/b"; }
+def CG_PowOp : CG_BinaryOp<"pow", CG_FloatTensor> { let summary = "a^b"; }
+def CG_MaxOp : CG_BinaryOp<"max", CG_NumericTensor, [Commutative]> {
+  let summary = "max(a, b)";
+}
+def CG_MinOp : CG_BinaryOp<"min", CG_NumericTensor, [Commutative]> {
+  let summary = "min(a, b)";
+}
+def CG_AndOp : CG_BinaryOp<"and", CG_BoolTensor, [Commutative]> {
+  let summary = "logical and";
+}
+def CG_OrOp : CG_BinaryOp<"or", CG_BoolTensor, [Commutative]> {
+  let summary = "logical or";
+}
+
+def CG_CmpOp : CG_Op<"cmp", [Pure, SameOperandsElementType,
+    InferTypeOpAdaptor]> {
+  let summary = "Elementwise comparison with broadcasting, giving i1";
+  let arguments = (ins CG_CmpPredicateAttr:$predicate, CG_Tensor:$lhs,
+                       CG_Tensor:$rhs);
+  let results = (outs CG_BoolTensor:$result);
+  let assemblyFormat = "$predicate `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_WhereOp : CG_Op<"where", [Pure,
+    InferTypeOpAdaptor]> {
+  let summary = "cond ? x : y, elementwise with broadcasting";
+  let arguments = (ins CG_BoolTensor:$condition, CG_Tensor:$x, CG_Tensor:$y);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$condition `,` $x `,` $y attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_CastOp : CG_Op<"cast", [Pure, SameOperandsAndResultShape]> {
+  let summary = "Converts the element type";
+  let arguments = (ins CG_Tensor:$input);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Normalization and softmax
+//===----------------------------------------------------------------------===//
+
+def CG_SoftmaxOp : CG_Op<"softmax", [Pure, SameOperandsAndResultType]> {
+  let summary = "softmax along `axis`";
+  let arguments = (ins CG_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def CG_LogSoftmaxOp : CG_Op<"log_softmax", [Pure, SameOperandsAndResultType]> {
+  let summary = "log(softmax) along `axis`";
+  let arguments = (ins CG_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def CG_LayerNormOp : CG_Op<"layer_norm", [Pure]> {
+  let summary = "Layer normalization over dimensions [axis, rank)";
+  let description = [{
+    `(x - mean) / sqrt(var + epsilon) * scale + bias`, statistics over the
+    trailing dimensions starting at `axis`; `scale` and `bias` have the shape
+    of those dimensions.
+  }];
+  let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$scale,
+                       Optional<CG_FloatTensor>:$bias, I64Attr:$axis,
+                       F64Attr:$epsilon);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def CG_RmsNormOp : CG_Op<"rms_norm", [Pure]> {
+  let summary = "Root-mean-square normalization over dimensions [axis, rank)";
+  let description = [{ `x / sqrt(mean(x^2) + epsilon) * scale`. }];
+  let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$scale,
+                       I64Attr:$axis, F64Attr:$epsilon);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $scale attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def CG_BatchNormOp : CG_Op<"batch_norm", [Pure]> {
+  let summary = "Batch normalization with running statistics (inference)";
+  let description = [{
+    Channels are dimension 1: `(x - mean) / sqrt(var + epsilon) * scale + bias`.
+  }];
+  let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$scale,
+                       CG_FloatTensor:$bias, CG_FloatTensor:$mean,
+                       CG_FloatTensor:$variance, F64Attr:$epsilon);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $scale `,` $bias `,` $mean `,` $variance attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions
+//===----------------------------------------------------------------------===//
+
+def CG_MatMulOp : CG_Op<"matmul", [Pure, SameOperandsElementType,
+    InferTypeOpAdaptor]> {
+  let summary = "Batched matrix product with numpy broadcasting";
+  let description = [{
+    numpy.matmul semantics: 1-D operands are promoted to matrices, leading
+    (batch) dimensions broadcast.
+  }];
+  let arguments = (ins CG_NumericTensor:$lhs, CG_NumericTensor:$rhs);
+  let results = (outs CG_NumericTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_LinearOp : CG_Op<"linear", [Pure,
+    InferTypeOpAdaptor]> {
+  let summary = "x @ W + b, W of shape [in, out] (or [out, in] when transposed)";
+  let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$weight,
+                       Optional<CG_FloatTensor>:$bias,
+                       UnitAttr:$transpose_weight);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_AttentionOp : CG_Op<"attention", [Pure,
+    InferTypeOpAdaptor]> {
+  let summary = "Scaled dot-product attention";
+  let description = [{
+    `softmax(q @ k^T * scale + mask) @ v`, over operands shaped
+    `[batch..., seq_q, d]`, `[batch..., seq_kv, d]`, `[batch..., seq_kv, d_v]`.
+    With `causal`, position i attends to positions <= i (aligned at the end
+    when seq_kv > seq_q). `mask`, broadcastable to `[batch..., seq_q,
+    seq_kv]`, is added when float and keeps the positions where it is true
+    when i1. Formed by `colossal-fuse-attention` from the matmul, scale, mask,
+    softmax, matmul pattern.
+  }];
+  let arguments = (ins CG_FloatTensor:$query, CG_FloatTensor:$key,
+                       CG_FloatTensor:$value, Optional<CG_Tensor>:$mask,
+                       F64Attr:$scale, UnitAttr:$causal);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$query `,` $key `,` $value (`,` $mask^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_Conv2DOp : CG_Op<"conv2d", [Pure,
+    InferTypeOpAdaptor]> {
+  let summary = "2-D convolution, NCHW input, OIHW weight";
+  let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$weight,
+                       Optional<CG_FloatTensor>:$bias,
+                       DenseI64ArrayAttr:$strides,
+                       DenseI64ArrayAttr:$padding, // top, left, bottom, right
+                       DenseI64ArrayAttr:$dilations,
+                       I64Attr:$groups);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
+}
+
+class CG_Pool2DOp<string mnemonic> : CG_Op<mnemonic, [Pure,
+    InferTypeOpAdaptor]> {
+  let arguments = (ins CG_FloatTensor:$input,
+                       DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides,
+                       DenseI64ArrayAttr:$padding, // top, left, bottom, right
+                       UnitAttr:$ceil_mode,
+                       UnitAttr:$count_include_pad);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_MaxPool2DOp : CG_Pool2DOp<"max_pool2d"> {
+  let summary = "2-D max pooling over NCHW (padding never wins)";
+}
+def CG_AvgPool2DOp : CG_Pool2DOp<"avg_pool2d"> {
+  let summary = "2-D average pooling over NCHW";
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+class CG_ReduceOp<string mnemonic> : CG_Op<mnemonic, [Pure,
+    SameOperandsAndResultElementType,
+    InferTypeOpAdaptor]> {
+  let arguments = (ins CG_NumericTensor:$input, DenseI64ArrayAttr:$axes,
+                       UnitAttr:$keepdims);
+  let results = (outs CG_NumericTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_ReduceSumOp : CG_ReduceOp<"reduce_sum"> { let summary = "sum over axes"; }
+def CG_ReduceMeanOp : CG_ReduceOp<"reduce_mean"> { let summary = "mean over axes"; }
+def CG_ReduceMaxOp : CG_ReduceOp<"reduce_max"> { let summary = "max over axes"; }
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+def CG_ReshapeOp : CG_Op<"reshape", [Pure, SameOperandsAndResultElementType]> {
+  let summary = "Same elements, row-major, new static shape";
+  let arguments = (ins CG_Tensor:$input);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def CG_TransposeOp : CG_Op<"transpose", [Pure, SameOperandsAndResultElementType,
+    InferTypeOpAdaptor]> {
+  let summary = "Permutes dimensions: result dim i is input dim permutation[i]";
+  let arguments = (ins CG_Tensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_SliceOp : CG_Op<"slice", [Pure, SameOperandsAndResultElementType,
+    InferTypeOpAdaptor]> {
+  let summary = "Strided slice with static, normalized bounds per dimension";
+  let description = [{
+    For every dimension `d`: elements `start[d], start[d]+step[d], ...`,
+    stopping before `limit[d]`. Steps may be negative (then `limit` may be
+    -1 to run through index 0).
+  }];
+  let arguments = (ins CG_Tensor:$input, DenseI64ArrayAttr:$starts,
+                       DenseI64ArrayAttr:$limits, DenseI64ArrayAttr:$steps);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_ConcatOp : CG_Op<"concat", [Pure, SameOperandsAndResultElementType,
+    InferTypeOpAdaptor]> {
+  let summary = "Concatenates along `axis`";
+  let arguments = (ins Variadic<CG_Tensor>:$inputs, I64Attr:$axis);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_SplitOp : CG_Op<"split", [Pure]> {
+  let summary = "Splits along `axis` into pieces of the given sizes";
+  let arguments = (ins CG_Tensor:$input, I64Attr:$axis,
+                       DenseI64ArrayAttr:$sizes);
+  let results = (outs Variadic<CG_Tensor>:$results);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def CG_GatherOp : CG_Op<"gather", [Pure,
+    InferTypeOpAdaptor]> {
+  let summary = "Takes slices of `input` along `axis` at `indices` (embedding lookup)";
+  let description = [{
+    Result shape: `input.shape[:axis] + indices.shape + input.shape[axis+1:]`.
+    Negative indices count from the end, as in ONNX.
+  }];
+  let arguments = (ins CG_Tensor:$input, CG_IndexTensor:$indices,
+                       I64Attr:$axis);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$input `,` $indices attr-dict `:` functional-type(operands, results)";
+}
+
+def CG_ExpandOp : CG_Op<"expand", [Pure, SameOperandsAndResultElementType]> {
+  let summary = "Broadcasts to the result shape (numpy rules)";
+  let arguments = (ins CG_Tensor:$input);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def CG_TriluOp : CG_Op<"trilu", [Pure, SameOperandsAndResultType]> {
+  let summary = "Keeps the lower (or upper) triangle of the last two dimensions";
+  let description = [{
+    Lower: element (i, j) is kept when `j <= i + diagonal`; upper: when
+    `j >= i + diagonal`. Other elements become zero (false). Decoders build
+    their causal masks from it.
+  }];
+  let arguments = (ins CG_Tensor:$input, UnitAttr:$upper,
+                       DefaultValuedAttr<I64Attr, "0">:$diagonal);
+  let results = (outs CG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+#endif // COLOSSAL_DIALECTS_GRAPH_IR_GRAPHOPS_TD
