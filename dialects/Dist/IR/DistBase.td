@@ -15,6 +15,7 @@ include "mlir/IR/OpBase.td"
 def CGD_Dialect : Dialect {
   let name = "cgd";
   let cppNamespace = "::mlir::colossal::cgd";
+  let useDefaultAttributePrinterParser = 1;
   let summary = "Colossal's distributed dialect: per-device programs";
   let description = [{
     Collectives run over the devices of a `cg.mesh` that share all

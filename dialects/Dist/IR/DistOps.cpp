@@ -21,10 +21,17 @@ using namespace mlir::colossal::cgd;
 #include "dialects/Dist/IR/DistDialect.cpp.inc"
 #include "dialects/Dist/IR/DistEnums.cpp.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "dialects/Dist/IR/DistAttrs.cpp.inc"
+
 void CGDDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "dialects/Dist/IR/DistOps.cpp.inc"
+      >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/Dist/IR/DistAttrs.cpp.inc"
       >();
 }
 

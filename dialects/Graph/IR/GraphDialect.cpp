@@ -53,6 +53,14 @@ static LogicalResult verifySharding(Operation *scope, ShardingAttr sharding,
 
 LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
                                                   NamedAttribute attr) {
+  // Provenance recorded by the importer on the module.
+  StringRef name = attr.getName().getValue();
+  if (isa<ModuleOp>(op) && (name == "cg.source" || name == "cg.opset")) {
+    if (name == "cg.source" ? !isa<StringAttr>(attr.getValue())
+                            : !isa<IntegerAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' has the wrong kind of value";
+    return success();
+  }
   if (attr.getName() != getShardingAttrName())
     return op->emitError() << "unknown attribute '" << attr.getName().getValue()
                            << "' of the cg dialect";

@@ -1,0 +1,309 @@
+//===- ConvertMath.cpp - Elementwise ONNX ops to cg -----------------------===//
+//
+// Arithmetic, comparisons, logic, activations, softmax and casts. Whenever
+// all inputs are compile-time constants the node is folded on the host, which
+// is how exporters' shape arithmetic disappears.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontends/onnx/ImportContext.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::onnx;
+
+namespace {
+
+using FloatFn = double (*)(ArrayRef<double>);
+using IntFn = int64_t (*)(ArrayRef<int64_t>);
+
+/// Folds the node when all its inputs are constants; returns true if it did.
+bool tryFold(NodeContext &c, Type resultType, FloatFn f, IntFn i) {
+  SmallVector<const HostTensor *> inputs;
+  for (unsigned k = 0; k < c.numInputs(); ++k) {
+    const HostTensor *t = c.constant(k);
+    if (!t)
+      return false;
+    inputs.push_back(t);
+  }
+  auto folded = foldElementwise(inputs, resultType, f, i);
+  if (!folded)
+    return false;
+  c.setConstantOutput(0, std::move(*folded));
+  return true;
+}
+
+LogicalResult requireSameElementType(NodeContext &c, unsigned a, unsigned b) {
+  Type ta = c.inputType(a).getElementType(), tb = c.inputType(b).getElementType();
+  if (ta != tb)
+    return c.error() << "inputs " << a << " and " << b
+                     << " have different element types (" << ta << " vs " << tb
+                     << ")";
+  return success();
+}
+
+template <typename OpT, FloatFn F, IntFn I>
+LogicalResult convertBinary(NodeContext &c) {
+  if (failed(requireSameElementType(c, 0, 1)))
+    return failure();
+  if (tryFold(c, c.inputType(0).getElementType(), F, I))
+    return success();
+  auto result = c.create<OpT>(c.value(0), c.value(1));
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+/// Max, Min and Sum take any number of inputs; fold or chain them.
+template <typename OpT, FloatFn F, IntFn I>
+LogicalResult convertVariadic(NodeContext &c) {
+  if (c.numInputs() == 0)
+    return c.error() << "needs at least one input";
+  for (unsigned k = 1; k < c.numInputs(); ++k)
+    if (failed(requireSameElementType(c, 0, k)))
+      return failure();
+  if (c.numInputs() == 1) {
+    c.setOutput(0, c.value(0));
+    return success();
+  }
+  if (c.numInputs() == 2 && tryFold(c, c.inputType(0).getElementType(), F, I))
+    return success();
+  Value acc = c.value(0);
+  for (unsigned k = 1; k < c.numInputs(); ++k) {
+    auto next = c.create<OpT>(acc, c.value(k));
+    if (failed(next))
+      return failure();
+    acc = *next;
+  }
+  c.setOutput(0, acc);
+  return success();
+}
+
+LogicalResult convertPow(NodeContext &c) {
+  Type base = c.inputType(0).getElementType();
+  if (!isa<FloatType>(base))
+    return c.error() << "integer powers are not supported; cast the base to "
+                        "float";
+  if (tryFold(c, base, [](ArrayRef<double> a) { return std::pow(a[0], a[1]); },
+              nullptr))
+    return success();
+  Value exponent = c.value(1);
+  if (c.inputType(1).getElementType() != base)
+    exponent = c.createTyped<cg::CastOp>(
+        RankedTensorType::get(c.inputType(1).getShape(), base), exponent);
+  auto result = c.create<cg::PowOp>(c.value(0), exponent);
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+template <cg::CmpPredicate P, FloatFn F, IntFn I>
+LogicalResult convertCompare(NodeContext &c) {
+  if (failed(requireSameElementType(c, 0, 1)))
+    return failure();
+  if (tryFold(c, c.builder().getI1Type(), F, I))
+    return success();
+  auto result = c.create<cg::CmpOp>(P, c.value(0), c.value(1));
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+template <typename OpT, FloatFn F, bool FloatOnly>
+LogicalResult convertUnary(NodeContext &c) {
+  Type element = c.inputType(0).getElementType();
+  if (FloatOnly && !isa<FloatType>(element))
+    return c.error() << "needs a floating-point input, got " << element;
+  if (const HostTensor *t = c.constant(0)) {
+    if (t->splat || t->size() <= kMaxFoldElements) {
+      auto folded = foldElementwise(
+          {t}, element, F,
+          [](ArrayRef<int64_t> a) {
+            return static_cast<int64_t>(F({static_cast<double>(a[0])}));
+          });
+      if (folded) {
+        c.setConstantOutput(0, std::move(*folded));
+        return success();
+      }
+    }
+  }
+  c.setOutput(0, c.createTyped<OpT>(c.inputType(0), c.value(0)));
+  return success();
+}
+
+LogicalResult convertNot(NodeContext &c) {
+  if (!c.inputType(0).getElementType().isInteger(1))
+    return c.error() << "needs a bool input";
+  if (tryFold(c, c.builder().getI1Type(), nullptr,
+              [](ArrayRef<int64_t> a) -> int64_t { return !a[0]; }))
+    return success();
+  c.setOutput(0, c.createTyped<cg::NotOp>(c.inputType(0), c.value(0)));
+  return success();
+}
+
+LogicalResult convertWhere(NodeContext &c) {
+  if (!c.inputType(0).getElementType().isInteger(1))
+    return c.error() << "condition must be bool";
+  if (failed(requireSameElementType(c, 1, 2)))
+    return failure();
+  Type element = c.inputType(1).getElementType();
+  if (tryFold(c, element,
+              [](ArrayRef<double> a) { return a[0] != 0 ? a[1] : a[2]; },
+              [](ArrayRef<int64_t> a) { return a[0] ? a[1] : a[2]; }))
+    return success();
+  auto result = c.create<cg::WhereOp>(c.value(0), c.value(1), c.value(2));
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+LogicalResult convertCast(NodeContext &c) {
+  int64_t to = c.intAttr("to", 0);
+  Type element = elementTypeOf(c.context(), static_cast<int32_t>(to));
+  if (!element)
+    return c.error() << "cannot cast to " << onnxTypeName(to);
+  if (const HostTensor *t = c.constant(0)) {
+    c.setConstantOutput(0, castHostTensor(*t, element));
+    return success();
+  }
+  RankedTensorType in = c.inputType(0);
+  if (in.getElementType() == element) {
+    c.setOutput(0, c.value(0));
+    return success();
+  }
+  if (!(element.isF32() || element.isF16() || element.isBF16() ||
+        element.isInteger(64) || element.isInteger(32) ||
+        element.isInteger(1)))
+    return c.error() << "casting a runtime tensor to " << onnxTypeName(to)
+                     << " is not supported";
+  c.setOutput(0, c.createTyped<cg::CastOp>(
+                     RankedTensorType::get(in.getShape(), element), c.value(0)));
+  return success();
+}
+
+LogicalResult convertIdentity(NodeContext &c) {
+  ImportedValue &in = c.input(0);
+  if (in.constant && !in.value)
+    c.setConstantOutput(0, *in.constant);
+  else
+    c.setOutput(0, c.value(0));
+  return success();
+}
+
+LogicalResult convertDropout(NodeContext &c) {
+  if (c.outputUsed(1))
+    return c.error() << "the dropout mask output is not supported (the "
+                        "importer builds inference graphs; training adds its "
+                        "own dropout)";
+  return convertIdentity(c);
+}
+
+template <typename OpT>
+LogicalResult convertSoftmax(NodeContext &c) {
+  if (!isa<FloatType>(c.inputType(0).getElementType()))
+    return c.error() << "needs a floating-point input";
+  int64_t axis = c.intAttr("axis", -1);
+  auto normalized = cg::normalizeAxis(axis, c.inputType(0).getRank());
+  if (!normalized)
+    return c.error() << "axis " << axis << " is out of range for rank "
+                     << c.inputType(0).getRank();
+  c.setOutput(0, c.createTyped<OpT>(c.inputType(0), c.value(0), *normalized));
+  return success();
+}
+
+LogicalResult convertGelu(NodeContext &c) {
+  std::string approximate = c.stringAttr("approximate", "none");
+  cg::GeluApproximation kind;
+  if (approximate == "none")
+    kind = cg::GeluApproximation::none;
+  else if (approximate == "tanh")
+    kind = cg::GeluApproximation::tanh;
+  else
+    return c.error() << "unknown approximation '" << approximate << "'";
+  if (!isa<FloatType>(c.inputType(0).getElementType()))
+    return c.error() << "needs a floating-point input";
+  c.setOutput(0, c.builder().create<cg::GeluOp>(c.loc(), c.inputType(0),
+                                                c.value(0), kind));
+  return success();
+}
+
+// Scalar kernels shared by folding.
+double fAdd(ArrayRef<double> a) { return a[0] + a[1]; }
+double fSub(ArrayRef<double> a) { return a[0] - a[1]; }
+double fMul(ArrayRef<double> a) { return a[0] * a[1]; }
+double fDiv(ArrayRef<double> a) { return a[0] / a[1]; }
+double fMax(ArrayRef<double> a) { return std::max(a[0], a[1]); }
+double fMin(ArrayRef<double> a) { return std::min(a[0], a[1]); }
+double fEq(ArrayRef<double> a) { return a[0] == a[1]; }
+double fLt(ArrayRef<double> a) { return a[0] < a[1]; }
+double fLe(ArrayRef<double> a) { return a[0] <= a[1]; }
+double fGt(ArrayRef<double> a) { return a[0] > a[1]; }
+double fGe(ArrayRef<double> a) { return a[0] >= a[1]; }
+int64_t iAdd(ArrayRef<int64_t> a) { return a[0] + a[1]; }
+int64_t iSub(ArrayRef<int64_t> a) { return a[0] - a[1]; }
+int64_t iMul(ArrayRef<int64_t> a) { return a[0] * a[1]; }
+int64_t iDiv(ArrayRef<int64_t> a) { return a[1] == 0 ? 0 : a[0] / a[1]; }
+int64_t iMax(ArrayRef<int64_t> a) { return std::max(a[0], a[1]); }
+int64_t iMin(ArrayRef<int64_t> a) { return std::min(a[0], a[1]); }
+int64_t iEq(ArrayRef<int64_t> a) { return a[0] == a[1]; }
+int64_t iLt(ArrayRef<int64_t> a) { return a[0] < a[1]; }
+int64_t iLe(ArrayRef<int64_t> a) { return a[0] <= a[1]; }
+int64_t iGt(ArrayRef<int64_t> a) { return a[0] > a[1]; }
+int64_t iGe(ArrayRef<int64_t> a) { return a[0] >= a[1]; }
+int64_t iAnd(ArrayRef<int64_t> a) { return a[0] && a[1]; }
+int64_t iOr(ArrayRef<int64_t> a) { return a[0] || a[1]; }
+
+double fNeg(ArrayRef<double> a) { return -a[0]; }
+double fAbs(ArrayRef<double> a) { return std::fabs(a[0]); }
+double fSqrt(ArrayRef<double> a) { return std::sqrt(a[0]); }
+double fExp(ArrayRef<double> a) { return std::exp(a[0]); }
+double fLog(ArrayRef<double> a) { return std::log(a[0]); }
+double fTanh(ArrayRef<double> a) { return std::tanh(a[0]); }
+double fErf(ArrayRef<double> a) { return std::erf(a[0]); }
+double fRecip(ArrayRef<double> a) { return 1.0 / a[0]; }
+double fRelu(ArrayRef<double> a) { return a[0] > 0 ? a[0] : 0.0; }
+double fSigmoid(ArrayRef<double> a) { return 1.0 / (1.0 + std::exp(-a[0])); }
+
+} // namespace
+
+void mlir::colossal::onnx::registerMathConverters(ConverterTable &t) {
+  t["Add"] = convertBinary<cg::AddOp, fAdd, iAdd>;
+  t["Sub"] = convertBinary<cg::SubOp, fSub, iSub>;
+  t["Mul"] = convertBinary<cg::MulOp, fMul, iMul>;
+  t["Div"] = convertBinary<cg::DivOp, fDiv, iDiv>;
+  t["Pow"] = convertPow;
+  t["Max"] = convertVariadic<cg::MaxOp, fMax, iMax>;
+  t["Min"] = convertVariadic<cg::MinOp, fMin, iMin>;
+  t["Sum"] = convertVariadic<cg::AddOp, fAdd, iAdd>;
+  t["And"] = convertBinary<cg::AndOp, nullptr, iAnd>;
+  t["Or"] = convertBinary<cg::OrOp, nullptr, iOr>;
+  t["Not"] = convertNot;
+  t["Equal"] = convertCompare<cg::CmpPredicate::eq, fEq, iEq>;
+  t["Less"] = convertCompare<cg::CmpPredicate::lt, fLt, iLt>;
+  t["LessOrEqual"] = convertCompare<cg::CmpPredicate::le, fLe, iLe>;
+  t["Greater"] = convertCompare<cg::CmpPredicate::gt, fGt, iGt>;
+  t["GreaterOrEqual"] = convertCompare<cg::CmpPredicate::ge, fGe, iGe>;
+  t["Where"] = convertWhere;
+  t["Neg"] = convertUnary<cg::NegOp, fNeg, false>;
+  t["Abs"] = convertUnary<cg::AbsOp, fAbs, false>;
+  t["Relu"] = convertUnary<cg::ReluOp, fRelu, false>;
+  t["Sqrt"] = convertUnary<cg::SqrtOp, fSqrt, true>;
+  t["Exp"] = convertUnary<cg::ExpOp, fExp, true>;
+  t["Log"] = convertUnary<cg::LogOp, fLog, true>;
+  t["Tanh"] = convertUnary<cg::TanhOp, fTanh, true>;
+  t["Erf"] = convertUnary<cg::ErfOp, fErf, true>;
+  t["Reciprocal"] = convertUnary<cg::ReciprocalOp, fRecip, true>;
+  t["Sigmoid"] = convertUnary<cg::SigmoidOp, fSigmoid, true>;
+  t["Gelu"] = convertGelu;
+  t["Softmax"] = convertSoftmax<cg::SoftmaxOp>;
+  t["LogSoftmax"] = convertSoftmax<cg::LogSoftmaxOp>;
+  t["Cast"] = convertCast;
+  t["Identity"] = convertIdentity;
+  t["Dropout"] = convertDropout;
+}

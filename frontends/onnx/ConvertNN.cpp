@@ -1,0 +1,378 @@
+//===- ConvertNN.cpp - Contractions, normalization, convolution -----------===//
+//
+// MatMul, Gemm, LayerNormalization, BatchNormalization, Conv, pooling,
+// reductions, Flatten and Trilu.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontends/onnx/ImportContext.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::onnx;
+
+namespace {
+
+LogicalResult requireFloat(NodeContext &c, unsigned i) {
+  if (!isa<FloatType>(c.inputType(i).getElementType()))
+    return c.error() << "input " << i << " must be floating-point, got "
+                     << c.inputType(i).getElementType();
+  return success();
+}
+
+LogicalResult refuseExtraOutputs(NodeContext &c, StringRef what) {
+  for (unsigned o = 1; o < c.numOutputs(); ++o)
+    if (c.outputUsed(o))
+      return c.error() << "output " << o << " (" << what
+                       << ") is not supported; only the first output is";
+  return success();
+}
+
+LogicalResult convertMatMul(NodeContext &c) {
+  if (c.inputType(0).getElementType() != c.inputType(1).getElementType())
+    return c.error() << "operands have different element types";
+  auto result = c.create<cg::MatMulOp>(c.value(0), c.value(1));
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+LogicalResult convertGemm(NodeContext &c) {
+  if (failed(requireFloat(c, 0)) || failed(requireFloat(c, 1)))
+    return failure();
+  if (c.inputType(0).getRank() != 2 || c.inputType(1).getRank() != 2)
+    return c.error() << "A and B must be matrices";
+  double alpha = c.floatAttr("alpha", 1.0), beta = c.floatAttr("beta", 1.0);
+  bool transA = c.intAttr("transA", 0), transB = c.intAttr("transB", 0);
+  Type element = c.inputType(0).getElementType();
+  Value a = c.value(0);
+  if (transA) {
+    auto t = c.create<cg::TransposeOp>(a, ArrayRef<int64_t>{1, 0});
+    if (failed(t))
+      return failure();
+    a = *t;
+  }
+  int64_t n = c.inputType(1).getDimSize(transB ? 0 : 1);
+  // A bias that is a row vector folds into linear; anything else is added.
+  Value bias;
+  bool biasAfter = false;
+  if (c.hasInput(2)) {
+    auto cType = c.inputType(2);
+    bool rowVector = cType.getRank() <= 1 ||
+                     (cType.getRank() == 2 && cType.getDimSize(0) == 1);
+    if (rowVector && alpha == 1.0 && beta == 1.0) {
+      int64_t len = cg::numElements(cType.getShape());
+      if (len != n && len != 1)
+        return c.error() << "bias C " << cType << " does not match N = " << n;
+      bias = c.reshape(c.value(2), {len});
+    } else {
+      biasAfter = true;
+    }
+  }
+  auto y = c.create<cg::LinearOp>(a, c.value(1), bias, transB);
+  if (failed(y))
+    return failure();
+  Value out = *y;
+  if (alpha != 1.0) {
+    auto scaled = c.create<cg::MulOp>(out, c.scalar(alpha, element));
+    if (failed(scaled))
+      return failure();
+    out = *scaled;
+  }
+  if (biasAfter) {
+    Value cv = c.value(2);
+    if (beta != 1.0) {
+      auto s = c.create<cg::MulOp>(cv, c.scalar(beta, element));
+      if (failed(s))
+        return failure();
+      cv = *s;
+    }
+    auto sum = c.create<cg::AddOp>(out, cv);
+    if (failed(sum))
+      return failure();
+    out = *sum;
+  }
+  c.setOutput(0, out);
+  return success();
+}
+
+LogicalResult convertLayerNorm(NodeContext &c) {
+  if (failed(requireFloat(c, 0)) ||
+      failed(refuseExtraOutputs(c, "mean / inverse standard deviation")))
+    return failure();
+  int64_t rank = c.inputType(0).getRank();
+  auto axis = cg::normalizeAxis(c.intAttr("axis", -1), rank);
+  if (!axis)
+    return c.error() << "axis " << c.intAttr("axis", -1)
+                     << " is out of range for rank " << rank;
+  ArrayRef<int64_t> normShape = c.inputType(0).getShape().drop_front(*axis);
+  // ONNX lets scale and bias broadcast; the op wants the exact shape.
+  auto fit = [&](unsigned i) -> FailureOr<Value> {
+    auto type = c.inputType(i);
+    if (type.getShape() == normShape)
+      return c.value(i);
+    if (!cg::isBroadcastableTo(type.getShape(), normShape))
+      return static_cast<LogicalResult>(
+          c.error() << "input " << i << " " << type
+                    << " does not broadcast to the normalized shape");
+    if (cg::numElements(type.getShape()) == cg::numElements(normShape))
+      return c.reshape(c.value(i), normShape);
+    return c.createTyped<cg::ExpandOp>(
+        RankedTensorType::get(normShape, type.getElementType()), c.value(i));
+  };
+  auto scale = fit(1);
+  if (failed(scale))
+    return failure();
+  Value bias;
+  if (c.hasInput(2)) {
+    auto b = fit(2);
+    if (failed(b))
+      return failure();
+    bias = *b;
+  }
+  c.setOutput(0, c.createTyped<cg::LayerNormOp>(
+                     c.inputType(0), c.value(0), *scale, bias, *axis,
+                     llvm::APFloat(c.floatAttr("epsilon", 1e-5))));
+  return success();
+}
+
+LogicalResult convertBatchNorm(NodeContext &c) {
+  if (failed(requireFloat(c, 0)) ||
+      failed(refuseExtraOutputs(c, "running statistics")))
+    return failure();
+  if (c.intAttr("training_mode", 0) != 0)
+    return c.error() << "training_mode=1 is not supported; export the model "
+                        "in eval mode";
+  if (c.inputType(0).getRank() < 2)
+    return c.error() << "input needs a channel dimension";
+  c.setOutput(0, c.createTyped<cg::BatchNormOp>(
+                     c.inputType(0), c.value(0), c.value(1), c.value(2),
+                     c.value(3), c.value(4),
+                     c.builder().getF64FloatAttr(c.floatAttr("epsilon", 1e-5))));
+  return success();
+}
+
+/// Resolves ONNX's auto_pad/pads for a 2-D window into [top, left, bottom,
+/// right].
+FailureOr<SmallVector<int64_t>> windowPadding(NodeContext &c,
+                                              ArrayRef<int64_t> input,
+                                              ArrayRef<int64_t> kernel,
+                                              ArrayRef<int64_t> strides,
+                                              ArrayRef<int64_t> dilations) {
+  std::string autoPad = c.stringAttr("auto_pad", "NOTSET");
+  if (autoPad == "NOTSET") {
+    std::vector<int64_t> pads = c.intsAttr("pads");
+    if (pads.empty())
+      return SmallVector<int64_t>{0, 0, 0, 0};
+    if (pads.size() != 4)
+      return static_cast<LogicalResult>(c.error()
+                                        << "pads must have 4 values for 2-D");
+    return SmallVector<int64_t>(pads.begin(), pads.end());
+  }
+  if (autoPad == "VALID")
+    return SmallVector<int64_t>{0, 0, 0, 0};
+  if (autoPad != "SAME_UPPER" && autoPad != "SAME_LOWER")
+    return static_cast<LogicalResult>(c.error() << "unknown auto_pad '"
+                                                << autoPad << "'");
+  SmallVector<int64_t> pads(4, 0);
+  for (int d = 0; d < 2; ++d) {
+    int64_t out = (input[d] + strides[d] - 1) / strides[d];
+    int64_t span = dilations[d] * (kernel[d] - 1) + 1;
+    int64_t total =
+        std::max<int64_t>((out - 1) * strides[d] + span - input[d], 0);
+    int64_t small = total / 2, large = total - small;
+    pads[d] = autoPad == "SAME_UPPER" ? small : large;
+    pads[d + 2] = autoPad == "SAME_UPPER" ? large : small;
+  }
+  return pads;
+}
+
+std::vector<int64_t> orDefault(std::vector<int64_t> v, size_t n, int64_t d) {
+  if (v.empty())
+    v.assign(n, d);
+  return v;
+}
+
+LogicalResult convertConv(NodeContext &c) {
+  if (failed(requireFloat(c, 0)) || failed(requireFloat(c, 1)))
+    return failure();
+  auto x = c.inputType(0), w = c.inputType(1);
+  if (x.getRank() != 4 || w.getRank() != 4)
+    return c.error() << "only 2-D convolution (NCHW input, OIHW weight) is "
+                        "supported, got input "
+                     << x << " and weight " << w;
+  auto strides = orDefault(c.intsAttr("strides"), 2, 1);
+  auto dilations = orDefault(c.intsAttr("dilations"), 2, 1);
+  if (strides.size() != 2 || dilations.size() != 2)
+    return c.error() << "strides and dilations need 2 values";
+  std::vector<int64_t> kernel = {w.getDimSize(2), w.getDimSize(3)};
+  auto pads = windowPadding(c, x.getShape().drop_front(2), kernel, strides,
+                            dilations);
+  if (failed(pads))
+    return failure();
+  Value bias = c.hasInput(2) ? c.value(2) : Value();
+  auto result = c.create<cg::Conv2DOp>(
+      c.value(0), c.value(1), bias, ArrayRef<int64_t>(strides),
+      ArrayRef<int64_t>(*pads), ArrayRef<int64_t>(dilations),
+      c.intAttr("group", 1));
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+template <typename OpT>
+LogicalResult convertPool(NodeContext &c) {
+  if (failed(requireFloat(c, 0)) || failed(refuseExtraOutputs(c, "indices")))
+    return failure();
+  auto x = c.inputType(0);
+  if (x.getRank() != 4)
+    return c.error() << "only 2-D pooling over NCHW is supported, got " << x;
+  auto kernel = c.intsAttr("kernel_shape");
+  if (kernel.size() != 2)
+    return c.error() << "kernel_shape must have 2 values";
+  auto strides = orDefault(c.intsAttr("strides"), 2, 1);
+  auto dilations = orDefault(c.intsAttr("dilations"), 2, 1);
+  if (dilations != std::vector<int64_t>{1, 1})
+    return c.error() << "dilated pooling is not supported";
+  auto pads = windowPadding(c, x.getShape().drop_front(2), kernel, strides,
+                            dilations);
+  if (failed(pads))
+    return failure();
+  auto result = c.create<OpT>(
+      c.value(0), ArrayRef<int64_t>(kernel), ArrayRef<int64_t>(strides),
+      ArrayRef<int64_t>(*pads), c.intAttr("ceil_mode", 0) != 0,
+      c.intAttr("count_include_pad", 0) != 0);
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+template <typename OpT>
+LogicalResult convertGlobalPool(NodeContext &c) {
+  if (failed(requireFloat(c, 0)))
+    return failure();
+  int64_t rank = c.inputType(0).getRank();
+  if (rank < 3)
+    return c.error() << "needs spatial dimensions (rank >= 3)";
+  SmallVector<int64_t> axes;
+  for (int64_t d = 2; d < rank; ++d)
+    axes.push_back(d);
+  auto result = c.create<OpT>(c.value(0), axes, /*keepdims=*/true);
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+/// ReduceSum takes axes as an input from opset 13, the others from 18.
+template <typename OpT, int AxesInputSince>
+LogicalResult convertReduce(NodeContext &c) {
+  std::vector<int64_t> axes;
+  if (c.opset() >= AxesInputSince) {
+    if (c.hasInput(1)) {
+      auto v = c.constantInts(1, "axes");
+      if (failed(v))
+        return failure();
+      axes = *v;
+    }
+  } else {
+    axes = c.intsAttr("axes");
+  }
+  bool keepdims = c.intAttr("keepdims", 1) != 0;
+  if (axes.empty()) {
+    if (c.intAttr("noop_with_empty_axes", 0)) {
+      c.setOutput(0, c.value(0));
+      return success();
+    }
+    for (int64_t d = 0; d < c.inputType(0).getRank(); ++d)
+      axes.push_back(d);
+  }
+  if (c.inputType(0).getElementType().isInteger(1))
+    return c.error() << "cannot reduce a bool tensor";
+  auto result = c.create<OpT>(c.value(0), ArrayRef<int64_t>(axes), keepdims);
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+LogicalResult convertFlatten(NodeContext &c) {
+  auto type = c.inputType(0);
+  int64_t rank = type.getRank();
+  int64_t axis = c.intAttr("axis", 1);
+  if (axis < -rank || axis > rank)
+    return c.error() << "axis " << axis << " is out of range for rank " << rank;
+  if (axis < 0)
+    axis += rank;
+  int64_t outer = cg::numElements(type.getShape().take_front(axis));
+  int64_t inner = cg::numElements(type.getShape().drop_front(axis));
+  if (const HostTensor *t = c.constant(0)) {
+    HostTensor r = *t;
+    r.shape = {outer, inner};
+    c.setConstantOutput(0, std::move(r));
+    return success();
+  }
+  c.setOutput(0, c.reshape(c.value(0), {outer, inner}));
+  return success();
+}
+
+LogicalResult convertTrilu(NodeContext &c) {
+  auto type = c.inputType(0);
+  if (type.getRank() < 2)
+    return c.error() << "needs a tensor of rank >= 2";
+  int64_t k = 0;
+  if (c.hasInput(1)) {
+    auto v = c.constantInts(1, "k");
+    if (failed(v))
+      return failure();
+    if (v->size() != 1)
+      return c.error() << "k must be a scalar";
+    k = (*v)[0];
+  }
+  bool upper = c.intAttr("upper", 1) != 0;
+  const HostTensor *t = c.constant(0);
+  if (t && t->size() <= kMaxFoldElements) {
+    HostTensor r = t->expanded();
+    int64_t rows = type.getDimSize(type.getRank() - 2);
+    int64_t cols = type.getDimSize(type.getRank() - 1);
+    for (int64_t idx = 0; idx < r.size(); ++idx) {
+      int64_t j = idx % cols, i = (idx / cols) % rows;
+      bool keep = upper ? j - i >= k : j - i <= k;
+      if (!keep) {
+        if (r.isFloat())
+          r.floats[idx] = 0;
+        else
+          r.ints[idx] = 0;
+      }
+    }
+    c.setConstantOutput(0, std::move(r));
+    return success();
+  }
+  c.setOutput(0, c.builder().create<cg::TriluOp>(c.loc(), type, c.value(0),
+                                                 upper, k));
+  return success();
+}
+
+} // namespace
+
+void mlir::colossal::onnx::registerNNConverters(ConverterTable &t) {
+  t["MatMul"] = convertMatMul;
+  t["Gemm"] = convertGemm;
+  t["LayerNormalization"] = convertLayerNorm;
+  t["BatchNormalization"] = convertBatchNorm;
+  t["Conv"] = convertConv;
+  t["MaxPool"] = convertPool<cg::MaxPool2DOp>;
+  t["AveragePool"] = convertPool<cg::AvgPool2DOp>;
+  t["GlobalAveragePool"] = convertGlobalPool<cg::ReduceMeanOp>;
+  t["GlobalMaxPool"] = convertGlobalPool<cg::ReduceMaxOp>;
+  t["ReduceSum"] = convertReduce<cg::ReduceSumOp, 13>;
+  t["ReduceMean"] = convertReduce<cg::ReduceMeanOp, 18>;
+  t["ReduceMax"] = convertReduce<cg::ReduceMaxOp, 18>;
+  t["Flatten"] = convertFlatten;
+  t["Trilu"] = convertTrilu;
+}

@@ -1,0 +1,581 @@
+//===- ConvertTensor.cpp - Data movement and shape arithmetic -------------===//
+//
+// Reshape, Transpose, Slice, Concat, Split, Gather, (Un)Squeeze, Expand, and
+// the ops exporters use to compute shapes: Shape, Size, Constant,
+// ConstantOfShape, Range. Shape-valued inputs must fold to constants; with
+// all dimensions bound they always do for exporter-generated graphs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontends/onnx/ImportContext.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::onnx;
+
+namespace {
+
+/// Builds a host tensor of `shape` whose element at each multi-index is the
+/// element of `in` at the flat index `source(index)`.
+HostTensor rearrange(const HostTensor &input, Shape shape,
+                     function_ref<int64_t(ArrayRef<int64_t>)> source) {
+  HostTensor in = input.expanded();
+  HostTensor out;
+  out.elementType = in.elementType;
+  out.shape = shape;
+  int64_t n = cg::numElements(shape);
+  SmallVector<int64_t> index(shape.size(), 0);
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t src = source(index);
+    if (in.isFloat())
+      out.floats.push_back(in.floats[src]);
+    else
+      out.ints.push_back(in.ints[src]);
+    for (size_t d = shape.size(); d-- > 0;) {
+      if (++index[d] < shape[d])
+        break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> strides(shape.size(), 1);
+  for (size_t d = shape.size(); d-- > 1;)
+    strides[d - 1] = strides[d] * shape[d];
+  return strides;
+}
+
+bool foldable(const HostTensor *t) {
+  return t && (t->splat || t->size() <= kMaxFoldElements);
+}
+
+/// Sets output 0 to `input` reshaped, folding constants.
+LogicalResult setReshaped(NodeContext &c, unsigned input, Shape shape) {
+  if (cg::numElements(shape) != cg::numElements(c.inputType(input).getShape()))
+    return c.error() << "cannot reshape " << c.inputType(input) << " to ["
+                     << llvm::make_range(shape.begin(), shape.end()) << "]";
+  if (const HostTensor *t = c.constant(input)) {
+    HostTensor r = *t;
+    r.shape = shape;
+    c.setConstantOutput(0, std::move(r));
+    return success();
+  }
+  c.setOutput(0, c.reshape(c.value(input), shape));
+  return success();
+}
+
+LogicalResult convertReshape(NodeContext &c) {
+  auto target = c.constantInts(1, "the target shape");
+  if (failed(target))
+    return failure();
+  auto in = c.inputType(0);
+  bool allowZero = c.intAttr("allowzero", 0) != 0;
+  Shape shape;
+  int inferred = -1;
+  for (auto [i, d] : llvm::enumerate(*target)) {
+    if (d == 0 && !allowZero) {
+      if (static_cast<int64_t>(i) >= in.getRank())
+        return c.error() << "target dimension " << i
+                         << " is 0 (copy) but the input has rank "
+                         << in.getRank();
+      shape.push_back(in.getDimSize(i));
+    } else if (d == -1) {
+      if (inferred >= 0)
+        return c.error() << "the target shape has more than one -1";
+      inferred = i;
+      shape.push_back(1);
+    } else if (d < 0) {
+      return c.error() << "target dimension " << i << " is " << d;
+    } else {
+      shape.push_back(d);
+    }
+  }
+  int64_t total = cg::numElements(in.getShape());
+  if (inferred >= 0) {
+    int64_t known = cg::numElements(shape);
+    if (known == 0 || total % known != 0)
+      return c.error() << "cannot infer the -1 dimension: " << total
+                       << " elements do not divide by " << known;
+    shape[inferred] = total / known;
+  }
+  return setReshaped(c, 0, shape);
+}
+
+LogicalResult convertTranspose(NodeContext &c) {
+  auto in = c.inputType(0);
+  std::vector<int64_t> perm = c.intsAttr("perm");
+  if (perm.empty())
+    for (int64_t d = in.getRank(); d-- > 0;)
+      perm.push_back(d);
+  const HostTensor *t = c.constant(0);
+  if (foldable(t) && static_cast<int64_t>(perm.size()) == in.getRank()) {
+    Shape shape;
+    for (int64_t p : perm) {
+      if (p < 0 || p >= in.getRank())
+        return c.error() << "perm is not a permutation";
+      shape.push_back(in.getDimSize(p));
+    }
+    auto strides = stridesOf(in.getShape());
+    c.setConstantOutput(0, rearrange(*t, shape, [&](ArrayRef<int64_t> idx) {
+                          int64_t src = 0;
+                          for (size_t d = 0; d < idx.size(); ++d)
+                            src += idx[d] * strides[perm[d]];
+                          return src;
+                        }));
+    return success();
+  }
+  auto result = c.create<cg::TransposeOp>(c.value(0), ArrayRef<int64_t>(perm));
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+LogicalResult convertSlice(NodeContext &c) {
+  auto in = c.inputType(0);
+  int64_t rank = in.getRank();
+  auto starts = c.constantInts(1, "starts");
+  if (failed(starts))
+    return failure();
+  auto ends = c.constantInts(2, "ends");
+  if (failed(ends))
+    return failure();
+  std::vector<int64_t> axes, steps;
+  if (c.hasInput(3)) {
+    auto v = c.constantInts(3, "axes");
+    if (failed(v))
+      return failure();
+    axes = *v;
+  } else {
+    for (size_t i = 0; i < starts->size(); ++i)
+      axes.push_back(i);
+  }
+  if (c.hasInput(4)) {
+    auto v = c.constantInts(4, "steps");
+    if (failed(v))
+      return failure();
+    steps = *v;
+  } else {
+    steps.assign(starts->size(), 1);
+  }
+  if (ends->size() != starts->size() || axes.size() != starts->size() ||
+      steps.size() != starts->size())
+    return c.error() << "starts, ends, axes and steps differ in length";
+  SmallVector<int64_t> lo(rank, 0), hi(in.getShape()), st(rank, 1);
+  SmallVector<bool> seen(rank, false);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    auto axis = cg::normalizeAxis(axes[i], rank);
+    if (!axis || seen[*axis])
+      return c.error() << "axis " << axes[i] << " is out of range or repeated";
+    seen[*axis] = true;
+    int64_t dim = in.getDimSize(*axis), step = steps[i];
+    if (step == 0)
+      return c.error() << "steps must not be 0";
+    // ONNX semantics: negative indices count from the end, then clamp.
+    auto norm = [&](int64_t v) {
+      return v < 0 ? (v < -dim ? (v == INT64_MIN ? -dim - 1 : v + dim) : v + dim)
+                   : v;
+    };
+    int64_t s = norm((*starts)[i]), e = norm((*ends)[i]);
+    if (step > 0) {
+      s = std::clamp<int64_t>(s, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+    } else {
+      s = std::clamp<int64_t>(s, 0, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+    }
+    lo[*axis] = s;
+    hi[*axis] = e;
+    st[*axis] = step;
+  }
+  const HostTensor *t = c.constant(0);
+  if (foldable(t)) {
+    Shape shape;
+    for (int64_t d = 0; d < rank; ++d)
+      shape.push_back(cg::sliceLength(lo[d], hi[d], st[d]));
+    auto strides = stridesOf(in.getShape());
+    c.setConstantOutput(0, rearrange(*t, shape, [&](ArrayRef<int64_t> idx) {
+                          int64_t src = 0;
+                          for (size_t d = 0; d < idx.size(); ++d)
+                            src += (lo[d] + idx[d] * st[d]) * strides[d];
+                          return src;
+                        }));
+    return success();
+  }
+  auto result = c.create<cg::SliceOp>(c.value(0), ArrayRef<int64_t>(lo),
+                                      ArrayRef<int64_t>(hi),
+                                      ArrayRef<int64_t>(st));
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+LogicalResult convertConcat(NodeContext &c) {
+  if (c.numInputs() == 0)
+    return c.error() << "needs at least one input";
+  int64_t rank = c.inputType(0).getRank();
+  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), rank);
+  if (!axis)
+    return c.error() << "axis " << c.intAttr("axis", 0)
+                     << " is out of range for rank " << rank;
+  bool allConstant = true;
+  Type element = c.inputType(0).getElementType();
+  for (unsigned i = 0; i < c.numInputs(); ++i) {
+    if (!c.hasInput(i))
+      return c.error() << "input " << i << " is missing";
+    if (c.inputType(i).getElementType() != element)
+      return c.error() << "inputs differ in element type";
+    allConstant &= foldable(c.constant(i));
+  }
+  if (allConstant) {
+    // Concatenate row-major blocks: outer = dims before the axis.
+    int64_t outer = cg::numElements(c.inputType(0).getShape().take_front(*axis));
+    Shape shape(c.inputType(0).getShape());
+    shape[*axis] = 0;
+    for (unsigned i = 0; i < c.numInputs(); ++i) {
+      if (c.inputType(i).getRank() != rank)
+        return c.error() << "inputs differ in rank";
+      shape[*axis] += c.inputType(i).getDimSize(*axis);
+    }
+    HostTensor out;
+    out.elementType = element;
+    out.shape = shape;
+    for (int64_t o = 0; o < outer; ++o)
+      for (unsigned i = 0; i < c.numInputs(); ++i) {
+        HostTensor t = c.constant(i)->expanded();
+        int64_t block = t.size() / std::max<int64_t>(outer, 1);
+        for (int64_t k = 0; k < block; ++k) {
+          if (t.isFloat())
+            out.floats.push_back(t.floats[o * block + k]);
+          else
+            out.ints.push_back(t.ints[o * block + k]);
+        }
+      }
+    c.setConstantOutput(0, std::move(out));
+    return success();
+  }
+  SmallVector<Value> inputs;
+  for (unsigned i = 0; i < c.numInputs(); ++i)
+    inputs.push_back(c.value(i));
+  auto result = c.create<cg::ConcatOp>(inputs, *axis);
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+LogicalResult convertSplit(NodeContext &c) {
+  auto in = c.inputType(0);
+  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), in.getRank());
+  if (!axis)
+    return c.error() << "axis is out of range";
+  int64_t dim = in.getDimSize(*axis);
+  std::vector<int64_t> sizes;
+  if (c.hasInput(1)) {
+    auto v = c.constantInts(1, "split");
+    if (failed(v))
+      return failure();
+    sizes = *v;
+  } else if (c.opset() < 13 && c.attr("split")) {
+    sizes = c.intsAttr("split");
+  } else {
+    int64_t parts = c.opset() >= 18 && c.attr("num_outputs")
+                        ? c.intAttr("num_outputs", 1)
+                        : c.numOutputs();
+    if (parts <= 0)
+      return c.error() << "cannot split into " << parts << " parts";
+    int64_t chunk = (dim + parts - 1) / parts;
+    if (c.opset() < 18 && dim % parts != 0)
+      return c.error() << "dimension " << dim << " does not split evenly into "
+                       << parts << " parts";
+    for (int64_t p = 0, left = dim; p < parts; ++p, left -= chunk)
+      sizes.push_back(std::min(chunk, std::max<int64_t>(left, 0)));
+  }
+  if (sizes.size() != c.numOutputs())
+    return c.error() << sizes.size() << " split sizes for " << c.numOutputs()
+                     << " outputs";
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    if (s < 0)
+      return c.error() << "split sizes must not be negative";
+    total += s;
+  }
+  if (total != dim)
+    return c.error() << "split sizes add up to " << total << ", not " << dim;
+  SmallVector<Type> types;
+  for (int64_t s : sizes) {
+    Shape shape(in.getShape());
+    shape[*axis] = s;
+    types.push_back(RankedTensorType::get(shape, in.getElementType()));
+  }
+  auto op = c.builder().create<cg::SplitOp>(c.loc(), types, c.value(0), *axis,
+                                            sizes);
+  for (unsigned o = 0; o < op.getNumResults(); ++o)
+    c.setOutput(o, op.getResult(o));
+  return success();
+}
+
+LogicalResult convertGather(NodeContext &c) {
+  auto data = c.inputType(0), indices = c.inputType(1);
+  if (!indices.getElementType().isInteger(64) &&
+      !indices.getElementType().isInteger(32))
+    return c.error() << "indices must be int64 or int32";
+  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), data.getRank());
+  if (!axis)
+    return c.error() << "axis is out of range for rank " << data.getRank();
+  int64_t dim = data.getDimSize(*axis);
+  const HostTensor *d = c.constant(0), *i = c.constant(1);
+  if (i) {
+    for (int64_t v : i->toInts())
+      if (v < -dim || v >= dim)
+        return c.error() << "index " << v << " is out of range for dimension "
+                         << *axis << " of size " << dim;
+  }
+  if (foldable(d) && foldable(i)) {
+    Shape shape(data.getShape().take_front(*axis));
+    shape.append(indices.getShape().begin(), indices.getShape().end());
+    shape.append(data.getShape().begin() + *axis + 1, data.getShape().end());
+    auto strides = stridesOf(data.getShape());
+    std::vector<int64_t> idx = i->toInts();
+    int64_t ir = indices.getRank();
+    auto idxStrides = stridesOf(indices.getShape());
+    c.setConstantOutput(0, rearrange(*d, shape, [&](ArrayRef<int64_t> o) {
+                          int64_t flatIndex = 0;
+                          for (int64_t k = 0; k < ir; ++k)
+                            flatIndex += o[*axis + k] * idxStrides[k];
+                          int64_t v = idx[flatIndex];
+                          if (v < 0)
+                            v += dim;
+                          int64_t src = v * strides[*axis];
+                          for (int64_t k = 0; k < static_cast<int64_t>(*axis); ++k)
+                            src += o[k] * strides[k];
+                          for (int64_t k = *axis + 1; k < data.getRank(); ++k)
+                            src += o[k + ir - 1] * strides[k];
+                          return src;
+                        }));
+    return success();
+  }
+  auto result = c.create<cg::GatherOp>(c.value(0), c.value(1), *axis);
+  if (failed(result))
+    return failure();
+  c.setOutput(0, *result);
+  return success();
+}
+
+FailureOr<std::vector<int64_t>> axesOf(NodeContext &c, bool required) {
+  if (c.opset() >= 13) {
+    if (!c.hasInput(1)) {
+      if (required)
+        return static_cast<LogicalResult>(c.error() << "needs axes");
+      return std::vector<int64_t>{};
+    }
+    return c.constantInts(1, "axes");
+  }
+  return c.intsAttr("axes");
+}
+
+LogicalResult convertUnsqueeze(NodeContext &c) {
+  auto axes = axesOf(c, true);
+  if (failed(axes))
+    return failure();
+  auto in = c.inputType(0);
+  int64_t rank = in.getRank() + axes->size();
+  SmallVector<bool> inserted(rank, false);
+  for (int64_t a : *axes) {
+    auto n = cg::normalizeAxis(a, rank);
+    if (!n || inserted[*n])
+      return c.error() << "axis " << a << " is out of range or repeated";
+    inserted[*n] = true;
+  }
+  Shape shape;
+  for (int64_t d = 0, k = 0; d < rank; ++d)
+    shape.push_back(inserted[d] ? 1 : in.getDimSize(k++));
+  return setReshaped(c, 0, shape);
+}
+
+LogicalResult convertSqueeze(NodeContext &c) {
+  auto axes = axesOf(c, false);
+  if (failed(axes))
+    return failure();
+  auto in = c.inputType(0);
+  SmallVector<bool> removed(in.getRank(), false);
+  if (axes->empty()) {
+    for (int64_t d = 0; d < in.getRank(); ++d)
+      removed[d] = in.getDimSize(d) == 1;
+  }
+  for (int64_t a : *axes) {
+    auto n = cg::normalizeAxis(a, in.getRank());
+    if (!n)
+      return c.error() << "axis " << a << " is out of range";
+    if (in.getDimSize(*n) != 1)
+      return c.error() << "cannot squeeze dimension " << *n << " of size "
+                       << in.getDimSize(*n);
+    removed[*n] = true;
+  }
+  Shape shape;
+  for (int64_t d = 0; d < in.getRank(); ++d)
+    if (!removed[d])
+      shape.push_back(in.getDimSize(d));
+  return setReshaped(c, 0, shape);
+}
+
+LogicalResult convertExpand(NodeContext &c) {
+  auto target = c.constantInts(1, "the target shape");
+  if (failed(target))
+    return failure();
+  auto in = c.inputType(0);
+  auto shape = cg::broadcastShapes(in.getShape(), *target);
+  if (!shape)
+    return c.error() << "cannot broadcast " << in << " to ["
+                     << llvm::make_range(target->begin(), target->end()) << "]";
+  const HostTensor *t = c.constant(0);
+  if (t && (t->splat || t->size() == 1)) {
+    HostTensor r = *t;
+    r.shape = *shape;
+    r.splat = cg::numElements(*shape) != 1;
+    c.setConstantOutput(0, std::move(r));
+    return success();
+  }
+  if (t && cg::numElements(*shape) <= kMaxFoldElements) {
+    auto strides = stridesOf(in.getShape());
+    size_t offset = shape->size() - in.getRank();
+    c.setConstantOutput(0, rearrange(*t, *shape, [&](ArrayRef<int64_t> o) {
+                          int64_t src = 0;
+                          for (int64_t d = 0; d < in.getRank(); ++d)
+                            if (in.getDimSize(d) != 1)
+                              src += o[d + offset] * strides[d];
+                          return src;
+                        }));
+    return success();
+  }
+  if (ArrayRef<int64_t>(*shape) == in.getShape()) {
+    c.setOutput(0, c.value(0));
+    return success();
+  }
+  c.setOutput(0, c.createTyped<cg::ExpandOp>(
+                     RankedTensorType::get(*shape, in.getElementType()),
+                     c.value(0)));
+  return success();
+}
+
+LogicalResult convertShape(NodeContext &c) {
+  ArrayRef<int64_t> dims = c.inputType(0).getShape();
+  int64_t rank = dims.size();
+  int64_t start = c.intAttr("start", 0), end = c.intAttr("end", rank);
+  auto clampIndex = [&](int64_t v) {
+    if (v < 0)
+      v += rank;
+    return std::clamp<int64_t>(v, 0, rank);
+  };
+  start = clampIndex(start);
+  end = clampIndex(end);
+  std::vector<int64_t> values;
+  for (int64_t d = start; d < end; ++d)
+    values.push_back(dims[d]);
+  int64_t n = values.size();
+  c.setConstantOutput(0, HostTensor::ofInts(c.builder().getI64Type(), {n},
+                                            std::move(values)));
+  return success();
+}
+
+LogicalResult convertSize(NodeContext &c) {
+  c.setConstantOutput(
+      0, HostTensor::ofInts(c.builder().getI64Type(), {},
+                            {cg::numElements(c.inputType(0).getShape())}));
+  return success();
+}
+
+LogicalResult convertConstantOfShape(NodeContext &c) {
+  auto shapeValues = c.constantInts(0, "the shape");
+  if (failed(shapeValues))
+    return failure();
+  Shape shape(shapeValues->begin(), shapeValues->end());
+  for (int64_t d : shape)
+    if (d < 0)
+      return c.error() << "negative dimension " << d;
+  HostTensor fill = HostTensor::ofFloats(c.builder().getF32Type(), {}, {0.0});
+  if (const auto *a = c.attr("value")) {
+    std::string message;
+    auto t = hostTensorFromProto(c.context(), a->t(), message);
+    if (failed(t))
+      return c.error() << "value: " << message;
+    if (t->size() != 1)
+      return c.error() << "value must hold one element";
+    fill = *t;
+  }
+  fill.shape = shape;
+  fill.splat = cg::numElements(shape) != 1;
+  c.setConstantOutput(0, std::move(fill));
+  return success();
+}
+
+LogicalResult convertRange(NodeContext &c) {
+  const HostTensor *start = c.constant(0), *limit = c.constant(1),
+                   *delta = c.constant(2);
+  if (!start || !limit || !delta)
+    return c.error() << "start, limit and delta must be known at compile "
+                        "time; bind all symbolic dimensions";
+  Type element = c.inputType(0).getElementType();
+  double s = start->floatAt(0), l = limit->floatAt(0), d = delta->floatAt(0);
+  if (d == 0)
+    return c.error() << "delta must not be 0";
+  int64_t n = std::max<int64_t>(static_cast<int64_t>(std::ceil((l - s) / d)), 0);
+  if (n > kMaxFoldElements * 64)
+    return c.error() << "range of " << n << " elements is too large";
+  std::vector<double> values;
+  for (int64_t k = 0; k < n; ++k)
+    values.push_back(s + k * d);
+  c.setConstantOutput(0, HostTensor::ofFloats(element, {n}, std::move(values)));
+  return success();
+}
+
+LogicalResult convertConstant(NodeContext &c) {
+  Type f32 = c.builder().getF32Type(), i64 = c.builder().getI64Type();
+  if (const auto *a = c.attr("value")) {
+    std::string message;
+    auto t = hostTensorFromProto(c.context(), a->t(), message);
+    if (failed(t))
+      return c.error() << "value: " << message;
+    c.setConstantOutput(0, std::move(*t));
+  } else if (const auto *a = c.attr("value_float")) {
+    c.setConstantOutput(0, HostTensor::ofFloats(f32, {}, {a->f()}));
+  } else if (const auto *a = c.attr("value_floats")) {
+    std::vector<double> v(a->floats().begin(), a->floats().end());
+    int64_t n = v.size();
+    c.setConstantOutput(0, HostTensor::ofFloats(f32, {n}, std::move(v)));
+  } else if (const auto *a = c.attr("value_int")) {
+    c.setConstantOutput(0, HostTensor::ofInts(i64, {}, {a->i()}));
+  } else if (const auto *a = c.attr("value_ints")) {
+    std::vector<int64_t> v(a->ints().begin(), a->ints().end());
+    int64_t n = v.size();
+    c.setConstantOutput(0, HostTensor::ofInts(i64, {n}, std::move(v)));
+  } else {
+    return c.error() << "only value, value_float(s) and value_int(s) "
+                        "constants are supported";
+  }
+  return success();
+}
+
+} // namespace
+
+void mlir::colossal::onnx::registerTensorConverters(ConverterTable &t) {
+  t["Reshape"] = convertReshape;
+  t["Transpose"] = convertTranspose;
+  t["Slice"] = convertSlice;
+  t["Concat"] = convertConcat;
+  t["Split"] = convertSplit;
+  t["Gather"] = convertGather;
+  t["Unsqueeze"] = convertUnsqueeze;
+  t["Squeeze"] = convertSqueeze;
+  t["Expand"] = convertExpand;
+  t["Shape"] = convertShape;
+  t["Size"] = convertSize;
+  t["ConstantOfShape"] = convertConstantOfShape;
+  t["Range"] = convertRange;
+  t["Constant"] = convertConstant;
+}

@@ -1,0 +1,55 @@
+//===- OnnxImporter.h - ONNX models to the cg dialect -----------*- C++ -*-===//
+//
+// Imports an ONNX ModelProto (opsets 13-21) into a module holding one
+// `func.func @main` in the graph dialect. Initializers become `cg.param`s
+// that reference their bytes (external data or the ONNX file) instead of
+// copying them; symbolic dimensions are bound by name; shape arithmetic that
+// exporters emit is folded, so every shape in the result is static.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef COLOSSAL_FRONTENDS_ONNX_ONNXIMPORTER_H
+#define COLOSSAL_FRONTENDS_ONNX_ONNXIMPORTER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <string>
+
+namespace mlir::colossal::onnx {
+
+struct ImportOptions {
+  /// Sizes for symbolic dimensions (`dim_param`), by name.
+  llvm::StringMap<int64_t> bindings;
+  /// Name of the function the graph becomes.
+  std::string functionName = "main";
+};
+
+/// Parses "batch=8,seq=2048" into `bindings`; returns an error message on
+/// malformed input, or an empty string.
+std::string parseBindings(llvm::StringRef text,
+                          llvm::StringMap<int64_t> &bindings);
+
+/// Imports the ONNX model in `bytes` (read from `path`, which locates
+/// external data and names the model in messages). Errors are emitted as
+/// diagnostics on `context`; returns null on failure.
+OwningOpRef<ModuleOp> importOnnxModel(MLIRContext &context,
+                                      llvm::StringRef bytes,
+                                      llvm::StringRef path,
+                                      const ImportOptions &options);
+
+/// Reads `path` and imports it.
+OwningOpRef<ModuleOp> importOnnxFile(MLIRContext &context,
+                                     llvm::StringRef path,
+                                     const ImportOptions &options);
+
+/// True when `bytes` look like a serialized ONNX model rather than MLIR
+/// text or bytecode (used to pick the input format).
+bool looksLikeOnnx(llvm::StringRef path, llvm::StringRef bytes);
+
+} // namespace mlir::colossal::onnx
+
+#endif // COLOSSAL_FRONTENDS_ONNX_ONNXIMPORTER_H

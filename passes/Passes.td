@@ -1,0 +1,42 @@
+//===- Passes.td - Colossal's passes on the graph dialect ------*- tablegen -*-===//
+
+#ifndef COLOSSAL_PASSES_PASSES_TD
+#define COLOSSAL_PASSES_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def FuseAttentionPass : Pass<"colossal-fuse-attention", "::mlir::ModuleOp"> {
+  let summary = "Forms cg.attention from the matmul-scale-mask-softmax-matmul pattern";
+  let description = [{
+    Finds scaled dot-product attention written out as separate ops, as
+    exporters and model code emit it:
+
+    ```mlir
+    %kt = cg.transpose %k {permutation = array<i64: 0, 1, 3, 2>}
+    %s  = cg.matmul %q, %kt
+    %s1 = cg.mul %s, %scale          // or cg.div by a constant; optional
+    %s2 = cg.add %s1, %mask          // or cg.where(%keep, %s1, -inf); optional
+    %p  = cg.softmax %s2 {axis = 3}
+    %o  = cg.matmul %p, %v
+    ```
+
+    and replaces it by
+
+    ```mlir
+    %o = cg.attention %q, %k, %v {scale = ..., causal}
+    ```
+
+    A mask is recognized as causal (and dropped in favour of the `causal`
+    flag) when it is a constant lower-triangular pattern, or a `cg.trilu`
+    of a splat constant; any other mask stays an operand (additive for
+    float masks, keep-mask for `where`). The key's transpose is folded into
+    the op. Statistics count fused and causal instances.
+  }];
+  let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
+  let statistics = [
+    Statistic<"numFused", "fused", "Number of attention patterns fused">,
+    Statistic<"numCausal", "causal", "Number of fused patterns recognized as causal">
+  ];
+}
+
+#endif // COLOSSAL_PASSES_PASSES_TD
