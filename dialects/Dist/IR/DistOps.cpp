@@ -148,14 +148,14 @@ LogicalResult AllToAllOp::verifySymbolUses(SymbolTableCollection &symbols) {
 }
 
 LogicalResult SendOp::verify() {
-  if (getPeer() < 0)
-    return emitOpError("peer must be a device id >= 0, got ") << getPeer();
+  if (static_cast<int64_t>(getPeer()) < 0)
+    return emitOpError("peer must be a device id >= 0, got ") << static_cast<int64_t>(getPeer());
   return success();
 }
 
 LogicalResult RecvOp::verify() {
-  if (getPeer() < 0)
-    return emitOpError("peer must be a device id >= 0, got ") << getPeer();
+  if (static_cast<int64_t>(getPeer()) < 0)
+    return emitOpError("peer must be a device id >= 0, got ") << static_cast<int64_t>(getPeer());
   return success();
 }
 

@@ -231,9 +231,9 @@ LogicalResult BatchNormOp::verify() {
   if (failed(verifyEpsilon(*this, getEpsilon().convertToDouble())))
     return failure();
   int64_t channels = input.getDimSize(1);
-  for (auto [name, value] :
-       llvm::zip(ArrayRef<StringRef>{"scale", "bias", "mean", "variance"},
-                 ValueRange{getScale(), getBias(), getMean(), getVariance()})) {
+  static const char *const names[] = {"scale", "bias", "mean", "variance"};
+  Value operands[] = {getScale(), getBias(), getMean(), getVariance()};
+  for (auto [name, value] : llvm::zip(names, operands)) {
     auto type = shapedOf(value);
     if (type.getRank() != 1 || type.getDimSize(0) != channels)
       return emitOpError() << name << " must have shape [" << channels
@@ -580,7 +580,7 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
   auto first = shapedOf(inputs.front());
   auto axis = normalizeAxis(adaptor.getAxis(), first.getRank());
   if (!axis)
-    return inferError(loc, "concat axis " + std::to_string(adaptor.getAxis()) +
+    return inferError(loc, "concat axis " + std::to_string(static_cast<int64_t>(adaptor.getAxis())) +
                                " is out of range for rank " +
                                std::to_string(first.getRank()));
   Shape shape(first.getShape().begin(), first.getShape().end());
@@ -604,7 +604,7 @@ LogicalResult SplitOp::verify() {
   auto input = shapedOf(getInput());
   auto axis = normalizeAxis(getAxis(), input.getRank());
   if (!axis)
-    return emitOpError("axis ") << getAxis() << " is out of range for rank "
+    return emitOpError("axis ") << static_cast<int64_t>(getAxis()) << " is out of range for rank "
                                 << input.getRank();
   ArrayRef<int64_t> sizes = getSizes();
   if (sizes.size() != getNumResults())
@@ -637,7 +637,7 @@ LogicalResult GatherOp::inferReturnTypes(MLIRContext *,
   auto indices = shapedOf(adaptor.getIndices());
   auto axis = normalizeAxis(adaptor.getAxis(), input.getRank());
   if (!axis)
-    return inferError(loc, "gather axis " + std::to_string(adaptor.getAxis()) +
+    return inferError(loc, "gather axis " + std::to_string(static_cast<int64_t>(adaptor.getAxis())) +
                                " is out of range for rank " +
                                std::to_string(input.getRank()));
   Shape shape(input.getShape().begin(), input.getShape().begin() + *axis);
