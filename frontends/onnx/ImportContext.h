@@ -73,7 +73,7 @@ class Importer;
 /// One ONNX node being converted.
 class NodeContext {
 public:
-  NodeContext(Importer &importer, const ::onnx::NodeProto &node,
+  NodeContext(Importer &importer, const ::onnx::NodeProto &node, int index,
               Location loc, int64_t opset);
 
   const ::onnx::NodeProto &node() const { return node_; }
@@ -83,7 +83,8 @@ public:
   OpBuilder &builder();
   MLIRContext *context();
 
-  /// Starts an error about this node ("node 'x' (MatMul): ...").
+  /// Starts an error about this node ("node 'x' (MatMul, opset 17): ...";
+  /// unnamed nodes are named by their position, "node #3").
   InFlightDiagnostic error();
 
   // Inputs. Optional inputs may be absent (empty name or past the end).
@@ -149,6 +150,7 @@ private:
 
   Importer &importer_;
   const ::onnx::NodeProto &node_;
+  int index_;
   Location loc_;
   int64_t opset_;
 };

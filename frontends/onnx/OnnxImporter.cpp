@@ -77,6 +77,12 @@ static const ConverterTable &converterTable() {
   return table;
 }
 
+/// "'name'" for named nodes, "#index" for unnamed ones.
+static std::string describeNode(const ::onnx::GraphProto &graph, int index) {
+  const std::string &name = graph.node(index).name();
+  return name.empty() ? "#" + std::to_string(index) : "'" + name + "'";
+}
+
 static bool isDefaultDomain(const std::string &domain) {
   return domain.empty() || domain == "ai.onnx";
 }
@@ -92,7 +98,8 @@ LogicalResult Importer::checkOperators(const ::onnx::GraphProto &graph,
   llvm::MapVector<std::string, std::vector<std::string>,
                   std::map<std::string, unsigned>>
       unsupported;
-  for (const auto &node : graph.node()) {
+  for (int index = 0; index < graph.node_size(); ++index) {
+    const auto &node = graph.node(index);
     bool known = isDefaultDomain(node.domain()) &&
                  table.count(node.op_type());
     if (known)
@@ -100,8 +107,7 @@ LogicalResult Importer::checkOperators(const ::onnx::GraphProto &graph,
     std::string type = isDefaultDomain(node.domain())
                            ? node.op_type()
                            : node.domain() + "." + node.op_type();
-    unsupported[type].push_back(node.name().empty() ? "<unnamed>"
-                                                    : node.name());
+    unsupported[type].push_back(describeNode(graph, index));
   }
   if (unsupported.empty())
     return success();
@@ -111,8 +117,8 @@ LogicalResult Importer::checkOperators(const ::onnx::GraphProto &graph,
        << opset << ":";
   for (auto &[type, nodes] : unsupported) {
     diag << "\n  " << type << " (" << nodes.size() << " node"
-         << (nodes.size() == 1 ? "" : "s") << ", e.g. '" << nodes.front()
-         << "')";
+         << (nodes.size() == 1 ? "" : "s") << ", e.g. node " << nodes.front()
+         << ")";
   }
   diag << "\nsee docs/onnx-support.md for the supported operators; "
           "re-export the model without them or file an issue";
@@ -150,7 +156,7 @@ Importer::topologicalOrder(const ::onnx::GraphProto &graph) {
         continue;
       auto it = producer.find(in);
       if (it == producer.end()) {
-        error() << "node '" << node.name() << "' (" << node.op_type()
+        error() << "node " << describeNode(graph, i) << " (" << node.op_type()
                 << ") reads '" << in
                 << "', which no node, graph input or initializer defines";
         return failure();
@@ -175,8 +181,8 @@ Importer::topologicalOrder(const ::onnx::GraphProto &graph) {
   if (order.size() != static_cast<size_t>(graph.node_size())) {
     for (int i = 0; i < graph.node_size(); ++i)
       if (pending[i] > 0) {
-        error() << "the graph has a cycle: node '" << graph.node(i).name()
-                << "' (" << graph.node(i).op_type()
+        error() << "the graph has a cycle: node " << describeNode(graph, i)
+                << " (" << graph.node(i).op_type()
                 << ") depends on its own output";
         return failure();
       }
@@ -490,7 +496,7 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
         builder.getStringAttr(node.name().empty() ? node.op_type()
                                                   : node.name()),
         FileLineColLoc::get(&context, path, index + 1, 0));
-    NodeContext nodeContext(*this, node, loc, opset);
+    NodeContext nodeContext(*this, node, index, loc, opset);
     Converter convert = table.lookup(node.op_type());
     if (failed(convert(nodeContext)))
       return nullptr;
@@ -516,16 +522,21 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
 //===----------------------------------------------------------------------===//
 
 NodeContext::NodeContext(Importer &importer, const ::onnx::NodeProto &node,
-                         Location loc, int64_t opset)
-    : importer_(importer), node_(node), loc_(loc), opset_(opset) {}
+                         int index, Location loc, int64_t opset)
+    : importer_(importer), node_(node), index_(index), loc_(loc),
+      opset_(opset) {}
 
 OpBuilder &NodeContext::builder() { return importer_.builder; }
 MLIRContext *NodeContext::context() { return &importer_.context; }
 
 InFlightDiagnostic NodeContext::error() {
-  return mlir::emitError(loc_)
-         << "node '" << node_.name() << "' (" << node_.op_type() << ", opset "
-         << opset_ << "): ";
+  auto diag = mlir::emitError(loc_) << "node ";
+  if (node_.name().empty())
+    diag << "#" << index_;
+  else
+    diag << "'" << node_.name() << "'";
+  return std::move(diag << " (" << node_.op_type() << ", opset " << opset_
+                        << "): ");
 }
 
 bool NodeContext::hasInput(unsigned i) const {
