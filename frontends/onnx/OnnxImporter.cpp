@@ -17,7 +17,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
-#include <deque>
+#include <set>
+#include <charconv>
 #include <map>
 
 using namespace mlir;
@@ -165,18 +166,20 @@ Importer::topologicalOrder(const ::onnx::GraphProto &graph) {
       consumers[it->second].push_back(i);
     }
   }
-  std::deque<int> ready;
+  // Among the ready nodes, take the earliest: a graph that is already
+  // sorted keeps its order (and so do the IR and its diagnostics).
+  std::set<int> ready;
   for (int i = 0; i < graph.node_size(); ++i)
     if (pending[i] == 0)
-      ready.push_back(i);
+      ready.insert(i);
   std::vector<int> order;
   while (!ready.empty()) {
-    int i = ready.front();
-    ready.pop_front();
+    int i = *ready.begin();
+    ready.erase(ready.begin());
     order.push_back(i);
     for (int c : consumers[i])
       if (--pending[c] == 0)
-        ready.push_back(c);
+        ready.insert(c);
   }
   if (order.size() != static_cast<size_t>(graph.node_size())) {
     for (int i = 0; i < graph.node_size(); ++i)
@@ -607,7 +610,16 @@ int64_t NodeContext::intAttr(StringRef name, int64_t fallback) const {
 
 double NodeContext::floatAttr(StringRef name, double fallback) const {
   const auto *a = attr(name);
-  return a ? a->f() : fallback;
+  if (!a)
+    return fallback;
+  // ONNX stores float32; take the shortest decimal that round-trips it, so
+  // that 1e-5 reads as 1.0e-05 in the IR rather than 9.99999974e-06.
+  char buffer[32];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), a->f());
+  if (ec != std::errc())
+    return a->f();
+  *end = '\0';
+  return std::strtod(buffer, nullptr);
 }
 
 std::string NodeContext::stringAttr(StringRef name, StringRef fallback) const {
