@@ -39,4 +39,24 @@ def FuseAttentionPass : Pass<"colossal-fuse-attention", "::mlir::ModuleOp"> {
   ];
 }
 
+def GraphSummaryPass : Pass<"colossal-graph-summary", "::mlir::ModuleOp"> {
+  let summary = "Prints a summary of each graph: inputs, outputs, parameters, ops, FLOPs";
+  let description = [{
+    For every function: its inputs and outputs with their names and types,
+    the parameters (count, elements, bytes, where their bytes live), a
+    histogram of the ops, and the forward FLOPs of the contractions
+    (matmul, linear, conv2d, attention). The IR is left unchanged. Output
+    goes to stdout, so pair it with `-o FILE` (or `-o /dev/null`).
+
+    ```
+    graph @main
+      inputs:  input_ids tensor<8x128xi64>
+      outputs: logits tensor<8x128x1024xf32>
+      parameters: 54 tensors, 3.42 M elements, 13.7 MB (54 in the ONNX file)
+      ops: 230 (cg.add 52, cg.matmul 26, ...)
+      forward FLOPs: 7.15 GFLOP
+    ```
+  }];
+}
+
 #endif // COLOSSAL_PASSES_PASSES_TD

@@ -248,7 +248,15 @@ double fGe(ArrayRef<double> a) { return a[0] >= a[1]; }
 int64_t iAdd(ArrayRef<int64_t> a) { return a[0] + a[1]; }
 int64_t iSub(ArrayRef<int64_t> a) { return a[0] - a[1]; }
 int64_t iMul(ArrayRef<int64_t> a) { return a[0] * a[1]; }
-int64_t iDiv(ArrayRef<int64_t> a) { return a[1] == 0 ? 0 : a[0] / a[1]; }
+int64_t iDiv(ArrayRef<int64_t> a) {
+  // Division by zero is undefined in ONNX; fold it to 0 rather than trap.
+  // INT64_MIN / -1 overflows: wrap as two's complement negation does.
+  if (a[1] == 0)
+    return 0;
+  if (a[1] == -1)
+    return static_cast<int64_t>(0 - static_cast<uint64_t>(a[0]));
+  return a[0] / a[1];
+}
 int64_t iMax(ArrayRef<int64_t> a) { return std::max(a[0], a[1]); }
 int64_t iMin(ArrayRef<int64_t> a) { return std::min(a[0], a[1]); }
 int64_t iEq(ArrayRef<int64_t> a) { return a[0] == a[1]; }
@@ -273,37 +281,37 @@ double fSigmoid(ArrayRef<double> a) { return 1.0 / (1.0 + std::exp(-a[0])); }
 } // namespace
 
 void mlir::colossal::onnx::registerMathConverters(ConverterTable &t) {
-  t["Add"] = convertBinary<cg::AddOp, fAdd, iAdd>;
-  t["Sub"] = convertBinary<cg::SubOp, fSub, iSub>;
-  t["Mul"] = convertBinary<cg::MulOp, fMul, iMul>;
-  t["Div"] = convertBinary<cg::DivOp, fDiv, iDiv>;
-  t["Pow"] = convertPow;
-  t["Max"] = convertVariadic<cg::MaxOp, fMax, iMax>;
-  t["Min"] = convertVariadic<cg::MinOp, fMin, iMin>;
-  t["Sum"] = convertVariadic<cg::AddOp, fAdd, iAdd>;
-  t["And"] = convertBinary<cg::AndOp, nullptr, iAnd>;
-  t["Or"] = convertBinary<cg::OrOp, nullptr, iOr>;
-  t["Not"] = convertNot;
-  t["Equal"] = convertCompare<cg::CmpPredicate::eq, fEq, iEq>;
-  t["Less"] = convertCompare<cg::CmpPredicate::lt, fLt, iLt>;
-  t["LessOrEqual"] = convertCompare<cg::CmpPredicate::le, fLe, iLe>;
-  t["Greater"] = convertCompare<cg::CmpPredicate::gt, fGt, iGt>;
-  t["GreaterOrEqual"] = convertCompare<cg::CmpPredicate::ge, fGe, iGe>;
-  t["Where"] = convertWhere;
-  t["Neg"] = convertUnary<cg::NegOp, fNeg, false>;
-  t["Abs"] = convertUnary<cg::AbsOp, fAbs, false>;
-  t["Relu"] = convertUnary<cg::ReluOp, fRelu, false>;
-  t["Sqrt"] = convertUnary<cg::SqrtOp, fSqrt, true>;
-  t["Exp"] = convertUnary<cg::ExpOp, fExp, true>;
-  t["Log"] = convertUnary<cg::LogOp, fLog, true>;
-  t["Tanh"] = convertUnary<cg::TanhOp, fTanh, true>;
-  t["Erf"] = convertUnary<cg::ErfOp, fErf, true>;
-  t["Reciprocal"] = convertUnary<cg::ReciprocalOp, fRecip, true>;
-  t["Sigmoid"] = convertUnary<cg::SigmoidOp, fSigmoid, true>;
-  t["Gelu"] = convertGelu;
-  t["Softmax"] = convertSoftmax<cg::SoftmaxOp>;
-  t["LogSoftmax"] = convertSoftmax<cg::LogSoftmaxOp>;
-  t["Cast"] = convertCast;
-  t["Identity"] = convertIdentity;
-  t["Dropout"] = convertDropout;
+  t["Add"] = {convertBinary<cg::AddOp, fAdd, iAdd>, 2, 2};
+  t["Sub"] = {convertBinary<cg::SubOp, fSub, iSub>, 2, 2};
+  t["Mul"] = {convertBinary<cg::MulOp, fMul, iMul>, 2, 2};
+  t["Div"] = {convertBinary<cg::DivOp, fDiv, iDiv>, 2, 2};
+  t["Pow"] = {convertPow, 2, 2};
+  t["Max"] = {convertVariadic<cg::MaxOp, fMax, iMax>, 1, -1};
+  t["Min"] = {convertVariadic<cg::MinOp, fMin, iMin>, 1, -1};
+  t["Sum"] = {convertVariadic<cg::AddOp, fAdd, iAdd>, 1, -1};
+  t["And"] = {convertBinary<cg::AndOp, nullptr, iAnd>, 2, 2};
+  t["Or"] = {convertBinary<cg::OrOp, nullptr, iOr>, 2, 2};
+  t["Not"] = {convertNot, 1, 1};
+  t["Equal"] = {convertCompare<cg::CmpPredicate::eq, fEq, iEq>, 2, 2};
+  t["Less"] = {convertCompare<cg::CmpPredicate::lt, fLt, iLt>, 2, 2};
+  t["LessOrEqual"] = {convertCompare<cg::CmpPredicate::le, fLe, iLe>, 2, 2};
+  t["Greater"] = {convertCompare<cg::CmpPredicate::gt, fGt, iGt>, 2, 2};
+  t["GreaterOrEqual"] = {convertCompare<cg::CmpPredicate::ge, fGe, iGe>, 2, 2};
+  t["Where"] = {convertWhere, 3, 3};
+  t["Neg"] = {convertUnary<cg::NegOp, fNeg, false>, 1, 1};
+  t["Abs"] = {convertUnary<cg::AbsOp, fAbs, false>, 1, 1};
+  t["Relu"] = {convertUnary<cg::ReluOp, fRelu, false>, 1, 1};
+  t["Sqrt"] = {convertUnary<cg::SqrtOp, fSqrt, true>, 1, 1};
+  t["Exp"] = {convertUnary<cg::ExpOp, fExp, true>, 1, 1};
+  t["Log"] = {convertUnary<cg::LogOp, fLog, true>, 1, 1};
+  t["Tanh"] = {convertUnary<cg::TanhOp, fTanh, true>, 1, 1};
+  t["Erf"] = {convertUnary<cg::ErfOp, fErf, true>, 1, 1};
+  t["Reciprocal"] = {convertUnary<cg::ReciprocalOp, fRecip, true>, 1, 1};
+  t["Sigmoid"] = {convertUnary<cg::SigmoidOp, fSigmoid, true>, 1, 1};
+  t["Gelu"] = {convertGelu, 1, 1};
+  t["Softmax"] = {convertSoftmax<cg::SoftmaxOp>, 1, 1};
+  t["LogSoftmax"] = {convertSoftmax<cg::LogSoftmaxOp>, 1, 1};
+  t["Cast"] = {convertCast, 1, 1};
+  t["Identity"] = {convertIdentity, 1, 1};
+  t["Dropout"] = {convertDropout, 1, 3};
 }

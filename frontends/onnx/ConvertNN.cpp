@@ -155,6 +155,15 @@ LogicalResult convertBatchNorm(NodeContext &c) {
   return success();
 }
 
+/// Checks that every value of a window attribute is at least `least`.
+LogicalResult requireAtLeast(NodeContext &c, StringRef what,
+                             ArrayRef<int64_t> values, int64_t least) {
+  for (int64_t v : values)
+    if (v < least)
+      return c.error() << what << " must be >= " << least << ", got " << v;
+  return success();
+}
+
 /// Resolves ONNX's auto_pad/pads for a 2-D window into [top, left, bottom,
 /// right].
 FailureOr<SmallVector<int64_t>> windowPadding(NodeContext &c,
@@ -170,6 +179,8 @@ FailureOr<SmallVector<int64_t>> windowPadding(NodeContext &c,
     if (pads.size() != 4)
       return static_cast<LogicalResult>(c.error()
                                         << "pads must have 4 values for 2-D");
+    if (failed(requireAtLeast(c, "pads", pads, 0)))
+      return failure();
     return SmallVector<int64_t>(pads.begin(), pads.end());
   }
   if (autoPad == "VALID")
@@ -208,6 +219,10 @@ LogicalResult convertConv(NodeContext &c) {
   auto dilations = orDefault(c.intsAttr("dilations"), 2, 1);
   if (strides.size() != 2 || dilations.size() != 2)
     return c.error() << "strides and dilations need 2 values";
+  if (failed(requireAtLeast(c, "strides", strides, 1)) ||
+      failed(requireAtLeast(c, "dilations", dilations, 1)) ||
+      failed(requireAtLeast(c, "group", {c.intAttr("group", 1)}, 1)))
+    return failure();
   std::vector<int64_t> kernel = {w.getDimSize(2), w.getDimSize(3)};
   auto pads = windowPadding(c, x.getShape().drop_front(2), kernel, strides,
                             dilations);
@@ -238,6 +253,11 @@ LogicalResult convertPool(NodeContext &c) {
   auto dilations = orDefault(c.intsAttr("dilations"), 2, 1);
   if (dilations != std::vector<int64_t>{1, 1})
     return c.error() << "dilated pooling is not supported";
+  if (strides.size() != 2)
+    return c.error() << "strides must have 2 values";
+  if (failed(requireAtLeast(c, "kernel_shape", kernel, 1)) ||
+      failed(requireAtLeast(c, "strides", strides, 1)))
+    return failure();
   auto pads = windowPadding(c, x.getShape().drop_front(2), kernel, strides,
                             dilations);
   if (failed(pads))
@@ -361,18 +381,18 @@ LogicalResult convertTrilu(NodeContext &c) {
 } // namespace
 
 void mlir::colossal::onnx::registerNNConverters(ConverterTable &t) {
-  t["MatMul"] = convertMatMul;
-  t["Gemm"] = convertGemm;
-  t["LayerNormalization"] = convertLayerNorm;
-  t["BatchNormalization"] = convertBatchNorm;
-  t["Conv"] = convertConv;
-  t["MaxPool"] = convertPool<cg::MaxPool2DOp>;
-  t["AveragePool"] = convertPool<cg::AvgPool2DOp>;
-  t["GlobalAveragePool"] = convertGlobalPool<cg::ReduceMeanOp>;
-  t["GlobalMaxPool"] = convertGlobalPool<cg::ReduceMaxOp>;
-  t["ReduceSum"] = convertReduce<cg::ReduceSumOp, 13>;
-  t["ReduceMean"] = convertReduce<cg::ReduceMeanOp, 18>;
-  t["ReduceMax"] = convertReduce<cg::ReduceMaxOp, 18>;
-  t["Flatten"] = convertFlatten;
-  t["Trilu"] = convertTrilu;
+  t["MatMul"] = {convertMatMul, 2, 2};
+  t["Gemm"] = {convertGemm, 2, 3};
+  t["LayerNormalization"] = {convertLayerNorm, 2, 3};
+  t["BatchNormalization"] = {convertBatchNorm, 5, 5};
+  t["Conv"] = {convertConv, 2, 3};
+  t["MaxPool"] = {convertPool<cg::MaxPool2DOp>, 1, 1};
+  t["AveragePool"] = {convertPool<cg::AvgPool2DOp>, 1, 1};
+  t["GlobalAveragePool"] = {convertGlobalPool<cg::ReduceMeanOp>, 1, 1};
+  t["GlobalMaxPool"] = {convertGlobalPool<cg::ReduceMaxOp>, 1, 1};
+  t["ReduceSum"] = {convertReduce<cg::ReduceSumOp, 13>, 1, 2};
+  t["ReduceMean"] = {convertReduce<cg::ReduceMeanOp, 18>, 1, 2};
+  t["ReduceMax"] = {convertReduce<cg::ReduceMaxOp, 18>, 1, 2};
+  t["Flatten"] = {convertFlatten, 1, 1};
+  t["Trilu"] = {convertTrilu, 1, 2};
 }

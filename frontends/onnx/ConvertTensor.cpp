@@ -564,18 +564,18 @@ LogicalResult convertConstant(NodeContext &c) {
 } // namespace
 
 void mlir::colossal::onnx::registerTensorConverters(ConverterTable &t) {
-  t["Reshape"] = convertReshape;
-  t["Transpose"] = convertTranspose;
-  t["Slice"] = convertSlice;
-  t["Concat"] = convertConcat;
-  t["Split"] = convertSplit;
-  t["Gather"] = convertGather;
-  t["Unsqueeze"] = convertUnsqueeze;
-  t["Squeeze"] = convertSqueeze;
-  t["Expand"] = convertExpand;
-  t["Shape"] = convertShape;
-  t["Size"] = convertSize;
-  t["ConstantOfShape"] = convertConstantOfShape;
-  t["Range"] = convertRange;
-  t["Constant"] = convertConstant;
+  t["Reshape"] = {convertReshape, 2, 2};
+  t["Transpose"] = {convertTranspose, 1, 1};
+  t["Slice"] = {convertSlice, 3, 5};
+  t["Concat"] = {convertConcat, 1, -1};
+  t["Split"] = {convertSplit, 1, 2};
+  t["Gather"] = {convertGather, 2, 2};
+  t["Unsqueeze"] = {convertUnsqueeze, 1, 2};
+  t["Squeeze"] = {convertSqueeze, 1, 2};
+  t["Expand"] = {convertExpand, 2, 2};
+  t["Shape"] = {convertShape, 1, 1};
+  t["Size"] = {convertSize, 1, 1};
+  t["ConstantOfShape"] = {convertConstantOfShape, 1, 1};
+  t["Range"] = {convertRange, 3, 3};
+  t["Constant"] = {convertConstant, 0, 0};
 }

@@ -156,7 +156,17 @@ private:
 };
 
 using Converter = LogicalResult (*)(NodeContext &);
-using ConverterTable = llvm::StringMap<Converter>;
+
+/// A converter and the inputs its op takes: the first `minInputs` must be
+/// present, at most `maxInputs` may be given (-1: any number, all present).
+/// The importer checks this before calling `convert`, so converters may
+/// read their required inputs without checking.
+struct ConverterInfo {
+  Converter convert = nullptr;
+  int minInputs = 0;
+  int maxInputs = 0;
+};
+using ConverterTable = llvm::StringMap<ConverterInfo>;
 
 void registerMathConverters(ConverterTable &table);
 void registerNNConverters(ConverterTable &table);

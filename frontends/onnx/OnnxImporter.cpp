@@ -407,6 +407,29 @@ LogicalResult Importer::importOutputs(const ::onnx::GraphProto &graph,
 // The walk
 //===----------------------------------------------------------------------===//
 
+/// Checks the node's input count and that required inputs are present.
+static LogicalResult checkArity(NodeContext &c, const ConverterInfo &info) {
+  int given = c.numInputs();
+  bool variadic = info.maxInputs < 0;
+  if (given < info.minInputs || (!variadic && given > info.maxInputs)) {
+    auto diag = c.error() << "takes ";
+    if (variadic)
+      diag << "at least " << info.minInputs;
+    else if (info.minInputs == info.maxInputs)
+      diag << info.minInputs;
+    else
+      diag << info.minInputs << " to " << info.maxInputs;
+    return diag << " input(s), got " << given;
+  }
+  int required = variadic ? given : info.minInputs;
+  for (int i = 0; i < required; ++i)
+    if (!c.hasInput(i))
+      return c.error() << "input " << i << " is required but empty";
+  if (c.numOutputs() == 0 || c.node().output(0).empty())
+    return c.error() << "has no output";
+  return success();
+}
+
 OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
   if (!model.has_graph() || model.graph().output_size() == 0) {
     error() << "not an ONNX model: it has no graph with outputs";
@@ -500,8 +523,9 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
                                                   : node.name()),
         FileLineColLoc::get(&context, path, index + 1, 0));
     NodeContext nodeContext(*this, node, index, loc, opset);
-    Converter convert = table.lookup(node.op_type());
-    if (failed(convert(nodeContext)))
+    const ConverterInfo &info = table.find(node.op_type())->second;
+    if (failed(checkArity(nodeContext, info)) ||
+        failed(info.convert(nodeContext)))
       return nullptr;
     for (int o = 0; o < node.output_size(); ++o)
       if (nodeContext.outputUsed(o) && !values.count(node.output(o))) {

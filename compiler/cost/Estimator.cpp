@@ -1,0 +1,509 @@
+//===- Estimator.cpp - Step time and peak memory of a training plan -------===//
+//
+// Steps: cost each distinct layer once for one micro-batch on one device;
+// cut the Block layers into pp * v chunks and sum per pipeline stage; combine
+// stages through the schedule; add the per-step terms (gradient reduction,
+// optimizer, offload); take memory per stage and its maximum.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/cost/Estimator.h"
+
+#include "compiler/cost/Compute.h"
+#include "compiler/cost/Memory.h"
+#include "compiler/cost/Pipeline.h"
+#include "compiler/cost/TensorParallel.h"
+
+#include "llvm/ADT/SmallVector.h"
+
+#include <algorithm>
+
+using namespace colossal::cost;
+
+namespace {
+
+/// Everything the per-op costing needs, resolved once per estimate.
+struct Ctx {
+  const ClusterSpec &c;
+  const ParallelConfig &cfg;
+  const EstimateOptions &opts;
+  DType dt;
+  double e;  ///< bytes per element
+  double mb; ///< micro-batch
+  double tp, sp;
+  int64_t q; ///< TP mesh side
+  CommGroup tpGroup, spGroup;
+  double tpParamDiv; ///< divisor of split parameters
+};
+
+/// One layer, one micro-batch, one device.
+struct LayerCost {
+  double fwd = 0, bwd = 0;     ///< kernels
+  double coreFwd = 0;          ///< attention-core forward (selective)
+  double tpFwd = 0, tpBwd = 0; ///< TP collectives
+  double spFwd = 0, spBwd = 0; ///< context-parallel exchange, exposed
+  double params = 0;           ///< parameters held (after TP)
+  double actStored = 0;        ///< bytes kept for backward
+  double actFull = 0;          ///< bytes materialised by recompute
+  double actCore = 0;          ///< attention-core bytes (selective)
+};
+
+/// Per pipeline stage sums.
+struct StageCost {
+  double fwd = 0, bwd = 0, recompute = 0, tp = 0, tpBwd = 0, sp = 0;
+  double params = 0, largestLayerParams = 0;
+  double actStored = 0, actWorking = 0;
+  double total() const { return fwd + bwd + recompute + tp + sp; }
+};
+
+} // namespace
+
+static double collective(const Ctx &x, CollectiveKind k, double bytes,
+                         const CommGroup &g) {
+  return collectiveTime(x.c, k, bytes, g, x.opts.collective_algo);
+}
+
+/// 1D TP collectives of a role'd GEMM: Megatron's f/g operators. With tp-sp
+/// the all-reduce becomes reduce-scatter + all-gather (same volume).
+static void oneDTpComm(const Ctx &x, TpRole role, double inBytes,
+                       double outBytes, LayerCost &lc) {
+  if (x.tp <= 1)
+    return;
+  auto ar = [&](double b) {
+    return collective(x, CollectiveKind::AllReduce, b, x.tpGroup);
+  };
+  auto ag = [&](double b) {
+    return collective(x, CollectiveKind::AllGather, b, x.tpGroup);
+  };
+  auto rs = [&](double b) {
+    return collective(x, CollectiveKind::ReduceScatter, b, x.tpGroup);
+  };
+  if (role == TpRole::Column) {
+    lc.tpFwd += x.cfg.tp_sp ? ag(inBytes) : 0;
+    lc.tpBwd += x.cfg.tp_sp ? rs(inBytes) : ar(inBytes);
+  } else if (role == TpRole::Row) {
+    lc.tpFwd += x.cfg.tp_sp ? rs(outBytes) : ar(outBytes);
+    lc.tpBwd += x.cfg.tp_sp ? ag(outBytes) : 0;
+  }
+}
+
+static void costGemm(const Ctx &x, const OpSpec &op, LayerCost &lc) {
+  double tokens = op.m * x.mb / x.sp;
+  double m = tokens, n = op.n, k = op.k, steps = 1;
+  if (op.tp_role != TpRole::Replicated && x.tp > 1) {
+    double q = static_cast<double>(x.q);
+    switch (x.cfg.tp_mode) {
+    case TpMode::OneD:
+      (op.tp_role == TpRole::Column ? n : k) /= x.tp;
+      break;
+    case TpMode::TwoD: // SUMMA: q steps of (m/q x k/q) * (k/q x n/q)
+      m /= q, n /= q, k /= q, steps = q;
+      break;
+    case TpMode::TwoPointFiveD:
+      m /= q * static_cast<double>(x.cfg.tp_depth), n /= q, k /= q, steps = q;
+      break;
+    case TpMode::ThreeD: // all-gather to X_il (m/q x k/q), A_lj (k/q x n/q)
+      m /= q, n /= q, k /= q;
+      break;
+    }
+  } else if (x.cfg.tp_mode != TpMode::OneD) {
+    m /= x.tp; // activations are split over the whole mesh
+  }
+  lc.fwd += steps * gemmTime(x.c, m, n, k, op.batch, x.dt);
+  lc.bwd += steps * (gemmTime(x.c, m, k, n, op.batch, x.dt) + // dgrad
+                     gemmTime(x.c, k, n, m, op.batch, x.dt)); // wgrad
+  if (op.tp_role == TpRole::Replicated || x.tp <= 1)
+    return;
+  double inBytes = tokens * op.k * op.batch * x.e;
+  double outBytes = tokens * op.n * op.batch * x.e;
+  if (x.cfg.tp_mode == TpMode::OneD) {
+    oneDTpComm(x, op.tp_role, inBytes, outBytes, lc);
+    return;
+  }
+  double t =
+      tpLinearCommTime(x.c, x.cfg.tp_mode, x.cfg.tp, x.cfg.tp_depth, inBytes);
+  lc.tpFwd += t * kTpForwardShare;
+  lc.tpBwd += t * (1 - kTpForwardShare);
+}
+
+static void costAttention(const Ctx &x, const OpSpec &op, LayerCost &lc) {
+  AttentionShape a;
+  a.batch = x.mb;
+  a.heads = op.heads / x.tp;
+  a.s_q = op.s_q;
+  a.s_kv = op.s_kv;
+  a.head_dim = op.head_dim;
+  a.fused = op.fused;
+  a.dropout = op.dropout;
+  bool ring = x.sp > 1 && x.cfg.sp_mode == SpMode::Ring;
+  if (x.sp > 1) {
+    if (ring) { // sp blocks of (s_q/sp) x (s_kv/sp) per device
+      a.s_q /= x.sp;
+      a.s_kv /= x.sp;
+      a.batch *= x.sp;
+    } else {
+      a.heads /= x.sp;
+    }
+  }
+  double f = attentionForwardTime(x.c, a, x.dt);
+  double b = attentionBackwardTime(x.c, a, x.dt);
+  lc.fwd += f;
+  lc.bwd += b;
+  if (op.attention_core)
+    lc.coreFwd += f;
+  if (x.sp <= 1)
+    return;
+  double localHidden = op.heads / x.tp * op.head_dim;
+  double localTokens = op.s_q * x.mb / x.sp;
+  if (ring) {
+    // Each of sp-1 steps passes a K and a V block to the next rank, hidden
+    // behind the block attention computed meanwhile (backward also returns
+    // dK, dV: twice the traffic).
+    double blk = 2 * localTokens * localHidden * x.e;
+    double step = p2pTime(x.c, blk, x.spGroup.nodes() > 1);
+    double hops = x.sp - 1;
+    double hide = (x.sp - 1) / x.sp;
+    lc.spFwd += std::max(0.0, hops * step - f * hide);
+    lc.spBwd += std::max(0.0, 2 * hops * step - b * hide);
+  } else {
+    // Ulysses: all-to-all Q, K, V to head-split and the output back; each
+    // rank sends its (s/sp x h/tp) slice.
+    double bytes = localTokens * localHidden * x.e;
+    double t = collective(x, CollectiveKind::AllToAll, bytes, x.spGroup);
+    lc.spFwd += 4 * t;
+    lc.spBwd += 4 * t;
+  }
+}
+
+static LayerCost costLayer(const Ctx &x, const LayerSpec &l) {
+  LayerCost lc;
+  for (const OpSpec &op : l.ops) {
+    switch (op.kind) {
+    case OpKind::Gemm:
+      costGemm(x, op, lc);
+      break;
+    case OpKind::Attention:
+      costAttention(x, op, lc);
+      break;
+    case OpKind::MemoryBound:
+    case OpKind::Embedding: {
+      double div = shardDivisor(x.cfg, op.shard);
+      double f = memoryBoundTime(x.c, op.fwd_bytes * x.mb / div);
+      lc.fwd += f;
+      lc.bwd += memoryBoundTime(x.c, op.bwd_bytes * x.mb / div);
+      if (op.attention_core)
+        lc.coreFwd += f;
+      if (op.kind == OpKind::Embedding && x.tp > 1) {
+        double out = op.m * x.mb / x.sp * op.n * x.e;
+        oneDTpComm(x, TpRole::Row, 0, out, lc);
+      }
+      break;
+    }
+    }
+  }
+  lc.params = l.params_split / x.tpParamDiv + l.params_replicated;
+  ParallelConfig keepAll = x.cfg;
+  if (l.role != LayerRole::Block) // Megatron checkpoints transformer layers
+    keepAll.recompute = Recompute::None;
+  lc.actStored = storedActivationBytes(l.activations, keepAll);
+  lc.actFull = fullActivationBytes(l.activations, x.cfg);
+  ActivationDivisors d = activationDivisors(x.cfg);
+  lc.actCore = l.activations.attention_core / d.split / d.context * x.mb;
+  return lc;
+}
+
+/// Adds `count` copies of layer `li` to stage `s`; `withParams` false for
+/// a tied weight whose owner already lives on this stage.
+static void addToStage(const Ctx &x, const Workload &w, size_t li,
+                       const LayerCost &lc, double count, StageCost &s,
+                       bool withParams = true) {
+  const LayerSpec &l = w.layers[li];
+  bool block = l.role == LayerRole::Block;
+  s.fwd += count * lc.fwd;
+  s.bwd += count * lc.bwd;
+  s.tp += count * (lc.tpFwd + lc.tpBwd);
+  s.tpBwd += count * lc.tpBwd;
+  s.sp += count * (lc.spFwd + lc.spBwd);
+  if (block && x.cfg.recompute == Recompute::Full) {
+    s.recompute += count * lc.fwd;
+    s.tp += count * lc.tpFwd;
+    s.sp += count * lc.spFwd;
+    s.actWorking = std::max(s.actWorking, lc.actFull);
+  } else if (block && x.cfg.recompute == Recompute::Selective) {
+    s.recompute += count * lc.coreFwd;
+    s.actWorking = std::max(s.actWorking, lc.actCore);
+  }
+  if (withParams) {
+    s.params += count * lc.params;
+    s.largestLayerParams = std::max(s.largestLayerParams, lc.params);
+  }
+  s.actStored += count * lc.actStored;
+}
+
+llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
+                                                  const ParallelConfig &cfg,
+                                                  const ClusterSpec &c,
+                                                  const EstimateOptions &opts) {
+  if (llvm::Error err = validateParallelConfig(cfg, w, c))
+    return std::move(err);
+
+  Ctx x{c,
+        cfg,
+        opts,
+        w.dtype,
+        dtypeBytes(w.dtype),
+        static_cast<double>(cfg.micro_batch),
+        static_cast<double>(cfg.tp),
+        static_cast<double>(cfg.sp),
+        cfg.tpMeshSide(),
+        CommGroup::strided(c, cfg.tp, 1),
+        CommGroup::strided(c, cfg.sp, cfg.tp),
+        1.0 / tpLinearCost(cfg.tp_mode, cfg.tp, cfg.tp_depth).params};
+  const int64_t p = cfg.pp;
+  const int64_t v =
+      cfg.schedule == Schedule::Interleaved ? cfg.virtual_stages : 1;
+  const int64_t m = w.global_batch / (cfg.dp * cfg.micro_batch);
+  const int64_t dpSize = cfg.dp * cfg.sp; // ranks holding the same weights
+  const CommGroup dpGroup = CommGroup::strided(c, dpSize, cfg.tp);
+
+  // Cost each distinct layer once.
+  llvm::SmallVector<LayerCost, 8> layerCosts;
+  layerCosts.reserve(w.layers.size());
+  for (const LayerSpec &l : w.layers)
+    layerCosts.push_back(costLayer(x, l));
+
+  // Cut the Block layers into pp * v chunks; chunk k runs on stage k % pp.
+  llvm::SmallVector<StageCost, 16> stages(p);
+  llvm::SmallVector<int64_t, 8> stageOfLayer(w.layers.size(), -1);
+  const int64_t chunkSize = w.blockLayerCount() / (p * v);
+  int64_t pos = 0;
+  for (size_t li = 0; li < w.layers.size(); ++li) {
+    const LayerSpec &l = w.layers[li];
+    if (l.role != LayerRole::Block) {
+      stageOfLayer[li] = l.role == LayerRole::Pre ? 0 : p - 1;
+      continue;
+    }
+    int64_t end = pos + l.count;
+    while (pos < end) {
+      int64_t chunk = pos / chunkSize;
+      int64_t take = std::min(end, (chunk + 1) * chunkSize) - pos;
+      addToStage(x, w, li, layerCosts[li], static_cast<double>(take),
+                 stages[chunk % p]);
+      stageOfLayer[li] = chunk % p; // used for tied weights: any stage will do
+      pos += take;
+    }
+  }
+  for (size_t li = 0; li < w.layers.size(); ++li) {
+    const LayerSpec &l = w.layers[li];
+    if (l.role == LayerRole::Block)
+      continue;
+    // A tied weight is stored again only on a stage without its owner.
+    bool ownCopy = l.params_shared_with < 0 ||
+                   stageOfLayer[l.params_shared_with] != stageOfLayer[li];
+    addToStage(x, w, li, layerCosts[li], static_cast<double>(l.count),
+               stages[stageOfLayer[li]], ownCopy);
+  }
+
+  // Combine stages through the schedule.
+  llvm::SmallVector<double, 16> stageTimes;
+  int64_t critical = 0;
+  for (int64_t i = 0; i < p; ++i) {
+    stageTimes.push_back(stages[i].total());
+    if (stageTimes[i] > stageTimes[critical])
+      critical = i;
+  }
+  PipelineTime pt = pipelineTime(stageTimes, m, v);
+
+  Estimate est;
+  est.config = toString(cfg);
+  est.micro_batches = m;
+  est.critical_stage = critical;
+  TimeBreakdown &tb = est.time;
+  const StageCost &cs = stages[critical];
+  double md = static_cast<double>(m);
+  tb.compute = md * (cs.fwd + cs.bwd);
+  tb.recompute = md * cs.recompute;
+  tb.tp_comm = md * cs.tp;
+  tb.sp_comm = md * cs.sp;
+  tb.pp_bubble = pt.bubble;
+
+  // Pipeline sends: per micro-batch and chunk one activation forward and one
+  // gradient backward; filling the pipe adds p-1 hops.
+  double msg = 0;
+  if (p > 1) {
+    msg = w.stage_boundary_bytes * x.mb / x.sp / (cfg.tp_sp ? x.tp : 1.0);
+    bool cross = CommGroup::strided(c, 2, cfg.tp * cfg.sp * cfg.dp).nodes() > 1;
+    double t;
+    if (opts.pp_scatter_gather && cfg.tp > 1 && !cfg.tp_sp &&
+        cfg.tp_mode == TpMode::OneD)
+      t = p2pTime(c, msg / x.tp, cross) +
+          collective(x, CollectiveKind::AllGather, msg, x.tpGroup);
+    else
+      t = p2pTime(c, msg, cross);
+    tb.pp_p2p = 2.0 * static_cast<double>(m * v + p - 1) * t;
+  }
+
+  // Per-step terms and memory, stage by stage.
+  const double gpn = static_cast<double>(c.gpus_per_node);
+  const double dpd = static_cast<double>(dpSize);
+  const double pcie = c.host.pcie_bandwidth * c.efficiency.pcie_fraction;
+  const double hostBw =
+      c.host.memory_bandwidth * c.efficiency.memory_bandwidth_fraction / gpn;
+  // Adam touches grad, master/moments (read + write) and the new weights.
+  const double stepBytesPerParam =
+      w.grad_bytes + 2 * w.optimizer_bytes + w.param_bytes;
+  double peak = -1, hostPeak = 0;
+  for (int64_t i = 0; i < p; ++i) {
+    const StageCost &s = stages[i];
+    double gradBytes = s.params * w.grad_bytes;
+    double paramBytes = s.params * w.param_bytes;
+    // Backward of the last micro-batch, during which buckets can be reduced.
+    double window = s.bwd + s.recompute + s.tpBwd;
+
+    // Data-parallel traffic.
+    double exposed = 0;
+    if (dpSize > 1) {
+      auto hide = [&](double total, double bucketBytes, CollectiveKind k) {
+        if (!opts.overlap_dp_comm)
+          return total;
+        double last = collective(
+            x, k, std::min(bucketBytes, opts.dp_bucket_bytes), dpGroup);
+        return std::min(total, std::max(0.0, total - window) + last);
+      };
+      if (cfg.zero == 0) {
+        double t = collective(x, CollectiveKind::AllReduce, gradBytes, dpGroup);
+        exposed = hide(t, gradBytes, CollectiveKind::AllReduce);
+      } else if (cfg.zero <= 2) {
+        double rs =
+            collective(x, CollectiveKind::ReduceScatter, gradBytes, dpGroup);
+        exposed = hide(rs, gradBytes, CollectiveKind::ReduceScatter) +
+                  collective(x, CollectiveKind::AllGather, paramBytes, dpGroup);
+      } else {
+        // ZeRO-3: gather weights for forward and backward (and recompute),
+        // reduce-scatter gradients, every micro-batch; prefetched under the
+        // stage's compute.
+        double gathers = cfg.recompute == Recompute::Full ? 3 : 2;
+        double perMb =
+            gathers *
+                collective(x, CollectiveKind::AllGather, paramBytes, dpGroup) +
+            collective(x, CollectiveKind::ReduceScatter, gradBytes, dpGroup);
+        exposed = md * std::max(0.0, perMb - s.total());
+      }
+    }
+    tb.dp_comm_exposed = std::max(tb.dp_comm_exposed, exposed);
+
+    // Optimizer step, on the device or on the host.
+    double shard = cfg.zero >= 1 ? s.params / dpd : s.params;
+    double offload = 0;
+    if (cfg.offload == Offload::None) {
+      tb.optimizer =
+          std::max(tb.optimizer, memoryBoundTime(c, shard * stepBytesPerParam));
+    } else {
+      double d2h = shard * w.grad_bytes / pcie;
+      double h2d = shard * w.param_bytes / pcie;
+      offload = std::max(0.0, d2h - window) +
+                shard * stepBytesPerParam / hostBw + h2d;
+      if (cfg.offload == Offload::Params) {
+        // Each pass over the stage fetches this rank's weight shard.
+        double passes = cfg.recompute == Recompute::Full ? 3 : 2;
+        double fetch = passes * shard * w.param_bytes / pcie;
+        offload += md * std::max(0.0, fetch - s.total());
+      }
+    }
+    tb.offload = std::max(tb.offload, offload);
+
+    // Memory.
+    ModelStateBytes ms =
+        modelStateBytes(s.params, w, cfg.zero, dpSize, cfg.offload);
+    MemoryBreakdown mem;
+    mem.params = ms.params;
+    if (cfg.offload == Offload::Params) // double-buffered layer prefetch
+      mem.params = 2 * s.largestLayerParams * w.param_bytes;
+    mem.grads = ms.grads;
+    mem.optimizer = ms.optimizer;
+    mem.activations =
+        inFlightMicroBatches(cfg.schedule, p, m, v, i) * s.actStored +
+        s.actWorking;
+    if (dpSize > 1)
+      mem.comm_buffers += cfg.zero >= 3
+                              ? 2 * s.largestLayerParams * w.param_bytes
+                              : std::min(opts.dp_bucket_bytes, gradBytes);
+    if (cfg.tp > 1) // one gathered / reduced activation
+      mem.comm_buffers += w.stage_boundary_bytes * x.mb / x.sp;
+    if (p > 1) // send + receive, forward + backward
+      mem.comm_buffers += 4 * msg;
+    double total = mem.total();
+    if (total > peak) {
+      peak = total;
+      est.memory = mem;
+      est.peak_memory_stage = i;
+    }
+    hostPeak = std::max(hostPeak, ms.host);
+  }
+
+  est.step_time_s = tb.compute + tb.recompute + tb.tp_comm + tb.sp_comm +
+                    tb.pp_bubble + tb.pp_p2p + tb.dp_comm_exposed +
+                    tb.optimizer + tb.offload;
+
+  // FLOPs: 3x forward for the model; recomputation on top for hardware.
+  double B = static_cast<double>(w.global_batch);
+  double recomputeFlops = 0;
+  for (const LayerSpec &l : w.layers) {
+    if (l.role != LayerRole::Block)
+      continue;
+    if (cfg.recompute == Recompute::Full)
+      recomputeFlops += l.count * l.forwardFlopsPerSample();
+    else if (cfg.recompute == Recompute::Selective)
+      recomputeFlops += l.count * l.attentionCoreFlopsPerSample();
+  }
+  est.model_flops = 3 * w.forwardFlopsPerSample() * B;
+  est.hardware_flops = est.model_flops + recomputeFlops * B;
+  double G = static_cast<double>(cfg.devices());
+  if (est.step_time_s > 0) { // a workload of no ops takes no time
+    est.tflops_per_gpu = est.model_flops / est.step_time_s / G / 1e12;
+    est.hardware_tflops_per_gpu =
+        est.hardware_flops / est.step_time_s / G / 1e12;
+    est.mfu =
+        est.model_flops / (est.step_time_s * G * c.device.peakFlops(w.dtype));
+  }
+  est.peak_memory_bytes = peak;
+  est.usable_memory_bytes = c.device.memory_bytes - c.device.reserved_bytes;
+  est.fits_in_memory = peak <= est.usable_memory_bytes;
+  est.host_memory_bytes_per_node = hostPeak * gpn;
+  return est;
+}
+
+llvm::json::Value Estimate::toJSON() const {
+  namespace json = llvm::json;
+  return json::Object{
+      {"config", config},
+      {"step_time_s", step_time_s},
+      {"tflops_per_gpu", tflops_per_gpu},
+      {"hardware_tflops_per_gpu", hardware_tflops_per_gpu},
+      {"mfu", mfu},
+      {"peak_memory_bytes", peak_memory_bytes},
+      {"usable_memory_bytes", usable_memory_bytes},
+      {"fits_in_memory", fits_in_memory},
+      {"host_memory_bytes_per_node", host_memory_bytes_per_node},
+      {"model_flops", model_flops},
+      {"hardware_flops", hardware_flops},
+      {"micro_batches", micro_batches},
+      {"critical_stage", critical_stage},
+      {"peak_memory_stage", peak_memory_stage},
+      {"time", json::Object{{"compute", time.compute},
+                            {"recompute", time.recompute},
+                            {"tp_comm", time.tp_comm},
+                            {"sp_comm", time.sp_comm},
+                            {"dp_comm_exposed", time.dp_comm_exposed},
+                            {"pp_bubble", time.pp_bubble},
+                            {"pp_p2p", time.pp_p2p},
+                            {"offload", time.offload},
+                            {"optimizer", time.optimizer}}},
+      {"memory", json::Object{{"params", memory.params},
+                              {"grads", memory.grads},
+                              {"optimizer", memory.optimizer},
+                              {"activations", memory.activations},
+                              {"comm_buffers", memory.comm_buffers},
+                              {"total", memory.total()}}},
+  };
+}

@@ -1,0 +1,51 @@
+//===- GraphStats.cpp - FLOPs and bytes of graph ops ----------------------===//
+
+#include "passes/GraphStats.h"
+
+#include "dialects/Graph/IR/GraphOps.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::cg;
+
+static double elements(Value v) {
+  return static_cast<double>(cast<ShapedType>(v.getType()).getNumElements());
+}
+
+double mlir::colossal::forwardFlops(Operation *op) {
+  return llvm::TypeSwitch<Operation *, double>(op)
+      .Case([](MatMulOp m) {
+        // Every output element is a dot product over the contracted size.
+        auto lhs = cast<ShapedType>(m.getLhs().getType());
+        return 2.0 * elements(m.getResult()) * lhs.getShape().back();
+      })
+      .Case([](LinearOp l) {
+        auto in = cast<ShapedType>(l.getInput().getType());
+        return 2.0 * elements(l.getResult()) * in.getShape().back();
+      })
+      .Case([](Conv2DOp c) {
+        auto w = cast<ShapedType>(c.getWeight().getType());
+        double perOutput = static_cast<double>(w.getDimSize(1)) *
+                           w.getDimSize(2) * w.getDimSize(3);
+        return 2.0 * elements(c.getResult()) * perOutput;
+      })
+      .Case([](AttentionOp a) {
+        auto q = cast<ShapedType>(a.getQuery().getType());
+        auto k = cast<ShapedType>(a.getKey().getType());
+        auto v = cast<ShapedType>(a.getValue().getType());
+        int64_t r = q.getRank();
+        double rows = elements(a.getQuery()) / q.getDimSize(r - 1);
+        double skv = k.getDimSize(r - 2);
+        // Q K^T and P V; a causal mask halves the useful work, but kernels
+        // without block skipping still do all of it.
+        return 2.0 * rows * skv * (q.getDimSize(r - 1) + v.getDimSize(r - 1));
+      })
+      .Default([](Operation *) { return 0.0; });
+}
+
+int64_t mlir::colossal::tensorBytes(Value value) {
+  auto type = cast<ShapedType>(value.getType());
+  return (type.getNumElements() * type.getElementTypeBitWidth() + 7) / 8;
+}
