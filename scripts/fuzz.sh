@@ -18,6 +18,8 @@ done
 bash scripts/setup.sh
 build="$root/build-fuzz"
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+# Paths relative to the checkout, so that another clone hits the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
 if [ ! -f "$build/build.ninja" ]; then
   # Only our code is instrumented; MLIR and protobuf come prebuilt.
   cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
