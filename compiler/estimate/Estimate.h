@@ -1,0 +1,39 @@
+//===- Estimate.h - Estimating a manual parallel plan of a graph -*- C++ -*-===//
+//
+// What `colossal-opt M.onnx --estimate` does: build the workload of the
+// imported graph, parse the cluster and the parallel configuration, run the
+// cost model, and print one JSON object. Errors (bad cluster spec, bad
+// parallel configuration, a configuration that does not fit the model or the
+// cluster) come back as messages naming the field.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef COLOSSAL_COMPILER_ESTIMATE_ESTIMATE_H
+#define COLOSSAL_COMPILER_ESTIMATE_ESTIMATE_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+
+namespace mlir::colossal {
+
+struct EstimateRequest {
+  std::string mode = "train";  ///< only "train" is estimated for now
+  std::string cluster;         ///< preset[:overrides] or a JSON file
+  int64_t batch = 0;           ///< global batch (sequences per step)
+  std::string parallel;        ///< "dp=..,tp=..,..."; empty: all data parallel
+  std::string dtype = "bf16";  ///< compute dtype
+  bool flashAttention = false; ///< attention without stored scores
+  bool dropout = false;        ///< training applies dropout (Megatron's GPT)
+  bool includeWorkload = false;///< add the layer-by-layer workload to the JSON
+};
+
+/// Estimates `module` under `request` and writes one JSON object to `os`.
+llvm::Error estimateModule(ModuleOp module, const EstimateRequest &request,
+                           llvm::raw_ostream &os);
+
+} // namespace mlir::colossal
+
+#endif // COLOSSAL_COMPILER_ESTIMATE_ESTIMATE_H
