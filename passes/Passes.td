@@ -59,4 +59,31 @@ def GraphSummaryPass : Pass<"colossal-graph-summary", "::mlir::ModuleOp"> {
   }];
 }
 
+def PlanMemoryPass : Pass<"colossal-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Assigns every tensor an offset in one arena per device";
+  let description = [{
+    The static memory plan of a single-device program, in program order:
+    parameters and constants first, each in its own slot; then inputs (kept
+    for the whole run, since callers set them once and may run many times);
+    then intermediates, first-fit into the space freed by values whose last
+    use has passed. Reshapes and sharding annotations alias their input (no
+    copy). An elementwise op whose operand dies at it and has the result's
+    size writes in place. Outputs stay until the end.
+
+    Results get `cg.offsets` (one byte offset per result), function
+    arguments `cg.offset`, and the module `cg.arena_bytes`: the exact size
+    of the one allocation the runtime makes.
+
+    ```mlir
+    %1 = cg.relu %0 {cg.offsets = array<i64: 256>} : tensor<4x16xf32>
+    ```
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", "64",
+           "Byte alignment of every buffer">,
+    Option<"inPlace", "in-place", "bool", "true",
+           "Let elementwise ops write over an operand that dies at them">
+  ];
+}
+
 #endif // COLOSSAL_PASSES_PASSES_TD

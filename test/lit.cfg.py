@@ -32,6 +32,14 @@ config.substitutions.append(
     ("%onnxtext", config.python_executable + " " +
      os.path.join(config.colossal_src_root, "scripts", "onnxtext.py")))
 
+# Decodes a .cplan file (32-byte header, then the Plan message) as text.
+config.substitutions.append(
+    ("%decode-plan", "sh -c 'tail -c +33 \"$0\" | protoc "
+     "--decode=colossal.plan.Plan -I " +
+     os.path.join(config.colossal_src_root, "runtime", "proto") + " " +
+     os.path.join(config.colossal_src_root, "runtime", "proto", "plan.proto") +
+     "'"))
+
 llvm_config.add_tool_substitutions(
     ["colossal-opt", "FileCheck", "not", "count", "split-file"],
     [config.colossal_tools_dir, config.llvm_tools_dir])

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/estimate/Estimate.h"
+#include "compiler/plan/PlanEmitter.h"
 #include "dialects/Dist/IR/DistOps.h"
 #include "dialects/Graph/IR/GraphOps.h"
 #include "frontends/onnx/OnnxImporter.h"
@@ -49,8 +50,17 @@ static llvm::cl::opt<bool> estimateOption(
                    "instead of the IR"),
     llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> modeOption(
-    "mode", llvm::cl::desc("Job kind: train or infer"),
-    llvm::cl::value_desc("train|infer"), llvm::cl::init("train"),
+    "mode",
+    llvm::cl::desc("Job kind: infer (run the compile pipeline: fuse, plan "
+                   "memory, emit) or train (--estimate only, for now)"),
+    llvm::cl::value_desc("train|infer"), llvm::cl::init(""),
+    llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> emitOption(
+    "emit",
+    llvm::cl::desc("With --mode: what to write: mlir (the IR at the end of "
+                   "the pipeline) or plan (a .cplan file for colossal-run; "
+                   "needs -o)"),
+    llvm::cl::value_desc("mlir|plan"), llvm::cl::init("mlir"),
     llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> clusterOption(
     "cluster",
@@ -85,6 +95,29 @@ static llvm::cl::opt<bool> workloadOption(
     llvm::cl::desc("With --estimate: include the per-layer workload"),
     llvm::cl::cat(colossalCategory));
 
+/// Imports (ONNX) or parses (MLIR) the input for the pipelines that
+/// colossal-opt drives itself (--estimate, --mode).
+static OwningOpRef<ModuleOp>
+loadModule(MLIRContext &context, llvm::SourceMgr &sourceMgr, StringRef path,
+           std::unique_ptr<llvm::MemoryBuffer> input, bool onnx,
+           bool defaultBatch) {
+  if (!onnx) {
+    sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+    return parseSourceFile<ModuleOp>(sourceMgr, &context);
+  }
+  mlir::colossal::onnx::ImportOptions options;
+  std::string error = mlir::colossal::onnx::parseBindings(bindOption, options.bindings);
+  if (!error.empty()) {
+    llvm::errs() << "colossal-opt: " << error << "\n";
+    return nullptr;
+  }
+  // Costs are per sample: an unbound batch dimension imports as 1.
+  if (defaultBatch)
+    options.bindings.try_emplace("batch", 1);
+  return mlir::colossal::onnx::importOnnxModel(context, input->getBuffer(), path,
+                                         options);
+}
+
 /// --estimate: imports or parses the input, fuses attention, and prints the
 /// cost model's JSON for the requested plan.
 static int runEstimate(StringRef path, std::unique_ptr<llvm::MemoryBuffer> input,
@@ -93,32 +126,17 @@ static int runEstimate(StringRef path, std::unique_ptr<llvm::MemoryBuffer> input
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
-  OwningOpRef<ModuleOp> module;
-  if (onnx) {
-    colossal::onnx::ImportOptions options;
-    std::string error =
-        colossal::onnx::parseBindings(bindOption, options.bindings);
-    if (!error.empty()) {
-      llvm::errs() << "colossal-opt: " << error << "\n";
-      return 1;
-    }
-    // Costs are per sample: an unbound batch dimension imports as 1.
-    options.bindings.try_emplace("batch", 1);
-    module = colossal::onnx::importOnnxModel(context, input->getBuffer(), path,
-                                             options);
-  } else {
-    sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
-    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  }
+  OwningOpRef<ModuleOp> module =
+      loadModule(context, sourceMgr, path, std::move(input), onnx, true);
   if (!module)
     return 1;
   PassManager pm(&context);
-  pm.addPass(colossal::createFuseAttentionPass());
+  pm.addPass(mlir::colossal::createFuseAttentionPass());
   pm.addPass(createCanonicalizerPass());
   if (failed(pm.run(*module)))
     return 1;
-  colossal::EstimateRequest request;
-  request.mode = modeOption;
+  mlir::colossal::EstimateRequest request;
+  request.mode = modeOption.empty() ? std::string("train") : modeOption;
   request.cluster = clusterOption;
   request.batch = batchOption;
   request.parallel = parallelOption;
@@ -126,7 +144,7 @@ static int runEstimate(StringRef path, std::unique_ptr<llvm::MemoryBuffer> input
   request.flashAttention = flashOption;
   request.dropout = dropoutOption;
   request.includeWorkload = workloadOption;
-  if (llvm::Error error = colossal::estimateModule(*module, request, os)) {
+  if (llvm::Error error = mlir::colossal::estimateModule(*module, request, os)) {
     llvm::errs() << "colossal-opt: error: " << llvm::toString(std::move(error))
                  << "\n";
     return 1;
@@ -134,12 +152,67 @@ static int runEstimate(StringRef path, std::unique_ptr<llvm::MemoryBuffer> input
   return 0;
 }
 
+/// --mode=infer: the compile pipeline (fuse attention, canonicalize, plan
+/// memory) and then the IR (--emit=mlir) or a plan file (--emit=plan).
+static int runPipeline(StringRef path, std::unique_ptr<llvm::MemoryBuffer> input,
+                       bool onnx, DialectRegistry &registry,
+                       StringRef outputFilename) {
+  if (modeOption != "infer") {
+    llvm::errs() << "colossal-opt: --mode=" << modeOption
+                 << (modeOption == "train"
+                         ? " compiles training steps in a later release; today "
+                           "it works with --estimate"
+                         : " is not a mode; use --mode=infer or --mode=train")
+                 << "\n";
+    return 1;
+  }
+  if (emitOption != "mlir" && emitOption != "plan") {
+    llvm::errs() << "colossal-opt: --emit=" << emitOption
+                 << " is not known; use --emit=mlir or --emit=plan\n";
+    return 1;
+  }
+  if (emitOption == "plan" && (outputFilename == "-" || outputFilename.empty())) {
+    llvm::errs() << "colossal-opt: --emit=plan writes a binary file; name it "
+                    "with -o FILE.cplan\n";
+    return 1;
+  }
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
+  OwningOpRef<ModuleOp> module =
+      loadModule(context, sourceMgr, path, std::move(input), onnx, false);
+  if (!module)
+    return 1;
+  PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  pm.addPass(mlir::colossal::createFuseAttentionPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(mlir::colossal::createPlanMemoryPass());
+  if (failed(pm.run(*module)))
+    return 1;
+  if (emitOption == "plan") {
+    std::string producer = std::string("colossal-opt ") + COLOSSAL_VERSION;
+    return failed(mlir::colossal::emitPlanFile(*module, outputFilename, producer)) ? 1 : 0;
+  }
+  std::string message;
+  auto output = openOutputFile(outputFilename, &message);
+  if (!output) {
+    llvm::errs() << "colossal-opt: " << message << "\n";
+    return 1;
+  }
+  module->print(output->os());
+  output->os() << "\n";
+  output->keep();
+  return 0;
+}
+
 /// Imports the ONNX model at `path` and returns it as MLIR bytecode, so that
 /// the standard mlir-opt driver can take over from there.
 static FailureOr<std::unique_ptr<llvm::MemoryBuffer>>
 importToBuffer(StringRef path, StringRef bytes, DialectRegistry &registry) {
-  colossal::onnx::ImportOptions options;
-  std::string error = colossal::onnx::parseBindings(bindOption, options.bindings);
+  mlir::colossal::onnx::ImportOptions options;
+  std::string error = mlir::colossal::onnx::parseBindings(bindOption, options.bindings);
   if (!error.empty()) {
     llvm::errs() << "colossal-opt: " << error << "\n";
     return failure();
@@ -148,7 +221,7 @@ importToBuffer(StringRef path, StringRef bytes, DialectRegistry &registry) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
   OwningOpRef<ModuleOp> module =
-      colossal::onnx::importOnnxModel(context, bytes, path, options);
+      mlir::colossal::onnx::importOnnxModel(context, bytes, path, options);
   if (!module)
     return failure();
   std::string data;
@@ -162,10 +235,10 @@ importToBuffer(StringRef path, StringRef bytes, DialectRegistry &registry) {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   registerTransformsPasses();
-  colossal::registerColossalPasses();
+  mlir::colossal::registerColossalPasses();
 
   DialectRegistry registry;
-  registry.insert<colossal::cg::CGDialect, colossal::cgd::CGDDialect,
+  registry.insert<mlir::colossal::cg::CGDialect, mlir::colossal::cgd::CGDDialect,
                   func::FuncDialect, arith::ArithDialect,
                   tensor::TensorDialect, mesh::MeshDialect>();
 
@@ -185,7 +258,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   StringRef bytes = input->getBuffer();
-  bool onnx = colossal::onnx::looksLikeOnnx(inputFilename, bytes);
+  bool onnx = mlir::colossal::onnx::looksLikeOnnx(inputFilename, bytes);
   if (estimateOption) {
     auto output = openOutputFile(outputFilename, &message);
     if (!output) {
@@ -198,6 +271,9 @@ int main(int argc, char **argv) {
       output->keep();
     return rc;
   }
+  if (!modeOption.empty())
+    return runPipeline(inputFilename, std::move(input), onnx, registry,
+                       outputFilename);
   if (onnx) {
     auto imported = importToBuffer(inputFilename, bytes, registry);
     if (failed(imported))

@@ -55,10 +55,19 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
                                                   NamedAttribute attr) {
   // Provenance recorded by the importer on the module.
   StringRef name = attr.getName().getValue();
-  if (isa<ModuleOp>(op) && (name == "cg.source" || name == "cg.opset")) {
+  if (isa<ModuleOp>(op) &&
+      (name == "cg.source" || name == "cg.opset" || name == "cg.arena_bytes")) {
     if (name == "cg.source" ? !isa<StringAttr>(attr.getValue())
                             : !isa<IntegerAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' has the wrong kind of value";
+    return success();
+  }
+  // The memory plan: one arena offset per result.
+  if (name == "cg.offsets") {
+    auto offsets = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    if (!offsets || offsets.size() != static_cast<int64_t>(op->getNumResults()))
+      return op->emitError() << "'cg.offsets' must list one offset per result ("
+                             << op->getNumResults() << ")";
     return success();
   }
   if (attr.getName() != getShardingAttrName())
@@ -97,6 +106,11 @@ static LogicalResult verifyValueAttribute(Operation *op, Type type,
   if (name == "cg.name") {
     if (!isa<StringAttr>(attr.getValue()))
       return op->emitError() << what << " attribute 'cg.name' must be a string";
+    return success();
+  }
+  if (name == "cg.offset") {
+    if (!isa<IntegerAttr>(attr.getValue()))
+      return op->emitError() << what << " attribute 'cg.offset' must be an integer";
     return success();
   }
   return op->emitError() << "unknown " << what << " attribute '" << name

@@ -1,0 +1,349 @@
+//===- PlanEmitter.cpp - Graph dialect to a .cplan file -------------------===//
+//
+// Every value gets a buffer at the offset the memory plan chose; parameters
+// keep referencing their bytes (external data or the ONNX file) with paths
+// made relative to the plan, so plan and weights move together; constants
+// are embedded; each op becomes a kernel instruction carrying its
+// attributes, followed by frees of the buffers whose last use it was.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/plan/PlanEmitter.h"
+
+#include "dialects/Graph/IR/GraphOps.h"
+#include "runtime/core/PlanFile.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::cg;
+namespace pb = ::colossal::plan;
+
+namespace {
+
+FailureOr<pb::DType> dtypeOf(Type t, Location loc) {
+  if (t.isF32())
+    return pb::F32;
+  if (t.isF16())
+    return pb::F16;
+  if (t.isBF16())
+    return pb::BF16;
+  if (t.isInteger(64))
+    return pb::I64;
+  if (t.isInteger(32))
+    return pb::I32;
+  if (t.isInteger(1))
+    return pb::BOOL;
+  return static_cast<LogicalResult>(emitError(loc)
+                                    << "element type " << t
+                                    << " has no runtime representation");
+}
+
+int64_t bufferBytes(ShapedType type) {
+  int64_t bits = std::max<int64_t>(8, type.getElementTypeBitWidth());
+  return type.getNumElements() * (bits / 8);
+}
+
+/// Little-endian bytes of a dense attribute, one byte per bool.
+std::string rawBytes(DenseElementsAttr attr) {
+  std::string out;
+  auto type = attr.getType();
+  int64_t n = type.getNumElements();
+  Type element = type.getElementType();
+  if (element.isInteger(1)) {
+    for (bool b : attr.getValues<bool>())
+      out.push_back(b ? 1 : 0);
+    if (attr.isSplat())
+      out.assign(n, attr.getSplatValue<bool>() ? 1 : 0);
+    return out;
+  }
+  int64_t width = element.getIntOrFloatBitWidth() / 8;
+  auto append = [&](const llvm::APInt &bits) {
+    for (int64_t i = 0; i < width; ++i)
+      out.push_back(static_cast<char>(bits.extractBitsAsZExtValue(8, 8 * i)));
+  };
+  if (isa<FloatType>(element)) {
+    if (attr.isSplat()) {
+      llvm::APInt bits = attr.getSplatValue<APFloat>().bitcastToAPInt();
+      for (int64_t k = 0; k < n; ++k)
+        append(bits);
+    } else {
+      for (const APFloat &f : attr.getValues<APFloat>())
+        append(f.bitcastToAPInt());
+    }
+  } else {
+    if (attr.isSplat()) {
+      llvm::APInt bits = attr.getSplatValue<APInt>();
+      for (int64_t k = 0; k < n; ++k)
+        append(bits);
+    } else {
+      for (const APInt &v : attr.getValues<APInt>())
+        append(v);
+    }
+  }
+  return out;
+}
+
+/// `target` relative to `base` when it lies below it or a few levels up;
+/// absolute otherwise.
+std::string relativePath(StringRef target, StringRef base) {
+  SmallVector<StringRef> t, b;
+  for (auto it = llvm::sys::path::begin(target); it != llvm::sys::path::end(target); ++it)
+    t.push_back(*it);
+  for (auto it = llvm::sys::path::begin(base); it != llvm::sys::path::end(base); ++it)
+    b.push_back(*it);
+  size_t common = 0;
+  while (common < t.size() && common < b.size() && t[common] == b[common])
+    ++common;
+  if (common == 0)
+    return target.str();
+  SmallString<256> out;
+  for (size_t i = common; i < b.size(); ++i)
+    llvm::sys::path::append(out, "..");
+  for (size_t i = common; i < t.size(); ++i)
+    llvm::sys::path::append(out, t[i]);
+  return out.empty() ? std::string(".") : std::string(out);
+}
+
+std::string absolute(StringRef path) {
+  SmallString<256> p(path);
+  llvm::sys::fs::make_absolute(p);
+  llvm::sys::path::remove_dots(p, /*remove_dot_dot=*/true);
+  return std::string(p);
+}
+
+/// Copies an op's attributes into a kernel, with enums as strings and unit
+/// attributes as 1.
+LogicalResult copyAttributes(Operation *op, pb::Kernel &kernel) {
+  for (NamedAttribute named : op->getAttrs()) {
+    StringRef name = named.getName().getValue();
+    if (name.starts_with("cg."))
+      continue;
+    pb::Attribute value;
+    Attribute a = named.getValue();
+    if (auto i = dyn_cast<IntegerAttr>(a))
+      value.set_i(i.getValue().getSExtValue());
+    else if (auto f = dyn_cast<FloatAttr>(a))
+      value.set_f(f.getValueAsDouble());
+    else if (isa<UnitAttr>(a))
+      value.set_i(1);
+    else if (auto arr = dyn_cast<DenseI64ArrayAttr>(a))
+      for (int64_t v : arr.asArrayRef())
+        value.mutable_ints()->add_values(v);
+    else if (auto p = dyn_cast<CmpPredicateAttr>(a))
+      value.set_s(stringifyCmpPredicate(p.getValue()).str());
+    else if (auto g = dyn_cast<GeluApproximationAttr>(a))
+      value.set_s(stringifyGeluApproximation(g.getValue()).str());
+    else
+      return op->emitError("cannot encode attribute '")
+             << name << "' (" << a << ") in a plan";
+    (*kernel.mutable_attributes())[name.str()] = value;
+  }
+  // Defaulted attributes the printer omits must still reach the kernel.
+  if (auto gelu = dyn_cast<GeluOp>(op))
+    (*kernel.mutable_attributes())["approximate"].set_s(
+        stringifyGeluApproximation(gelu.getApproximate()).str());
+  return success();
+}
+
+std::string locationString(Location loc) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  if (auto name = dyn_cast<NameLoc>(loc))
+    os << name.getName().getValue();
+  else
+    os << loc;
+  return os.str();
+}
+
+} // namespace
+
+LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
+                                        StringRef producer, pb::Plan &plan) {
+  SmallVector<func::FuncOp> funcs;
+  for (auto f : module.getOps<func::FuncOp>())
+    if (!f.isExternal())
+      funcs.push_back(f);
+  if (funcs.size() != 1)
+    return module.emitError("a plan needs exactly one function with a body");
+  func::FuncOp func = funcs.front();
+  auto arena = module->getAttrOfType<IntegerAttr>("cg.arena_bytes");
+  if (!arena)
+    return module.emitError("the module has no memory plan; run "
+                            "--colossal-plan-memory first");
+
+  plan.set_producer(producer.str());
+  plan.set_mode("infer");
+  plan.mutable_mesh()->add_axis_names("device");
+  plan.mutable_mesh()->add_axis_sizes(1);
+  pb::RankProgram &rank = *plan.add_ranks();
+  rank.set_rank(0);
+  rank.set_arena_bytes(arena.getInt());
+
+  std::string modelDir;
+  if (auto source = module->getAttrOfType<StringAttr>("cg.source"))
+    modelDir = llvm::sys::path::parent_path(absolute(source.getValue())).str();
+  std::string planDirAbs = absolute(planDir.empty() ? "." : planDir);
+  auto weightPath = [&](StringRef location) {
+    SmallString<256> p;
+    if (llvm::sys::path::is_absolute(location))
+      p = location;
+    else {
+      p = modelDir.empty() ? StringRef(".") : StringRef(modelDir);
+      llvm::sys::path::append(p, location);
+    }
+    return relativePath(absolute(p), planDirAbs);
+  };
+
+  DenseMap<Value, int64_t> bufferOf;
+  auto addBuffer = [&](Value v, int64_t offset) -> FailureOr<int64_t> {
+    auto type = cast<ShapedType>(v.getType());
+    auto dtype = dtypeOf(type.getElementType(), v.getLoc());
+    if (failed(dtype))
+      return failure();
+    int64_t id = rank.buffers_size();
+    pb::Buffer &b = *rank.add_buffers();
+    b.set_id(id);
+    b.set_offset(offset);
+    b.set_size(bufferBytes(type));
+    b.mutable_type()->set_dtype(*dtype);
+    for (int64_t d : type.getShape())
+      b.mutable_type()->add_shape(d);
+    bufferOf[v] = id;
+    return id;
+  };
+  auto fillType = [&](pb::TensorType &t, Value v) -> LogicalResult {
+    auto type = cast<ShapedType>(v.getType());
+    auto dtype = dtypeOf(type.getElementType(), v.getLoc());
+    if (failed(dtype))
+      return failure();
+    t.set_dtype(*dtype);
+    for (int64_t d : type.getShape())
+      t.add_shape(d);
+    return success();
+  };
+
+  // Inputs.
+  for (BlockArgument arg : func.getArguments()) {
+    auto offset = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "cg.offset");
+    if (!offset)
+      return func.emitError("argument ") << arg.getArgNumber()
+                                         << " has no memory plan";
+    auto id = addBuffer(arg, offset.getInt());
+    if (failed(id))
+      return failure();
+    pb::Binding &in = *plan.add_inputs();
+    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "cg.name");
+    in.set_name(name ? name.str() : "input" + std::to_string(arg.getArgNumber()));
+    if (failed(fillType(*in.mutable_type(), arg)))
+      return failure();
+    pb::IOBinding &io = *rank.add_inputs();
+    io.set_index(arg.getArgNumber());
+    io.set_buffer(*id);
+  }
+
+  // Last uses, for frees.
+  DenseMap<Value, Operation *> lastUser;
+  for (Operation &op : func.getBody().front())
+    for (Value operand : op.getOperands())
+      lastUser[operand] = &op;
+
+  for (Operation &op : func.getBody().front()) {
+    if (isa<func::ReturnOp>(op))
+      break;
+    auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("cg.offsets");
+    if (!offsets)
+      return op.emitError("has no memory plan; run --colossal-plan-memory");
+    for (auto [result, offset] : llvm::zip(op.getResults(), offsets.asArrayRef()))
+      if (failed(addBuffer(result, offset)))
+        return failure();
+
+    if (auto param = dyn_cast<ParamOp>(op)) {
+      pb::Parameter &p = *plan.add_parameters();
+      p.set_name(param.getName().str());
+      if (failed(fillType(*p.mutable_type(), param.getResult())))
+        return failure();
+      Attribute source = param.getSourceAttr();
+      if (auto ext = dyn_cast_or_null<ExternalDataAttr>(source)) {
+        p.mutable_external()->set_location(weightPath(ext.getLocation()));
+        p.mutable_external()->set_offset(ext.getOffset());
+        p.mutable_external()->set_length(ext.getLength());
+      } else if (auto init = dyn_cast_or_null<InitializerAttr>(source)) {
+        p.mutable_initializer()->set_model(weightPath(init.getModel()));
+        p.mutable_initializer()->set_name(init.getName().str());
+      } else if (auto dense = dyn_cast_or_null<DenseElementsAttr>(source)) {
+        p.set_embedded(rawBytes(dense));
+      } else {
+        return param.emitError("parameter '")
+               << param.getName()
+               << "' says nowhere where its bytes are; a plan needs them";
+      }
+      pb::ParamSlice &slice = *rank.add_parameters();
+      slice.set_parameter(plan.parameters_size() - 1);
+      slice.set_buffer(bufferOf[param.getResult()]);
+      continue;
+    }
+    if (auto constant = dyn_cast<ConstantOp>(op)) {
+      auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
+      if (!dense)
+        return constant.emitError("only dense constants can go into a plan");
+      pb::Constant &c = *rank.add_constants();
+      c.set_buffer(bufferOf[constant.getResult()]);
+      c.set_data(rawBytes(dense));
+      continue;
+    }
+    // Aliases share their input's bytes; nothing to run.
+    if (isa<ReshapeOp, ShardOp>(op) &&
+        offsets[0] == rank.buffers(bufferOf[op.getOperand(0)]).offset())
+      continue;
+    if (op.getDialect() == nullptr ||
+        op.getDialect()->getNamespace() != CGDialect::getDialectNamespace())
+      return op.emitError("has no kernel: plans are emitted from the graph "
+                          "dialect only");
+    pb::Kernel &kernel = *rank.add_program()->mutable_kernel();
+    kernel.set_op(op.getName().stripDialect().str());
+    for (Value operand : op.getOperands())
+      kernel.add_inputs(bufferOf[operand]);
+    for (Value result : op.getResults())
+      kernel.add_outputs(bufferOf[result]);
+    kernel.set_location(locationString(op.getLoc()));
+    if (failed(copyAttributes(&op, kernel)))
+      return failure();
+    for (Value operand : op.getOperands()) {
+      Operation *def = operand.getDefiningOp();
+      if (lastUser.lookup(operand) == &op && def &&
+          !isa<ParamOp, ConstantOp>(def))
+        rank.add_program()->mutable_free()->set_buffer(bufferOf[operand]);
+    }
+  }
+
+  // Outputs.
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+    pb::Binding &out = *plan.add_outputs();
+    auto name = func.getResultAttrOfType<StringAttr>(i, "cg.name");
+    out.set_name(name ? name.str() : "output" + std::to_string(i));
+    if (failed(fillType(*out.mutable_type(), v)))
+      return failure();
+    pb::IOBinding &io = *rank.add_outputs();
+    io.set_index(i);
+    io.set_buffer(bufferOf[v]);
+  }
+  return success();
+}
+
+LogicalResult mlir::colossal::emitPlanFile(ModuleOp module, StringRef path,
+                                           StringRef producer) {
+  pb::Plan plan;
+  StringRef dir = llvm::sys::path::parent_path(path);
+  if (failed(buildPlan(module, dir, producer, plan)))
+    return failure();
+  ::colossal::rt::Status status = ::colossal::rt::writePlanFile(plan, path.str());
+  if (!status.isOk())
+    return module.emitError(status.message());
+  return success();
+}

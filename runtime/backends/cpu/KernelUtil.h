@@ -1,0 +1,338 @@
+//===- KernelUtil.h - Shared machinery of the CPU kernels -------*- C++ -*-===//
+//
+// What the CPU kernel families share: half and bfloat16 conversion, dtype
+// dispatch, argument checks, numpy broadcasting plans with parallel
+// iteration, the threaded SGEMM wrapper and scratch buffers. Internal to
+// runtime/backends/cpu.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef COLOSSAL_RUNTIME_BACKENDS_CPU_KERNELUTIL_H
+#define COLOSSAL_RUNTIME_BACKENDS_CPU_KERNELUTIL_H
+
+#include "runtime/backends/cpu/CpuKernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace colossal::rt::cpu {
+
+//===----------------------------------------------------------------------===//
+// Registration
+//===----------------------------------------------------------------------===//
+
+struct KernelEntry {
+  const char *name;
+  KernelFn fn;
+};
+
+/// Each family appends its kernels; Registry.cpp collects them.
+void appendElementwiseBinaryKernels(std::vector<KernelEntry> &table);
+void appendElementwiseUnaryKernels(std::vector<KernelEntry> &table);
+void appendNormalizationKernels(std::vector<KernelEntry> &table);
+void appendContractionKernels(std::vector<KernelEntry> &table);
+void appendConvKernels(std::vector<KernelEntry> &table);
+void appendReductionKernels(std::vector<KernelEntry> &table);
+void appendDataMovementKernels(std::vector<KernelEntry> &table);
+
+//===----------------------------------------------------------------------===//
+// 16-bit floats
+//===----------------------------------------------------------------------===//
+
+/// Storage types for f16 and bf16 elements; arithmetic happens in float.
+struct Half {
+  uint16_t bits;
+};
+struct BFloat16 {
+  uint16_t bits;
+};
+
+inline float bitsToFloat(uint32_t w) {
+  float f;
+  std::memcpy(&f, &w, 4);
+  return f;
+}
+inline uint32_t floatToBits(float f) {
+  uint32_t w;
+  std::memcpy(&w, &f, 4);
+  return w;
+}
+
+// The conversions follow Maratyszcza's FP16 library: exact for every half,
+// round-to-nearest-even for float -> half, NaN stays NaN.
+inline float halfToFloat(uint16_t h) {
+  const uint32_t w = static_cast<uint32_t>(h) << 16;
+  const uint32_t sign = w & 0x80000000u;
+  const uint32_t twoW = w + w;
+  const float normalized =
+      bitsToFloat((twoW >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
+  const float denormalized = bitsToFloat((twoW >> 17) | (126u << 23)) - 0.5f;
+  const uint32_t result =
+      sign | (twoW < (1u << 27) ? floatToBits(denormalized)
+                                : floatToBits(normalized));
+  return bitsToFloat(result);
+}
+
+inline uint16_t floatToHalf(float f) {
+  float base = (std::abs(f) * 0x1.0p+112f) * 0x1.0p-110f;
+  const uint32_t w = floatToBits(f);
+  const uint32_t shl1W = w + w;
+  const uint32_t sign = w & 0x80000000u;
+  uint32_t bias = shl1W & 0xFF000000u;
+  if (bias < 0x71000000u)
+    bias = 0x71000000u;
+  base = bitsToFloat((bias >> 1) + 0x07800000u) + base;
+  const uint32_t bits = floatToBits(base);
+  const uint32_t expBits = (bits >> 13) & 0x00007C00u;
+  const uint32_t mantissaBits = bits & 0x00000FFFu;
+  const uint32_t nonsign = expBits + mantissaBits;
+  return static_cast<uint16_t>((sign >> 16) |
+                               (shl1W > 0xFF000000u ? 0x7E00u : nonsign));
+}
+
+inline float bf16ToFloat(uint16_t b) {
+  return bitsToFloat(static_cast<uint32_t>(b) << 16);
+}
+
+inline uint16_t floatToBf16(float f) {
+  uint32_t w = floatToBits(f);
+  if ((w & 0x7fffffffu) > 0x7f800000u) // NaN: keep it quiet, never Inf
+    return static_cast<uint16_t>((w >> 16) | 0x0040u);
+  w += 0x7fffu + ((w >> 16) & 1u);
+  return static_cast<uint16_t>(w >> 16);
+}
+
+//===----------------------------------------------------------------------===//
+// Element traits and dtype dispatch
+//===----------------------------------------------------------------------===//
+
+/// How an element of storage type T is computed on: `C` is the compute type
+/// (float for the 16-bit floats), `load`/`store` convert.
+template <class T> struct Num {
+  using C = T;
+  static C load(T v) { return v; }
+  static T store(C v) { return v; }
+};
+template <> struct Num<Half> {
+  using C = float;
+  static float load(Half v) { return halfToFloat(v.bits); }
+  static Half store(float v) { return Half{floatToHalf(v)}; }
+};
+template <> struct Num<BFloat16> {
+  using C = float;
+  static float load(BFloat16 v) { return bf16ToFloat(v.bits); }
+  static BFloat16 store(float v) { return BFloat16{floatToBf16(v)}; }
+};
+
+template <class T> struct Tag {
+  using type = T;
+};
+
+inline bool isFloat(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
+}
+inline bool isInt(DType t) { return t == DType::I64 || t == DType::I32; }
+
+inline Status unsupported(std::string_view op, DType t) {
+  return Status::error(std::string(op) + ": " + dtypeName(t) +
+                       " is not supported");
+}
+
+/// Calls f(Tag<T>{}) for float dtypes; error for the others.
+template <class F>
+Status dispatchFloat(std::string_view op, DType t, F &&f) {
+  switch (t) {
+  case DType::F32:
+    return f(Tag<float>{});
+  case DType::F16:
+    return f(Tag<Half>{});
+  case DType::BF16:
+    return f(Tag<BFloat16>{});
+  default:
+    return unsupported(op, t);
+  }
+}
+
+/// Floats and the two integer types.
+template <class F>
+Status dispatchNumeric(std::string_view op, DType t, F &&f) {
+  switch (t) {
+  case DType::I64:
+    return f(Tag<int64_t>{});
+  case DType::I32:
+    return f(Tag<int32_t>{});
+  default:
+    return dispatchFloat(op, t, f);
+  }
+}
+
+/// Every dtype; bool is stored as one byte.
+template <class F> Status dispatchAny(std::string_view op, DType t, F &&f) {
+  if (t == DType::Bool)
+    return f(Tag<uint8_t>{});
+  return dispatchNumeric(op, t, f);
+}
+
+//===----------------------------------------------------------------------===//
+// Argument checks
+//===----------------------------------------------------------------------===//
+
+std::string shapeString(const std::vector<int64_t> &shape);
+
+/// Checks operand/result counts and that every tensor has data (or is empty).
+Status checkArity(std::string_view op, const std::vector<TensorRef> &inputs,
+                  const std::vector<TensorRef> &outputs, size_t minInputs,
+                  size_t maxInputs, size_t numOutputs);
+
+/// Error unless `t` has dtype `want`.
+Status checkDType(std::string_view op, const char *what, const TensorRef &t,
+                  DType want);
+
+/// Error unless the two tensors have the same element count.
+Status checkSameNumel(std::string_view op, const TensorRef &in,
+                      const TensorRef &out);
+
+/// Normalizes a possibly negative axis into [0, rank); error if out of range.
+Status normalizeAxis(std::string_view op, int64_t axis, size_t rank,
+                     int64_t &result);
+
+//===----------------------------------------------------------------------===//
+// Parallel loops
+//===----------------------------------------------------------------------===//
+
+/// Below this many elements a loop is not worth waking the thread team.
+constexpr int64_t kParallelElements = 32768;
+
+inline int maxThreads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+
+/// Runs f(begin, end) over [0, n) split into one contiguous chunk per
+/// thread when `work` (elements, or an estimate of operations) is large.
+template <class F> void parallelRange(int64_t n, int64_t work, F &&f) {
+  if (n <= 0)
+    return;
+  int threads = maxThreads();
+  if (threads <= 1 || work < kParallelElements || n < 2) {
+    f(int64_t(0), n);
+    return;
+  }
+  threads = static_cast<int>(std::min<int64_t>(threads, n));
+#pragma omp parallel num_threads(threads)
+  {
+    int t = omp_get_thread_num();
+    int count = omp_get_num_threads();
+    int64_t begin = n * t / count, end = n * (t + 1) / count;
+    if (begin < end)
+      f(begin, end);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Broadcasting
+//===----------------------------------------------------------------------===//
+
+/// The output index space of a broadcasting op with adjacent dimensions
+/// merged where every operand allows it, and each operand's element stride
+/// per merged dimension (0 where it is broadcast).
+struct BroadcastPlan {
+  std::vector<int64_t> dims;
+  std::vector<std::vector<int64_t>> strides;
+  int64_t total = 0;
+
+  int64_t innerStride(size_t operand) const {
+    return strides[operand].back();
+  }
+};
+
+/// Plans broadcasting `inputs` to `out` (numpy rules); error when an input
+/// does not broadcast to it.
+Status makeBroadcastPlan(std::string_view op, const std::vector<int64_t> &out,
+                         const std::vector<const std::vector<int64_t> *> &inputs,
+                         BroadcastPlan &plan);
+
+/// Calls f(outOffset, inputOffsets, n) for runs of n consecutive output
+/// elements along the innermost merged dimension; operand k's element i of
+/// the run is at inputOffsets[k] + i * plan.innerStride(k). Runs are split
+/// across threads when the output is large.
+template <class F> void forEachRun(const BroadcastPlan &plan, F &&f) {
+  if (plan.total <= 0)
+    return;
+  const size_t rank = plan.dims.size();
+  const size_t numOps = plan.strides.size();
+  const int64_t inner = plan.dims.back();
+  parallelRange(plan.total, plan.total, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> idx(rank, 0), rowOff(numOps, 0), off(numOps, 0);
+    int64_t row = begin / inner, col = begin % inner;
+    for (size_t d = rank - 1; d-- > 0;) {
+      idx[d] = row % plan.dims[d];
+      row /= plan.dims[d];
+      for (size_t k = 0; k < numOps; ++k)
+        rowOff[k] += idx[d] * plan.strides[k][d];
+    }
+    int64_t e = begin;
+    while (e < end) {
+      int64_t n = std::min(inner - col, end - e);
+      for (size_t k = 0; k < numOps; ++k)
+        off[k] = rowOff[k] + col * plan.strides[k][rank - 1];
+      f(e, off.data(), n);
+      e += n;
+      col = 0;
+      for (size_t d = rank - 1; d-- > 0;) {
+        for (size_t k = 0; k < numOps; ++k)
+          rowOff[k] += plan.strides[k][d];
+        if (++idx[d] < plan.dims[d])
+          break;
+        for (size_t k = 0; k < numOps; ++k)
+          rowOff[k] -= plan.strides[k][d] * plan.dims[d];
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Scratch memory, SGEMM and 16-bit float fallbacks
+//===----------------------------------------------------------------------===//
+
+struct FreeDeleter {
+  void operator()(void *p) const { std::free(p); }
+};
+
+/// A float buffer from malloc, so running out of memory is a Status rather
+/// than an abort (the runtime builds without exceptions).
+class FloatBuffer {
+public:
+  Status allocate(std::string_view op, int64_t count);
+  float *data() const { return data_.get(); }
+
+private:
+  std::unique_ptr<float, FreeDeleter> data_;
+};
+
+/// Row-major C[M,N] = alpha * op(A) @ op(B) + beta * C. Outside a parallel
+/// region, large products are split over the OpenMP threads along M or N,
+/// each part a single-threaded OpenBLAS call (OpenBLAS's own threads are
+/// switched off so the two thread pools never fight over the cores).
+void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+           float alpha, const float *a, int64_t lda, const float *b,
+           int64_t ldb, float beta, float *c, int64_t ldc);
+
+/// Runs an f32 kernel on f16/bf16 tensors: float copies of the 16-bit
+/// float inputs and outputs, `kernel` on them, results rounded back.
+/// Integer and bool tensors (masks, indices) pass through.
+Status runViaF32(std::string_view op, KernelFn kernel,
+                 const std::vector<TensorRef> &inputs,
+                 const std::vector<TensorRef> &outputs,
+                 const AttributeMap &attrs);
+
+} // namespace colossal::rt::cpu
+
+#endif // COLOSSAL_RUNTIME_BACKENDS_CPU_KERNELUTIL_H

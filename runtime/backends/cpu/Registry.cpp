@@ -1,0 +1,50 @@
+//===- Registry.cpp - Op name to CPU kernel -------------------------------===//
+//
+// Collects every family's kernels once into a sorted table.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/backends/cpu/KernelUtil.h"
+
+#include <algorithm>
+
+namespace colossal::rt::cpu {
+
+static const std::vector<KernelEntry> &table() {
+  static const std::vector<KernelEntry> entries = [] {
+    std::vector<KernelEntry> t;
+    appendElementwiseBinaryKernels(t);
+    appendElementwiseUnaryKernels(t);
+    appendNormalizationKernels(t);
+    appendContractionKernels(t);
+    appendConvKernels(t);
+    appendReductionKernels(t);
+    appendDataMovementKernels(t);
+    std::sort(t.begin(), t.end(), [](const KernelEntry &a, const KernelEntry &b) {
+      return std::string_view(a.name) < std::string_view(b.name);
+    });
+    return t;
+  }();
+  return entries;
+}
+
+KernelFn findKernel(std::string_view op) {
+  const auto &t = table();
+  auto it = std::lower_bound(
+      t.begin(), t.end(), op,
+      [](const KernelEntry &e, std::string_view name) {
+        return std::string_view(e.name) < name;
+      });
+  if (it == t.end() || std::string_view(it->name) != op)
+    return nullptr;
+  return it->fn;
+}
+
+std::vector<std::string> kernelNames() {
+  std::vector<std::string> names;
+  for (const KernelEntry &e : table())
+    names.emplace_back(e.name);
+  return names;
+}
+
+} // namespace colossal::rt::cpu

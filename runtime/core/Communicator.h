@@ -1,0 +1,64 @@
+//===- Communicator.h - Collectives and point-to-point transfers -*- C++ -*-===//
+//
+// The one interface the executor uses to talk to other ranks: collectives over
+// a group of ranks (the ranks along some mesh axes) and tagged send/recv.
+// Implementations: a single-rank one here (every collective is a copy);
+// in-process threads, MPI and NCCL come later behind the same interface.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef COLOSSAL_RUNTIME_CORE_COMMUNICATOR_H
+#define COLOSSAL_RUNTIME_CORE_COMMUNICATOR_H
+
+#include "runtime/core/Types.h"
+
+#include <memory>
+#include <vector>
+
+namespace colossal::rt {
+
+class Backend;
+
+enum class ReduceOp { Sum, Prod, Max, Min, Avg };
+
+/// Ranks taking part in a collective, as global ranks in group order; the
+/// calling rank is one of them. Empty means all ranks.
+using RankGroup = std::vector<int>;
+
+/// Collectives over device tensors. Calls are collective: every rank of the
+/// group makes the same call, in the same order. Not thread-safe.
+class Communicator {
+public:
+  virtual ~Communicator() = default;
+
+  /// This process's global rank and the number of ranks.
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  /// out = reduction of `in` over the group (in == out allowed).
+  virtual Status allReduce(const TensorRef &in, const TensorRef &out,
+                           ReduceOp op, const RankGroup &group) = 0;
+  /// out = the group's `in` tensors concatenated along `dim`, in group order.
+  virtual Status allGather(const TensorRef &in, const TensorRef &out,
+                           int64_t dim, const RankGroup &group) = 0;
+  /// out = this rank's slice along `dim` of the reduction of `in`.
+  virtual Status reduceScatter(const TensorRef &in, const TensorRef &out,
+                               ReduceOp op, int64_t dim,
+                               const RankGroup &group) = 0;
+  /// Splits `in` along `splitDim` into one chunk per rank, exchanges them,
+  /// and concatenates what arrives along `concatDim`.
+  virtual Status allToAll(const TensorRef &in, const TensorRef &out,
+                          int64_t splitDim, int64_t concatDim,
+                          const RankGroup &group) = 0;
+  /// Point-to-point; matched by (peer, tag).
+  virtual Status send(const TensorRef &tensor, int peer, int64_t tag) = 0;
+  virtual Status recv(const TensorRef &tensor, int peer, int64_t tag) = 0;
+};
+
+/// The communicator of a one-rank world: collectives copy `in` to `out` on
+/// `backend` (which must outlive it); send/recv have no peer and fail.
+std::unique_ptr<Communicator> createSingleRankCommunicator(Backend &backend);
+
+} // namespace colossal::rt
+
+#endif // COLOSSAL_RUNTIME_CORE_COMMUNICATOR_H

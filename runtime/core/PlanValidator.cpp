@@ -1,0 +1,405 @@
+//===- PlanValidator.cpp - Checking a plan before running it --------------===//
+
+#include "runtime/core/PlanValidator.h"
+
+#include "runtime/core/Backend.h"
+#include "runtime/core/PlanTypes.h"
+
+#include <map>
+#include <set>
+#include <unordered_map>
+
+namespace colossal::rt {
+namespace {
+
+constexpr const char *kRecompile =
+    "; the plan is inconsistent: recompile the model with colossal-opt";
+
+class Validator {
+public:
+  Validator(const plan::Plan &plan, const std::string &source)
+      : plan_(plan), prefix_("plan '" + source + "': ") {}
+
+  Status run() {
+    if (plan_.ranks_size() == 0)
+      return fail("it has no rank programs, so there is nothing to run" +
+                  std::string(kRecompile));
+    if (Status s = checkBindings("input", plan_.inputs()); !s)
+      return s;
+    if (Status s = checkBindings("output", plan_.outputs()); !s)
+      return s;
+    for (int i = 0; i < plan_.parameters_size(); ++i)
+      if (Status s = checkParameter(i); !s)
+        return s;
+    std::set<int> ranks;
+    for (const plan::RankProgram &program : plan_.ranks()) {
+      if (!ranks.insert(program.rank()).second)
+        return fail("rank " + std::to_string(program.rank()) +
+                    " has two programs" + kRecompile);
+      if (Status s = checkRank(program); !s)
+        return s;
+    }
+    return Status::ok();
+  }
+
+private:
+  Status fail(const std::string &what) const {
+    return Status::error(prefix_ + what);
+  }
+
+  // Fills `dtype`/`bytes` from a tensor type; `what` names it in messages.
+  Status checkType(const plan::TensorType &type, const std::string &what,
+                   DType &dtype, int64_t &bytes) const {
+    if (!toDType(type.dtype(), dtype))
+      return fail(what + " has no valid element type (dtype " +
+                  std::to_string(type.dtype()) + ")" + kRecompile);
+    if (!tensorBytes(shapeOf(type), dtype, bytes))
+      return fail(what + " has an invalid shape " + formatShape(shapeOf(type)) +
+                  " (negative or too large)" + kRecompile);
+    return Status::ok();
+  }
+
+  template <typename List>
+  Status checkBindings(const char *kind, const List &bindings) const {
+    std::set<std::string> names;
+    for (int i = 0; i < bindings.size(); ++i) {
+      const plan::Binding &b = bindings.Get(i);
+      std::string what = std::string(kind) + " #" + std::to_string(i) + " '" +
+                         b.name() + "'";
+      if (b.name().empty())
+        return fail(std::string(kind) + " #" + std::to_string(i) +
+                    " has no name" + kRecompile);
+      if (!names.insert(b.name()).second)
+        return fail("two " + std::string(kind) + "s are named '" + b.name() +
+                    "'" + kRecompile);
+      DType dtype;
+      int64_t bytes;
+      if (Status s = checkType(b.type(), what, dtype, bytes); !s)
+        return s;
+    }
+    return Status::ok();
+  }
+
+  Status checkParameter(int index) const {
+    const plan::Parameter &p = plan_.parameters(index);
+    std::string what = "parameter #" + std::to_string(index) + " '" + p.name() + "'";
+    DType dtype;
+    int64_t bytes;
+    if (Status s = checkType(p.type(), what, dtype, bytes); !s)
+      return s;
+    switch (p.source_case()) {
+    case plan::Parameter::kEmbedded:
+      if (static_cast<int64_t>(p.embedded().size()) != bytes)
+        return fail(what + " embeds " + std::to_string(p.embedded().size()) +
+                    " bytes but its type " + dtypeName(dtype) +
+                    formatShape(shapeOf(p.type())) + " needs " +
+                    std::to_string(bytes) + kRecompile);
+      return Status::ok();
+    case plan::Parameter::kExternal:
+      if (p.external().location().empty() || p.external().offset() < 0)
+        return fail(what + " has an external source without a file or with a "
+                           "negative offset" + kRecompile);
+      if (p.external().length() != bytes)
+        return fail(what + " reads " + std::to_string(p.external().length()) +
+                    " bytes from '" + p.external().location() +
+                    "' but its type needs " + std::to_string(bytes) + kRecompile);
+      return Status::ok();
+    case plan::Parameter::kInitializer:
+      if (p.initializer().model().empty() || p.initializer().name().empty())
+        return fail(what + " names no ONNX model or initializer" + kRecompile);
+      return Status::ok();
+    case plan::Parameter::SOURCE_NOT_SET:
+      break;
+    }
+    return fail(what + " has no source (embedded, external or initializer)" +
+                kRecompile);
+  }
+
+  struct BufferInfo {
+    DType dtype;
+    std::vector<int64_t> shape;
+    int64_t size;
+  };
+
+  Status checkRank(const plan::RankProgram &program) {
+    std::string rank = "rank " + std::to_string(program.rank()) + ": ";
+    int64_t arena = program.arena_bytes();
+    if (arena < 0)
+      return fail(rank + "negative arena size " + std::to_string(arena) +
+                  kRecompile);
+
+    // Buffers: views into the arena.
+    std::unordered_map<int64_t, BufferInfo> buffers;
+    for (const plan::Buffer &b : program.buffers()) {
+      std::string what = rank + "buffer " + std::to_string(b.id());
+      BufferInfo info;
+      int64_t bytes;
+      if (Status s = checkType(b.type(), what, info.dtype, bytes); !s)
+        return s;
+      if (!buffers.emplace(b.id(), BufferInfo()).second)
+        return fail(what + " is defined twice (buffer ids must be unique)" +
+                    kRecompile);
+      if (b.offset() < 0 || b.size() < 0)
+        return fail(what + " has a negative offset or size" + kRecompile);
+      if (b.offset() > arena || b.size() > arena - b.offset())
+        return fail(what + " (offset " + std::to_string(b.offset()) +
+                    ", size " + std::to_string(b.size()) +
+                    ") ends past the end of the " + std::to_string(arena) +
+                    "-byte arena" + kRecompile);
+      if (b.size() != bytes)
+        return fail(what + " has size " + std::to_string(b.size()) +
+                    " bytes but its type " + dtypeName(info.dtype) +
+                    formatShape(shapeOf(b.type())) + " needs " +
+                    std::to_string(bytes) + kRecompile);
+      info.shape = shapeOf(b.type());
+      info.size = bytes;
+      buffers[b.id()] = info;
+    }
+    auto need = [&](int64_t id, const std::string &user) -> Status {
+      if (buffers.count(id))
+        return Status::ok();
+      return fail(rank + user + " uses buffer " + std::to_string(id) +
+                  ", which the rank does not define" + kRecompile);
+    };
+
+    // Parameter slices.
+    for (int i = 0; i < program.parameters_size(); ++i) {
+      const plan::ParamSlice &slice = program.parameters(i);
+      std::string what = "parameter slice #" + std::to_string(i);
+      if (slice.parameter() < 0 || slice.parameter() >= plan_.parameters_size())
+        return fail(rank + what + " refers to parameter " +
+                    std::to_string(slice.parameter()) + " but the plan has " +
+                    std::to_string(plan_.parameters_size()) + kRecompile);
+      if (Status s = need(slice.buffer(), what); !s)
+        return s;
+      const plan::Parameter &p = plan_.parameters(slice.parameter());
+      what += " (of '" + p.name() + "')";
+      const BufferInfo &buf = buffers[slice.buffer()];
+      std::vector<int64_t> global = shapeOf(p.type());
+      if (static_cast<int>(buf.dtype) != p.type().dtype())
+        return fail(rank + what + ": buffer " + std::to_string(slice.buffer()) +
+                    " holds " + dtypeName(buf.dtype) +
+                    " but the parameter is of another type" + kRecompile);
+      if (buf.shape.size() != global.size())
+        return fail(rank + what + ": buffer shape " + formatShape(buf.shape) +
+                    " and parameter shape " + formatShape(global) +
+                    " differ in rank" + kRecompile);
+      std::vector<int64_t> offsets(slice.offsets().begin(), slice.offsets().end());
+      if (offsets.empty())
+        offsets.assign(global.size(), 0);
+      if (offsets.size() != global.size())
+        return fail(rank + what + " has " + std::to_string(offsets.size()) +
+                    " offsets for a rank-" + std::to_string(global.size()) +
+                    " parameter" + kRecompile);
+      for (size_t d = 0; d < global.size(); ++d)
+        if (offsets[d] < 0 || offsets[d] > global[d] ||
+            buf.shape[d] > global[d] - offsets[d])
+          return fail(rank + what + ": the slice at " + formatShape(offsets) +
+                      " of shape " + formatShape(buf.shape) +
+                      " is outside the parameter's shape " +
+                      formatShape(global) + kRecompile);
+    }
+
+    // Constants.
+    for (int i = 0; i < program.constants_size(); ++i) {
+      const plan::Constant &c = program.constants(i);
+      std::string what = "constant #" + std::to_string(i);
+      if (Status s = need(c.buffer(), what); !s)
+        return s;
+      if (static_cast<int64_t>(c.data().size()) != buffers[c.buffer()].size)
+        return fail(rank + what + " has " + std::to_string(c.data().size()) +
+                    " bytes for buffer " + std::to_string(c.buffer()) + " of " +
+                    std::to_string(buffers[c.buffer()].size) + kRecompile);
+    }
+
+    // IO bindings.
+    if (Status s = checkIO(rank, "input", program.inputs(), plan_.inputs(),
+                           buffers);
+        !s)
+      return s;
+    if (Status s = checkIO(rank, "output", program.outputs(), plan_.outputs(),
+                           buffers);
+        !s)
+      return s;
+
+    // Instructions.
+    for (int i = 0; i < program.program_size(); ++i) {
+      const plan::Instruction &inst = program.program(i);
+      std::string what = "instruction #" + std::to_string(i);
+      switch (inst.kind_case()) {
+      case plan::Instruction::kKernel: {
+        const plan::Kernel &k = inst.kernel();
+        what += " (kernel '" + k.op() + "'" +
+                (k.location().empty() ? "" : " at " + k.location()) + ")";
+        if (k.op().empty())
+          return fail(rank + what + " has no op name" + kRecompile);
+        for (int64_t id : k.inputs())
+          if (Status s = need(id, what); !s)
+            return s;
+        for (int64_t id : k.outputs())
+          if (Status s = need(id, what); !s)
+            return s;
+        for (const auto &attr : k.attributes())
+          if (attr.second.value_case() == plan::Attribute::VALUE_NOT_SET)
+            return fail(rank + what + ": attribute '" + attr.first +
+                        "' has no value" + kRecompile);
+        break;
+      }
+      case plan::Instruction::kCollective:
+        if (Status s = need(inst.collective().input(), what); !s)
+          return s;
+        if (Status s = need(inst.collective().output(), what); !s)
+          return s;
+        break;
+      case plan::Instruction::kSend:
+        if (Status s = need(inst.send().buffer(), what); !s)
+          return s;
+        break;
+      case plan::Instruction::kRecv:
+        if (Status s = need(inst.recv().buffer(), what); !s)
+          return s;
+        break;
+      case plan::Instruction::kCopy:
+        // A copy to host names a host-side buffer that the arena does not
+        // hold; only the device side is checked here.
+        if (Status s = need(inst.copy().to_host() ? inst.copy().source()
+                                                  : inst.copy().destination(),
+                            what);
+            !s)
+          return s;
+        break;
+      case plan::Instruction::kFree:
+        if (Status s = need(inst.free().buffer(), what); !s)
+          return s;
+        break;
+      case plan::Instruction::KIND_NOT_SET:
+        return fail(rank + what + " is empty (written by a newer compiler?)" +
+                    kRecompile);
+      }
+    }
+    return Status::ok();
+  }
+
+  template <typename IOList, typename BindingList>
+  Status checkIO(const std::string &rank, const char *kind,
+                 const IOList &io, const BindingList &bindings,
+                 std::unordered_map<int64_t, BufferInfo> &buffers) const {
+    std::set<int> seen;
+    for (const plan::IOBinding &b : io) {
+      std::string what = std::string(kind) + " binding " + std::to_string(b.index());
+      if (b.index() < 0 || b.index() >= bindings.size())
+        return fail(rank + what + " refers to " + kind + " " +
+                    std::to_string(b.index()) + " but the plan has " +
+                    std::to_string(bindings.size()) + kRecompile);
+      const plan::Binding &binding = bindings.Get(b.index());
+      what = std::string(kind) + " '" + binding.name() + "'";
+      if (!seen.insert(b.index()).second)
+        return fail(rank + what + " is bound twice" + kRecompile);
+      auto it = buffers.find(b.buffer());
+      if (it == buffers.end())
+        return fail(rank + what + " uses buffer " + std::to_string(b.buffer()) +
+                    ", which the rank does not define" + kRecompile);
+      if (static_cast<int>(it->second.dtype) != binding.type().dtype() ||
+          it->second.shape != shapeOf(binding.type())) {
+        DType expected = DType::F32;
+        toDType(binding.type().dtype(), expected);
+        return fail(rank + what + " is " + dtypeName(expected) +
+                    formatShape(shapeOf(binding.type())) + " but its buffer " +
+                    std::to_string(b.buffer()) + " is " +
+                    dtypeName(it->second.dtype) +
+                    formatShape(it->second.shape) + kRecompile);
+      }
+    }
+    return Status::ok();
+  }
+
+  const plan::Plan &plan_;
+  std::string prefix_;
+};
+
+const char *instructionKind(const plan::Instruction &inst) {
+  switch (inst.kind_case()) {
+  case plan::Instruction::kCollective:
+    return "collective";
+  case plan::Instruction::kSend:
+    return "send";
+  case plan::Instruction::kRecv:
+    return "recv";
+  case plan::Instruction::kCopy:
+    return "host copy";
+  default:
+    return "instruction";
+  }
+}
+
+} // namespace
+
+Status validatePlan(const plan::Plan &plan, const std::string &source) {
+  return Validator(plan, source).run();
+}
+
+Status checkSingleDevice(const plan::Plan &plan, const std::string &source) {
+  std::string prefix = "plan '" + source + "': ";
+  constexpr const char *kOneDevice =
+      "; this runtime build executes single-device plans only (multi-device "
+      "execution over threads, MPI or NCCL is not supported yet): compile the "
+      "model for one device";
+  if (plan.ranks_size() != 1)
+    return Status::error(prefix + "it has " + std::to_string(plan.ranks_size()) +
+                         " ranks" + kOneDevice);
+  const plan::RankProgram &program = plan.ranks(0);
+  if (program.rank() != 0)
+    return Status::error(prefix + "its only program is for rank " +
+                         std::to_string(program.rank()) + ", not rank 0" +
+                         kRecompile);
+  for (int i = 0; i < program.program_size(); ++i) {
+    const plan::Instruction &inst = program.program(i);
+    switch (inst.kind_case()) {
+    case plan::Instruction::kKernel:
+    case plan::Instruction::kFree:
+      break;
+    case plan::Instruction::kCollective:
+      return Status::error(prefix + "instruction #" + std::to_string(i) +
+                           " is a collective (" + inst.collective().kind() +
+                           ")" + kOneDevice);
+    default:
+      return Status::error(prefix + "instruction #" + std::to_string(i) +
+                           " is a " + instructionKind(inst) + kOneDevice);
+    }
+  }
+  return Status::ok();
+}
+
+Status checkBackendSupport(const plan::RankProgram &program,
+                           const Backend &backend, const std::string &source) {
+  // First location of each missing op, in program order.
+  std::vector<std::pair<std::string, std::string>> missing;
+  std::set<std::string> seen;
+  for (int i = 0; i < program.program_size(); ++i) {
+    const plan::Instruction &inst = program.program(i);
+    if (inst.kind_case() != plan::Instruction::kKernel)
+      continue;
+    const plan::Kernel &k = inst.kernel();
+    if (backend.supports(k.op()) || !seen.insert(k.op()).second)
+      continue;
+    missing.emplace_back(k.op(), k.location().empty()
+                                     ? "instruction #" + std::to_string(i)
+                                     : k.location());
+  }
+  if (missing.empty())
+    return Status::ok();
+  std::string list;
+  for (size_t i = 0; i < missing.size() && i < 8; ++i)
+    list += (i ? ", " : "") + ("'" + missing[i].first + "' (at " +
+                               missing[i].second + ")");
+  if (missing.size() > 8)
+    list += " and " + std::to_string(missing.size() - 8) + " more";
+  return Status::error("plan '" + source + "': the " + backend.name() +
+                       " backend has no kernel for " +
+                       (missing.size() == 1 ? "op " : "ops ") + list +
+                       "; use a backend that implements " +
+                       (missing.size() == 1 ? "it" : "them") +
+                       " or a newer runtime");
+}
+
+} // namespace colossal::rt
