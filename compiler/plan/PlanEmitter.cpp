@@ -313,10 +313,13 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     kernel.set_location(locationString(op.getLoc()));
     if (failed(copyAttributes(&op, kernel)))
       return failure();
+    // Frees of what died here, unless an in-place result took the bytes.
     for (Value operand : op.getOperands()) {
       Operation *def = operand.getDefiningOp();
+      int64_t offset = rank.buffers(bufferOf[operand]).offset();
       if (lastUser.lookup(operand) == &op && def &&
-          !isa<ParamOp, ConstantOp>(def))
+          !isa<ParamOp, ConstantOp>(def) &&
+          !llvm::is_contained(offsets.asArrayRef(), offset))
         rank.add_program()->mutable_free()->set_buffer(bufferOf[operand]);
     }
   }
