@@ -197,6 +197,15 @@ LogicalResult convertIdentity(NodeContext &c) {
 }
 
 LogicalResult convertDropout(NodeContext &c) {
+  // Dropout is the identity in inference, which is what an imported graph
+  // computes; a graph that asks for training-mode dropout wants randomness.
+  if (c.hasInput(2)) {
+    const HostTensor *training = c.constant(2);
+    if (!training || training->intAt(0) != 0)
+      return c.error() << "dropout in training mode (training_mode input) is "
+                          "not supported by the importer; export the model in "
+                          "eval mode";
+  }
   if (c.outputUsed(1))
     return c.error() << "the dropout mask output is not supported (the "
                         "importer builds inference graphs; training adds its "

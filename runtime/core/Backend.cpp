@@ -85,8 +85,8 @@ Status createBackend(const std::string &name, const BackendOptions &options,
     std::string known;
     for (const std::string &n : backendNames())
       known += (known.empty() ? "" : ", ") + n;
-    return Status::error("unknown backend '" + name + "'; this build has: " +
-                         known);
+    return Status::error("unknown backend '" + name +
+                         "'; this build has: " + known);
   }
   Status s = factory(options, out);
   if (s && !out)

@@ -82,8 +82,8 @@ private:
 std::unique_ptr<Backend> createCpuBackend(int threads);
 
 /// Makes a backend; registered under a name so sessions can pick one.
-using BackendFactory = std::function<Status(const BackendOptions &,
-                                            std::unique_ptr<Backend> &)>;
+using BackendFactory =
+    std::function<Status(const BackendOptions &, std::unique_ptr<Backend> &)>;
 
 /// Registers (or replaces) the backend `name`. "cpu" is registered already.
 void registerBackend(const std::string &name, BackendFactory factory);

@@ -1,4 +1,4 @@
-//===- Communicator.h - Collectives and point-to-point transfers -*- C++ -*-===//
+//===- Communicator.h - Collectives and point-to-point ops -----*- C++ -*-===//
 //
 // The one interface the executor uses to talk to other ranks: collectives over
 // a group of ranks (the ranks along some mesh axes) and tagged send/recv.

@@ -64,8 +64,8 @@ private:
     std::set<std::string> names;
     for (int i = 0; i < bindings.size(); ++i) {
       const plan::Binding &b = bindings.Get(i);
-      std::string what = std::string(kind) + " #" + std::to_string(i) + " '" +
-                         b.name() + "'";
+      std::string what =
+          std::string(kind) + " #" + std::to_string(i) + " '" + b.name() + "'";
       if (b.name().empty())
         return fail(std::string(kind) + " #" + std::to_string(i) +
                     " has no name" + kRecompile);
@@ -82,7 +82,8 @@ private:
 
   Status checkParameter(int index) const {
     const plan::Parameter &p = plan_.parameters(index);
-    std::string what = "parameter #" + std::to_string(index) + " '" + p.name() + "'";
+    std::string what =
+        "parameter #" + std::to_string(index) + " '" + p.name() + "'";
     DType dtype;
     int64_t bytes;
     if (Status s = checkType(p.type(), what, dtype, bytes); !s)
@@ -97,12 +98,15 @@ private:
       return Status::ok();
     case plan::Parameter::kExternal:
       if (p.external().location().empty() || p.external().offset() < 0)
-        return fail(what + " has an external source without a file or with a "
-                           "negative offset" + kRecompile);
+        return fail(what +
+                    " has an external source without a file or with a "
+                    "negative offset" +
+                    kRecompile);
       if (p.external().length() != bytes)
         return fail(what + " reads " + std::to_string(p.external().length()) +
                     " bytes from '" + p.external().location() +
-                    "' but its type needs " + std::to_string(bytes) + kRecompile);
+                    "' but its type needs " + std::to_string(bytes) +
+                    kRecompile);
       return Status::ok();
     case plan::Parameter::kInitializer:
       if (p.initializer().model().empty() || p.initializer().name().empty())
@@ -184,7 +188,8 @@ private:
         return fail(rank + what + ": buffer shape " + formatShape(buf.shape) +
                     " and parameter shape " + formatShape(global) +
                     " differ in rank" + kRecompile);
-      std::vector<int64_t> offsets(slice.offsets().begin(), slice.offsets().end());
+      std::vector<int64_t> offsets(slice.offsets().begin(),
+                                   slice.offsets().end());
       if (offsets.empty())
         offsets.assign(global.size(), 0);
       if (offsets.size() != global.size())
@@ -213,8 +218,8 @@ private:
     }
 
     // IO bindings.
-    if (Status s = checkIO(rank, "input", program.inputs(), plan_.inputs(),
-                           buffers);
+    if (Status s =
+            checkIO(rank, "input", program.inputs(), plan_.inputs(), buffers);
         !s)
       return s;
     if (Status s = checkIO(rank, "output", program.outputs(), plan_.outputs(),
@@ -281,12 +286,13 @@ private:
   }
 
   template <typename IOList, typename BindingList>
-  Status checkIO(const std::string &rank, const char *kind,
-                 const IOList &io, const BindingList &bindings,
+  Status checkIO(const std::string &rank, const char *kind, const IOList &io,
+                 const BindingList &bindings,
                  std::unordered_map<int64_t, BufferInfo> &buffers) const {
     std::set<int> seen;
     for (const plan::IOBinding &b : io) {
-      std::string what = std::string(kind) + " binding " + std::to_string(b.index());
+      std::string what =
+          std::string(kind) + " binding " + std::to_string(b.index());
       if (b.index() < 0 || b.index() >= bindings.size())
         return fail(rank + what + " refers to " + kind + " " +
                     std::to_string(b.index()) + " but the plan has " +
@@ -345,8 +351,9 @@ Status checkSingleDevice(const plan::Plan &plan, const std::string &source) {
       "execution over threads, MPI or NCCL is not supported yet): compile the "
       "model for one device";
   if (plan.ranks_size() != 1)
-    return Status::error(prefix + "it has " + std::to_string(plan.ranks_size()) +
-                         " ranks" + kOneDevice);
+    return Status::error(prefix + "it has " +
+                         std::to_string(plan.ranks_size()) + " ranks" +
+                         kOneDevice);
   const plan::RankProgram &program = plan.ranks(0);
   if (program.rank() != 0)
     return Status::error(prefix + "its only program is for rank " +
@@ -390,16 +397,15 @@ Status checkBackendSupport(const plan::RankProgram &program,
     return Status::ok();
   std::string list;
   for (size_t i = 0; i < missing.size() && i < 8; ++i)
-    list += (i ? ", " : "") + ("'" + missing[i].first + "' (at " +
-                               missing[i].second + ")");
+    list += (i ? ", " : "") +
+            ("'" + missing[i].first + "' (at " + missing[i].second + ")");
   if (missing.size() > 8)
     list += " and " + std::to_string(missing.size() - 8) + " more";
-  return Status::error("plan '" + source + "': the " + backend.name() +
-                       " backend has no kernel for " +
-                       (missing.size() == 1 ? "op " : "ops ") + list +
-                       "; use a backend that implements " +
-                       (missing.size() == 1 ? "it" : "them") +
-                       " or a newer runtime");
+  return Status::error(
+      "plan '" + source + "': the " + backend.name() +
+      " backend has no kernel for " + (missing.size() == 1 ? "op " : "ops ") +
+      list + "; use a backend that implements " +
+      (missing.size() == 1 ? "it" : "them") + " or a newer runtime");
 }
 
 } // namespace colossal::rt

@@ -43,8 +43,7 @@ Status checkArity(std::string_view op, const std::vector<TensorRef> &inputs,
     return Status::error(std::string(op) + ": expected " +
                          std::to_string(numOutputs) + " outputs, got " +
                          std::to_string(outputs.size()));
-  auto check = [&](const TensorRef &t, const char *what,
-                   size_t i) -> Status {
+  auto check = [&](const TensorRef &t, const char *what, size_t i) -> Status {
     for (int64_t d : t.shape)
       if (d < 0)
         return Status::error(std::string(op) + ": " + what + " " +
@@ -77,8 +76,7 @@ Status checkSameNumel(std::string_view op, const TensorRef &in,
   if (in.numel() == out.numel())
     return Status::ok();
   return Status::error(std::string(op) + ": input shape " +
-                       shapeString(in.shape) +
-                       " does not match output shape " +
+                       shapeString(in.shape) + " does not match output shape " +
                        shapeString(out.shape));
 }
 
@@ -96,17 +94,18 @@ Status normalizeAxis(std::string_view op, int64_t axis, size_t rank,
 // Broadcasting
 //===----------------------------------------------------------------------===//
 
-Status makeBroadcastPlan(std::string_view op, const std::vector<int64_t> &out,
-                         const std::vector<const std::vector<int64_t> *> &inputs,
-                         BroadcastPlan &plan) {
+Status
+makeBroadcastPlan(std::string_view op, const std::vector<int64_t> &out,
+                  const std::vector<const std::vector<int64_t> *> &inputs,
+                  BroadcastPlan &plan) {
   const size_t rank = out.size();
   std::vector<std::vector<int64_t>> raw(inputs.size(),
                                         std::vector<int64_t>(rank, 0));
   for (size_t k = 0; k < inputs.size(); ++k) {
     const std::vector<int64_t> &s = *inputs[k];
     if (s.size() > rank)
-      return Status::error(std::string(op) + ": operand " +
-                           std::to_string(k) + " of shape " + shapeString(s) +
+      return Status::error(std::string(op) + ": operand " + std::to_string(k) +
+                           " of shape " + shapeString(s) +
                            " does not broadcast to " + shapeString(out));
     const size_t lead = rank - s.size();
     int64_t stride = 1;
@@ -118,9 +117,8 @@ Status makeBroadcastPlan(std::string_view op, const std::vector<int64_t> &out,
         raw[k][d] = 0;
       else
         return Status::error(std::string(op) + ": operand " +
-                             std::to_string(k) + " of shape " +
-                             shapeString(s) + " does not broadcast to " +
-                             shapeString(out));
+                             std::to_string(k) + " of shape " + shapeString(s) +
+                             " does not broadcast to " + shapeString(out));
       stride *= s[e];
     }
   }
@@ -157,7 +155,8 @@ Status makeBroadcastPlan(std::string_view op, const std::vector<int64_t> &out,
 //===----------------------------------------------------------------------===//
 
 Status FloatBuffer::allocate(std::string_view op, int64_t count) {
-  size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
+  size_t bytes =
+      static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
   data_.reset(static_cast<float *>(std::malloc(bytes)));
   if (!data_)
     return Status::error(std::string(op) + ": out of memory allocating " +
@@ -178,10 +177,9 @@ static void blasSingleThreaded() {
 #endif
 }
 
-static void sgemmOnce(bool transA, bool transB, int64_t m, int64_t n,
-                      int64_t k, float alpha, const float *a, int64_t lda,
-                      const float *b, int64_t ldb, float beta, float *c,
-                      int64_t ldc) {
+static void sgemmOnce(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t lda, const float *b,
+                      int64_t ldb, float beta, float *c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
               transB ? CblasTrans : CblasNoTrans, static_cast<int>(m),
               static_cast<int>(n), static_cast<int>(k), alpha, a,
@@ -194,6 +192,13 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
            int64_t ldb, float beta, float *c, int64_t ldc) {
   if (m <= 0 || n <= 0)
     return;
+  if (k <= 0) {
+    // BLAS rejects K = 0 (leading dimensions must be >= 1) and leaves C.
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    return;
+  }
   blasSingleThreaded();
   // BLAS takes int sizes; split anything larger along M (never K or N in
   // practice: a single row of more than 2^31 floats would not fit anyway).
@@ -201,8 +206,8 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
     int64_t half = m / 2;
     sgemm(transA, transB, half, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     sgemm(transA, transB, m - half, n, k, alpha,
-          transA ? a + half : a + half * lda, lda, b, ldb, beta,
-          c + half * ldc, ldc);
+          transA ? a + half : a + half * lda, lda, b, ldb, beta, c + half * ldc,
+          ldc);
     return;
   }
   int threads = maxThreads();

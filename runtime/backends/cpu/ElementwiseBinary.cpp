@@ -22,8 +22,8 @@ namespace {
 /// an operand is 1 (walks) or 0 (broadcast); the four cases get their own
 /// loops so the compiler can vectorize them.
 template <class TIn, class TOut, class F>
-void runBinary(const BroadcastPlan &plan, const TIn *a, const TIn *b,
-               TOut *out, F f) {
+void runBinary(const BroadcastPlan &plan, const TIn *a, const TIn *b, TOut *out,
+               F f) {
   const int64_t sa = plan.innerStride(0), sb = plan.innerStride(1);
   forEachRun(plan, [&](int64_t o, const int64_t *off, int64_t n) {
     const TIn *pa = a + off[0];

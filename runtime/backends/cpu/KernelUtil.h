@@ -76,9 +76,8 @@ inline float halfToFloat(uint16_t h) {
   const float normalized =
       bitsToFloat((twoW >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
   const float denormalized = bitsToFloat((twoW >> 17) | (126u << 23)) - 0.5f;
-  const uint32_t result =
-      sign | (twoW < (1u << 27) ? floatToBits(denormalized)
-                                : floatToBits(normalized));
+  const uint32_t result = sign | (twoW < (1u << 27) ? floatToBits(denormalized)
+                                                    : floatToBits(normalized));
   return bitsToFloat(result);
 }
 
@@ -133,9 +132,7 @@ template <> struct Num<BFloat16> {
   static BFloat16 store(float v) { return BFloat16{floatToBf16(v)}; }
 };
 
-template <class T> struct Tag {
-  using type = T;
-};
+template <class T> struct Tag { using type = T; };
 
 inline bool isFloat(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16;
@@ -148,8 +145,7 @@ inline Status unsupported(std::string_view op, DType t) {
 }
 
 /// Calls f(Tag<T>{}) for float dtypes; error for the others.
-template <class F>
-Status dispatchFloat(std::string_view op, DType t, F &&f) {
+template <class F> Status dispatchFloat(std::string_view op, DType t, F &&f) {
   switch (t) {
   case DType::F32:
     return f(Tag<float>{});
@@ -163,8 +159,7 @@ Status dispatchFloat(std::string_view op, DType t, F &&f) {
 }
 
 /// Floats and the two integer types.
-template <class F>
-Status dispatchNumeric(std::string_view op, DType t, F &&f) {
+template <class F> Status dispatchNumeric(std::string_view op, DType t, F &&f) {
   switch (t) {
   case DType::I64:
     return f(Tag<int64_t>{});
@@ -212,7 +207,9 @@ Status normalizeAxis(std::string_view op, int64_t axis, size_t rank,
 /// Below this many elements a loop is not worth waking the thread team.
 constexpr int64_t kParallelElements = 32768;
 
-inline int maxThreads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+inline int maxThreads() {
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+}
 
 /// Runs f(begin, end) over [0, n) split into one contiguous chunk per
 /// thread when `work` (elements, or an estimate of operations) is large.
@@ -247,16 +244,15 @@ struct BroadcastPlan {
   std::vector<std::vector<int64_t>> strides;
   int64_t total = 0;
 
-  int64_t innerStride(size_t operand) const {
-    return strides[operand].back();
-  }
+  int64_t innerStride(size_t operand) const { return strides[operand].back(); }
 };
 
 /// Plans broadcasting `inputs` to `out` (numpy rules); error when an input
 /// does not broadcast to it.
-Status makeBroadcastPlan(std::string_view op, const std::vector<int64_t> &out,
-                         const std::vector<const std::vector<int64_t> *> &inputs,
-                         BroadcastPlan &plan);
+Status
+makeBroadcastPlan(std::string_view op, const std::vector<int64_t> &out,
+                  const std::vector<const std::vector<int64_t> *> &inputs,
+                  BroadcastPlan &plan);
 
 /// Calls f(outOffset, inputOffsets, n) for runs of n consecutive output
 /// elements along the innermost merged dimension; operand k's element i of

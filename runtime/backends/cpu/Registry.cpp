@@ -20,9 +20,10 @@ static const std::vector<KernelEntry> &table() {
     appendConvKernels(t);
     appendReductionKernels(t);
     appendDataMovementKernels(t);
-    std::sort(t.begin(), t.end(), [](const KernelEntry &a, const KernelEntry &b) {
-      return std::string_view(a.name) < std::string_view(b.name);
-    });
+    std::sort(t.begin(), t.end(),
+              [](const KernelEntry &a, const KernelEntry &b) {
+                return std::string_view(a.name) < std::string_view(b.name);
+              });
     return t;
   }();
   return entries;
@@ -30,11 +31,10 @@ static const std::vector<KernelEntry> &table() {
 
 KernelFn findKernel(std::string_view op) {
   const auto &t = table();
-  auto it = std::lower_bound(
-      t.begin(), t.end(), op,
-      [](const KernelEntry &e, std::string_view name) {
-        return std::string_view(e.name) < name;
-      });
+  auto it = std::lower_bound(t.begin(), t.end(), op,
+                             [](const KernelEntry &e, std::string_view name) {
+                               return std::string_view(e.name) < name;
+                             });
   if (it == t.end() || std::string_view(it->name) != op)
     return nullptr;
   return it->fn;

@@ -1,0 +1,322 @@
+//===- Runtime.cpp - The C++ embedding API --------------------------------===//
+//
+// Plan: the file, checked and validated, with its IO metadata. Session: a
+// backend, an executor over the plan's one rank, and the bookkeeping that
+// makes IO safe when the compiler lets buffers share memory (inputs are
+// consumed by each run; outputs are invalidated by inputs written over them).
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/include/colossal/Runtime.h"
+
+#include "runtime/core/Backend.h"
+#include "runtime/core/Executor.h"
+#include "runtime/core/FileIO.h"
+#include "runtime/core/PlanFile.h"
+#include "runtime/core/PlanTypes.h"
+#include "runtime/core/PlanValidator.h"
+
+#include <filesystem>
+#include <new>
+#include <system_error>
+#include <unordered_map>
+
+namespace colossal {
+
+//===----------------------------------------------------------------------===//
+// Plan
+//===----------------------------------------------------------------------===//
+
+struct Plan::Impl {
+  plan::Plan proto;
+  std::string baseDir;
+  std::string source;
+  std::vector<TensorInfo> inputs, outputs;
+  std::unordered_map<std::string, int> inputIndex, outputIndex;
+};
+
+Plan::Plan() : impl_(std::make_unique<Impl>()) {}
+Plan::~Plan() = default;
+
+template <typename List>
+static void collectInfo(const List &bindings, std::vector<TensorInfo> &infos,
+                        std::unordered_map<std::string, int> &index) {
+  for (const plan::Binding &b : bindings) {
+    TensorInfo info;
+    info.name = b.name();
+    rt::toDType(b.type().dtype(), info.dtype);
+    info.shape = rt::shapeOf(b.type());
+    index.emplace(info.name, static_cast<int>(infos.size()));
+    infos.push_back(std::move(info));
+  }
+}
+
+Status Plan::load(const std::string &path, std::shared_ptr<Plan> &out) {
+  try {
+    std::shared_ptr<Plan> plan(new Plan());
+    Impl &impl = *plan->impl_;
+    impl.source = path;
+    impl.baseDir = rt::directoryOf(path);
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      return Status::error("'" + path +
+                           "' is a directory, not a plan file; "
+                           "give the .cplan file");
+    if (Status s = rt::readPlanFile(path, impl.proto); !s)
+      return s;
+    if (Status s = rt::validatePlan(impl.proto, path); !s)
+      return s;
+    if (Status s = rt::checkSingleDevice(impl.proto, path); !s)
+      return s;
+    collectInfo(impl.proto.inputs(), impl.inputs, impl.inputIndex);
+    collectInfo(impl.proto.outputs(), impl.outputs, impl.outputIndex);
+    out = std::move(plan);
+    return Status::ok();
+  } catch (const std::bad_alloc &) {
+    return Status::error("out of host memory loading plan '" + path + "'");
+  }
+}
+
+Status Plan::fromProto(const plan::Plan &proto, const std::string &baseDir,
+                       std::shared_ptr<Plan> &out) {
+  try {
+    std::shared_ptr<Plan> plan(new Plan());
+    Impl &impl = *plan->impl_;
+    impl.proto = proto;
+    impl.baseDir = baseDir;
+    impl.source = "<in-memory plan>";
+    if (Status s = rt::validatePlan(impl.proto, impl.source); !s)
+      return s;
+    if (Status s = rt::checkSingleDevice(impl.proto, impl.source); !s)
+      return s;
+    collectInfo(impl.proto.inputs(), impl.inputs, impl.inputIndex);
+    collectInfo(impl.proto.outputs(), impl.outputs, impl.outputIndex);
+    out = std::move(plan);
+    return Status::ok();
+  } catch (const std::bad_alloc &) {
+    return Status::error("out of host memory loading an in-memory plan");
+  }
+}
+
+const std::vector<TensorInfo> &Plan::inputs() const { return impl_->inputs; }
+const std::vector<TensorInfo> &Plan::outputs() const { return impl_->outputs; }
+int Plan::findInput(const std::string &name) const {
+  auto it = impl_->inputIndex.find(name);
+  return it == impl_->inputIndex.end() ? -1 : it->second;
+}
+int Plan::findOutput(const std::string &name) const {
+  auto it = impl_->outputIndex.find(name);
+  return it == impl_->outputIndex.end() ? -1 : it->second;
+}
+int64_t Plan::arenaBytes() const { return impl_->proto.ranks(0).arena_bytes(); }
+const std::string &Plan::producer() const { return impl_->proto.producer(); }
+const std::string &Plan::mode() const { return impl_->proto.mode(); }
+const std::string &Plan::source() const { return impl_->source; }
+const plan::Plan &Plan::proto() const { return impl_->proto; }
+
+//===----------------------------------------------------------------------===//
+// Session
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct InputSlot {
+  const TensorRef *buffer = nullptr;
+  bool set = false;     // since the last run
+  bool everSet = false; // for a clearer message
+  std::vector<int> overlappingOutputs;
+};
+struct OutputSlot {
+  const TensorRef *buffer = nullptr;
+  bool valid = false;
+};
+
+std::string nameList(const std::vector<TensorInfo> &infos) {
+  std::string s;
+  for (const TensorInfo &info : infos)
+    s += (s.empty() ? "'" : ", '") + info.name + "'";
+  return s.empty() ? "none" : s;
+}
+} // namespace
+
+struct Session::Impl {
+  std::shared_ptr<const Plan> plan;
+  // Declared before the executor, which releases its arena through it.
+  std::unique_ptr<rt::Backend> backend;
+  std::unique_ptr<rt::Executor> executor;
+  std::vector<InputSlot> inputs;
+  std::vector<OutputSlot> outputs;
+
+  Status findInput(const std::string &name, int &index) const {
+    index = plan->findInput(name);
+    if (index >= 0)
+      return Status::ok();
+    return Status::error("the plan has no input '" + name +
+                         "'; its inputs are " + nameList(plan->inputs()));
+  }
+  Status findOutput(const std::string &name, int &index) const {
+    index = plan->findOutput(name);
+    if (index < 0)
+      return Status::error("the plan has no output '" + name +
+                           "'; its outputs are " + nameList(plan->outputs()));
+    if (!outputs[index].valid)
+      return Status::error("output '" + name +
+                           "' is not available: run() has not succeeded since "
+                           "the session was created or since an input that "
+                           "shares its memory was set");
+    return Status::ok();
+  }
+};
+
+Session::Session() : impl_(std::make_unique<Impl>()) {}
+Session::~Session() = default;
+
+Status Session::create(std::shared_ptr<const Plan> plan,
+                       const SessionOptions &options,
+                       std::unique_ptr<Session> &out) {
+  if (!plan)
+    return Status::error("Session::create: no plan given (load one first)");
+  try {
+    std::unique_ptr<Session> session(new Session());
+    Impl &impl = *session->impl_;
+    impl.plan = plan;
+    const Plan::Impl &p = *plan->impl_;
+    const plan::RankProgram &program = p.proto.ranks(0);
+
+    rt::BackendOptions backendOptions;
+    backendOptions.threads = options.threads;
+    if (Status s =
+            rt::createBackend(options.backend, backendOptions, impl.backend);
+        !s)
+      return s;
+    if (Status s = rt::checkBackendSupport(program, *impl.backend, p.source);
+        !s)
+      return s;
+    if (Status s = rt::Executor::create(p.proto, 0, p.baseDir, p.source,
+                                        *impl.backend, impl.executor);
+        !s)
+      return s;
+
+    // Every input and output must live in a buffer of the rank.
+    impl.inputs.resize(p.inputs.size());
+    impl.outputs.resize(p.outputs.size());
+    for (const plan::IOBinding &b : program.inputs())
+      impl.inputs[b.index()].buffer = impl.executor->buffer(b.buffer());
+    for (const plan::IOBinding &b : program.outputs())
+      impl.outputs[b.index()].buffer = impl.executor->buffer(b.buffer());
+    std::vector<std::pair<int64_t, int64_t>> outRanges(p.outputs.size());
+    for (const plan::IOBinding &b : program.outputs())
+      outRanges[b.index()] = impl.executor->bufferRange(b.buffer());
+    for (size_t i = 0; i < p.inputs.size(); ++i)
+      if (!impl.inputs[i].buffer)
+        return Status::error("plan '" + p.source + "': input '" +
+                             p.inputs[i].name +
+                             "' is not bound to a buffer; recompile the model");
+    for (size_t i = 0; i < p.outputs.size(); ++i)
+      if (!impl.outputs[i].buffer)
+        return Status::error("plan '" + p.source + "': output '" +
+                             p.outputs[i].name +
+                             "' is not bound to a buffer; recompile the model");
+    // Which outputs an input's bytes would overwrite.
+    for (const plan::IOBinding &b : program.inputs()) {
+      auto in = impl.executor->bufferRange(b.buffer());
+      for (size_t o = 0; o < outRanges.size(); ++o)
+        if (in.first < outRanges[o].second && outRanges[o].first < in.second)
+          impl.inputs[b.index()].overlappingOutputs.push_back(
+              static_cast<int>(o));
+    }
+    out = std::move(session);
+    return Status::ok();
+  } catch (const std::bad_alloc &) {
+    return Status::error("out of host memory creating a session for plan '" +
+                         plan->source() + "'");
+  }
+}
+
+const Plan &Session::plan() const { return *impl_->plan; }
+const char *Session::backendName() const { return impl_->backend->name(); }
+
+Status Session::setInput(const std::string &name, const TensorRef &tensor) {
+  int index;
+  if (Status s = impl_->findInput(name, index); !s)
+    return s;
+  const TensorInfo &info = impl_->plan->inputs()[index];
+  if (tensor.dtype != info.dtype)
+    return Status::error("input '" + name + "' has dtype " +
+                         rt::dtypeName(tensor.dtype) +
+                         " but the plan expects " + rt::dtypeName(info.dtype));
+  if (tensor.shape != info.shape)
+    return Status::error(
+        "input '" + name + "' has shape " + rt::formatShape(tensor.shape) +
+        " but the plan expects " + rt::formatShape(info.shape));
+  InputSlot &slot = impl_->inputs[index];
+  size_t bytes = slot.buffer->bytes();
+  if (bytes != 0 && !tensor.data)
+    return Status::error("input '" + name + "' has no data (null pointer)");
+  for (int o : slot.overlappingOutputs)
+    impl_->outputs[o].valid = false;
+  if (Status s =
+          impl_->backend->copyToDevice(slot.buffer->data, tensor.data, bytes);
+      !s)
+    return Status::error("cannot copy input '" + name +
+                         "' to the device: " + s.message());
+  slot.set = true;
+  slot.everSet = true;
+  return Status::ok();
+}
+
+Status Session::run() {
+  const std::vector<TensorInfo> &infos = impl_->plan->inputs();
+  for (size_t i = 0; i < impl_->inputs.size(); ++i) {
+    const InputSlot &slot = impl_->inputs[i];
+    if (slot.set)
+      continue;
+    if (slot.everSet)
+      return Status::error("input '" + infos[i].name +
+                           "' was not set since the last run: set every input "
+                           "before each run(), because the plan may reuse its "
+                           "memory");
+    return Status::error("input '" + infos[i].name +
+                         "' was not set: call setInput for every input before "
+                         "run() (the plan's inputs are " +
+                         nameList(infos) + ")");
+  }
+  for (OutputSlot &o : impl_->outputs)
+    o.valid = false;
+  for (InputSlot &slot : impl_->inputs)
+    slot.set = false;
+  if (Status s = impl_->executor->run(); !s)
+    return s;
+  for (OutputSlot &o : impl_->outputs)
+    o.valid = true;
+  return Status::ok();
+}
+
+Status Session::output(const std::string &name, TensorRef &out) const {
+  int index;
+  if (Status s = impl_->findOutput(name, index); !s)
+    return s;
+  out = *impl_->outputs[index].buffer;
+  return Status::ok();
+}
+
+Status Session::copyOutput(const std::string &name, void *dst,
+                           size_t bytes) const {
+  int index;
+  if (Status s = impl_->findOutput(name, index); !s)
+    return s;
+  const TensorRef &src = *impl_->outputs[index].buffer;
+  if (bytes != src.bytes())
+    return Status::error("output '" + name + "' is " +
+                         std::to_string(src.bytes()) + " bytes (" +
+                         rt::dtypeName(src.dtype) + rt::formatShape(src.shape) +
+                         "), not " + std::to_string(bytes));
+  if (bytes != 0 && !dst)
+    return Status::error("copyOutput('" + name + "'): null destination");
+  return impl_->backend->copyToHost(dst, src.data, bytes);
+}
+
+size_t Session::peakDeviceBytes() const {
+  return impl_->backend->peakAllocatedBytes();
+}
+
+} // namespace colossal

@@ -1,0 +1,143 @@
+//===- Executor.cpp - Running one rank's program on a backend -------------===//
+
+#include "runtime/core/Executor.h"
+
+#include "runtime/core/PlanTypes.h"
+#include "runtime/core/WeightLoader.h"
+
+#include <new>
+
+namespace colossal::rt {
+
+/// The arena's alignment: enough for any element type and for vector loads.
+static constexpr size_t kArenaAlignment = 64;
+
+static Attribute toAttribute(const plan::Attribute &a) {
+  switch (a.value_case()) {
+  case plan::Attribute::kI:
+    return a.i();
+  case plan::Attribute::kF:
+    return a.f();
+  case plan::Attribute::kS:
+    return a.s();
+  case plan::Attribute::kInts:
+    return std::vector<int64_t>(a.ints().values().begin(),
+                                a.ints().values().end());
+  case plan::Attribute::VALUE_NOT_SET:
+    break;
+  }
+  return int64_t(0); // rejected by the validator
+}
+
+Status Executor::create(const plan::Plan &plan, int rankIndex,
+                        const std::string &planDir, const std::string &source,
+                        Backend &backend, std::unique_ptr<Executor> &out) {
+  std::unique_ptr<Executor> exec(new (std::nothrow) Executor(backend));
+  if (!exec)
+    return Status::error("out of host memory creating the executor");
+  try {
+    if (Status s = exec->load(plan, plan.ranks(rankIndex), planDir, source); !s)
+      return s;
+  } catch (const std::bad_alloc &) {
+    return Status::error("plan '" + source +
+                         "': out of host memory while loading it");
+  }
+  out = std::move(exec);
+  return Status::ok();
+}
+
+Executor::~Executor() { backend_.release(arena_); }
+
+Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
+                      const std::string &planDir, const std::string &source) {
+  // The one device allocation of this rank.
+  arenaBytes_ = program.arena_bytes();
+  if (Status s = backend_.allocate(static_cast<size_t>(arenaBytes_),
+                                   kArenaAlignment, &arena_);
+      !s)
+    return Status::error("plan '" + source + "': cannot allocate its " +
+                         std::to_string(arenaBytes_) + "-byte arena on the " +
+                         backend_.name() + " device: " + s.message());
+
+  for (const plan::Buffer &b : program.buffers()) {
+    TensorRef ref;
+    ref.data = static_cast<char *>(arena_) + b.offset();
+    toDType(b.type().dtype(), ref.dtype);
+    ref.shape = shapeOf(b.type());
+    buffers_.emplace(b.id(), std::move(ref));
+    ranges_.emplace(b.id(), std::make_pair(b.offset(), b.offset() + b.size()));
+  }
+
+  // Parameters, then constants, go through host memory to the device.
+  WeightLoader weights(plan, planDir, source);
+  for (const plan::ParamSlice &slice : program.parameters()) {
+    const TensorRef &dst = buffers_.at(slice.buffer());
+    std::vector<int64_t> offsets(slice.offsets().begin(),
+                                 slice.offsets().end());
+    std::string bytes;
+    if (Status s =
+            weights.loadSlice(slice.parameter(), offsets, dst.shape, bytes);
+        !s)
+      return s;
+    if (bytes.size() != dst.bytes())
+      return Status::error("plan '" + source + "': parameter '" +
+                           plan.parameters(slice.parameter()).name() +
+                           "' loaded " + std::to_string(bytes.size()) +
+                           " bytes for a " + std::to_string(dst.bytes()) +
+                           "-byte buffer; recompile the model");
+    if (Status s = backend_.copyToDevice(dst.data, bytes.data(), bytes.size());
+        !s)
+      return s;
+  }
+  for (const plan::Constant &c : program.constants()) {
+    const TensorRef &dst = buffers_.at(c.buffer());
+    if (Status s =
+            backend_.copyToDevice(dst.data, c.data().data(), c.data().size());
+        !s)
+      return s;
+  }
+
+  // Kernel steps with their tensors resolved; frees are no-ops in an arena.
+  for (int i = 0; i < program.program_size(); ++i) {
+    const plan::Instruction &inst = program.program(i);
+    if (inst.kind_case() != plan::Instruction::kKernel)
+      continue;
+    const plan::Kernel &k = inst.kernel();
+    Step step;
+    step.op = k.op();
+    for (int64_t id : k.inputs())
+      step.inputs.push_back(buffers_.at(id));
+    for (int64_t id : k.outputs())
+      step.outputs.push_back(buffers_.at(id));
+    for (const auto &attr : k.attributes())
+      step.attributes.set(attr.first, toAttribute(attr.second));
+    step.where = "instruction #" + std::to_string(i) +
+                 (k.location().empty() ? "" : " at " + k.location());
+    steps_.push_back(std::move(step));
+  }
+  return backend_.synchronize();
+}
+
+Status Executor::run() {
+  for (const Step &step : steps_) {
+    Status s =
+        backend_.launch(step.op, step.inputs, step.outputs, step.attributes);
+    if (!s)
+      return Status::error("kernel '" + step.op + "' (" + step.where +
+                           ") failed: " + s.message());
+  }
+  return backend_.synchronize();
+}
+
+const TensorRef *Executor::buffer(int64_t id) const {
+  auto it = buffers_.find(id);
+  return it == buffers_.end() ? nullptr : &it->second;
+}
+
+std::pair<int64_t, int64_t> Executor::bufferRange(int64_t id) const {
+  auto it = ranges_.find(id);
+  return it == ranges_.end() ? std::make_pair(int64_t(0), int64_t(0))
+                             : it->second;
+}
+
+} // namespace colossal::rt

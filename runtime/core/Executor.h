@@ -1,0 +1,71 @@
+//===- Executor.h - Running one rank's program on a backend -----*- C++ -*-===//
+//
+// Turns a validated rank program into something cheap to run many times: the
+// one arena is allocated on the backend, every buffer becomes a tensor view
+// into it, parameters and constants are loaded, and each kernel instruction
+// has its tensors and attributes resolved up front. run() then only walks
+// the instruction list.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef COLOSSAL_RUNTIME_CORE_EXECUTOR_H
+#define COLOSSAL_RUNTIME_CORE_EXECUTOR_H
+
+#include "runtime/core/Backend.h"
+#include "runtime/core/Types.h"
+#include "runtime/proto/plan.pb.h"
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace colossal::rt {
+
+class Executor {
+public:
+  /// Prepares rank program `rankIndex` of `plan` (checked by validatePlan,
+  /// checkSingleDevice and checkBackendSupport) on `backend`, which must
+  /// outlive the executor. `planDir` resolves relative weight paths;
+  /// `source` names the plan in messages.
+  static Status create(const plan::Plan &plan, int rankIndex,
+                       const std::string &planDir, const std::string &source,
+                       Backend &backend, std::unique_ptr<Executor> &out);
+  ~Executor();
+  Executor(const Executor &) = delete;
+  Executor &operator=(const Executor &) = delete;
+
+  /// Runs the program once and waits for it to finish.
+  Status run();
+
+  /// The view of buffer `id` into the arena; null if there is none.
+  const TensorRef *buffer(int64_t id) const;
+  /// Byte range [offset, offset + size) of buffer `id` in the arena.
+  std::pair<int64_t, int64_t> bufferRange(int64_t id) const;
+  int64_t arenaBytes() const { return arenaBytes_; }
+  Backend &backend() { return backend_; }
+
+private:
+  Executor(Backend &backend) : backend_(backend) {}
+  Status load(const plan::Plan &plan, const plan::RankProgram &program,
+              const std::string &planDir, const std::string &source);
+
+  struct Step {
+    std::string op;
+    std::vector<TensorRef> inputs;
+    std::vector<TensorRef> outputs;
+    AttributeMap attributes;
+    std::string where; // "instruction #3 at <location>", for messages
+  };
+
+  Backend &backend_;
+  void *arena_ = nullptr;
+  int64_t arenaBytes_ = 0;
+  std::unordered_map<int64_t, TensorRef> buffers_;
+  std::unordered_map<int64_t, std::pair<int64_t, int64_t>> ranges_;
+  std::vector<Step> steps_;
+};
+
+} // namespace colossal::rt
+
+#endif // COLOSSAL_RUNTIME_CORE_EXECUTOR_H

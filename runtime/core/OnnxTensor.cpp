@@ -1,0 +1,359 @@
+//===- OnnxTensor.cpp - Tensors from ONNX files ---------------------------===//
+
+#include "runtime/core/OnnxTensor.h"
+
+#include "runtime/core/FileIO.h"
+#include "runtime/core/PlanTypes.h"
+
+#include "onnx/onnx_pb.h"
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+namespace colossal::rt {
+namespace {
+
+bool fromOnnxType(int t, DType &out) {
+  switch (t) {
+  case onnx::TensorProto::FLOAT:
+    out = DType::F32;
+    return true;
+  case onnx::TensorProto::FLOAT16:
+    out = DType::F16;
+    return true;
+  case onnx::TensorProto::BFLOAT16:
+    out = DType::BF16;
+    return true;
+  case onnx::TensorProto::INT64:
+    out = DType::I64;
+    return true;
+  case onnx::TensorProto::INT32:
+    out = DType::I32;
+    return true;
+  case onnx::TensorProto::BOOL:
+    out = DType::Bool;
+    return true;
+  default:
+    return false;
+  }
+}
+
+std::string onnxTypeName(int t) {
+  if (onnx::TensorProto::DataType_IsValid(t))
+    return onnx::TensorProto::DataType_Name(
+        static_cast<onnx::TensorProto::DataType>(t));
+  return "type " + std::to_string(t);
+}
+
+// Copies typed-field values into `out` as `Elem`, checking the count.
+template <typename Elem, typename Field>
+bool copyTyped(const Field &field, int64_t numel, std::string &out,
+               std::string &why) {
+  if (static_cast<int64_t>(field.size()) != numel) {
+    why = "it holds " + std::to_string(field.size()) + " values for " +
+          std::to_string(numel) + " elements";
+    return false;
+  }
+  out.resize(static_cast<size_t>(numel) * sizeof(Elem));
+  for (int64_t i = 0; i < numel; ++i) {
+    Elem v = static_cast<Elem>(field.Get(static_cast<int>(i)));
+    std::memcpy(&out[static_cast<size_t>(i) * sizeof(Elem)], &v, sizeof(Elem));
+  }
+  return true;
+}
+
+// Width in bytes and signedness of an ONNX integer type; false otherwise.
+bool integerType(int t, size_t &width, bool &isSigned) {
+  switch (t) {
+  case onnx::TensorProto::INT8:
+    width = 1, isSigned = true;
+    return true;
+  case onnx::TensorProto::UINT8:
+    width = 1, isSigned = false;
+    return true;
+  case onnx::TensorProto::INT16:
+    width = 2, isSigned = true;
+    return true;
+  case onnx::TensorProto::UINT16:
+    width = 2, isSigned = false;
+    return true;
+  case onnx::TensorProto::INT32:
+    width = 4, isSigned = true;
+    return true;
+  case onnx::TensorProto::UINT32:
+    width = 4, isSigned = false;
+    return true;
+  case onnx::TensorProto::INT64:
+    width = 8, isSigned = true;
+    return true;
+  case onnx::TensorProto::UINT64:
+    width = 8, isSigned = false;
+    return true;
+  default:
+    return false;
+  }
+}
+
+// The tensor's bytes when they are stored raw (raw_data or external data);
+// `isRaw` false means they are in a typed field. `bytes` is the size needed.
+bool rawBytes(const onnx::TensorProto &t, const std::string &baseDir,
+              int64_t bytes, bool &isRaw, std::string &out, std::string &why) {
+  isRaw = true;
+  if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+    std::string location;
+    int64_t offset = 0, length = bytes;
+    for (const auto &kv : t.external_data()) {
+      if (kv.key() == "location")
+        location = kv.value();
+      else if (kv.key() == "offset")
+        offset = std::strtoll(kv.value().c_str(), nullptr, 10);
+      else if (kv.key() == "length")
+        length = std::strtoll(kv.value().c_str(), nullptr, 10);
+    }
+    if (location.empty()) {
+      why = "its data is external but names no file";
+      return false;
+    }
+    if (length != bytes) {
+      why = "its external data is " + std::to_string(length) +
+            " bytes, its type needs " + std::to_string(bytes);
+      return false;
+    }
+    return readFileRange(resolvePath(baseDir, location), offset, length, out,
+                         why);
+  }
+  if (t.has_raw_data()) {
+    if (static_cast<int64_t>(t.raw_data().size()) != bytes) {
+      why = "its raw data is " + std::to_string(t.raw_data().size()) +
+            " bytes, its type needs " + std::to_string(bytes);
+      return false;
+    }
+    out = t.raw_data();
+    return true;
+  }
+  isRaw = false;
+  return true;
+}
+
+// An integer tensor of any ONNX integer type as `want` (I32 or I64), if every
+// value fits.
+bool convertIntegers(const onnx::TensorProto &t, const std::string &baseDir,
+                     DType want, int64_t numel, HostTensor &out,
+                     std::string &why) {
+  size_t width = 8;
+  bool isSigned = true;
+  integerType(t.data_type(), width, isSigned);
+  std::string raw;
+  bool isRaw;
+  if (!rawBytes(t, baseDir, numel * static_cast<int64_t>(width), isRaw, raw,
+                why))
+    return false;
+  int typedCount = 0;
+  switch (t.data_type()) {
+  case onnx::TensorProto::UINT32:
+  case onnx::TensorProto::UINT64:
+    typedCount = t.uint64_data_size();
+    break;
+  case onnx::TensorProto::INT64:
+    typedCount = t.int64_data_size();
+    break;
+  default:
+    typedCount = t.int32_data_size();
+  }
+  if (!isRaw && typedCount != numel) {
+    why = "it holds " + std::to_string(typedCount) + " values for " +
+          std::to_string(numel) + " elements";
+    return false;
+  }
+  int64_t lo = want == DType::I32 ? INT32_MIN : INT64_MIN;
+  int64_t hi = want == DType::I32 ? INT32_MAX : INT64_MAX;
+  size_t outWidth = dtypeSize(want);
+  out.data.assign(static_cast<size_t>(numel) * outWidth, '\0');
+  for (int64_t i = 0; i < numel; ++i) {
+    uint64_t bits = 0;
+    if (isRaw) {
+      for (size_t b = 0; b < width; ++b)
+        bits |= static_cast<uint64_t>(static_cast<unsigned char>(
+                    raw[static_cast<size_t>(i) * width + b]))
+                << (8 * b);
+    } else if (t.data_type() == onnx::TensorProto::UINT32 ||
+               t.data_type() == onnx::TensorProto::UINT64) {
+      bits = t.uint64_data(static_cast<int>(i));
+    } else if (t.data_type() == onnx::TensorProto::INT64) {
+      bits = static_cast<uint64_t>(t.int64_data(static_cast<int>(i)));
+    } else {
+      bits = static_cast<uint64_t>(
+          static_cast<int64_t>(t.int32_data(static_cast<int>(i))));
+    }
+    // Sign-extend narrow signed values; reject unsigned ones past int64.
+    int64_t v = 0;
+    bool fits = true;
+    if (isSigned && width < 8) {
+      uint64_t sign = uint64_t(1) << (8 * width - 1);
+      uint64_t mask = (uint64_t(1) << (8 * width)) - 1;
+      bits &= mask;
+      v = static_cast<int64_t>((bits ^ sign) - sign);
+    } else if (!isSigned && width < 8) {
+      v = static_cast<int64_t>(bits & ((uint64_t(1) << (8 * width)) - 1));
+    } else if (!isSigned && bits > static_cast<uint64_t>(INT64_MAX)) {
+      fits = false;
+    } else {
+      v = static_cast<int64_t>(bits);
+    }
+    if (!fits || v < lo || v > hi) {
+      why = "its element " + std::to_string(i) + " does not fit " +
+            dtypeName(want) + ", the type the plan expects";
+      return false;
+    }
+    if (want == DType::I32) {
+      int32_t n = static_cast<int32_t>(v);
+      std::memcpy(&out.data[static_cast<size_t>(i) * 4], &n, 4);
+    } else {
+      std::memcpy(&out.data[static_cast<size_t>(i) * 8], &v, 8);
+    }
+  }
+  out.dtype = want;
+  return true;
+}
+
+bool tensorFromProto(const onnx::TensorProto &t, const std::string &baseDir,
+                     const WantedDType &wanted, HostTensor &out,
+                     std::string &why) {
+  out.name = t.name();
+  out.shape.assign(t.dims().begin(), t.dims().end());
+  DType native = DType::F32, want = DType::F32;
+  bool known = fromOnnxType(t.data_type(), native);
+  bool hasWant = wanted && wanted(t.name(), want);
+  size_t width;
+  bool isSigned;
+  if (hasWant && (!known || native != want)) {
+    if ((want == DType::I32 || want == DType::I64) &&
+        integerType(t.data_type(), width, isSigned)) {
+      int64_t bytes;
+      if (!tensorBytes(out.shape, want, bytes)) {
+        why = "it has an invalid shape " + formatShape(out.shape);
+        return false;
+      }
+      return convertIntegers(t, baseDir, want,
+                             bytes / static_cast<int64_t>(dtypeSize(want)), out,
+                             why);
+    }
+    if ((want == DType::BF16 || want == DType::F16) &&
+        t.data_type() == onnx::TensorProto::UINT16) {
+      native = want; // 16-bit patterns, read like float16/bfloat16 below
+      known = true;
+    }
+  }
+  if (!known) {
+    why = "it has element type " + onnxTypeName(t.data_type()) +
+          ", which the runtime does not support (supported: FLOAT, FLOAT16, "
+          "BFLOAT16, INT64, INT32, BOOL)";
+    return false;
+  }
+  out.dtype = native;
+  int64_t bytes;
+  if (!tensorBytes(out.shape, out.dtype, bytes)) {
+    why = "it has an invalid shape " + formatShape(out.shape);
+    return false;
+  }
+  int64_t numel = bytes / static_cast<int64_t>(dtypeSize(out.dtype));
+
+  bool isRaw;
+  if (!rawBytes(t, baseDir, bytes, isRaw, out.data, why))
+    return false;
+  if (isRaw)
+    return true;
+  switch (out.dtype) {
+  case DType::F32:
+    return copyTyped<float>(t.float_data(), numel, out.data, why);
+  case DType::F16:
+  case DType::BF16: // the 16 bits of each value, stored in int32_data
+    return copyTyped<uint16_t>(t.int32_data(), numel, out.data, why);
+  case DType::Bool: {
+    if (!copyTyped<uint8_t>(t.int32_data(), numel, out.data, why))
+      return false;
+    for (char &c : out.data)
+      c = c ? 1 : 0;
+    return true;
+  }
+  case DType::I32:
+    return copyTyped<int32_t>(t.int32_data(), numel, out.data, why);
+  case DType::I64:
+    return copyTyped<int64_t>(t.int64_data(), numel, out.data, why);
+  }
+  why = "it has an unknown element type";
+  return false;
+}
+
+} // namespace
+
+Status readOnnxTensorFile(const std::string &path, HostTensor &out,
+                          const WantedDType &wanted) {
+  std::string bytes, why;
+  if (!readWholeFile(path, bytes, why))
+    return Status::error(why);
+  onnx::TensorProto proto;
+  if (!proto.ParseFromString(bytes))
+    return Status::error("'" + path +
+                         "' is not a serialized ONNX TensorProto; give .npy "
+                         "files or ONNX test-data .pb files");
+  if (!tensorFromProto(proto, directoryOf(path), wanted, out, why))
+    return Status::error("cannot read the tensor in '" + path + "': " + why);
+  return Status::ok();
+}
+
+struct OnnxModelCache::Impl {
+  struct Model {
+    onnx::ModelProto proto;
+    std::unordered_map<std::string, const onnx::TensorProto *> byName;
+    std::string error; // why it could not be loaded, if it could not
+  };
+  std::map<std::string, std::unique_ptr<Model>> models;
+
+  Model &get(const std::string &path) {
+    std::unique_ptr<Model> &slot = models[path];
+    if (slot)
+      return *slot;
+    slot = std::make_unique<Model>();
+    std::string bytes;
+    if (!readWholeFile(path, bytes, slot->error))
+      return *slot;
+    if (!slot->proto.ParseFromString(bytes)) {
+      slot->error = "'" + path +
+                    "' is not a readable ONNX model (corrupt, "
+                    "or over protobuf's 2 GiB limit: store the weights as "
+                    "external data)";
+      return *slot;
+    }
+    for (const onnx::TensorProto &t : slot->proto.graph().initializer())
+      slot->byName.emplace(t.name(), &t);
+    return *slot;
+  }
+};
+
+OnnxModelCache::OnnxModelCache() : impl_(std::make_unique<Impl>()) {}
+OnnxModelCache::~OnnxModelCache() = default;
+
+bool OnnxModelCache::initializer(const std::string &modelPath,
+                                 const std::string &name, HostTensor &out,
+                                 std::string &why) {
+  Impl::Model &model = impl_->get(modelPath);
+  if (!model.error.empty()) {
+    why = model.error;
+    return false;
+  }
+  auto it = model.byName.find(name);
+  if (it == model.byName.end()) {
+    why = "'" + modelPath + "' has no initializer named '" + name + "'";
+    return false;
+  }
+  if (!tensorFromProto(*it->second, directoryOf(modelPath), {}, out, why)) {
+    why = "initializer '" + name + "' in '" + modelPath + "': " + why;
+    return false;
+  }
+  return true;
+}
+
+} // namespace colossal::rt

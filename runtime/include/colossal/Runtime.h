@@ -1,0 +1,136 @@
+//===- Runtime.h - The C++ embedding API of the runtime --------*- C++ -*-===//
+//
+// Load a compiled plan (.cplan), create a session on a backend, set inputs,
+// run, read outputs. A Plan is immutable and may be shared by sessions on
+// several threads; a Session is used from one thread at a time. No call
+// throws: each returns a Status whose message says what went wrong and what
+// to do. The C API (colossal.h) wraps this one.
+//
+//   std::shared_ptr<colossal::Plan> plan;
+//   if (auto s = colossal::Plan::load("model.cplan", plan); !s) fail(s);
+//   std::unique_ptr<colossal::Session> session;
+//   colossal::Session::create(plan, {/*threads=*/4}, session);
+//   session->setInput("x", {xData, colossal::DType::F32, {4, 3}});
+//   session->run();
+//   colossal::TensorRef y;
+//   session->output("y", y); // a view, valid until the next setInput/run
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef COLOSSAL_RUNTIME_INCLUDE_COLOSSAL_RUNTIME_H
+#define COLOSSAL_RUNTIME_INCLUDE_COLOSSAL_RUNTIME_H
+
+#include "runtime/core/Types.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace colossal {
+
+using rt::DType;
+using rt::Status;
+using rt::TensorRef;
+
+namespace plan {
+class Plan;
+} // namespace plan
+
+/// A model input or output as the plan declares it.
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+
+  size_t bytes() const {
+    return static_cast<size_t>(rt::numElements(shape)) * rt::dtypeSize(dtype);
+  }
+};
+
+/// A loaded and validated plan.
+class Plan {
+public:
+  /// Reads, checks (header, checksum, version) and validates the plan file at
+  /// `path`. Weights are read later, by Session::create, relative to the
+  /// plan's directory.
+  static Status load(const std::string &path, std::shared_ptr<Plan> &out);
+  /// Validates an in-memory plan; relative weight paths resolve against
+  /// `baseDir`.
+  static Status fromProto(const plan::Plan &proto, const std::string &baseDir,
+                          std::shared_ptr<Plan> &out);
+  ~Plan();
+  Plan(const Plan &) = delete;
+  Plan &operator=(const Plan &) = delete;
+
+  const std::vector<TensorInfo> &inputs() const;
+  const std::vector<TensorInfo> &outputs() const;
+  /// Index of the input/output `name`, or -1.
+  int findInput(const std::string &name) const;
+  int findOutput(const std::string &name) const;
+  /// Bytes of the one device allocation a session makes.
+  int64_t arenaBytes() const;
+  /// Who wrote the plan ("colossal-opt 0.1.0"), "infer" or "train", and
+  /// where it was loaded from.
+  const std::string &producer() const;
+  const std::string &mode() const;
+  const std::string &source() const;
+
+  /// The underlying protobuf message, for tools.
+  const plan::Plan &proto() const;
+
+private:
+  Plan();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  friend class Session;
+};
+
+struct SessionOptions {
+  /// Kernel threads; <= 0 keeps the backend's default.
+  int threads = 0;
+  /// Registered backend name ("cpu").
+  std::string backend = "cpu";
+};
+
+/// One instance of a plan on a device: its arena, parameters and IO.
+class Session {
+public:
+  /// Creates the backend, checks it implements every op, allocates the arena
+  /// (the only device allocation) and loads parameters and constants.
+  static Status create(std::shared_ptr<const Plan> plan,
+                       const SessionOptions &options,
+                       std::unique_ptr<Session> &out);
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  const Plan &plan() const;
+  const char *backendName() const;
+
+  /// Copies `tensor` (host memory) into the input's arena buffer. Its dtype
+  /// and shape must match the plan's. Inputs must be set before every run():
+  /// the plan may reuse their memory once they are consumed.
+  Status setInput(const std::string &name, const TensorRef &tensor);
+  /// Runs the program; fails naming any input not set since the last run.
+  Status run();
+  /// A view of output `name` in the arena (device memory; host memory on the
+  /// CPU backend), valid until the next setInput or run.
+  Status output(const std::string &name, TensorRef &out) const;
+  /// Copies output `name` to host memory; `bytes` must be its exact size.
+  Status copyOutput(const std::string &name, void *dst, size_t bytes) const;
+
+  /// The most device memory this session's backend has held at once; equals
+  /// the plan's arena size.
+  size_t peakDeviceBytes() const;
+
+private:
+  Session();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace colossal
+
+#endif // COLOSSAL_RUNTIME_INCLUDE_COLOSSAL_RUNTIME_H

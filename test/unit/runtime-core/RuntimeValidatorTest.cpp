@@ -1,0 +1,188 @@
+//===- RuntimeValidatorTest.cpp - Load-time plan validation ---------------===//
+
+#include "runtime/core/PlanValidator.h"
+#include "runtime/include/colossal/Runtime.h"
+#include "test/unit/runtime-core/TestPlans.h"
+
+#include <gtest/gtest.h>
+
+using namespace colossal;
+
+namespace {
+
+// The validator's message for `p`, or "" if it accepts it.
+std::string validate(const plan::Plan &p) {
+  rt::Status s = rt::validatePlan(p, "m.cplan");
+  if (s)
+    s = rt::checkSingleDevice(p, "m.cplan");
+  return s ? "" : s.message();
+}
+
+#define EXPECT_HAS(haystack, needle)                                           \
+  EXPECT_NE((haystack).find(needle), std::string::npos) << (haystack)
+
+TEST(RuntimeValidator, AcceptsGoodPlans) {
+  EXPECT_EQ(validate(rttest::addReluPlan()), "");
+  EXPECT_EQ(validate(rttest::identityPlan()), "");
+}
+
+TEST(RuntimeValidator, NoRanks) {
+  plan::Plan p = rttest::addReluPlan();
+  p.clear_ranks();
+  EXPECT_HAS(validate(p), "no rank programs");
+}
+
+TEST(RuntimeValidator, BufferPastArenaEnd) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_buffers(2)->set_offset(176);
+  std::string m = validate(p);
+  EXPECT_HAS(m, "plan 'm.cplan': rank 0: buffer 2 (offset 176, size 24) ends "
+                "past the end of the 192-byte arena");
+  EXPECT_HAS(m, "recompile the model with colossal-opt");
+}
+
+TEST(RuntimeValidator, NegativeOffset) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_buffers(1)->set_offset(-8);
+  EXPECT_HAS(validate(p), "buffer 1 has a negative offset or size");
+}
+
+TEST(RuntimeValidator, SizeMismatch) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_buffers(1)->set_size(20);
+  EXPECT_HAS(validate(p),
+             "buffer 1 has size 20 bytes but its type float32[2,3] "
+             "needs 24");
+}
+
+TEST(RuntimeValidator, DuplicateBufferId) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_buffers(3)->set_id(2);
+  EXPECT_HAS(validate(p), "buffer 2 is defined twice");
+}
+
+TEST(RuntimeValidator, UnknownBufferInKernel) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_program(1)->mutable_kernel()->set_inputs(0, 42);
+  EXPECT_HAS(validate(p), "instruction #1 (kernel 'relu' at node_relu) uses "
+                          "buffer 42, which the rank does not define");
+}
+
+TEST(RuntimeValidator, UnknownBufferInIOBinding) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_outputs(0)->set_buffer(9);
+  EXPECT_HAS(validate(p), "output 'y' uses buffer 9");
+}
+
+TEST(RuntimeValidator, IOTypeMismatch) {
+  plan::Plan p = rttest::addReluPlan();
+  *p.mutable_inputs(0)->mutable_type() =
+      rttest::tensorType(rt::DType::F32, {3, 2});
+  EXPECT_HAS(validate(p), "input 'x' is float32[3,2] but its buffer 0 is "
+                          "float32[2,3]");
+}
+
+TEST(RuntimeValidator, BadIOIndex) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_inputs(0)->set_index(3);
+  EXPECT_HAS(validate(p),
+             "input binding 3 refers to input 3 but the plan has 1");
+}
+
+TEST(RuntimeValidator, BadParameterIndex) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_parameters(0)->set_parameter(5);
+  EXPECT_HAS(validate(p),
+             "parameter slice #0 refers to parameter 5 but the plan "
+             "has 1");
+}
+
+TEST(RuntimeValidator, SliceOutsideParameter) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_parameters(0)->add_offsets(1);
+  p.mutable_ranks(0)->mutable_parameters(0)->add_offsets(0);
+  EXPECT_HAS(validate(p), "the slice at [1,0] of shape [2,3] is outside the "
+                          "parameter's shape [2,3]");
+}
+
+TEST(RuntimeValidator, EmbeddedSizeMismatch) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_parameters(0)->set_embedded("abc");
+  EXPECT_HAS(validate(p), "parameter #0 'b' embeds 3 bytes but its type "
+                          "float32[2,3] needs 24");
+}
+
+TEST(RuntimeValidator, ConstantSizeMismatch) {
+  plan::Plan p = rttest::addReluPlan();
+  plan::Constant *c = p.mutable_ranks(0)->add_constants();
+  c->set_buffer(1);
+  c->set_data("12345678");
+  EXPECT_HAS(validate(p), "constant #0 has 8 bytes for buffer 1 of 24");
+}
+
+TEST(RuntimeValidator, MultiRankRejected) {
+  plan::Plan p = rttest::addReluPlan();
+  *p.add_ranks() = p.ranks(0);
+  p.mutable_ranks(1)->set_rank(1);
+  std::string m = validate(p);
+  EXPECT_HAS(m, "it has 2 ranks");
+  EXPECT_HAS(m, "single-device plans only");
+}
+
+TEST(RuntimeValidator, CollectiveRejected) {
+  plan::Plan p = rttest::addReluPlan();
+  plan::Collective *c = p.mutable_ranks(0)->add_program()->mutable_collective();
+  c->set_kind("all_reduce");
+  c->set_input(2);
+  c->set_output(2);
+  std::string m = validate(p);
+  EXPECT_HAS(m, "instruction #3 is a collective (all_reduce)");
+  EXPECT_HAS(m, "not supported yet");
+}
+
+TEST(RuntimeValidator, SendRejected) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->add_program()->mutable_send()->set_buffer(2);
+  EXPECT_HAS(validate(p), "instruction #3 is a send");
+}
+
+TEST(RuntimeValidator, EmptyInstruction) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->add_program();
+  EXPECT_HAS(validate(p), "instruction #3 is empty");
+}
+
+TEST(RuntimeValidator, BadDType) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_buffers(0)->mutable_type()->set_dtype(
+      plan::DTYPE_UNSPECIFIED);
+  EXPECT_HAS(validate(p), "buffer 0 has no valid element type");
+}
+
+TEST(RuntimeValidator, UnknownOpAtSessionCreation) {
+  rttest::registerTestBackend();
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_ranks(0)->mutable_program(1)->mutable_kernel()->set_op("softmax");
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(Plan::fromProto(p, ".", plan).isOk());
+  std::unique_ptr<Session> session;
+  SessionOptions options;
+  options.backend = "test";
+  Status s = Session::create(plan, options, session);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_HAS(s.message(), "the test backend has no kernel for op 'softmax' (at "
+                          "node_relu)");
+}
+
+TEST(RuntimeValidator, UnknownBackend) {
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(Plan::fromProto(rttest::identityPlan(), ".", plan).isOk());
+  std::unique_ptr<Session> session;
+  SessionOptions options;
+  options.backend = "tpu";
+  Status s = Session::create(plan, options, session);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_HAS(s.message(), "unknown backend 'tpu'; this build has: cpu");
+}
+
+} // namespace
