@@ -6,6 +6,12 @@
 #include "compiler/cost/ClusterSpec.h"
 #include "compiler/cost/Estimator.h"
 #include "compiler/cost/ParallelConfig.h"
+#include "compiler/search/Search.h"
+#include "dialects/Graph/IR/GraphOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/StringExtras.h"
@@ -97,5 +103,121 @@ llvm::Error mlir::colossal::estimateModule(ModuleOp module,
   if (request.includeWorkload)
     result["workload"] = describeWorkload(*workload);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(result))) << "\n";
+  return llvm::Error::success();
+}
+
+/// "80e9", "40GiB", "512MiB", "1.5G" -> bytes.
+static std::optional<double> parseBytes(llvm::StringRef text) {
+  text = text.trim();
+  struct Unit {
+    const char *suffix;
+    double scale;
+  };
+  const Unit units[] = {{"KiB", 1024.0}, {"MiB", 1024.0 * 1024},
+                        {"GiB", 1024.0 * 1024 * 1024}, {"TiB", 1099511627776.0},
+                        {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+                        {"B", 1.0}};
+  double scale = 1;
+  for (const Unit &u : units)
+    if (text.consume_back(u.suffix)) {
+      scale = u.scale;
+      break;
+    }
+  double value;
+  if (text.trim().getAsDouble(value) || !(value > 0))
+    return std::nullopt;
+  return value * scale;
+}
+
+llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
+                                               const AutoParallelRequest &request) {
+  const EstimateRequest &job = request.job;
+  if (job.mode != "train")
+    return usageError("--auto-parallel plans training steps; use --mode=train");
+  if (job.cluster.empty())
+    return usageError("--auto-parallel needs --cluster=SPEC, e.g. "
+                      "--cluster=dgx-a100-80g:nodes=4");
+  if (job.batch <= 0)
+    return usageError("--auto-parallel needs --batch=B, the global batch in "
+                      "sequences (samples) per step");
+  std::optional<cost::DType> dtype = cost::parseDType(job.dtype);
+  if (!dtype)
+    return usageError("--dtype must be one of fp32, tf32, bf16, fp16; got '" +
+                      job.dtype + "'");
+  auto cluster = cost::parseClusterArg(job.cluster);
+  if (!cluster)
+    return cluster.takeError();
+  ::colossal::search::SearchOptions options;
+  if (!request.memoryBudget.empty()) {
+    auto bytes = parseBytes(request.memoryBudget);
+    if (!bytes)
+      return usageError("--memory-budget='" + request.memoryBudget +
+                        "' is not a size; use bytes or a unit, e.g. 40GiB");
+    options.memoryBudgetBytes = *bytes;
+  }
+  auto constraints = ::colossal::search::parseConstraints(request.constraints);
+  if (!constraints)
+    return constraints.takeError();
+  options.constraints = std::move(*constraints);
+
+  WorkloadOptions wopts;
+  wopts.globalBatch = job.batch;
+  wopts.dtype = *dtype;
+  wopts.flashAttention = job.flashAttention;
+  wopts.dropout = job.dropout;
+  std::string diagnostics;
+  FailureOr<cost::Workload> workload;
+  {
+    ScopedDiagnosticHandler capture(module.getContext(), [&](Diagnostic &d) {
+      diagnostics += d.str();
+      return success();
+    });
+    workload = buildWorkload(module, wopts);
+  }
+  if (failed(workload))
+    return usageError(diagnostics);
+  auto result = ::colossal::search::searchPlan(*workload, *cluster, options);
+  if (!result)
+    return result.takeError();
+
+  if (!request.reportPath.empty()) {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(request.reportPath, ec);
+    if (ec)
+      return usageError("cannot write the report '" + request.reportPath +
+                        "': " + ec.message());
+    out << llvm::formatv("{0:2}", ::colossal::search::reportJSON(*result, *workload,
+                                                                 *cluster))
+        << "\n";
+  }
+  std::string text = ::colossal::search::reportText(*result, *workload, *cluster);
+  if (request.reportText || !result->feasible)
+    llvm::errs() << text;
+  if (!result->feasible)
+    return usageError("the job does not fit on " +
+                      std::to_string(cluster->numDevices()) +
+                      " devices; see the explanation above");
+
+  // Annotate: the mesh with named axes, and the plan.
+  const cost::ParallelConfig &cfg = result->best.config;
+  OpBuilder b(module.getContext());
+  b.setInsertionPointToStart(module.getBody());
+  SmallVector<StringAttr> names;
+  SmallVector<int64_t> sizes;
+  for (auto [name, size] : {std::pair<const char *, int64_t>{"pp", cfg.pp},
+                            {"dp", cfg.dp}, {"sp", cfg.sp}, {"tp", cfg.tp}}) {
+    names.push_back(b.getStringAttr(name));
+    sizes.push_back(size);
+  }
+  if (auto existing = module.lookupSymbol("mesh"))
+    existing->erase();
+  b.create<cg::MeshOp>(module.getLoc(), "mesh",
+                       cg::MeshAttr::get(module.getContext(), names, sizes));
+  module->setAttr("cg.plan", b.getStringAttr(cost::toString(cfg)));
+  module->setAttr("cg.predicted_step_time_s",
+                  b.getF64FloatAttr(result->best.estimate.step_time_s));
+  module->setAttr("cg.predicted_peak_memory_bytes",
+                  b.getI64IntegerAttr(static_cast<int64_t>(
+                      result->best.estimate.peak_memory_bytes)));
   return llvm::Error::success();
 }

@@ -34,6 +34,20 @@ struct EstimateRequest {
 llvm::Error estimateModule(ModuleOp module, const EstimateRequest &request,
                            llvm::raw_ostream &os);
 
+struct AutoParallelRequest {
+  EstimateRequest job;           ///< mode, cluster, batch, dtype, ...
+  std::string memoryBudget;      ///< bytes, or with K/M/G/KiB/MiB/GiB; "" = device
+  std::string constraints;       ///< "tp<=8,pp=1,..."
+  std::string reportPath;        ///< JSON report file ("" = none)
+  bool reportText = false;       ///< also print the readable report to stderr
+};
+
+/// Searches the fastest plan that fits, annotates `module` with it (a
+/// cg.mesh with named axes and the chosen configuration), and writes the
+/// report. An infeasible job returns an error holding the explanation (the
+/// report, when asked for, is still written).
+llvm::Error autoParallelModule(ModuleOp module, const AutoParallelRequest &request);
+
 } // namespace mlir::colossal
 
 #endif // COLOSSAL_COMPILER_ESTIMATE_ESTIMATE_H

@@ -85,6 +85,29 @@ static llvm::cl::opt<bool> flashOption(
     "flash-attention",
     llvm::cl::desc("Estimate with attention kernels that do not store scores"),
     llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<bool> autoParallelOption(
+    "auto-parallel",
+    llvm::cl::desc("Search the fastest parallel plan that fits (with --mode, "
+                   "--cluster, --batch) and annotate the IR with it"),
+    llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> memoryBudgetOption(
+    "memory-budget",
+    llvm::cl::desc("Bytes a device may use (e.g. 40GiB); default: the "
+                   "device's usable memory"),
+    llvm::cl::init(""), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> constrainOption(
+    "constrain",
+    llvm::cl::desc("Limits on the search, e.g. tp<=8,pp=1,zero>=1,"
+                   "schedule=1f1b"),
+    llvm::cl::init(""), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> reportOption(
+    "report", llvm::cl::desc("Write the auto-parallel report (JSON) here"),
+    llvm::cl::value_desc("file.json"), llvm::cl::init(""),
+    llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<bool> reportTextOption(
+    "report-text",
+    llvm::cl::desc("Also print the auto-parallel report as text (stderr)"),
+    llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<bool> dropoutOption(
     "dropout",
     llvm::cl::desc("Estimate a training that applies dropout (attention, "
@@ -149,6 +172,51 @@ static int runEstimate(StringRef path, std::unique_ptr<llvm::MemoryBuffer> input
                  << "\n";
     return 1;
   }
+  return 0;
+}
+
+/// --auto-parallel: imports or parses the input, fuses attention, searches
+/// the plan, and prints the annotated IR.
+static int runAutoParallel(StringRef path,
+                           std::unique_ptr<llvm::MemoryBuffer> input, bool onnx,
+                           DialectRegistry &registry, StringRef outputFilename) {
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
+  OwningOpRef<ModuleOp> module =
+      loadModule(context, sourceMgr, path, std::move(input), onnx, true);
+  if (!module)
+    return 1;
+  PassManager pm(&context);
+  pm.addPass(mlir::colossal::createFuseAttentionPass());
+  pm.addPass(createCanonicalizerPass());
+  if (failed(pm.run(*module)))
+    return 1;
+  mlir::colossal::AutoParallelRequest request;
+  request.job.mode = modeOption.empty() ? std::string("train") : modeOption;
+  request.job.cluster = clusterOption;
+  request.job.batch = batchOption;
+  request.job.dtype = dtypeOption;
+  request.job.flashAttention = flashOption;
+  request.job.dropout = dropoutOption;
+  request.memoryBudget = memoryBudgetOption;
+  request.constraints = constrainOption;
+  request.reportPath = reportOption;
+  request.reportText = reportTextOption;
+  if (llvm::Error error = mlir::colossal::autoParallelModule(*module, request)) {
+    llvm::errs() << "colossal-opt: error: " << llvm::toString(std::move(error))
+                 << "\n";
+    return 1;
+  }
+  std::string message;
+  auto output = openOutputFile(outputFilename, &message);
+  if (!output) {
+    llvm::errs() << "colossal-opt: " << message << "\n";
+    return 1;
+  }
+  module->print(output->os());
+  output->os() << "\n";
+  output->keep();
   return 0;
 }
 
@@ -271,6 +339,9 @@ int main(int argc, char **argv) {
       output->keep();
     return rc;
   }
+  if (autoParallelOption)
+    return runAutoParallel(inputFilename, std::move(input), onnx, registry,
+                           outputFilename);
   if (!modeOption.empty())
     return runPipeline(inputFilename, std::move(input), onnx, registry,
                        outputFilename);

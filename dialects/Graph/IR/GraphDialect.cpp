@@ -56,9 +56,15 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
   // Provenance recorded by the importer on the module.
   StringRef name = attr.getName().getValue();
   if (isa<ModuleOp>(op) &&
-      (name == "cg.source" || name == "cg.opset" || name == "cg.arena_bytes")) {
-    if (name == "cg.source" ? !isa<StringAttr>(attr.getValue())
-                            : !isa<IntegerAttr>(attr.getValue()))
+      (name == "cg.source" || name == "cg.opset" || name == "cg.arena_bytes" ||
+       name == "cg.plan" || name == "cg.predicted_step_time_s" ||
+       name == "cg.predicted_peak_memory_bytes")) {
+    bool ok = name == "cg.source" || name == "cg.plan"
+                  ? isa<StringAttr>(attr.getValue())
+              : name == "cg.predicted_step_time_s"
+                  ? isa<FloatAttr>(attr.getValue())
+                  : isa<IntegerAttr>(attr.getValue());
+    if (!ok)
       return op->emitError() << "'" << name << "' has the wrong kind of value";
     return success();
   }

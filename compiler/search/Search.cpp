@@ -1,0 +1,522 @@
+//===- Search.cpp - Choosing the fastest parallel plan that fits ----------===//
+//
+// Steps: (1) enumerate the parallel shapes the model and cluster admit
+// (tensor parallel kept inside a node), (2) for each shape and micro-batch
+// and schedule, score the plan without memory savers and, only when it does
+// not fit, the savers in increasing order of cost, (3) keep the fastest
+// that fits and the runners-up, (4) explain: why alternatives lost, or why
+// nothing fits and what would.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/search/Search.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cmath>
+#include <map>
+
+using namespace colossal;
+using namespace colossal::search;
+using cost::ParallelConfig;
+
+namespace {
+
+llvm::Error searchError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+std::vector<int64_t> divisors(int64_t n) {
+  std::vector<int64_t> d;
+  for (int64_t i = 1; i * i <= n; ++i)
+    if (n % i == 0) {
+      d.push_back(i);
+      if (i * i != n)
+        d.push_back(n / i);
+    }
+  llvm::sort(d);
+  return d;
+}
+
+bool isPowerOf(int64_t n, int exponent, int64_t &q) {
+  q = static_cast<int64_t>(std::llround(std::pow(static_cast<double>(n), 1.0 / exponent)));
+  int64_t p = 1;
+  for (int i = 0; i < exponent; ++i)
+    p *= q;
+  return q >= 2 && p == n;
+}
+
+const char *const kNumericKeys[] = {"dp", "tp", "pp", "sp", "micro-batch",
+                                    "zero", "v"};
+const char *const kEnumKeys[] = {"tp-mode", "tp-sp", "sp-mode", "schedule",
+                                 "recompute", "offload"};
+
+int64_t numericValue(const ParallelConfig &c, llvm::StringRef key) {
+  if (key == "dp") return c.dp;
+  if (key == "tp") return c.tp;
+  if (key == "pp") return c.pp;
+  if (key == "sp") return c.sp;
+  if (key == "micro-batch") return c.micro_batch;
+  if (key == "zero") return c.zero;
+  return c.schedule == cost::Schedule::Interleaved ? c.virtual_stages : 1;
+}
+
+std::string enumValue(const ParallelConfig &c, llvm::StringRef key) {
+  if (key == "tp-mode") return cost::tpModeName(c.tp_mode).str();
+  if (key == "tp-sp") return c.tp_sp ? "1" : "0";
+  if (key == "sp-mode") return c.sp_mode == cost::SpMode::Ring ? "ring" : "ulysses";
+  if (key == "schedule") return cost::scheduleName(c.schedule).str();
+  if (key == "recompute") return cost::recomputeName(c.recompute).str();
+  return cost::offloadName(c.offload).str();
+}
+
+bool satisfies(const ParallelConfig &c, const std::vector<Constraint> &cs) {
+  for (const Constraint &k : cs) {
+    if (llvm::is_contained(kNumericKeys, k.key)) {
+      int64_t have = numericValue(c, k.key), want = std::stoll(k.value);
+      bool ok = k.op == "=" ? have == want
+                : k.op == "<=" ? have <= want
+                : k.op == ">=" ? have >= want
+                : k.op == "<"  ? have < want
+                               : have > want;
+      if (!ok)
+        return false;
+    } else if (enumValue(c, k.key) != k.value) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// The memory savers, cheapest first: what is tried when a plan does not fit.
+struct Savers {
+  cost::Recompute recompute;
+  int zero;
+  cost::Offload offload;
+};
+const Savers kSavers[] = {
+    {cost::Recompute::None, 0, cost::Offload::None},
+    {cost::Recompute::None, 1, cost::Offload::None},
+    {cost::Recompute::None, 2, cost::Offload::None},
+    {cost::Recompute::Selective, 1, cost::Offload::None},
+    {cost::Recompute::Selective, 2, cost::Offload::None},
+    {cost::Recompute::None, 3, cost::Offload::None},
+    {cost::Recompute::Selective, 3, cost::Offload::None},
+    {cost::Recompute::Full, 1, cost::Offload::None},
+    {cost::Recompute::Full, 2, cost::Offload::None},
+    {cost::Recompute::Full, 3, cost::Offload::None},
+    {cost::Recompute::Selective, 2, cost::Offload::Optimizer},
+    {cost::Recompute::Full, 2, cost::Offload::Optimizer},
+    {cost::Recompute::Full, 3, cost::Offload::Optimizer},
+    {cost::Recompute::Full, 3, cost::Offload::Params},
+};
+
+std::string shapeKey(const ParallelConfig &c) {
+  return std::to_string(c.dp) + "," + std::to_string(c.tp) + "," +
+         cost::tpModeName(c.tp_mode).str() + "," + std::to_string(c.pp) + "," +
+         std::to_string(c.sp);
+}
+
+std::string gib(double bytes) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << llvm::format("%.1f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  return os.str();
+}
+
+/// Why `alt` lost to `best`: the part of the step that grew the most.
+std::string whyLost(const Candidate &alt, const Candidate &best) {
+  const cost::TimeBreakdown &a = alt.estimate.time, &b = best.estimate.time;
+  std::pair<const char *, double> parts[] = {
+      {"compute", a.compute - b.compute},
+      {"recomputation", a.recompute - b.recompute},
+      {"tensor-parallel communication", a.tp_comm - b.tp_comm},
+      {"sequence-parallel communication", a.sp_comm - b.sp_comm},
+      {"exposed data-parallel communication", a.dp_comm_exposed - b.dp_comm_exposed},
+      {"pipeline bubble", a.pp_bubble - b.pp_bubble},
+      {"pipeline transfers", a.pp_p2p - b.pp_p2p},
+      {"offload transfers", a.offload - b.offload},
+      {"optimizer step", a.optimizer - b.optimizer}};
+  auto worst = *llvm::max_element(parts, [](auto &x, auto &y) { return x.second < y.second; });
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  double slower = alt.estimate.step_time_s / best.estimate.step_time_s - 1;
+  os << llvm::format("%.2f%% slower", 100 * slower);
+  if (worst.second > 0)
+    os << llvm::format(": %.3f s more ", worst.second) << worst.first;
+  return os.str();
+}
+
+/// Scores every candidate of the space.
+struct Searcher {
+  const cost::Workload &w;
+  const cost::ClusterSpec &c;
+  const SearchOptions &o;
+  double budget;
+  int64_t evaluated = 0;
+  std::vector<Candidate> fitting; // best per shape
+  Candidate closest;
+  double closestDeficit = INFINITY;
+  std::map<std::string, size_t> bestOfShape;
+
+  Searcher(const cost::Workload &w, const cost::ClusterSpec &c,
+           const SearchOptions &o)
+      : w(w), c(c), o(o) {}
+
+  bool fits(const cost::Estimate &e) const {
+    return e.peak_memory_bytes <= budget;
+  }
+
+  /// Scores `cfg`; true when it is valid and fits.
+  bool consider(const ParallelConfig &cfg) {
+    if (!satisfies(cfg, o.constraints))
+      return false;
+    auto e = cost::estimate(w, cfg, c);
+    ++evaluated;
+    if (!e) {
+      llvm::consumeError(e.takeError());
+      return false;
+    }
+    if (!fits(*e)) {
+      double deficit = e->peak_memory_bytes - budget;
+      if (deficit < closestDeficit ||
+          (deficit == closestDeficit &&
+           e->step_time_s < closest.estimate.step_time_s)) {
+        closestDeficit = deficit;
+        closest = Candidate{cfg, *e, false, ""};
+      }
+      return false;
+    }
+    std::string key = shapeKey(cfg);
+    auto it = bestOfShape.find(key);
+    if (it == bestOfShape.end()) {
+      bestOfShape[key] = fitting.size();
+      fitting.push_back(Candidate{cfg, *e, true, ""});
+    } else if (e->step_time_s < fitting[it->second].estimate.step_time_s) {
+      fitting[it->second] = Candidate{cfg, *e, true, ""};
+    }
+    return true;
+  }
+
+  /// One shape at one micro-batch and schedule: no savers, then savers in
+  /// order of cost until one fits. ZeRO-1 is always tried as well: it
+  /// shards optimizer state for nearly no time.
+  void withSavers(ParallelConfig cfg) {
+    bool anyFit = false;
+    for (const Savers &s : kSavers) {
+      cfg.recompute = s.recompute;
+      cfg.zero = s.zero;
+      cfg.offload = s.offload;
+      anyFit |= consider(cfg);
+      if (anyFit && s.zero >= 1)
+        break; // the remaining savers only add cost
+    }
+  }
+
+  void run() {
+    int64_t devices = c.numDevices();
+    int64_t blocks = w.blockLayerCount();
+    for (int64_t tp : divisors(devices)) {
+      if (tp > c.gpus_per_node)
+        continue;
+      struct Mode {
+        cost::TpMode mode;
+        int64_t depth;
+      };
+      std::vector<Mode> modes = {{cost::TpMode::OneD, 1}};
+      int64_t q;
+      if (isPowerOf(tp, 2, q))
+        modes.push_back({cost::TpMode::TwoD, 1});
+      if (isPowerOf(tp, 3, q))
+        modes.push_back({cost::TpMode::ThreeD, 1});
+      for (int64_t d = 2; d * 4 <= tp; ++d)
+        if (tp % d == 0 && isPowerOf(tp / d, 2, q))
+          modes.push_back({cost::TpMode::TwoPointFiveD, d});
+      for (int64_t sp : divisors(devices / tp)) {
+        if (w.seq_len % sp != 0)
+          continue;
+        for (int64_t pp : divisors(devices / (tp * sp))) {
+          if (pp > 1 && (blocks % pp != 0 || pp > blocks))
+            continue;
+          int64_t dp = devices / (tp * sp * pp);
+          if (w.global_batch % dp != 0)
+            continue;
+          for (const Mode &mode : modes)
+            for (int tpSp = 0; tpSp <= (tp > 1 && mode.mode == cost::TpMode::OneD); ++tpSp)
+              for (int spMode = 0; spMode <= (sp > 1); ++spMode)
+                shape(dp, tp, mode.mode, mode.depth, tpSp, pp, sp, spMode);
+        }
+      }
+    }
+  }
+
+  void shape(int64_t dp, int64_t tp, cost::TpMode mode, int64_t depth,
+             bool tpSp, int64_t pp, int64_t sp, int spMode) {
+    ParallelConfig cfg;
+    cfg.dp = dp;
+    cfg.tp = tp;
+    cfg.tp_mode = mode;
+    cfg.tp_depth = depth;
+    cfg.tp_sp = tpSp;
+    cfg.pp = pp;
+    cfg.sp = sp;
+    cfg.sp_mode = spMode ? cost::SpMode::Ulysses : cost::SpMode::Ring;
+    int64_t perReplica = w.global_batch / dp;
+    int64_t blocks = w.blockLayerCount();
+    for (int64_t mb : divisors(perReplica)) {
+      if (mb > o.maxMicroBatch)
+        break;
+      cfg.micro_batch = mb;
+      int64_t m = perReplica / mb;
+      if (pp == 1) {
+        cfg.schedule = cost::Schedule::OneFOneB;
+        cfg.virtual_stages = 1;
+        withSavers(cfg);
+        continue;
+      }
+      cfg.schedule = cost::Schedule::OneFOneB;
+      cfg.virtual_stages = 1;
+      withSavers(cfg);
+      cfg.schedule = cost::Schedule::GPipe;
+      withSavers(cfg);
+      for (int64_t v : {2, 3, 4}) {
+        if (blocks % (pp * v) != 0 || m % pp != 0)
+          continue;
+        cfg.schedule = cost::Schedule::Interleaved;
+        cfg.virtual_stages = v;
+        withSavers(cfg);
+      }
+      cfg.virtual_stages = 1;
+    }
+  }
+};
+
+} // namespace
+
+llvm::Expected<std::vector<Constraint>>
+colossal::search::parseConstraints(llvm::StringRef text) {
+  std::vector<Constraint> out;
+  llvm::SmallVector<llvm::StringRef> items;
+  text.split(items, ',', -1, false);
+  for (llvm::StringRef item : items) {
+    item = item.trim();
+    size_t at = item.find_first_of("<>=");
+    if (at == llvm::StringRef::npos || at == 0)
+      return searchError("constraint '" + item +
+                         "': expected KEY OP VALUE with OP one of = <= >= < >, "
+                         "e.g. tp<=8");
+    Constraint k;
+    k.key = item.take_front(at).trim().str();
+    llvm::StringRef rest = item.drop_front(at);
+    k.op = rest.starts_with("<=") || rest.starts_with(">=") ? rest.take_front(2).str()
+                                                            : rest.take_front(1).str();
+    k.value = rest.drop_front(k.op.size()).trim().str();
+    bool numeric = llvm::is_contained(kNumericKeys, k.key);
+    if (!numeric && !llvm::is_contained(kEnumKeys, k.key))
+      return searchError("constraint '" + item + "': unknown key '" + k.key +
+                         "' (known: dp, tp, pp, sp, micro-batch, zero, v, "
+                         "tp-mode, tp-sp, sp-mode, schedule, recompute, offload)");
+    int64_t n;
+    if (numeric && llvm::StringRef(k.value).getAsInteger(10, n))
+      return searchError("constraint '" + item + "': '" + k.value +
+                         "' is not an integer");
+    if (!numeric && k.op != "=")
+      return searchError("constraint '" + item + "': " + k.key +
+                         " takes '=' only");
+    out.push_back(k);
+  }
+  return out;
+}
+
+llvm::Expected<SearchResult>
+colossal::search::searchPlan(const cost::Workload &w,
+                             const cost::ClusterSpec &c,
+                             const SearchOptions &o) {
+  auto start = std::chrono::steady_clock::now();
+  Searcher s(w, c, o);
+  s.budget = o.memoryBudgetBytes > 0
+                 ? o.memoryBudgetBytes
+                 : c.device.memory_bytes - c.device.reserved_bytes;
+  s.run();
+  SearchResult r;
+  r.budgetBytes = s.budget;
+  r.evaluated = s.evaluated;
+  if (!s.fitting.empty()) {
+    llvm::sort(s.fitting, [](const Candidate &a, const Candidate &b) {
+      return a.estimate.step_time_s < b.estimate.step_time_s;
+    });
+    r.feasible = true;
+    r.best = s.fitting.front();
+    for (size_t i = 1; i < s.fitting.size() &&
+                       r.alternatives.size() < static_cast<size_t>(o.alternatives);
+         ++i) {
+      Candidate alt = s.fitting[i];
+      alt.why = whyLost(alt, r.best);
+      r.alternatives.push_back(alt);
+    }
+    // A faster plan that did not fit is worth saying.
+    if (!std::isinf(s.closestDeficit) &&
+        s.closest.estimate.step_time_s < r.best.estimate.step_time_s) {
+      Candidate alt = s.closest;
+      alt.why = "would be faster but needs " +
+                gib(alt.estimate.peak_memory_bytes) + " per device, over the " +
+                gib(s.budget) + " budget";
+      r.alternatives.push_back(alt);
+    }
+  } else if (std::isinf(s.closestDeficit)) {
+    return searchError("no parallel configuration is valid for this model on " +
+                       std::to_string(c.numDevices()) +
+                       " devices under the constraints (check that the batch, "
+                       "heads, hidden size and layers divide)");
+  } else {
+    r.closest = s.closest;
+    r.deficitBytes = s.closestDeficit;
+    const cost::MemoryBreakdown &m = r.closest.estimate.memory;
+    std::pair<const char *, double> parts[] = {
+        {"parameters", m.params}, {"gradients", m.grads},
+        {"optimizer state", m.optimizer}, {"activations", m.activations},
+        {"communication buffers", m.comm_buffers}};
+    auto largest = *llvm::max_element(parts, [](auto &a, auto &b) { return a.second < b.second; });
+    r.suggestions.push_back(
+        std::string(largest.first) + " take " + gib(largest.second) +
+        " of the " + gib(r.closest.estimate.peak_memory_bytes) +
+        " peak even with " + cost::toString(r.closest.config) +
+        " (the closest plan)");
+    if (r.closest.config.micro_batch > 1)
+      r.suggestions.push_back("use a smaller micro-batch (the closest plan "
+                              "uses " + std::to_string(r.closest.config.micro_batch) + ")");
+    if (o.suggestDevices) {
+      for (int64_t factor = 2; factor <= 1024; factor *= 2) {
+        cost::ClusterSpec bigger = c;
+        bigger.nodes = c.nodes * factor;
+        SearchOptions quick = o;
+        quick.suggestDevices = false;
+        quick.maxMicroBatch = 1;
+        auto more = searchPlan(w, bigger, quick);
+        if (!more) {
+          llvm::consumeError(more.takeError());
+          continue;
+        }
+        r.evaluated += more->evaluated;
+        if (more->feasible) {
+          r.suggestions.push_back(
+              "more devices: " + std::to_string(bigger.nodes) + " nodes (" +
+              std::to_string(bigger.numDevices()) + " devices) fit, e.g. " +
+              cost::toString(more->best.config));
+          break;
+        }
+      }
+    }
+    r.suggestions.push_back("offload more to host memory, or raise the "
+                            "memory budget if the devices have more");
+  }
+  r.searchSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return r;
+}
+
+static llvm::json::Object candidateJSON(const Candidate &c) {
+  llvm::json::Object o = std::move(*c.estimate.toJSON().getAsObject());
+  o["config"] = cost::toString(c.config);
+  if (!c.why.empty())
+    o["why_not"] = c.why;
+  return o;
+}
+
+static llvm::json::Object meshJSON(const ParallelConfig &cfg) {
+  // Outermost to innermost, as ranks are laid out: pp, dp, sp, tp.
+  return llvm::json::Object{
+      {"axes", llvm::json::Array{
+                   llvm::json::Object{{"name", "pp"}, {"size", cfg.pp},
+                                      {"role", "pipeline stages"}},
+                   llvm::json::Object{{"name", "dp"}, {"size", cfg.dp},
+                                      {"role", "data parallel replicas"}},
+                   llvm::json::Object{{"name", "sp"}, {"size", cfg.sp},
+                                      {"role", "sequence (context) parallel"}},
+                   llvm::json::Object{{"name", "tp"}, {"size", cfg.tp},
+                                      {"role", "tensor parallel, inside a node"}}}}};
+}
+
+llvm::json::Value colossal::search::reportJSON(const SearchResult &r,
+                                               const cost::Workload &w,
+                                               const cost::ClusterSpec &c) {
+  llvm::json::Object o{
+      {"feasible", r.feasible},
+      {"devices", c.numDevices()},
+      {"memory_budget_bytes", r.budgetBytes},
+      {"search_time_s", r.searchSeconds},
+      {"candidates_evaluated", r.evaluated},
+      {"model", llvm::json::Object{{"parameters", w.parameterCount()},
+                                   {"blocks", w.blockLayerCount()},
+                                   {"global_batch", w.global_batch},
+                                   {"seq_len", w.seq_len}}},
+  };
+  if (r.feasible) {
+    const ParallelConfig &cfg = r.best.config;
+    llvm::json::Object plan = candidateJSON(r.best);
+    plan["mesh"] = meshJSON(cfg);
+    int64_t chunks = cfg.pp * (cfg.schedule == cost::Schedule::Interleaved
+                                   ? cfg.virtual_stages : 1);
+    plan["layers_per_stage"] = w.blockLayerCount() / cfg.pp;
+    plan["model_chunks"] = chunks;
+    plan["remat"] = cost::recomputeName(cfg.recompute);
+    plan["offload"] = cost::offloadName(cfg.offload);
+    // The search is exhaustive over its space: no gap to the space's optimum.
+    plan["optimality_gap"] = 0.0;
+    o["plan"] = std::move(plan);
+    llvm::json::Array alts;
+    for (const Candidate &a : r.alternatives)
+      alts.push_back(candidateJSON(a));
+    o["alternatives"] = std::move(alts);
+  } else {
+    o["closest"] = candidateJSON(r.closest);
+    o["deficit_bytes"] = r.deficitBytes;
+    o["deficit_stage"] = r.closest.estimate.peak_memory_stage;
+    llvm::json::Array s;
+    for (const std::string &x : r.suggestions)
+      s.push_back(x);
+    o["suggestions"] = std::move(s);
+  }
+  return o;
+}
+
+std::string colossal::search::reportText(const SearchResult &r,
+                                         const cost::Workload &w,
+                                         const cost::ClusterSpec &c) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << llvm::format("searched %lld plans in %.3f s for %.3g parameters on %lld devices\n",
+                     static_cast<long long>(r.evaluated), r.searchSeconds,
+                     w.parameterCount(), static_cast<long long>(c.numDevices()));
+  if (!r.feasible) {
+    os << "no plan fits: the closest, " << cost::toString(r.closest.config)
+       << ", needs " << gib(r.closest.estimate.peak_memory_bytes)
+       << " on pipeline stage " << r.closest.estimate.peak_memory_stage
+       << ", " << gib(r.deficitBytes) << " over the " << gib(r.budgetBytes)
+       << " budget\nwhat would make it fit:\n";
+    for (const std::string &x : r.suggestions)
+      os << "  - " << x << "\n";
+    return os.str();
+  }
+  const cost::Estimate &e = r.best.estimate;
+  os << "plan: " << cost::toString(r.best.config) << "\n"
+     << llvm::format("  step %.3f s, %.1f TFLOP/s per device, MFU %.1f%%, peak %s\n",
+                     e.step_time_s, e.tflops_per_gpu, 100 * e.mfu,
+                     gib(e.peak_memory_bytes).c_str())
+     << llvm::format("  time: compute %.3f, recompute %.3f, tp %.3f, sp %.3f, dp %.3f, bubble %.3f, p2p %.3f, offload %.3f s\n",
+                     e.time.compute, e.time.recompute, e.time.tp_comm,
+                     e.time.sp_comm, e.time.dp_comm_exposed, e.time.pp_bubble,
+                     e.time.pp_p2p, e.time.offload)
+     << "  memory: params " << gib(e.memory.params) << ", grads "
+     << gib(e.memory.grads) << ", optimizer " << gib(e.memory.optimizer)
+     << ", activations " << gib(e.memory.activations) << "\n";
+  os << "alternatives:\n";
+  for (const Candidate &a : r.alternatives)
+    os << "  " << cost::toString(a.config) << ": " << a.why << "\n";
+  return os.str();
+}
