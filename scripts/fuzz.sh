@@ -25,7 +25,7 @@ if [ ! -f "$build/build.ninja" ]; then
   cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 \
     -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link" \
-    -DCOLOSSAL_BUILD_FUZZERS=ON -DCOLOSSAL_BUILD_TESTS=OFF \
+    -DCOLOSSAL_BUILD_FUZZERS=ON -DCOLOSSAL_BUILD_TESTS=OFF -DCOLOSSAL_BUILD_RUNTIME=OFF \
     -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-19/build/utils/lit/lit.py \
     -DCOLOSSAL_PYTHON="$root/.venv/bin/python" >/dev/null
 fi
