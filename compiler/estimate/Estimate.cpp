@@ -6,6 +6,7 @@
 #include "compiler/cost/ClusterSpec.h"
 #include "compiler/cost/Estimator.h"
 #include "compiler/cost/ParallelConfig.h"
+#include "compiler/search/IntraOp.h"
 #include "compiler/search/Search.h"
 #include "dialects/Graph/IR/GraphOps.h"
 
@@ -180,23 +181,29 @@ llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
   if (!result)
     return result.takeError();
 
-  if (!request.reportPath.empty()) {
+  llvm::json::Value report =
+      ::colossal::search::reportJSON(*result, *workload, *cluster);
+  auto writeReport = [&]() -> llvm::Error {
+    if (request.reportPath.empty())
+      return llvm::Error::success();
     std::error_code ec;
     llvm::raw_fd_ostream out(request.reportPath, ec);
     if (ec)
       return usageError("cannot write the report '" + request.reportPath +
                         "': " + ec.message());
-    out << llvm::formatv("{0:2}", ::colossal::search::reportJSON(*result, *workload,
-                                                                 *cluster))
-        << "\n";
-  }
+    out << llvm::formatv("{0:2}", report) << "\n";
+    return llvm::Error::success();
+  };
   std::string text = ::colossal::search::reportText(*result, *workload, *cluster);
   if (request.reportText || !result->feasible)
     llvm::errs() << text;
-  if (!result->feasible)
+  if (!result->feasible) {
+    if (llvm::Error e = writeReport())
+      return e;
     return usageError("the job does not fit on " +
                       std::to_string(cluster->numDevices()) +
                       " devices; see the explanation above");
+  }
 
   // Annotate: the mesh with named axes, and the plan.
   const cost::ParallelConfig &cfg = result->best.config;
@@ -219,5 +226,26 @@ llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
   module->setAttr("cg.predicted_peak_memory_bytes",
                   b.getI64IntegerAttr(static_cast<int64_t>(
                       result->best.estimate.peak_memory_bytes)));
-  return llvm::Error::success();
+
+  // Per-op choices over the tensor-parallel axis (integer program), stages
+  // and recomputation marks.
+  // The weights may use what the plan leaves after activations and buffers.
+  const cost::Estimate &best = result->best.estimate;
+  double weightBudget = result->budgetBytes - best.memory.activations -
+                        best.memory.comm_buffers;
+  auto intra = annotateShardings(module, cfg, *cluster, *dtype,
+                                 job.batch / (cfg.dp * cfg.sp), weightBudget);
+  if (!intra)
+    return intra.takeError();
+  if (report.getAsObject())
+    (*report.getAsObject())["intra_op"] = intra->toJSON();
+  if (request.reportText && cfg.tp > 1) {
+    llvm::errs() << "per-op tensor parallelism (integer program: "
+                 << intra->ops << " ops, " << intra->variables
+                 << " variables, " << (intra->optimal ? "optimal" : "not proven optimal")
+                 << "):\n";
+    for (auto &[weight, role] : intra->roles)
+      llvm::errs() << "  " << weight << ": " << role << "\n";
+  }
+  return writeReport();
 }

@@ -619,6 +619,16 @@ mlir::colossal::buildWorkload(ModuleOp module, const WorkloadOptions &options) {
   return extractor.run();
 }
 
+llvm::DenseMap<Operation *, int>
+mlir::colossal::computeLayers(func::FuncOp func, int &numBlocks) {
+  WorkloadOptions options;
+  Extractor extractor(func, options);
+  extractor.numberBlocks();
+  extractor.assignLayers();
+  numBlocks = extractor.numBlocks;
+  return std::move(extractor.layerOf);
+}
+
 std::string mlir::colossal::describeWorkload(const cost::Workload &w) {
   std::string s;
   llvm::raw_string_ostream os(s);

@@ -14,7 +14,9 @@
 
 #include "compiler/cost/Workload.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseMap.h"
 #include "mlir/Support/LogicalResult.h"
 
 #include <string>
@@ -43,6 +45,13 @@ struct WorkloadOptions {
 /// when the module holds no function or something the model cannot cost.
 FailureOr<::colossal::cost::Workload>
 buildWorkload(ModuleOp module, const WorkloadOptions &options);
+
+/// The layer of every compute op, as the workload groups them: -1 before
+/// the first block, 0 .. numBlocks-1 for the blocks (numbered by the names
+/// of the parameters they use), numBlocks after the last block. Parameters
+/// and constants have no entry.
+llvm::DenseMap<Operation *, int> computeLayers(func::FuncOp func,
+                                               int &numBlocks);
 
 /// One line per layer (role, count, parameters, FLOPs, activation bytes,
 /// ops), for tests and for --estimate's "workload" section.

@@ -68,6 +68,13 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' has the wrong kind of value";
     return success();
   }
+  // The auto-parallel plan: pipeline stage and recomputation of an op.
+  if (name == "cg.stage" || name == "cg.remat") {
+    if (name == "cg.stage" ? !isa<IntegerAttr>(attr.getValue())
+                           : !isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' has the wrong kind of value";
+    return success();
+  }
   // The memory plan: one arena offset per result.
   if (name == "cg.offsets") {
     auto offsets = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
