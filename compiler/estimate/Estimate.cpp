@@ -207,6 +207,8 @@ llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
 
   // Annotate: the mesh with named axes, and the plan.
   const cost::ParallelConfig &cfg = result->best.config;
+  if (Operation *existing = module.lookupSymbol("mesh"))
+    existing->erase(); // the plan's mesh replaces one given in the input
   OpBuilder b(module.getContext());
   b.setInsertionPointToStart(module.getBody());
   SmallVector<StringAttr> names;
@@ -216,8 +218,6 @@ llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
     names.push_back(b.getStringAttr(name));
     sizes.push_back(size);
   }
-  if (auto existing = module.lookupSymbol("mesh"))
-    existing->erase();
   b.create<cg::MeshOp>(module.getLoc(), "mesh",
                        cg::MeshAttr::get(module.getContext(), names, sizes));
   module->setAttr("cg.plan", b.getStringAttr(cost::toString(cfg)));

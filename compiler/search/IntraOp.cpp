@@ -446,6 +446,32 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
     if (rep(op) != op)
       continue;
     SmallVector<Strategy> s = builder.of(op);
+    // A sharding already in the input (a cg.shard, or cg.sharding on the
+    // op) is a constraint: keep the strategies that produce it.
+    ShardingAttr given;
+    if (auto shard = dyn_cast<ShardOp>(op))
+      given = shard.getSharding();
+    else if (auto list = op->getAttrOfType<ArrayAttr>("cg.sharding"))
+      if (!list.empty())
+        given = dyn_cast<ShardingAttr>(list[0]);
+    if (given) {
+      Layout want;
+      for (unsigned d = 0; d < given.getDims().size(); ++d)
+        if (llvm::is_contained(given.getDimAxes(d), "tp"))
+          want.dim = d;
+      want.partial = llvm::is_contained(given.getPartialAxes(), "tp");
+      SmallVector<Strategy> kept;
+      for (Strategy &st : s)
+        if (st.result == want)
+          kept.push_back(st);
+      if (kept.empty())
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "the sharding given on '" + op->getName().getStringRef().str() +
+                "' cannot be produced over tp=" + std::to_string(cfg.tp) +
+                "; change or drop the annotation");
+      s = std::move(kept);
+    }
     double flops = forwardFlops(op) * mb;
     double bytes = 0;
     for (Value v : op->getOperands())
