@@ -86,4 +86,22 @@ def PlanMemoryPass : Pass<"colossal-plan-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+def PrintTpStrategiesPass : Pass<"colossal-print-tp-strategies", "::mlir::ModuleOp"> {
+  let summary = "Lists each op's tensor-parallel strategies (what the search chooses from)";
+  let description = [{
+    For every op implementing TensorParallelOpInterface, prints the
+    strategies it offers over `tp` devices: the layout each needs of its
+    operands and gives its result (`-` whole, `dN` split along dimension N,
+    `partial` a pending sum). The IR is left unchanged; output goes to
+    stdout.
+
+    ```
+    cg.linear #2: replicated(-,-,- -> -) column(-,d1,d0 -> d1) row(d1,d0,- -> partial) batch0(d0,-,- -> d0)
+    ```
+  }];
+  let options = [
+    Option<"tp", "tp", "int64_t", "2", "Devices on the tensor-parallel axis">
+  ];
+}
+
 #endif // COLOSSAL_PASSES_PASSES_TD

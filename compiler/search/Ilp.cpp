@@ -95,14 +95,13 @@ llvm::Error validate(const IlpProblem &problem) {
                       " memory entries; give one memory per strategy or none");
     for (size_t s = 0; s < node.cost.size(); ++s) {
       if (!std::isfinite(node.cost[s]))
-        return ilpError(nodeLabel(problem, v) + " strategy " +
-                        llvm::Twine(s) + " has a non-finite cost (" +
+        return ilpError(nodeLabel(problem, v) + " strategy " + llvm::Twine(s) +
+                        " has a non-finite cost (" +
                         formatNumber(node.cost[s]) + ")");
       double memory = strategyMemory(node, s);
       if (!std::isfinite(memory) || memory < 0)
-        return ilpError(nodeLabel(problem, v) + " strategy " +
-                        llvm::Twine(s) + " has an invalid memory (" +
-                        formatNumber(memory) +
+        return ilpError(nodeLabel(problem, v) + " strategy " + llvm::Twine(s) +
+                        " has an invalid memory (" + formatNumber(memory) +
                         " bytes); memory must be finite and >= 0");
     }
   }
@@ -403,7 +402,7 @@ struct Program {
   std::vector<std::vector<std::pair<int, double>>> columns;
   std::vector<double> objective, columnUpper, rowLower, rowUpper;
   std::vector<bool> integer;
-  std::vector<std::vector<int>> xColumn; ///< [node][strategy] -> column or -1
+  std::vector<std::vector<int>> xColumn;  ///< [node][strategy] -> column or -1
   std::vector<std::vector<int>> yColumns; ///< [edge][s * cols + t] -> column
 
   int addColumn(double cost, bool isInteger) {

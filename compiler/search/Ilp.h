@@ -1,4 +1,4 @@
-//===- Ilp.h - Choosing one sharding strategy per node with an ILP -*- C++ -*-===//
+//===- Ilp.h - One sharding strategy per node, by ILP -----------*- C++ -*-===//
 //
 // The integer program behind the intra-op auto-parallel search: every node of
 // a graph picks one strategy, paying its cost and, on every edge, the
@@ -74,7 +74,8 @@ llvm::Expected<IlpSolution> solveBruteForce(const IlpProblem &problem);
 /// The objective both solvers minimize: chosen node costs plus edge costs.
 /// Ignores memory. NaN when `choice` has the wrong size or an index out of
 /// range; the problem itself is assumed well formed.
-double evaluateChoice(const IlpProblem &problem, const std::vector<int> &choice);
+double evaluateChoice(const IlpProblem &problem,
+                      const std::vector<int> &choice);
 
 /// Sum of the chosen strategies' memory (same assumptions as evaluateChoice).
 double choiceMemory(const IlpProblem &problem, const std::vector<int> &choice);

@@ -32,22 +32,8 @@ namespace cost = ::colossal::cost;
 
 namespace {
 
-/// A value's layout over tp: split along `dim` (-1: replicated), or a
-/// pending sum.
-struct Layout {
-  int dim = -1;
-  bool partial = false;
-  bool operator==(const Layout &o) const {
-    return dim == o.dim && partial == o.partial;
-  }
-};
-
-struct Strategy {
-  std::string name;
-  SmallVector<Layout> operands; ///< one per operand (params: their split)
-  Layout result;
-  bool split = false; ///< compute divided by tp
-};
+using Layout = TensorLayout;
+using Strategy = TpStrategy;
 
 ShapedType typeOf(Value v) { return cast<ShapedType>(v.getType()); }
 
@@ -56,314 +42,16 @@ bool isParamLike(Value v) {
   return def && isa<ParamOp, ConstantOp>(def);
 }
 
-class StrategyBuilder {
-public:
-  explicit StrategyBuilder(int64_t tp) : tp(tp) {}
-
-  bool splittable(Value v, int d) const {
-    auto t = typeOf(v);
-    return d >= 0 && d < t.getRank() && t.getDimSize(d) >= tp &&
-           t.getDimSize(d) % tp == 0;
-  }
-
-  /// Layout of operand `v` when a broadcasting op splits result dim `d`.
-  Layout aligned(Value v, ShapedType result, int d) const {
-    auto t = typeOf(v);
-    int di = d - static_cast<int>(result.getRank() - t.getRank());
-    if (di >= 0 && t.getDimSize(di) == result.getDimSize(d))
-      return {di, false};
-    return {};
-  }
-
-  Strategy replicated(Operation *op) const {
-    Strategy s;
-    s.name = "replicated";
-    s.operands.assign(op->getNumOperands(), Layout());
-    return s;
-  }
-
-  /// Elementwise-like: every result dim that divides.
-  void broadcasting(Operation *op, SmallVectorImpl<Strategy> &out) const {
-    auto result = typeOf(op->getResult(0));
-    for (int d = 0; d < result.getRank(); ++d) {
-      if (result.getDimSize(d) < tp || result.getDimSize(d) % tp)
-        continue;
-      Strategy s;
-      s.name = "split" + std::to_string(d);
-      s.split = true;
-      for (Value v : op->getOperands())
-        s.operands.push_back(aligned(v, result, d));
-      s.result = {d, false};
-      out.push_back(s);
-    }
-  }
-
-  /// Ops that split on dims `dims` of their first operand and result alike.
-  void sameDims(Operation *op, ArrayRef<int> dims,
-                SmallVectorImpl<Strategy> &out) const {
-    for (int d : dims) {
-      if (!splittable(op->getResult(0), d))
-        continue;
-      Strategy s;
-      s.name = "split" + std::to_string(d);
-      s.split = true;
-      s.operands.assign(op->getNumOperands(), Layout());
-      s.operands[0] = {d, false};
-      s.result = {d, false};
-      out.push_back(s);
-    }
-  }
-
-  void weightGemm(Operation *op, Value x, Value w, bool transposed,
-                  Value bias, SmallVectorImpl<Strategy> &out) const {
-    auto wt = typeOf(w);
-    int outDim = transposed ? 0 : 1, inDim = transposed ? 1 : 0;
-    auto index = [&](Value v) {
-      for (unsigned i = 0; i < op->getNumOperands(); ++i)
-        if (op->getOperand(i) == v)
-          return static_cast<int>(i);
-      return -1;
-    };
-    int xi = index(x), wi = index(w), bi = bias ? index(bias) : -1;
-    int last = static_cast<int>(typeOf(x).getRank()) - 1;
-    if (wt.getDimSize(outDim) % tp == 0) {
-      Strategy s = replicated(op);
-      s.name = "column";
-      s.split = true;
-      s.operands[wi] = {outDim, false};
-      if (bi >= 0)
-        s.operands[bi] = {0, false};
-      s.result = {static_cast<int>(typeOf(op->getResult(0)).getRank()) - 1, false};
-      out.push_back(s);
-    }
-    if (wt.getDimSize(inDim) % tp == 0) {
-      Strategy s = replicated(op);
-      s.name = "row";
-      s.split = true;
-      s.operands[xi] = {last, false};
-      s.operands[wi] = {inDim, false};
-      s.result = {-1, true};
-      out.push_back(s);
-    }
-    for (int d = 0; d < last; ++d)
-      if (splittable(x, d) && splittable(op->getResult(0), d)) {
-        Strategy s = replicated(op);
-        s.name = "batch" + std::to_string(d);
-        s.split = true;
-        s.operands[xi] = {d, false};
-        s.result = {d, false};
-        out.push_back(s);
-      }
-  }
-
-  SmallVector<Strategy> of(Operation *op) const {
-    SmallVector<Strategy> out{replicated(op)};
-    if (tp <= 1 || op->getNumResults() == 0)
-      return out;
-    llvm::TypeSwitch<Operation *>(op)
-        .Case([&](LinearOp l) {
-          weightGemm(op, l.getInput(), l.getWeight(), l.getTransposeWeight(),
-                     l.getBias(), out);
-        })
-        .Case([&](MatMulOp m) {
-          auto rhs = typeOf(m.getRhs());
-          Operation *def = m.getRhs().getDefiningOp();
-          bool weight = rhs.getRank() == 2 && def &&
-                        (isa<ParamOp>(def) ||
-                         (isa<TransposeOp>(def) &&
-                          isParamLike(def->getOperand(0))));
-          if (weight) {
-            weightGemm(op, m.getLhs(), m.getRhs(), false, Value(), out);
-            return;
-          }
-          broadcastingBatch(op, out);
-        })
-        .Case([&](AttentionOp a) {
-          auto q = typeOf(a.getQuery());
-          auto result = typeOf(a.getResult());
-          for (int d = 0; d + 2 < q.getRank(); ++d) {
-            if (!splittable(a.getQuery(), d) || !splittable(a.getKey(), d) ||
-                !splittable(a.getValue(), d))
-              continue;
-            Strategy s;
-            s.name = d == q.getRank() - 3 ? "heads" : "split" + std::to_string(d);
-            s.split = true;
-            s.operands = {{d, false}, {d, false}, {d, false}};
-            if (a.getMask())
-              s.operands.push_back(aligned(a.getMask(), result, d));
-            s.result = {d, false};
-            out.push_back(s);
-          }
-        })
-        .Case([&](GatherOp g) {
-          auto table = typeOf(g.getInput());
-          if (g.getAxis() == 0 && isParamLike(g.getInput()) &&
-              table.getDimSize(0) % tp == 0) {
-            Strategy s = replicated(op);
-            s.name = "vocab";
-            s.split = true;
-            s.operands[0] = {0, false};
-            s.result = {-1, true};
-            out.push_back(s);
-          }
-          auto ids = typeOf(g.getIndices());
-          for (int d = 0; d < ids.getRank(); ++d)
-            if (g.getAxis() == 0 && splittable(g.getIndices(), d)) {
-              Strategy s = replicated(op);
-              s.name = "split" + std::to_string(d);
-              s.split = true;
-              s.operands[1] = {d, false};
-              s.result = {d, false};
-              out.push_back(s);
-            }
-        })
-        .Case<SoftmaxOp, LogSoftmaxOp>([&](Operation *s) {
-          int axis = static_cast<int>(static_cast<int64_t>(
-              cast<IntegerAttr>(s->getAttr("axis")).getInt()));
-          int rank = typeOf(s->getResult(0)).getRank();
-          if (axis < 0)
-            axis += rank;
-          SmallVector<int> dims;
-          for (int d = 0; d < rank; ++d)
-            if (d != axis)
-              dims.push_back(d);
-          sameDims(op, dims, out);
-        })
-        .Case<LayerNormOp, RmsNormOp>([&](Operation *n) {
-          int64_t axis = cast<IntegerAttr>(n->getAttr("axis")).getInt();
-          SmallVector<int> dims;
-          for (int d = 0; d < axis; ++d)
-            dims.push_back(d);
-          sameDims(op, dims, out);
-        })
-        .Case<BatchNormOp, Conv2DOp, MaxPool2DOp, AvgPool2DOp>(
-            [&](Operation *) { sameDims(op, {0}, out); })
-        .Case<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>([&](Operation *r) {
-          auto axes = cast<DenseI64ArrayAttr>(r->getAttr("axes")).asArrayRef();
-          bool keep = r->hasAttr("keepdims");
-          int rank = typeOf(r->getOperand(0)).getRank();
-          SmallVector<bool> reduced(rank, false);
-          for (int64_t a : axes)
-            reduced[a < 0 ? a + rank : a] = true;
-          int outDim = 0;
-          for (int d = 0; d < rank; ++d) {
-            if (reduced[d]) {
-              if (keep)
-                ++outDim;
-              if (!isa<ReduceMaxOp>(r) && splittable(r->getOperand(0), d)) {
-                Strategy s = replicated(op);
-                s.name = "reduce" + std::to_string(d);
-                s.split = true;
-                s.operands[0] = {d, false};
-                s.result = {-1, true};
-                out.push_back(s);
-              }
-              continue;
-            }
-            if (splittable(r->getOperand(0), d)) {
-              Strategy s = replicated(op);
-              s.name = "split" + std::to_string(d);
-              s.split = true;
-              s.operands[0] = {d, false};
-              s.result = {outDim, false};
-              out.push_back(s);
-            }
-            ++outDim;
-          }
-        })
-        .Case([&](ReshapeOp r) {
-          auto in = typeOf(r.getInput()), res = typeOf(r.getResult());
-          // Split dims map when everything before them has the same size.
-          int64_t pin = 1;
-          for (int j = 0; j < in.getRank(); ++j) {
-            int64_t pout = 1;
-            for (int k = 0; k < res.getRank(); ++k) {
-              if (pout == pin && splittable(r.getInput(), j) &&
-                  splittable(r.getResult(), k)) {
-                Strategy s = replicated(op);
-                s.name = "split" + std::to_string(k);
-                s.split = true;
-                s.operands[0] = {j, false};
-                s.result = {k, false};
-                out.push_back(s);
-              }
-              pout *= res.getDimSize(k);
-            }
-            pin *= in.getDimSize(j);
-          }
-        })
-        .Case([&](TransposeOp t) {
-          ArrayRef<int64_t> perm = t.getPermutation();
-          for (int k = 0; k < static_cast<int>(perm.size()); ++k)
-            if (splittable(t.getResult(), k)) {
-              Strategy s = replicated(op);
-              s.name = "split" + std::to_string(k);
-              s.split = true;
-              s.operands[0] = {static_cast<int>(perm[k]), false};
-              s.result = {k, false};
-              out.push_back(s);
-            }
-        })
-        .Case([&](ExpandOp) { broadcasting(op, out); })
-        .Case([&](SliceOp sl) {
-          auto in = typeOf(sl.getInput());
-          SmallVector<int> dims;
-          for (int d = 0; d < in.getRank(); ++d)
-            if (sl.getStarts()[d] == 0 && sl.getLimits()[d] == in.getDimSize(d) &&
-                sl.getSteps()[d] == 1)
-              dims.push_back(d);
-          sameDims(op, dims, out);
-        })
-        .Case<ConcatOp, SplitOp>([&](Operation *c) {
-          int64_t axis = cast<IntegerAttr>(c->getAttr("axis")).getInt();
-          int rank = typeOf(c->getResult(0)).getRank();
-          for (int d = 0; d < rank; ++d) {
-            if (d == axis || !llvm::all_of(c->getResults(), [&](Value v) {
-                  return splittable(v, d);
-                }))
-              continue;
-            Strategy s;
-            s.name = "split" + std::to_string(d);
-            s.split = true;
-            s.operands.assign(c->getNumOperands(), Layout{d, false});
-            s.result = {d, false};
-            out.push_back(s);
-          }
-        })
-        .Case([&](TriluOp t) {
-          SmallVector<int> dims;
-          for (int d = 0; d + 2 < typeOf(t.getResult()).getRank(); ++d)
-            dims.push_back(d);
-          sameDims(op, dims, out);
-        })
-        .Default([&](Operation *o) {
-          if (isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
-                  CmpOp, WhereOp, CastOp, NegOp, AbsOp, SqrtOp, RsqrtOp, ExpOp,
-                  LogOp, TanhOp, ErfOp, ReciprocalOp, ReluOp, SigmoidOp,
-                  SiluOp, NotOp, GeluOp, ShardOp>(o))
-            broadcasting(o, out);
-        });
-    return out;
-  }
-
-  /// Products of activations: split a batch dimension both operands share.
-  void broadcastingBatch(Operation *op, SmallVectorImpl<Strategy> &out) const {
-    auto result = typeOf(op->getResult(0));
-    for (int d = 0; d + 2 < result.getRank(); ++d) {
-      if (!splittable(op->getResult(0), d))
-        continue;
-      Strategy s;
-      s.name = "split" + std::to_string(d);
-      s.split = true;
-      for (Value v : op->getOperands())
-        s.operands.push_back(aligned(v, result, d));
-      s.result = {d, false};
-      out.push_back(s);
-    }
-  }
-
-  int64_t tp;
-};
+/// What `op` says it can do over `tp` devices (TensorParallelOpInterface);
+/// ops without the interface run replicated.
+SmallVector<Strategy> strategiesOf(Operation *op, int64_t tp) {
+  SmallVector<Strategy> s;
+  if (auto iface = dyn_cast<TensorParallelOpInterface>(op))
+    iface.getTensorParallelStrategies(tp, s);
+  else
+    s.push_back(replicatedStrategy(op));
+  return s;
+}
 
 } // namespace
 
@@ -429,7 +117,6 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
 
   // (1) Strategies and their compute times.
   cost::CommGroup group{cfg.tp, std::min<int64_t>(cfg.tp, cluster.gpus_per_node)};
-  StrategyBuilder builder(cfg.tp);
   double mb = static_cast<double>(cfg.micro_batch);
   double e = cost::dtypeBytes(dtype);
   double peak = cluster.device.peakFlops(dtype) *
@@ -445,7 +132,7 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
   for (Operation *op : ops) {
     if (rep(op) != op)
       continue;
-    SmallVector<Strategy> s = builder.of(op);
+    SmallVector<Strategy> s = strategiesOf(op, cfg.tp);
     // A sharding already in the input (a cg.shard, or cg.sharding on the
     // op) is a constraint: keep the strategies that produce it.
     ShardingAttr given;

@@ -10,12 +10,15 @@
 
 #include "dialects/Graph/IR/GraphDialect.h"
 #include "dialects/Graph/IR/GraphShapes.h"
+#include "dialects/Graph/IR/ShardingStrategy.h"
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/Graph/IR/GraphInterfaces.h.inc"
 
 #define GET_OP_CLASSES
 #include "dialects/Graph/IR/GraphOps.h.inc"

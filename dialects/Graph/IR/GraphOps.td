@@ -11,6 +11,7 @@
 #define COLOSSAL_DIALECTS_GRAPH_IR_GRAPHOPS_TD
 
 include "dialects/Graph/IR/GraphBase.td"
+include "dialects/Graph/IR/GraphInterfaces.td"
 include "mlir/IR/OpBase.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
@@ -61,7 +62,7 @@ def CG_MeshOp : CG_Op<"mesh", [Symbol, HasParent<"::mlir::ModuleOp">]> {
   let assemblyFormat = "$sym_name `=` $mesh attr-dict";
 }
 
-def CG_ShardOp : CG_Op<"shard", [Pure, AllTypesMatch<["input", "result"]>,
+def CG_ShardOp : CG_Op<"shard", [CG_TensorParallelOpInterface, Pure, AllTypesMatch<["input", "result"]>,
     DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "Annotates a value with a sharding";
   let description = [{
@@ -83,7 +84,7 @@ def CG_ShardOp : CG_Op<"shard", [Pure, AllTypesMatch<["input", "result"]>,
 
 class CG_UnaryOp<string mnemonic, Type operandType, list<Trait> traits = []>
     : CG_Op<mnemonic, !listconcat(traits, [Pure, SameOperandsAndResultType,
-                                           Elementwise])> {
+                                           Elementwise, CG_TensorParallelOpInterface])> {
   let arguments = (ins operandType:$input);
   let results = (outs operandType:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
@@ -107,7 +108,7 @@ def CG_SigmoidOp : CG_UnaryOp<"sigmoid", CG_FloatTensor> {
 def CG_SiluOp : CG_UnaryOp<"silu", CG_FloatTensor> { let summary = "x*sigmoid(x)"; }
 def CG_NotOp : CG_UnaryOp<"not", CG_BoolTensor> { let summary = "logical not"; }
 
-def CG_GeluOp : CG_Op<"gelu", [Pure, SameOperandsAndResultType, Elementwise]> {
+def CG_GeluOp : CG_Op<"gelu", [CG_TensorParallelOpInterface, Pure, SameOperandsAndResultType, Elementwise]> {
   let summary = "Gaussian error linear unit";
   let description = [{
     `x * 0.5 * (1 + erf(x / sqrt(2)))`, or with `approximate = tanh` the tanh
@@ -122,7 +123,7 @@ def CG_GeluOp : CG_Op<"gelu", [Pure, SameOperandsAndResultType, Elementwise]> {
 
 class CG_BinaryOp<string mnemonic, Type operandType, list<Trait> traits = []>
     : CG_Op<mnemonic, !listconcat(traits, [Pure, SameOperandsElementType,
-          InferTypeOpAdaptor])> {
+          InferTypeOpAdaptor, CG_TensorParallelOpInterface])> {
   let description = [{
     Elementwise with numpy-style broadcasting of the two operands.
   }];
@@ -149,7 +150,7 @@ def CG_OrOp : CG_BinaryOp<"or", CG_BoolTensor, [Commutative]> {
   let summary = "logical or";
 }
 
-def CG_CmpOp : CG_Op<"cmp", [Pure, SameOperandsElementType,
+def CG_CmpOp : CG_Op<"cmp", [CG_TensorParallelOpInterface, Pure, SameOperandsElementType,
     InferTypeOpAdaptor]> {
   let summary = "Elementwise comparison with broadcasting, giving i1";
   let arguments = (ins CG_CmpPredicateAttr:$predicate, CG_Tensor:$lhs,
@@ -158,7 +159,7 @@ def CG_CmpOp : CG_Op<"cmp", [Pure, SameOperandsElementType,
   let assemblyFormat = "$predicate `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
-def CG_WhereOp : CG_Op<"where", [Pure,
+def CG_WhereOp : CG_Op<"where", [CG_TensorParallelOpInterface, Pure,
     InferTypeOpAdaptor]> {
   let summary = "cond ? x : y, elementwise with broadcasting";
   let arguments = (ins CG_BoolTensor:$condition, CG_Tensor:$x, CG_Tensor:$y);
@@ -166,7 +167,7 @@ def CG_WhereOp : CG_Op<"where", [Pure,
   let assemblyFormat = "$condition `,` $x `,` $y attr-dict `:` functional-type(operands, results)";
 }
 
-def CG_CastOp : CG_Op<"cast", [Pure, SameOperandsAndResultShape]> {
+def CG_CastOp : CG_Op<"cast", [CG_TensorParallelOpInterface, Pure, SameOperandsAndResultShape]> {
   let summary = "Converts the element type";
   let arguments = (ins CG_Tensor:$input);
   let results = (outs CG_Tensor:$result);
@@ -178,7 +179,7 @@ def CG_CastOp : CG_Op<"cast", [Pure, SameOperandsAndResultShape]> {
 // Normalization and softmax
 //===----------------------------------------------------------------------===//
 
-def CG_SoftmaxOp : CG_Op<"softmax", [Pure, SameOperandsAndResultType]> {
+def CG_SoftmaxOp : CG_Op<"softmax", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure, SameOperandsAndResultType]> {
   let summary = "softmax along `axis`";
   let arguments = (ins CG_FloatTensor:$input, I64Attr:$axis);
   let results = (outs CG_FloatTensor:$result);
@@ -186,7 +187,7 @@ def CG_SoftmaxOp : CG_Op<"softmax", [Pure, SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
-def CG_LogSoftmaxOp : CG_Op<"log_softmax", [Pure, SameOperandsAndResultType]> {
+def CG_LogSoftmaxOp : CG_Op<"log_softmax", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure, SameOperandsAndResultType]> {
   let summary = "log(softmax) along `axis`";
   let arguments = (ins CG_FloatTensor:$input, I64Attr:$axis);
   let results = (outs CG_FloatTensor:$result);
@@ -194,7 +195,7 @@ def CG_LogSoftmaxOp : CG_Op<"log_softmax", [Pure, SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
-def CG_LayerNormOp : CG_Op<"layer_norm", [Pure]> {
+def CG_LayerNormOp : CG_Op<"layer_norm", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure]> {
   let summary = "Layer normalization over dimensions [axis, rank)";
   let description = [{
     `(x - mean) / sqrt(var + epsilon) * scale + bias`, statistics over the
@@ -209,7 +210,7 @@ def CG_LayerNormOp : CG_Op<"layer_norm", [Pure]> {
   let hasVerifier = 1;
 }
 
-def CG_RmsNormOp : CG_Op<"rms_norm", [Pure]> {
+def CG_RmsNormOp : CG_Op<"rms_norm", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure]> {
   let summary = "Root-mean-square normalization over dimensions [axis, rank)";
   let description = [{ `x / sqrt(mean(x^2) + epsilon) * scale`. }];
   let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$scale,
@@ -219,7 +220,7 @@ def CG_RmsNormOp : CG_Op<"rms_norm", [Pure]> {
   let hasVerifier = 1;
 }
 
-def CG_BatchNormOp : CG_Op<"batch_norm", [Pure]> {
+def CG_BatchNormOp : CG_Op<"batch_norm", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure]> {
   let summary = "Batch normalization with running statistics (inference)";
   let description = [{
     Channels are dimension 1: `(x - mean) / sqrt(var + epsilon) * scale + bias`.
@@ -236,7 +237,7 @@ def CG_BatchNormOp : CG_Op<"batch_norm", [Pure]> {
 // Contractions
 //===----------------------------------------------------------------------===//
 
-def CG_MatMulOp : CG_Op<"matmul", [Pure, SameOperandsElementType,
+def CG_MatMulOp : CG_Op<"matmul", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure, SameOperandsElementType,
     InferTypeOpAdaptor]> {
   let summary = "Batched matrix product with numpy broadcasting";
   let description = [{
@@ -248,7 +249,7 @@ def CG_MatMulOp : CG_Op<"matmul", [Pure, SameOperandsElementType,
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
-def CG_LinearOp : CG_Op<"linear", [Pure,
+def CG_LinearOp : CG_Op<"linear", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
     InferTypeOpAdaptor]> {
   let summary = "x @ W + b, W of shape [in, out] (or [out, in] when transposed)";
   let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$weight,
@@ -258,7 +259,7 @@ def CG_LinearOp : CG_Op<"linear", [Pure,
   let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
 }
 
-def CG_AttentionOp : CG_Op<"attention", [Pure,
+def CG_AttentionOp : CG_Op<"attention", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
     InferTypeOpAdaptor]> {
   let summary = "Scaled dot-product attention";
   let description = [{
@@ -277,7 +278,7 @@ def CG_AttentionOp : CG_Op<"attention", [Pure,
   let assemblyFormat = "$query `,` $key `,` $value (`,` $mask^)? attr-dict `:` functional-type(operands, results)";
 }
 
-def CG_Conv2DOp : CG_Op<"conv2d", [Pure,
+def CG_Conv2DOp : CG_Op<"conv2d", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
     InferTypeOpAdaptor]> {
   let summary = "2-D convolution, NCHW input, OIHW weight";
   let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$weight,
@@ -291,6 +292,7 @@ def CG_Conv2DOp : CG_Op<"conv2d", [Pure,
 }
 
 class CG_Pool2DOp<string mnemonic> : CG_Op<mnemonic, [Pure,
+    DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>,
     InferTypeOpAdaptor]> {
   let arguments = (ins CG_FloatTensor:$input,
                        DenseI64ArrayAttr:$kernel,
@@ -314,6 +316,7 @@ def CG_AvgPool2DOp : CG_Pool2DOp<"avg_pool2d"> {
 //===----------------------------------------------------------------------===//
 
 class CG_ReduceOp<string mnemonic> : CG_Op<mnemonic, [Pure,
+    DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>,
     SameOperandsAndResultElementType,
     InferTypeOpAdaptor]> {
   let arguments = (ins CG_NumericTensor:$input, DenseI64ArrayAttr:$axes,
@@ -330,7 +333,7 @@ def CG_ReduceMaxOp : CG_ReduceOp<"reduce_max"> { let summary = "max over axes"; 
 // Data movement
 //===----------------------------------------------------------------------===//
 
-def CG_ReshapeOp : CG_Op<"reshape", [Pure, SameOperandsAndResultElementType]> {
+def CG_ReshapeOp : CG_Op<"reshape", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure, SameOperandsAndResultElementType]> {
   let summary = "Same elements, row-major, new static shape";
   let arguments = (ins CG_Tensor:$input);
   let results = (outs CG_Tensor:$result);
@@ -339,7 +342,7 @@ def CG_ReshapeOp : CG_Op<"reshape", [Pure, SameOperandsAndResultElementType]> {
   let hasFolder = 1;
 }
 
-def CG_TransposeOp : CG_Op<"transpose", [Pure, SameOperandsAndResultElementType,
+def CG_TransposeOp : CG_Op<"transpose", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure, SameOperandsAndResultElementType,
     InferTypeOpAdaptor]> {
   let summary = "Permutes dimensions: result dim i is input dim permutation[i]";
   let arguments = (ins CG_Tensor:$input, DenseI64ArrayAttr:$permutation);
@@ -347,7 +350,7 @@ def CG_TransposeOp : CG_Op<"transpose", [Pure, SameOperandsAndResultElementType,
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
-def CG_SliceOp : CG_Op<"slice", [Pure, SameOperandsAndResultElementType,
+def CG_SliceOp : CG_Op<"slice", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure, SameOperandsAndResultElementType,
     InferTypeOpAdaptor]> {
   let summary = "Strided slice with static, normalized bounds per dimension";
   let description = [{
@@ -361,7 +364,7 @@ def CG_SliceOp : CG_Op<"slice", [Pure, SameOperandsAndResultElementType,
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
-def CG_ConcatOp : CG_Op<"concat", [Pure, SameOperandsAndResultElementType,
+def CG_ConcatOp : CG_Op<"concat", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure, SameOperandsAndResultElementType,
     InferTypeOpAdaptor]> {
   let summary = "Concatenates along `axis`";
   let arguments = (ins Variadic<CG_Tensor>:$inputs, I64Attr:$axis);
@@ -369,7 +372,7 @@ def CG_ConcatOp : CG_Op<"concat", [Pure, SameOperandsAndResultElementType,
   let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
 }
 
-def CG_SplitOp : CG_Op<"split", [Pure]> {
+def CG_SplitOp : CG_Op<"split", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure]> {
   let summary = "Splits along `axis` into pieces of the given sizes";
   let arguments = (ins CG_Tensor:$input, I64Attr:$axis,
                        DenseI64ArrayAttr:$sizes);
@@ -378,7 +381,7 @@ def CG_SplitOp : CG_Op<"split", [Pure]> {
   let hasVerifier = 1;
 }
 
-def CG_GatherOp : CG_Op<"gather", [Pure,
+def CG_GatherOp : CG_Op<"gather", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
     InferTypeOpAdaptor]> {
   let summary = "Takes slices of `input` along `axis` at `indices` (embedding lookup)";
   let description = [{
@@ -391,7 +394,7 @@ def CG_GatherOp : CG_Op<"gather", [Pure,
   let assemblyFormat = "$input `,` $indices attr-dict `:` functional-type(operands, results)";
 }
 
-def CG_ExpandOp : CG_Op<"expand", [Pure, SameOperandsAndResultElementType]> {
+def CG_ExpandOp : CG_Op<"expand", [CG_TensorParallelOpInterface, Pure, SameOperandsAndResultElementType]> {
   let summary = "Broadcasts to the result shape (numpy rules)";
   let arguments = (ins CG_Tensor:$input);
   let results = (outs CG_Tensor:$result);
@@ -400,7 +403,7 @@ def CG_ExpandOp : CG_Op<"expand", [Pure, SameOperandsAndResultElementType]> {
   let hasFolder = 1;
 }
 
-def CG_TriluOp : CG_Op<"trilu", [Pure, SameOperandsAndResultType]> {
+def CG_TriluOp : CG_Op<"trilu", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure, SameOperandsAndResultType]> {
   let summary = "Keeps the lower (or upper) triangle of the last two dimensions";
   let description = [{
     Lower: element (i, j) is kept when `j <= i + diagonal`; upper: when

@@ -21,8 +21,7 @@ IlpProblem::Node node(std::string name, std::vector<double> cost,
   return n;
 }
 
-IlpProblem::Edge edge(int from, int to,
-                      std::vector<std::vector<double>> cost) {
+IlpProblem::Edge edge(int from, int to, std::vector<std::vector<double>> cost) {
   IlpProblem::Edge e;
   e.from = from;
   e.to = to;
@@ -222,7 +221,7 @@ TEST(Ilp, BruteForceRefusesLargeProblems) {
       << message;
 }
 
-// CBC must not write to stdout at log level 0.
+// CBC must not write to stdout or stderr at log level 0.
 TEST(Ilp, SolvesQuietly) {
   IlpProblem problem;
   problem.nodes = {node("a", {1, 2, 3}, {3, 2, 1}), node("b", {3, 1, 2}),
@@ -231,9 +230,12 @@ TEST(Ilp, SolvesQuietly) {
                    edge(0, 2, reshard(3, 1))};
   problem.memoryBudget = 4;
   testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
   IlpSolution ilp = solved(solveIlp(problem));
+  std::string errors = testing::internal::GetCapturedStderr();
   std::string output = testing::internal::GetCapturedStdout();
   EXPECT_EQ(output, "");
+  EXPECT_EQ(errors, "");
   EXPECT_TRUE(ilp.optimal);
 }
 
@@ -417,11 +419,13 @@ TEST(Ilp, LongChainMatchesDynamicProgramming) {
 }
 
 // Stopped early, the answer is still a valid choice with a sound bound.
+// Random full resharding matrices between near neighbours under a memory
+// budget: the LP relaxation is weak and CBC needs seconds to close the gap.
 TEST(Ilp, TimeLimitKeepsAValidChoice) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<double> uniform(0, 1);
   IlpProblem problem;
-  const int numNodes = 60, strategies = 6;
+  const int numNodes = 40, strategies = 5;
   for (int v = 0; v < numNodes; ++v) {
     IlpProblem::Node n;
     for (int s = 0; s < strategies; ++s) {
@@ -429,7 +433,7 @@ TEST(Ilp, TimeLimitKeepsAValidChoice) {
       n.memory.push_back(1 + s);
     }
     problem.nodes.push_back(std::move(n));
-    for (int u = std::max(0, v - 6); u < v; ++u) {
+    for (int u = std::max(0, v - 4); u < v; ++u) {
       std::vector<std::vector<double>> cost(strategies,
                                             std::vector<double>(strategies));
       for (auto &row : cost)
@@ -444,6 +448,12 @@ TEST(Ilp, TimeLimitKeepsAValidChoice) {
   EXPECT_EQ(evaluateChoice(problem, ilp.choice), ilp.objective);
   EXPECT_LE(choiceMemory(problem, ilp.choice), problem.memoryBudget);
   EXPECT_LE(ilp.bound, ilp.objective);
+  EXPECT_GT(ilp.bound, 0);
   EXPECT_GE(ilp.gap, 0);
-  EXPECT_LT(ilp.seconds, 5);
+  if (!ilp.optimal) {
+    EXPECT_GT(ilp.gap, 0);
+  }
+  // The root LP takes a few hundredths of a second here; the rest is
+  // limited. Generous for loaded machines.
+  EXPECT_LT(ilp.seconds, 3);
 }
