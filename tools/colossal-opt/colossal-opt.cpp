@@ -141,138 +141,129 @@ loadModule(MLIRContext &context, llvm::SourceMgr &sourceMgr, StringRef path,
                                          options);
 }
 
-/// --estimate: imports or parses the input, fuses attention, and prints the
-/// cost model's JSON for the requested plan.
-static int runEstimate(StringRef path, std::unique_ptr<llvm::MemoryBuffer> input,
-                       bool onnx, DialectRegistry &registry,
-                       llvm::raw_ostream &os) {
-  MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
-  OwningOpRef<ModuleOp> module =
-      loadModule(context, sourceMgr, path, std::move(input), onnx, true);
-  if (!module)
-    return 1;
-  PassManager pm(&context);
-  pm.addPass(mlir::colossal::createFuseAttentionPass());
-  pm.addPass(createCanonicalizerPass());
-  if (failed(pm.run(*module)))
-    return 1;
-  mlir::colossal::EstimateRequest request;
-  request.mode = modeOption.empty() ? std::string("train") : modeOption;
-  request.cluster = clusterOption;
-  request.batch = batchOption;
-  request.parallel = parallelOption;
-  request.dtype = dtypeOption;
-  request.flashAttention = flashOption;
-  request.dropout = dropoutOption;
-  request.includeWorkload = workloadOption;
-  if (llvm::Error error = mlir::colossal::estimateModule(*module, request, os)) {
-    llvm::errs() << "colossal-opt: error: " << llvm::toString(std::move(error))
-                 << "\n";
-    return 1;
-  }
-  return 0;
+/// The job described by --mode, --cluster, --batch and friends.
+static mlir::colossal::EstimateRequest jobFromFlags() {
+  mlir::colossal::EstimateRequest job;
+  job.mode = modeOption.empty() ? std::string("train") : modeOption;
+  job.cluster = clusterOption;
+  job.batch = batchOption;
+  job.parallel = parallelOption;
+  job.dtype = dtypeOption;
+  job.flashAttention = flashOption;
+  job.dropout = dropoutOption;
+  job.includeWorkload = workloadOption;
+  return job;
 }
 
-/// --auto-parallel: imports or parses the input, fuses attention, searches
-/// the plan, and prints the annotated IR.
-static int runAutoParallel(StringRef path,
-                           std::unique_ptr<llvm::MemoryBuffer> input, bool onnx,
-                           DialectRegistry &registry, StringRef outputFilename) {
-  MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
-  OwningOpRef<ModuleOp> module =
-      loadModule(context, sourceMgr, path, std::move(input), onnx, true);
-  if (!module)
-    return 1;
-  PassManager pm(&context);
-  pm.addPass(mlir::colossal::createFuseAttentionPass());
-  pm.addPass(createCanonicalizerPass());
-  if (failed(pm.run(*module)))
-    return 1;
-  mlir::colossal::AutoParallelRequest request;
-  request.job.mode = modeOption.empty() ? std::string("train") : modeOption;
-  request.job.cluster = clusterOption;
-  request.job.batch = batchOption;
-  request.job.dtype = dtypeOption;
-  request.job.flashAttention = flashOption;
-  request.job.dropout = dropoutOption;
-  request.memoryBudget = memoryBudgetOption;
-  request.constraints = constrainOption;
-  request.reportPath = reportOption;
-  request.reportText = reportTextOption;
-  if (llvm::Error error = mlir::colossal::autoParallelModule(*module, request)) {
-    llvm::errs() << "colossal-opt: error: " << llvm::toString(std::move(error))
-                 << "\n";
-    return 1;
-  }
-  std::string message;
-  auto output = openOutputFile(outputFilename, &message);
-  if (!output) {
-    llvm::errs() << "colossal-opt: " << message << "\n";
-    return 1;
-  }
-  module->print(output->os());
-  output->os() << "\n";
-  output->keep();
-  return 0;
-}
-
-/// --mode=infer: the compile pipeline (fuse attention, canonicalize, plan
-/// memory) and then the IR (--emit=mlir) or a plan file (--emit=plan).
-static int runPipeline(StringRef path, std::unique_ptr<llvm::MemoryBuffer> input,
-                       bool onnx, DialectRegistry &registry,
-                       StringRef outputFilename) {
-  if (modeOption != "infer") {
-    llvm::errs() << "colossal-opt: --mode=" << modeOption
-                 << (modeOption == "train"
-                         ? " compiles training steps in a later release; today "
-                           "it works with --estimate"
-                         : " is not a mode; use --mode=infer or --mode=train")
-                 << "\n";
-    return 1;
-  }
-  if (emitOption != "mlir" && emitOption != "plan") {
-    llvm::errs() << "colossal-opt: --emit=" << emitOption
-                 << " is not known; use --emit=mlir or --emit=plan\n";
-    return 1;
-  }
-  if (emitOption == "plan" && (outputFilename == "-" || outputFilename.empty())) {
-    llvm::errs() << "colossal-opt: --emit=plan writes a binary file; name it "
-                    "with -o FILE.cplan\n";
-    return 1;
-  }
-  MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
-  OwningOpRef<ModuleOp> module =
-      loadModule(context, sourceMgr, path, std::move(input), onnx, false);
-  if (!module)
-    return 1;
-  PassManager pm(&context);
+/// Fuses attention and canonicalizes (the form every pipeline starts from),
+/// then plans memory when asked; mlir-opt's pass-manager flags apply.
+static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory) {
+  PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
-    return 1;
+    return failure();
   pm.addPass(mlir::colossal::createFuseAttentionPass());
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(mlir::colossal::createPlanMemoryPass());
-  if (failed(pm.run(*module)))
-    return 1;
-  if (emitOption == "plan") {
-    std::string producer = std::string("colossal-opt ") + COLOSSAL_VERSION;
-    return failed(mlir::colossal::emitPlanFile(*module, outputFilename, producer)) ? 1 : 0;
-  }
+  if (planMemory)
+    pm.addPass(mlir::colossal::createPlanMemoryPass());
+  return pm.run(module);
+}
+
+static int printModule(ModuleOp module, StringRef outputFilename) {
   std::string message;
   auto output = openOutputFile(outputFilename, &message);
   if (!output) {
     llvm::errs() << "colossal-opt: " << message << "\n";
     return 1;
   }
-  module->print(output->os());
+  module.print(output->os());
   output->os() << "\n";
   output->keep();
   return 0;
+}
+
+static int reportError(llvm::Error error) {
+  llvm::errs() << "colossal-opt: error: " << llvm::toString(std::move(error))
+               << "\n";
+  return 1;
+}
+
+/// The pipelines colossal-opt drives itself rather than mlir-opt's driver.
+enum class Driven { Estimate, AutoParallel, Compile };
+
+/// --estimate (JSON of the cost model's estimate), --auto-parallel (the
+/// annotated IR), --mode=infer (the compiled IR or a plan file).
+static int runDriven(Driven what, StringRef path,
+                     std::unique_ptr<llvm::MemoryBuffer> input, bool onnx,
+                     DialectRegistry &registry, StringRef outputFilename) {
+  if (what == Driven::Compile) {
+    if (modeOption != "infer") {
+      llvm::errs() << "colossal-opt: --mode=" << modeOption
+                   << (modeOption == "train"
+                           ? " compiles training steps in a later release; "
+                             "today it works with --estimate and "
+                             "--auto-parallel"
+                           : " is not a mode; use --mode=infer or --mode=train")
+                   << "\n";
+      return 1;
+    }
+    if (emitOption != "mlir" && emitOption != "plan") {
+      llvm::errs() << "colossal-opt: --emit=" << emitOption
+                   << " is not known; use --emit=mlir or --emit=plan\n";
+      return 1;
+    }
+    if (emitOption == "plan" &&
+        (outputFilename == "-" || outputFilename.empty())) {
+      llvm::errs() << "colossal-opt: --emit=plan writes a binary file; name it "
+                      "with -o FILE.cplan\n";
+      return 1;
+    }
+  }
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
+  // Costs are per sample, so the planners import an unbound batch as 1.
+  OwningOpRef<ModuleOp> module = loadModule(
+      context, sourceMgr, path, std::move(input), onnx, what != Driven::Compile);
+  if (!module ||
+      failed(runPipelinePasses(*module, what == Driven::Compile)))
+    return 1;
+
+  switch (what) {
+  case Driven::Estimate: {
+    std::string message;
+    auto output = openOutputFile(outputFilename, &message);
+    if (!output) {
+      llvm::errs() << "colossal-opt: " << message << "\n";
+      return 1;
+    }
+    if (llvm::Error error =
+            mlir::colossal::estimateModule(*module, jobFromFlags(), output->os()))
+      return reportError(std::move(error));
+    output->keep();
+    return 0;
+  }
+  case Driven::AutoParallel: {
+    mlir::colossal::AutoParallelRequest request;
+    request.job = jobFromFlags();
+    request.memoryBudget = memoryBudgetOption;
+    request.constraints = constrainOption;
+    request.reportPath = reportOption;
+    request.reportText = reportTextOption;
+    if (llvm::Error error = mlir::colossal::autoParallelModule(*module, request))
+      return reportError(std::move(error));
+    return printModule(*module, outputFilename);
+  }
+  case Driven::Compile:
+    if (emitOption == "plan") {
+      std::string producer = std::string("colossal-opt ") + COLOSSAL_VERSION;
+      return failed(mlir::colossal::emitPlanFile(*module, outputFilename,
+                                                 producer))
+                 ? 1
+                 : 0;
+    }
+    return printModule(*module, outputFilename);
+  }
+  return 1;
 }
 
 /// Imports the ONNX model at `path` and returns it as MLIR bytecode, so that
@@ -327,24 +318,13 @@ int main(int argc, char **argv) {
   }
   StringRef bytes = input->getBuffer();
   bool onnx = mlir::colossal::onnx::looksLikeOnnx(inputFilename, bytes);
-  if (estimateOption) {
-    auto output = openOutputFile(outputFilename, &message);
-    if (!output) {
-      llvm::errs() << "colossal-opt: " << message << "\n";
-      return 1;
-    }
-    int rc = runEstimate(inputFilename, std::move(input), onnx, registry,
-                         output->os());
-    if (rc == 0)
-      output->keep();
-    return rc;
+  if (estimateOption || autoParallelOption || !modeOption.empty()) {
+    Driven what = estimateOption       ? Driven::Estimate
+                  : autoParallelOption ? Driven::AutoParallel
+                                       : Driven::Compile;
+    return runDriven(what, inputFilename, std::move(input), onnx, registry,
+                     outputFilename);
   }
-  if (autoParallelOption)
-    return runAutoParallel(inputFilename, std::move(input), onnx, registry,
-                           outputFilename);
-  if (!modeOption.empty())
-    return runPipeline(inputFilename, std::move(input), onnx, registry,
-                       outputFilename);
   if (onnx) {
     auto imported = importToBuffer(inputFilename, bytes, registry);
     if (failed(imported))
