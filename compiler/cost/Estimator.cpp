@@ -44,6 +44,7 @@ struct LayerCost {
   double spFwd = 0, spBwd = 0; ///< context-parallel exchange, exposed
   double params = 0;           ///< parameters held (after TP)
   double actStored = 0;        ///< bytes kept for backward
+  double actKept = 0;          ///< bytes kept without recomputation
   double actFull = 0;          ///< bytes materialised by recompute
   double actCore = 0;          ///< attention-core bytes (selective)
 };
@@ -206,6 +207,8 @@ static LayerCost costLayer(const Ctx &x, const LayerSpec &l) {
   if (l.role != LayerRole::Block) // Megatron checkpoints transformer layers
     keepAll.recompute = Recompute::None;
   lc.actStored = storedActivationBytes(l.activations, keepAll);
+  keepAll.recompute = Recompute::None;
+  lc.actKept = storedActivationBytes(l.activations, keepAll);
   lc.actFull = fullActivationBytes(l.activations, x.cfg);
   ActivationDivisors d = activationDivisors(x.cfg);
   lc.actCore = l.activations.attention_core / d.split / d.context * x.mb;
@@ -224,11 +227,20 @@ static void addToStage(const Ctx &x, const Workload &w, size_t li,
   s.tp += count * (lc.tpFwd + lc.tpBwd);
   s.tpBwd += count * lc.tpBwd;
   s.sp += count * (lc.spFwd + lc.spBwd);
+  double stored = count * lc.actStored;
   if (block && x.cfg.recompute == Recompute::Full) {
-    s.recompute += count * lc.fwd;
-    s.tp += count * lc.tpFwd;
-    s.sp += count * lc.spFwd;
+    // recompute=full:K recomputes K layers of each of the stage's chunks.
+    double chunks = x.cfg.schedule == Schedule::Interleaved
+                        ? static_cast<double>(x.cfg.virtual_stages)
+                        : 1.0;
+    double redone = x.cfg.recompute_layers > 0
+                        ? std::min(count, x.cfg.recompute_layers * chunks)
+                        : count;
+    s.recompute += redone * lc.fwd;
+    s.tp += redone * lc.tpFwd;
+    s.sp += redone * lc.spFwd;
     s.actWorking = std::max(s.actWorking, lc.actFull);
+    stored = redone * lc.actStored + (count - redone) * lc.actKept;
   } else if (block && x.cfg.recompute == Recompute::Selective) {
     s.recompute += count * lc.coreFwd;
     s.actWorking = std::max(s.actWorking, lc.actCore);
@@ -237,7 +249,7 @@ static void addToStage(const Ctx &x, const Workload &w, size_t li,
     s.params += count * lc.params;
     s.largestLayerParams = std::max(s.largestLayerParams, lc.params);
   }
-  s.actStored += count * lc.actStored;
+  s.actStored += stored;
 }
 
 llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
@@ -451,8 +463,15 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
   for (const LayerSpec &l : w.layers) {
     if (l.role != LayerRole::Block)
       continue;
-    if (cfg.recompute == Recompute::Full)
-      recomputeFlops += l.count * l.forwardFlopsPerSample();
+    if (cfg.recompute == Recompute::Full) {
+      double chunks = static_cast<double>(
+          cfg.pp * (cfg.schedule == Schedule::Interleaved ? cfg.virtual_stages : 1));
+      double blocks = static_cast<double>(w.blockLayerCount());
+      double fraction = cfg.recompute_layers > 0
+                            ? std::min(1.0, cfg.recompute_layers * chunks / blocks)
+                            : 1.0;
+      recomputeFlops += fraction * l.count * l.forwardFlopsPerSample();
+    }
     else if (cfg.recompute == Recompute::Selective)
       recomputeFlops += l.count * l.attentionCoreFlopsPerSample();
   }

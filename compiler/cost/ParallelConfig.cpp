@@ -194,8 +194,14 @@ colossal::cost::parseParallelConfig(StringRef text) {
         cfg.recompute = Recompute::Selective;
       else if (value == "full")
         cfg.recompute = Recompute::Full;
-      else
-        return bad("one of none, selective, full");
+      else if (value.consume_front("full:")) {
+        cfg.recompute = Recompute::Full;
+        if (value.getAsInteger(10, cfg.recompute_layers) ||
+            cfg.recompute_layers < 1)
+          return bad("full:K with K >= 1 layers per model chunk, e.g. full:4");
+      } else
+        return bad("one of none, selective, full, full:K (K layers per "
+                   "model chunk)");
     } else if (key == "zero") {
       int64_t z;
       if (value.getAsInteger(10, z) || z < 0 || z > 3)
@@ -230,7 +236,10 @@ std::string colossal::cost::toString(const ParallelConfig &c) {
      << ",schedule=" << scheduleName(c.schedule);
   if (c.schedule == Schedule::Interleaved)
     os << ":" << c.virtual_stages;
-  os << ",recompute=" << recomputeName(c.recompute) << ",zero=" << c.zero
+  os << ",recompute=" << recomputeName(c.recompute);
+  if (c.recompute == Recompute::Full && c.recompute_layers > 0)
+    os << ":" << c.recompute_layers;
+  os << ",zero=" << c.zero
      << ",offload=" << offloadName(c.offload);
   return os.str();
 }

@@ -42,6 +42,10 @@ struct ParallelConfig {
   Schedule schedule = Schedule::OneFOneB;
   int64_t virtual_stages = 1; ///< v: model chunks per stage (interleaved)
   Recompute recompute = Recompute::None;
+  /// With recompute=full: recompute only this many block layers of each
+  /// model chunk (Megatron's --recompute-num-layers); 0 means all of them.
+  /// The others keep their activations.
+  int64_t recompute_layers = 0;
   int zero = 0; ///< ZeRO stage 0..3
   Offload offload = Offload::None;
 

@@ -325,7 +325,10 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
       stage = (layer / perChunk) % cfg.pp;
     op->setAttr("cg.stage", b.getI64IntegerAttr(stage));
     bool inBlock = layer >= 0 && layer < numBlocks;
-    if (inBlock && (cfg.recompute == cost::Recompute::Full ||
+    // recompute=full:K: the first K layers of every model chunk.
+    bool chosen = cfg.recompute_layers == 0 ||
+                  (inBlock && layer % perChunk < cfg.recompute_layers);
+    if (inBlock && ((cfg.recompute == cost::Recompute::Full && chosen) ||
                     (cfg.recompute == cost::Recompute::Selective &&
                      isa<AttentionOp, SoftmaxOp>(op))))
       op->setAttr("cg.remat", b.getUnitAttr());

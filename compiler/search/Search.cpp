@@ -97,6 +97,7 @@ struct Savers {
   cost::Recompute recompute;
   int zero;
   cost::Offload offload;
+  int64_t layers = 0; ///< with Full: layers per chunk recomputed (0: all)
 };
 const Savers kSavers[] = {
     {cost::Recompute::None, 0, cost::Offload::None},
@@ -206,9 +207,30 @@ struct Searcher {
   /// order of cost until one fits. ZeRO-1 is always tried as well: it
   /// shards optimizer state for nearly no time.
   void withSavers(ParallelConfig cfg) {
-    bool anyFit = false;
+    // Before recomputing every layer, try recomputing some of each model
+    // chunk's layers (a quarter, half, three quarters): per-layer
+    // checkpointing that keeps the rest.
+    int64_t chunks = cfg.pp * (cfg.schedule == cost::Schedule::Interleaved
+                                   ? cfg.virtual_stages : 1);
+    int64_t perChunk = w.blockLayerCount() / std::max<int64_t>(1, chunks);
+    std::vector<Savers> savers;
     for (const Savers &s : kSavers) {
+      if (s.recompute == cost::Recompute::Full && s.zero == 1 &&
+          s.offload == cost::Offload::None)
+        for (int64_t k : {perChunk / 4, perChunk / 2, 3 * perChunk / 4}) {
+          if (k < 1 || k >= perChunk ||
+              (!savers.empty() && savers.back().layers == k))
+            continue;
+          for (int zero : {1, 2, 3})
+            savers.push_back({cost::Recompute::Full, zero,
+                              cost::Offload::None, k});
+        }
+      savers.push_back(s);
+    }
+    bool anyFit = false;
+    for (const Savers &s : savers) {
       cfg.recompute = s.recompute;
+      cfg.recompute_layers = s.layers;
       cfg.zero = s.zero;
       cfg.offload = s.offload;
       anyFit |= consider(cfg);

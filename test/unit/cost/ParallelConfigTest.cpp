@@ -141,3 +141,16 @@ TEST(ParallelConfig, ValidationErrorsNameTheConstraint) {
             "(24)");
   EXPECT_EQ(validateError("dp=2,tp=8,sp=2,tp-sp=1", w, c), "<no error>");
 }
+
+// recompute=full:K parses, prints back, and rejects K < 1.
+TEST(ParallelConfig, PerLayerRecompute) {
+  auto cfg = parseParallelConfig("dp=8,recompute=full:6");
+  ASSERT_TRUE(static_cast<bool>(cfg)) << llvm::toString(cfg.takeError());
+  EXPECT_EQ(cfg->recompute, Recompute::Full);
+  EXPECT_EQ(cfg->recompute_layers, 6);
+  EXPECT_NE(toString(*cfg).find("recompute=full:6"), std::string::npos);
+  auto bad = parseParallelConfig("recompute=full:0");
+  ASSERT_FALSE(static_cast<bool>(bad));
+  EXPECT_NE(llvm::toString(bad.takeError()).find("full:K with K >= 1"),
+            std::string::npos);
+}
