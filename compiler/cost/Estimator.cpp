@@ -54,6 +54,7 @@ struct StageCost {
   double fwd = 0, bwd = 0, recompute = 0, tp = 0, tpBwd = 0, sp = 0;
   double params = 0, largestLayerParams = 0;
   double actStored = 0, actWorking = 0;
+  double blockLayers = 0; ///< transformer layers on the stage
   double total() const { return fwd + bwd + recompute + tp + sp; }
 };
 
@@ -250,6 +251,8 @@ static void addToStage(const Ctx &x, const Workload &w, size_t li,
     s.largestLayerParams = std::max(s.largestLayerParams, lc.params);
   }
   s.actStored += stored;
+  if (block)
+    s.blockLayers += count;
 }
 
 llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
@@ -407,9 +410,17 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
     // Optimizer step, on the device or on the host.
     double shard = cfg.zero >= 1 ? s.params / dpd : s.params;
     double offload = 0;
-    if (cfg.offload == Offload::None) {
+    if (cfg.offload == Offload::None || cfg.offload == Offload::Activations) {
       tb.optimizer =
           std::max(tb.optimizer, memoryBoundTime(c, shard * stepBytesPerParam));
+      if (cfg.offload == Offload::Activations) {
+        // Each micro-batch's kept activations go to the host after forward
+        // and come back before backward, overlapped with the stage's compute.
+        double resident = std::min(1.0, 2.0 / std::max(1.0, s.blockLayers));
+        double bytes = s.actStored * (1 - resident);
+        double transfer = 2 * bytes / pcie;
+        offload = md * std::max(0.0, transfer - s.total());
+      }
     } else {
       double d2h = shard * w.grad_bytes / pcie;
       double h2d = shard * w.param_bytes / pcie;
@@ -433,9 +444,17 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
       mem.params = 2 * s.largestLayerParams * w.param_bytes;
     mem.grads = ms.grads;
     mem.optimizer = ms.optimizer;
-    mem.activations =
-        inFlightMicroBatches(cfg.schedule, p, m, v, i) * s.actStored +
-        s.actWorking;
+    double inFlight = inFlightMicroBatches(cfg.schedule, p, m, v, i);
+    mem.activations = inFlight * s.actStored + s.actWorking;
+    double hostActivations = 0;
+    if (cfg.offload == Offload::Activations) {
+      // Each layer's kept activations leave after its forward and return
+      // before its backward: on the device, two layers' worth (the one in
+      // use and the one in transfer) of each micro-batch in flight.
+      double resident = std::min(1.0, 2.0 / std::max(1.0, s.blockLayers));
+      mem.activations = inFlight * s.actStored * resident + s.actWorking;
+      hostActivations = inFlight * s.actStored * (1 - resident);
+    }
     if (dpSize > 1)
       mem.comm_buffers += cfg.zero >= 3
                               ? 2 * s.largestLayerParams * w.param_bytes
@@ -450,7 +469,7 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
       est.memory = mem;
       est.peak_memory_stage = i;
     }
-    hostPeak = std::max(hostPeak, ms.host);
+    hostPeak = std::max(hostPeak, ms.host + hostActivations);
   }
 
   est.step_time_s = tb.compute + tb.recompute + tb.tp_comm + tb.sp_comm +

@@ -60,6 +60,8 @@ llvm::StringRef colossal::cost::offloadName(Offload o) {
     return "optimizer";
   case Offload::Params:
     return "params";
+  case Offload::Activations:
+    return "activations";
   }
   return "?";
 }
@@ -214,8 +216,10 @@ colossal::cost::parseParallelConfig(StringRef text) {
         cfg.offload = Offload::Optimizer;
       else if (value == "params")
         cfg.offload = Offload::Params;
+      else if (value == "activations")
+        cfg.offload = Offload::Activations;
       else
-        return bad("one of none, optimizer, params");
+        return bad("one of none, optimizer, params, activations");
     } else {
       return configError("unknown key '" + key +
                          "' (known keys: " + kKnownKeys + ")");

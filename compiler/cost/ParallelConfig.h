@@ -25,7 +25,10 @@ struct Workload;
 enum class TpMode { OneD, TwoD, TwoPointFiveD, ThreeD };
 enum class Schedule { GPipe, OneFOneB, Interleaved };
 enum class Recompute { None, Selective, Full };
-enum class Offload { None, Optimizer, Params };
+/// What lives in host memory: the optimizer state, also the weights
+/// (ZeRO-3), or the activations kept for backward (copied out after each
+/// layer's forward, prefetched before its backward).
+enum class Offload { None, Optimizer, Params, Activations };
 /// How the sequence (context) parallel group runs attention.
 enum class SpMode { Ring, Ulysses };
 

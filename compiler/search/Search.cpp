@@ -114,6 +114,9 @@ const Savers kSavers[] = {
     {cost::Recompute::Full, 2, cost::Offload::Optimizer},
     {cost::Recompute::Full, 3, cost::Offload::Optimizer},
     {cost::Recompute::Full, 3, cost::Offload::Params},
+    {cost::Recompute::Selective, 2, cost::Offload::Activations},
+    {cost::Recompute::Selective, 3, cost::Offload::Activations},
+    {cost::Recompute::Full, 3, cost::Offload::Activations},
 };
 
 std::string shapeKey(const ParallelConfig &c) {
@@ -227,15 +230,21 @@ struct Searcher {
         }
       savers.push_back(s);
     }
-    bool anyFit = false;
-    for (const Savers &s : savers) {
+    bool baseFits = false;
+    for (size_t i = 0; i < savers.size(); ++i) {
+      const Savers &s = savers[i];
       cfg.recompute = s.recompute;
       cfg.recompute_layers = s.layers;
       cfg.zero = s.zero;
       cfg.offload = s.offload;
-      anyFit |= consider(cfg);
-      if (anyFit && s.zero >= 1)
-        break; // the remaining savers only add cost
+      bool fit = consider(cfg);
+      if (i == 0)
+        baseFits = fit;
+      // A plan that fits as it is only adds cost with savers past ZeRO-1;
+      // one that does not tries them all (offloading activations can beat
+      // recomputing them), and the fastest that fits is kept.
+      if (baseFits && s.zero >= 1)
+        break;
     }
   }
 

@@ -348,3 +348,32 @@ TEST(Estimator, PerLayerRecomputeIsBetweenNoneAndFull) {
               (full.hardware_flops - full.model_flops) / 2,
               1e-6 * full.hardware_flops);
 }
+
+// Offloading activations keeps two layers' worth on the device and moves
+// the rest through PCIe, exposed only when the transfer outlasts compute.
+TEST(Estimator, ActivationOffload) {
+  GptDims d;
+  d.layers = 8;
+  d.hidden = 2048;
+  d.heads = 16;
+  d.seq = 2048;
+  d.vocab = 51200;
+  d.global_batch = 8;
+  Workload w = makeGptWorkload(d);
+  ClusterSpec c = cantFail(getPresetCluster("dgx-a100-80g"));
+  auto run = [&](const char *offload) {
+    ParallelConfig cfg = cantFail(parseParallelConfig(
+        std::string("dp=8,micro-batch=1,offload=") + offload));
+    return cantFail(estimate(w, cfg, c));
+  };
+  Estimate kept = run("none"), moved = run("activations");
+  // 8 layers on the stage: 2 stay, 6 of the stored activations move.
+  EXPECT_LT(moved.memory.activations, kept.memory.activations);
+  EXPECT_GT(moved.host_memory_bytes_per_node, 0);
+  EXPECT_GE(moved.step_time_s, kept.step_time_s);
+  EXPECT_GE(moved.time.offload, 0);
+  auto bad = parseParallelConfig("offload=disk");
+  ASSERT_FALSE(static_cast<bool>(bad));
+  EXPECT_NE(llvm::toString(bad.takeError()).find("activations"),
+            std::string::npos);
+}
