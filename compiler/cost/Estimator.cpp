@@ -291,6 +291,16 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
   llvm::SmallVector<StageCost, 16> stages(p);
   llvm::SmallVector<int64_t, 8> stageOfLayer(w.layers.size(), -1);
   const int64_t chunkSize = w.blockLayerCount() / (p * v);
+  // Chunk boundaries: even, or as stage-layers says (v == 1).
+  llvm::SmallVector<int64_t, 16> chunkEnd;
+  for (int64_t k = 0, acc = 0; k < p * v; ++k) {
+    acc += cfg.stage_layers.empty() ? chunkSize : cfg.stage_layers[k];
+    chunkEnd.push_back(acc);
+  }
+  auto chunkOf = [&](int64_t position) {
+    return static_cast<int64_t>(llvm::upper_bound(chunkEnd, position) -
+                                chunkEnd.begin());
+  };
   int64_t pos = 0;
   for (size_t li = 0; li < w.layers.size(); ++li) {
     const LayerSpec &l = w.layers[li];
@@ -300,8 +310,8 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
     }
     int64_t end = pos + l.count;
     while (pos < end) {
-      int64_t chunk = pos / chunkSize;
-      int64_t take = std::min(end, (chunk + 1) * chunkSize) - pos;
+      int64_t chunk = chunkOf(pos);
+      int64_t take = std::min(end, chunkEnd[chunk]) - pos;
       addToStage(x, w, li, layerCosts[li], static_cast<double>(take),
                  stages[chunk % p]);
       stageOfLayer[li] = chunk % p; // used for tied weights: any stage will do
@@ -333,6 +343,7 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
   est.config = toString(cfg);
   est.micro_batches = m;
   est.critical_stage = critical;
+  est.stage_times_s.assign(stageTimes.begin(), stageTimes.end());
   TimeBreakdown &tb = est.time;
   const StageCost &cs = stages[critical];
   double md = static_cast<double>(m);
@@ -527,6 +538,7 @@ llvm::json::Value Estimate::toJSON() const {
       {"hardware_flops", hardware_flops},
       {"micro_batches", micro_batches},
       {"critical_stage", critical_stage},
+      {"stage_times_s", json::Array(stage_times_s)},
       {"peak_memory_stage", peak_memory_stage},
       {"time", json::Object{{"compute", time.compute},
                             {"recompute", time.recompute},

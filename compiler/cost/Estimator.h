@@ -78,6 +78,7 @@ struct Estimate {
   double hardware_flops = 0;
   int64_t micro_batches = 0; ///< per pipeline, per step
   int64_t critical_stage = 0;
+  std::vector<double> stage_times_s; ///< per micro-batch, per stage
   int64_t peak_memory_stage = 0;
   TimeBreakdown time;
   MemoryBreakdown memory;

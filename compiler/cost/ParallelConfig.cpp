@@ -204,6 +204,18 @@ colossal::cost::parseParallelConfig(StringRef text) {
       } else
         return bad("one of none, selective, full, full:K (K layers per "
                    "model chunk)");
+    } else if (key == "stage-layers") {
+      // "stage-layers=22:24:24:26": transformer layers per stage.
+      cfg.stage_layers.clear();
+      llvm::SmallVector<llvm::StringRef> parts;
+      value.split(parts, ':');
+      for (llvm::StringRef part : parts) {
+        int64_t n;
+        if (part.getAsInteger(10, n) || n < 1)
+          return bad("layers per stage separated by ':', each >= 1, e.g. "
+                     "stage-layers=22:24:24:26");
+        cfg.stage_layers.push_back(n);
+      }
     } else if (key == "zero") {
       int64_t z;
       if (value.getAsInteger(10, z) || z < 0 || z > 3)
@@ -245,6 +257,11 @@ std::string colossal::cost::toString(const ParallelConfig &c) {
     os << ":" << c.recompute_layers;
   os << ",zero=" << c.zero
      << ",offload=" << offloadName(c.offload);
+  if (!c.stage_layers.empty()) {
+    os << ",stage-layers=";
+    for (size_t i = 0; i < c.stage_layers.size(); ++i)
+      os << (i ? ":" : "") << c.stage_layers[i];
+  }
   return os.str();
 }
 
@@ -303,7 +320,21 @@ llvm::Error colossal::cost::validateParallelConfig(const ParallelConfig &c,
   int64_t v = c.schedule == Schedule::Interleaved ? c.virtual_stages : 1;
   int64_t chunks = c.pp * v;
   int64_t blocks = w.blockLayerCount();
-  if (blocks % chunks != 0)
+  if (!c.stage_layers.empty()) {
+    if (v != 1)
+      return configError("stage-layers applies to schedule=1f1b or gpipe");
+    if (static_cast<int64_t>(c.stage_layers.size()) != c.pp)
+      return configError("stage-layers lists " +
+                         llvm::Twine(c.stage_layers.size()) +
+                         " stages but pp=" + llvm::Twine(c.pp));
+    int64_t sum = 0;
+    for (int64_t n : c.stage_layers)
+      sum += n;
+    if (sum != blocks)
+      return configError("stage-layers add up to " + llvm::Twine(sum) +
+                         " but the model has " + llvm::Twine(blocks) +
+                         " layers");
+  } else if (blocks % chunks != 0)
     return configError("layers (" + llvm::Twine(blocks) +
                        ") not divisible by pp*v = " + llvm::Twine(c.pp) + "*" +
                        llvm::Twine(v) + " = " + llvm::Twine(chunks));

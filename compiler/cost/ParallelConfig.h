@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace colossal {
 namespace cost {
@@ -50,6 +51,9 @@ struct ParallelConfig {
   /// The others keep their activations.
   int64_t recompute_layers = 0;
   int zero = 0; ///< ZeRO stage 0..3
+  /// Transformer layers per pipeline stage, first to last (1F1B/GPipe);
+  /// empty: an even split.
+  std::vector<int64_t> stage_layers;
   Offload offload = Offload::None;
 
   int64_t devices() const { return dp * tp * pp * sp; }

@@ -319,10 +319,15 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
     }
     int layer = layers.lookup(op);
     int64_t stage = 0;
-    if (layer >= numBlocks)
+    if (layer >= numBlocks) {
       stage = cfg.pp - 1;
-    else if (layer >= 0)
+    } else if (layer >= 0 && !cfg.stage_layers.empty()) {
+      for (int64_t end = cfg.stage_layers[0];
+           layer >= end && stage + 1 < cfg.pp;)
+        end += cfg.stage_layers[++stage];
+    } else if (layer >= 0) {
       stage = (layer / perChunk) % cfg.pp;
+    }
     op->setAttr("cg.stage", b.getI64IntegerAttr(stage));
     bool inBlock = layer >= 0 && layer < numBlocks;
     // recompute=full:K: the first K layers of every model chunk.

@@ -155,6 +155,58 @@ std::string whyLost(const Candidate &alt, const Candidate &best) {
   return os.str();
 }
 
+/// Layers per stage that balance the stages' times, from an even split's
+/// estimate: a middle stage gives the time of a layer, the ends their extra
+/// (embedding, head); the smallest T with sum_i floor((T - extra_i) / t)
+/// >= layers is the balanced bottleneck. Empty when the even split is
+/// already balanced.
+std::vector<int64_t> balancedStages(const cost::Estimate &even, int64_t layers,
+                                    int64_t pp) {
+  const std::vector<double> &t = even.stage_times_s;
+  if (static_cast<int64_t>(t.size()) != pp || layers < pp)
+    return {};
+  double n = static_cast<double>(layers / pp);
+  double perLayer = pp >= 3 ? t[pp / 2] / n : std::min(t.front(), t.back()) / n;
+  if (!(perLayer > 0))
+    return {};
+  std::vector<double> extra(pp);
+  for (int64_t i = 0; i < pp; ++i)
+    extra[i] = std::max(0.0, t[i] - n * perLayer);
+  auto count = [&](double T, int64_t i) {
+    return std::max<int64_t>(
+        1, static_cast<int64_t>(std::floor((T - extra[i]) / perLayer + 1e-9)));
+  };
+  double lo = 0, hi = *llvm::max_element(t) + perLayer * layers;
+  for (int iter = 0; iter < 60; ++iter) {
+    double mid = (lo + hi) / 2;
+    int64_t total = 0;
+    for (int64_t i = 0; i < pp; ++i)
+      total += count(mid, i);
+    (total >= layers ? hi : lo) = mid;
+  }
+  std::vector<int64_t> split(pp);
+  int64_t total = 0;
+  for (int64_t i = 0; i < pp; ++i)
+    total += split[i] = count(hi, i);
+  // Take back the surplus from the slowest stages.
+  while (total > layers) {
+    int64_t worst = -1;
+    for (int64_t i = 0; i < pp; ++i)
+      if (split[i] > 1 &&
+          (worst < 0 || split[i] * perLayer + extra[i] >
+                            split[worst] * perLayer + extra[worst]))
+        worst = i;
+    if (worst < 0)
+      return {};
+    --split[worst];
+    --total;
+  }
+  if (total != layers ||
+      llvm::all_of(split, [&](int64_t k) { return k == layers / pp; }))
+    return {};
+  return split;
+}
+
 /// Scores every candidate of the space.
 struct Searcher {
   const cost::Workload &w;
@@ -194,6 +246,16 @@ struct Searcher {
         closest = Candidate{cfg, *e, false, ""};
       }
       return false;
+    }
+    // Pipeline stages: the first holds the embedding and the last the head,
+    // so an even split of the layers leaves them slower. Try the split that
+    // balances the stages (optimal for identical layers).
+    if (cfg.pp > 1 && cfg.schedule != cost::Schedule::Interleaved &&
+        cfg.stage_layers.empty()) {
+      ParallelConfig balanced = cfg;
+      balanced.stage_layers = balancedStages(*e, w.blockLayerCount(), cfg.pp);
+      if (!balanced.stage_layers.empty())
+        consider(balanced);
     }
     std::string key = shapeKey(cfg);
     auto it = bestOfShape.find(key);
