@@ -279,12 +279,24 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
   MLIRContext *ctx = module.getContext();
   Builder b(ctx);
   auto mesh = FlatSymbolRefAttr::get(ctx, "mesh");
-  auto shardingOf = [&](Layout l, Value v) {
+  // Activations (not weights) also split their batch dimension over the
+  // data-parallel axis when it divides (it does when the graph was imported
+  // with the per-replica batch; searched with batch 1, it does not).
+  auto shardingOf = [&](Layout l, Value v, bool activation) {
     SmallVector<Attribute> dims;
     auto t = typeOf(v);
-    for (int d = 0; d < t.getRank(); ++d)
-      dims.push_back(d == l.dim ? b.getStrArrayAttr({"tp"}) : b.getArrayAttr({}));
-    ArrayAttr partial = l.partial ? b.getStrArrayAttr({"tp"}) : ArrayAttr();
+    for (int d = 0; d < t.getRank(); ++d) {
+      SmallVector<StringRef> axes;
+      if (activation && d == 0 && cfg.dp > 1 &&
+          t.getDimSize(0) % (cfg.dp * (l.dim == 0 ? cfg.tp : 1)) == 0) {
+        axes.push_back("dp");
+      }
+      if (d == l.dim && cfg.tp > 1)
+        axes.push_back("tp");
+      dims.push_back(b.getStrArrayAttr(axes));
+    }
+    ArrayAttr partial =
+        l.partial && cfg.tp > 1 ? b.getStrArrayAttr({"tp"}) : ArrayAttr();
     return ShardingAttr::get(ctx, mesh, b.getArrayAttr(dims), partial);
   };
   int64_t chunks = cfg.pp * (cfg.schedule == cost::Schedule::Interleaved
@@ -294,10 +306,10 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
   for (Operation *op : ops) {
     int node = nodeOf.lookup(rep(op));
     const Strategy &s = strategies[node][solution->choice[node]];
-    if (cfg.tp > 1) {
+    if (cfg.tp > 1 || cfg.dp > 1) {
       SmallVector<Attribute> results;
       for (Value r : op->getResults())
-        results.push_back(shardingOf(s.result, r));
+        results.push_back(shardingOf(s.result, r, true));
       op->setAttr("cg.sharding", b.getArrayAttr(results));
       for (auto [i, operand] : llvm::enumerate(op->getOperands())) {
         Value base = operand;
@@ -312,7 +324,7 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
         if (!param || !annotatedParams.insert(param).second)
           continue;
         param->setAttr("cg.sharding",
-                       b.getArrayAttr({shardingOf(l, param.getResult())}));
+                       b.getArrayAttr({shardingOf(l, param.getResult(), false)}));
         if (isa<LinearOp, MatMulOp>(op) && op == rep(op))
           result.roles.push_back({param.getName().str(), s.name});
       }
@@ -338,6 +350,13 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
                      isa<AttentionOp, SoftmaxOp>(op))))
       op->setAttr("cg.remat", b.getUnitAttr());
   }
+  if (cfg.dp > 1)
+    for (BlockArgument arg : func.getArguments()) {
+      auto t = dyn_cast<RankedTensorType>(arg.getType());
+      if (t && t.getRank() >= 1 && t.getDimSize(0) % cfg.dp == 0)
+        func.setArgAttr(arg.getArgNumber(), "cg.sharding",
+                        shardingOf(Layout(), arg, true));
+    }
   result.seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start)
                        .count();
