@@ -131,7 +131,8 @@ struct FuseAttentionPattern : OpRewritePattern<MatMulOp> {
     int64_t rank = probs.getRank();
     if (rank < 2 || static_cast<int64_t>(softmax.getAxis()) != rank - 1)
       return failure();
-    int64_t rows = probs.getDimSize(rank - 2), cols = probs.getDimSize(rank - 1);
+    int64_t rows = probs.getDimSize(rank - 2),
+            cols = probs.getDimSize(rank - 1);
 
     // Peel the optional mask.
     Value scores = softmax.getInput();
@@ -261,7 +262,8 @@ struct FuseAttentionPass
     int64_t fused = 0, causal = 0;
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseAttentionPattern>(&getContext(), fused, causal);
-    if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns))))
+    if (failed(
+            applyPatternsAndFoldGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     numFused += fused;
     numCausal += causal;

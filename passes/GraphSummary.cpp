@@ -90,12 +90,13 @@ struct GraphSummaryPass
           causal += a.getCausal();
         }
       });
-      os << "  parameters: " << params << " tensors, "
-         << scaled(elements, "") << " elements, " << scaled(bytes, "B")
-         << " (" << external << " external, " << initializer
-         << " in the ONNX file, " << inline_ << " inline)\n";
+      os << "  parameters: " << params << " tensors, " << scaled(elements, "")
+         << " elements, " << scaled(bytes, "B") << " (" << external
+         << " external, " << initializer << " in the ONNX file, " << inline_
+         << " inline)\n";
       auto sorted = histogram.takeVector();
-      llvm::stable_sort(sorted, [](auto &a, auto &b) { return a.second > b.second; });
+      llvm::stable_sort(sorted,
+                        [](auto &a, auto &b) { return a.second > b.second; });
       os << "  ops: " << ops << " (";
       for (auto [i, entry] : llvm::enumerate(sorted))
         os << (i ? ", " : "") << entry.first << " " << entry.second;

@@ -43,8 +43,8 @@ bool isAlias(Operation *op) { return isa<ReshapeOp, ShardOp>(op); }
 bool isElementwiseInPlaceable(Operation *op) {
   return op->getNumResults() == 1 &&
          isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, NegOp, AbsOp,
-             SqrtOp, RsqrtOp, ExpOp, LogOp, TanhOp, ErfOp, ReciprocalOp,
-             ReluOp, SigmoidOp, SiluOp, GeluOp, WhereOp, AndOp, OrOp, NotOp>(op);
+             SqrtOp, RsqrtOp, ExpOp, LogOp, TanhOp, ErfOp, ReciprocalOp, ReluOp,
+             SigmoidOp, SiluOp, GeluOp, WhereOp, AndOp, OrOp, NotOp>(op);
 }
 
 /// First-fit allocator over [base, infinity) with coalescing frees.
@@ -187,7 +187,8 @@ struct PlanMemoryPass
       SmallVector<Value> dying;
       for (Value operand : op.getOperands()) {
         Value r = root(operand);
-        if (isDynamic(r) && lastUse.lookup(r) == i && !llvm::is_contained(dying, r))
+        if (isDynamic(r) && lastUse.lookup(r) == i &&
+            !llvm::is_contained(dying, r))
           dying.push_back(r);
       }
       bool placed = false;
@@ -226,8 +227,8 @@ struct PlanMemoryPass
     for (BlockArgument arg : func.getArguments())
       func.setArgAttr(arg.getArgNumber(), "cg.offset",
                       b.getI64IntegerAttr(offsetOf.lookup(arg)));
-    func->getParentOfType<ModuleOp>()->setAttr(
-        "cg.arena_bytes", b.getI64IntegerAttr(arenaBytes));
+    func->getParentOfType<ModuleOp>()->setAttr("cg.arena_bytes",
+                                               b.getI64IntegerAttr(arenaBytes));
     return success();
   }
 };

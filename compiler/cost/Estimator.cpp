@@ -495,14 +495,15 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
       continue;
     if (cfg.recompute == Recompute::Full) {
       double chunks = static_cast<double>(
-          cfg.pp * (cfg.schedule == Schedule::Interleaved ? cfg.virtual_stages : 1));
+          cfg.pp *
+          (cfg.schedule == Schedule::Interleaved ? cfg.virtual_stages : 1));
       double blocks = static_cast<double>(w.blockLayerCount());
-      double fraction = cfg.recompute_layers > 0
-                            ? std::min(1.0, cfg.recompute_layers * chunks / blocks)
-                            : 1.0;
+      double fraction =
+          cfg.recompute_layers > 0
+              ? std::min(1.0, cfg.recompute_layers * chunks / blocks)
+              : 1.0;
       recomputeFlops += fraction * l.count * l.forwardFlopsPerSample();
-    }
-    else if (cfg.recompute == Recompute::Selective)
+    } else if (cfg.recompute == Recompute::Selective)
       recomputeFlops += l.count * l.attentionCoreFlopsPerSample();
   }
   est.model_flops = 3 * w.forwardFlopsPerSample() * B;

@@ -255,8 +255,7 @@ std::string colossal::cost::toString(const ParallelConfig &c) {
   os << ",recompute=" << recomputeName(c.recompute);
   if (c.recompute == Recompute::Full && c.recompute_layers > 0)
     os << ":" << c.recompute_layers;
-  os << ",zero=" << c.zero
-     << ",offload=" << offloadName(c.offload);
+  os << ",zero=" << c.zero << ",offload=" << offloadName(c.offload);
   if (!c.stage_layers.empty()) {
     os << ",stage-layers=";
     for (size_t i = 0; i < c.stage_layers.size(); ++i)

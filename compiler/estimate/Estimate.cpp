@@ -114,9 +114,14 @@ static std::optional<double> parseBytes(llvm::StringRef text) {
     const char *suffix;
     double scale;
   };
-  const Unit units[] = {{"KiB", 1024.0}, {"MiB", 1024.0 * 1024},
-                        {"GiB", 1024.0 * 1024 * 1024}, {"TiB", 1099511627776.0},
-                        {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+  const Unit units[] = {{"KiB", 1024.0},
+                        {"MiB", 1024.0 * 1024},
+                        {"GiB", 1024.0 * 1024 * 1024},
+                        {"TiB", 1099511627776.0},
+                        {"K", 1e3},
+                        {"M", 1e6},
+                        {"G", 1e9},
+                        {"T", 1e12},
                         {"B", 1.0}};
   double scale = 1;
   for (const Unit &u : units)
@@ -130,8 +135,9 @@ static std::optional<double> parseBytes(llvm::StringRef text) {
   return value * scale;
 }
 
-llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
-                                               const AutoParallelRequest &request) {
+llvm::Error
+mlir::colossal::autoParallelModule(ModuleOp module,
+                                   const AutoParallelRequest &request) {
   const EstimateRequest &job = request.job;
   if (job.mode != "train")
     return usageError("--auto-parallel plans training steps; use --mode=train");
@@ -194,7 +200,8 @@ llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
     out << llvm::formatv("{0:2}", report) << "\n";
     return llvm::Error::success();
   };
-  std::string text = ::colossal::search::reportText(*result, *workload, *cluster);
+  std::string text =
+      ::colossal::search::reportText(*result, *workload, *cluster);
   if (request.reportText || !result->feasible)
     llvm::errs() << text;
   if (!result->feasible) {
@@ -214,7 +221,9 @@ llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
   SmallVector<StringAttr> names;
   SmallVector<int64_t> sizes;
   for (auto [name, size] : {std::pair<const char *, int64_t>{"pp", cfg.pp},
-                            {"dp", cfg.dp}, {"sp", cfg.sp}, {"tp", cfg.tp}}) {
+                            {"dp", cfg.dp},
+                            {"sp", cfg.sp},
+                            {"tp", cfg.tp}}) {
     names.push_back(b.getStringAttr(name));
     sizes.push_back(size);
   }
@@ -231,8 +240,8 @@ llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
   // and recomputation marks.
   // The weights may use what the plan leaves after activations and buffers.
   const cost::Estimate &best = result->best.estimate;
-  double weightBudget = result->budgetBytes - best.memory.activations -
-                        best.memory.comm_buffers;
+  double weightBudget =
+      result->budgetBytes - best.memory.activations - best.memory.comm_buffers;
   auto intra = annotateShardings(module, cfg, *cluster, *dtype,
                                  job.batch / (cfg.dp * cfg.sp), weightBudget);
   if (!intra)
@@ -240,9 +249,9 @@ llvm::Error mlir::colossal::autoParallelModule(ModuleOp module,
   if (report.getAsObject())
     (*report.getAsObject())["intra_op"] = intra->toJSON();
   if (request.reportText && cfg.tp > 1) {
-    llvm::errs() << "per-op tensor parallelism (integer program: "
-                 << intra->ops << " ops, " << intra->variables
-                 << " variables, " << (intra->optimal ? "optimal" : "not proven optimal")
+    llvm::errs() << "per-op tensor parallelism (integer program: " << intra->ops
+                 << " ops, " << intra->variables << " variables, "
+                 << (intra->optimal ? "optimal" : "not proven optimal")
                  << "):\n";
     for (auto &[weight, role] : intra->roles)
       llvm::errs() << "  " << weight << ": " << role << "\n";

@@ -1,4 +1,5 @@
-//===- Estimate.h - Estimating a manual parallel plan of a graph -*- C++ -*-===//
+//===- Estimate.h - Estimating a manual parallel plan of a graph -*- C++
+//-*-===//
 //
 // What `colossal-opt M.onnx --estimate` does: build the workload of the
 // imported graph, parse the cluster and the parallel configuration, run the
@@ -20,14 +21,14 @@
 namespace mlir::colossal {
 
 struct EstimateRequest {
-  std::string mode = "train";  ///< only "train" is estimated for now
-  std::string cluster;         ///< preset[:overrides] or a JSON file
-  int64_t batch = 0;           ///< global batch (sequences per step)
-  std::string parallel;        ///< "dp=..,tp=..,..."; empty: all data parallel
-  std::string dtype = "bf16";  ///< compute dtype
-  bool flashAttention = false; ///< attention without stored scores
-  bool dropout = false;        ///< training applies dropout (Megatron's GPT)
-  bool includeWorkload = false;///< add the layer-by-layer workload to the JSON
+  std::string mode = "train";   ///< only "train" is estimated for now
+  std::string cluster;          ///< preset[:overrides] or a JSON file
+  int64_t batch = 0;            ///< global batch (sequences per step)
+  std::string parallel;         ///< "dp=..,tp=..,..."; empty: all data parallel
+  std::string dtype = "bf16";   ///< compute dtype
+  bool flashAttention = false;  ///< attention without stored scores
+  bool dropout = false;         ///< training applies dropout (Megatron's GPT)
+  bool includeWorkload = false; ///< add the layer-by-layer workload to the JSON
 };
 
 /// Estimates `module` under `request` and writes one JSON object to `os`.
@@ -35,18 +36,19 @@ llvm::Error estimateModule(ModuleOp module, const EstimateRequest &request,
                            llvm::raw_ostream &os);
 
 struct AutoParallelRequest {
-  EstimateRequest job;           ///< mode, cluster, batch, dtype, ...
-  std::string memoryBudget;      ///< bytes, or with K/M/G/KiB/MiB/GiB; "" = device
-  std::string constraints;       ///< "tp<=8,pp=1,..."
-  std::string reportPath;        ///< JSON report file ("" = none)
-  bool reportText = false;       ///< also print the readable report to stderr
+  EstimateRequest job;      ///< mode, cluster, batch, dtype, ...
+  std::string memoryBudget; ///< bytes, or with K/M/G/KiB/MiB/GiB; "" = device
+  std::string constraints;  ///< "tp<=8,pp=1,..."
+  std::string reportPath;   ///< JSON report file ("" = none)
+  bool reportText = false;  ///< also print the readable report to stderr
 };
 
 /// Searches the fastest plan that fits, annotates `module` with it (a
 /// cg.mesh with named axes and the chosen configuration), and writes the
 /// report. An infeasible job returns an error holding the explanation (the
 /// report, when asked for, is still written).
-llvm::Error autoParallelModule(ModuleOp module, const AutoParallelRequest &request);
+llvm::Error autoParallelModule(ModuleOp module,
+                               const AutoParallelRequest &request);
 
 } // namespace mlir::colossal
 

@@ -64,20 +64,19 @@ bool keepsInputs(Operation *op) {
 
 struct Extractor {
   Extractor(func::FuncOp func, const WorkloadOptions &options)
-      : func(func), options(options),
-        e(cost::dtypeBytes(options.dtype)) {}
+      : func(func), options(options), e(cost::dtypeBytes(options.dtype)) {}
 
   FailureOr<cost::Workload> run();
 
   func::FuncOp func;
   const WorkloadOptions &options;
-  double e;           // bytes per element of float values during compute
-  double batch = 1;   // batch the module was imported with
+  double e;         // bytes per element of float values during compute
+  double batch = 1; // batch the module was imported with
   int numBlocks = 0;
   llvm::StringMap<int> blockIndex;
   DenseMap<Operation *, int> layerOf;
-  llvm::DenseSet<Value> split;           // values split over TP ranks
-  llvm::DenseSet<Value> saved;           // values kept for backward
+  llvm::DenseSet<Value> split; // values split over TP ranks
+  llvm::DenseSet<Value> saved; // values kept for backward
   llvm::DenseSet<Operation *> splitParams;
   DenseMap<Operation *, int> paramOwner; // param -> layer that counts it
   /// Fused elementwise regions: each elementwise op's region root, and the
@@ -126,7 +125,8 @@ struct Extractor {
   void assignLayers();
   void addOp(cost::LayerSpec &layer, Operation *op, int index);
   void addRegion(cost::LayerSpec &layer, Operation *root);
-  void saveActivation(cost::LayerSpec &layer, Value v, bool attentionCore = false);
+  void saveActivation(cost::LayerSpec &layer, Value v,
+                      bool attentionCore = false);
   void addDropout(cost::LayerSpec &layer, Value v);
   void countParam(cost::LayerSpec &layer, ParamOp param, int index,
                   std::vector<cost::LayerSpec> &shared);
@@ -228,8 +228,8 @@ void Extractor::addDropout(cost::LayerSpec &layer, Value v) {
 
 void Extractor::countParam(cost::LayerSpec &layer, ParamOp param, int index,
                            std::vector<cost::LayerSpec> &shared) {
-  double n = static_cast<double>(
-      cast<ShapedType>(param.getType()).getNumElements());
+  double n =
+      static_cast<double>(cast<ShapedType>(param.getType()).getNumElements());
   auto [it, first] = paramOwner.try_emplace(param, index);
   if (!first) {
     if (it->second == index)
@@ -240,7 +240,8 @@ void Extractor::countParam(cost::LayerSpec &layer, ParamOp param, int index,
     copy.name = param.getName().str() + " (shared)";
     copy.role = layer.role;
     copy.params_shared_with = it->second;
-    (splitParams.contains(param) ? copy.params_split : copy.params_replicated) = n;
+    (splitParams.contains(param) ? copy.params_split : copy.params_replicated) =
+        n;
     shared.push_back(std::move(copy));
     return;
   }
@@ -280,7 +281,8 @@ void Extractor::addRegion(cost::LayerSpec &layer, Operation *root) {
   if (nonlinear)
     for (Operation *op : region)
       for (Value operand : op->getOperands())
-        if (!operand.getDefiningOp() || !inRegion.contains(operand.getDefiningOp()))
+        if (!operand.getDefiningOp() ||
+            !inRegion.contains(operand.getDefiningOp()))
           saveActivation(layer, operand);
 }
 
@@ -343,9 +345,9 @@ void Extractor::addOp(cost::LayerSpec &layer, Operation *op, int index) {
         double m = r >= 2 ? lhs.getDimSize(r - 2) : 1;
         double n = rhs.getRank() >= 2 ? rhs.getDimSize(rhs.getRank() - 1) : 1;
         double total = cast<ShapedType>(mm.getType()).getNumElements();
-        layer.ops.push_back(cost::OpSpec::gemm(
-            "matmul", m, n, k, cost::TpRole::Replicated,
-            perSample(total) / (m * n)));
+        layer.ops.push_back(cost::OpSpec::gemm("matmul", m, n, k,
+                                               cost::TpRole::Replicated,
+                                               perSample(total) / (m * n)));
         if (anySplitInput())
           split.insert(mm.getResult());
         saveActivation(layer, mm.getLhs());
@@ -357,11 +359,11 @@ void Extractor::addOp(cost::LayerSpec &layer, Operation *op, int index) {
         int64_t r = q.getRank();
         double sq = q.getDimSize(r - 2), skv = k.getDimSize(r - 2),
                d = q.getDimSize(r - 1);
-        double heads = perSample(static_cast<double>(q.getNumElements())) /
-                       (sq * d);
-        layer.ops.push_back(cost::OpSpec::attention(
-            "attention", heads, sq, skv, d, options.flashAttention,
-            options.dropout));
+        double heads =
+            perSample(static_cast<double>(q.getNumElements())) / (sq * d);
+        layer.ops.push_back(cost::OpSpec::attention("attention", heads, sq, skv,
+                                                    d, options.flashAttention,
+                                                    options.dropout));
         if (anySplitInput())
           split.insert(a.getResult());
         saveActivation(layer, a.getQuery());
@@ -380,8 +382,8 @@ void Extractor::addOp(cost::LayerSpec &layer, Operation *op, int index) {
         double m = perSample(static_cast<double>(
                        cast<ShapedType>(c.getType()).getNumElements())) /
                    n;
-        layer.ops.push_back(cost::OpSpec::gemm(
-            "conv2d", m, n, k, cost::TpRole::Replicated));
+        layer.ops.push_back(
+            cost::OpSpec::gemm("conv2d", m, n, k, cost::TpRole::Replicated));
         saveActivation(layer, c.getInput());
       })
       .Case([&](GatherOp g) {
@@ -429,9 +431,9 @@ void Extractor::addOp(cost::LayerSpec &layer, Operation *op, int index) {
       .Case<ReduceSumOp, ReduceMeanOp, ReduceMaxOp, MaxPool2DOp, AvgPool2DOp,
             TriluOp>([&](Operation *r) {
         double b = bytes(r->getOperand(0)) + bytes(r->getResult(0));
-        layer.ops.push_back(cost::OpSpec::memoryBound(
-            r->getName().stripDialect().str(), b, b,
-            cost::TpShard::SplitWithSp));
+        layer.ops.push_back(
+            cost::OpSpec::memoryBound(r->getName().stripDialect().str(), b, b,
+                                      cost::TpShard::SplitWithSp));
         if (isa<MaxPool2DOp>(r))
           saveActivation(layer, r->getOperand(0));
       })
@@ -528,7 +530,8 @@ FailureOr<cost::Workload> Extractor::run() {
   w.name = func.getSymName().str();
   w.global_batch = options.globalBatch;
   w.dtype = options.dtype;
-  if (options.dtype == cost::DType::FP32 || options.dtype == cost::DType::TF32) {
+  if (options.dtype == cost::DType::FP32 ||
+      options.dtype == cost::DType::TF32) {
     w.param_bytes = 4;
     w.grad_bytes = 4;
     w.optimizer_bytes = 8;
@@ -544,9 +547,10 @@ FailureOr<cost::Workload> Extractor::run() {
        << l.activations.checkpoint;
     for (const cost::OpSpec &op : l.ops)
       os << ";" << static_cast<int>(op.kind) << "," << op.m << "," << op.n
-         << "," << op.k << "," << op.batch << "," << static_cast<int>(op.tp_role)
-         << "," << op.heads << "," << op.s_q << "," << op.s_kv << ","
-         << op.fwd_bytes << "," << op.bwd_bytes << "," << static_cast<int>(op.shard);
+         << "," << op.k << "," << op.batch << ","
+         << static_cast<int>(op.tp_role) << "," << op.heads << "," << op.s_q
+         << "," << op.s_kv << "," << op.fwd_bytes << "," << op.bwd_bytes << ","
+         << static_cast<int>(op.shard);
     return os.str();
   };
   std::string last;
@@ -581,8 +585,8 @@ FailureOr<cost::Workload> Extractor::run() {
     if (l.role != cost::LayerRole::Block)
       continue;
     for (const cost::OpSpec &op : l.ops) {
-      if (op.kind == cost::OpKind::Gemm && op.tp_role != cost::TpRole::Replicated &&
-          !w.hidden) {
+      if (op.kind == cost::OpKind::Gemm &&
+          op.tp_role != cost::TpRole::Replicated && !w.hidden) {
         w.hidden = static_cast<int64_t>(op.k);
         w.seq_len = static_cast<int64_t>(op.m);
       }
@@ -646,10 +650,10 @@ std::string mlir::colossal::describeWorkload(const cost::Workload &w) {
     if (l.params_shared_with >= 0)
       os << " (shared with layer " << l.params_shared_with << ")";
     os << ", flop " << llvm::format("%.6g", l.forwardFlopsPerSample())
-       << ", act split " << llvm::format("%.6g", l.activations.split)
-       << " sp " << llvm::format("%.6g", l.activations.split_with_sp)
-       << " core " << llvm::format("%.6g", l.activations.attention_core)
-       << " ckpt " << llvm::format("%.6g", l.activations.checkpoint) << "\n";
+       << ", act split " << llvm::format("%.6g", l.activations.split) << " sp "
+       << llvm::format("%.6g", l.activations.split_with_sp) << " core "
+       << llvm::format("%.6g", l.activations.attention_core) << " ckpt "
+       << llvm::format("%.6g", l.activations.checkpoint) << "\n";
     for (const cost::OpSpec &op : l.ops) {
       os << "    ";
       switch (op.kind) {
@@ -667,11 +671,12 @@ std::string mlir::colossal::describeWorkload(const cost::Workload &w) {
            << " skv=" << op.s_kv << " d=" << op.head_dim;
         break;
       case cost::OpKind::Embedding:
-        os << "embedding " << op.name << " tokens=" << op.m << " width="
-           << op.n << " vocab=" << op.k;
+        os << "embedding " << op.name << " tokens=" << op.m << " width=" << op.n
+           << " vocab=" << op.k;
         break;
       case cost::OpKind::MemoryBound:
-        os << "memory " << op.name << " fwd=" << llvm::format("%.6g", op.fwd_bytes)
+        os << "memory " << op.name
+           << " fwd=" << llvm::format("%.6g", op.fwd_bytes)
            << " bwd=" << llvm::format("%.6g", op.bwd_bytes);
         break;
       }

@@ -1,4 +1,5 @@
-//===- GraphWorkload.h - The cost model's view of an imported graph -*- C++ -*-===//
+//===- GraphWorkload.h - The cost model's view of an imported graph -*- C++
+//-*-===//
 //
 // Builds a cost::Workload from a graph-dialect module: ops become GEMMs
 // (with their Megatron tensor-parallel role found by following which values
@@ -16,8 +17,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "llvm/ADT/DenseMap.h"
 #include "mlir/Support/LogicalResult.h"
+#include "llvm/ADT/DenseMap.h"
 
 #include <string>
 

@@ -92,9 +92,11 @@ std::string rawBytes(DenseElementsAttr attr) {
 /// absolute otherwise.
 std::string relativePath(StringRef target, StringRef base) {
   SmallVector<StringRef> t, b;
-  for (auto it = llvm::sys::path::begin(target); it != llvm::sys::path::end(target); ++it)
+  for (auto it = llvm::sys::path::begin(target);
+       it != llvm::sys::path::end(target); ++it)
     t.push_back(*it);
-  for (auto it = llvm::sys::path::begin(base); it != llvm::sys::path::end(base); ++it)
+  for (auto it = llvm::sys::path::begin(base); it != llvm::sys::path::end(base);
+       ++it)
     b.push_back(*it);
   size_t common = 0;
   while (common < t.size() && common < b.size() && t[common] == b[common])
@@ -229,16 +231,19 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
 
   // Inputs.
   for (BlockArgument arg : func.getArguments()) {
-    auto offset = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "cg.offset");
+    auto offset =
+        func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "cg.offset");
     if (!offset)
-      return func.emitError("argument ") << arg.getArgNumber()
-                                         << " has no memory plan";
+      return func.emitError("argument ")
+             << arg.getArgNumber() << " has no memory plan";
     auto id = addBuffer(arg, offset.getInt());
     if (failed(id))
       return failure();
     pb::Binding &in = *plan.add_inputs();
-    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "cg.name");
-    in.set_name(name ? name.str() : "input" + std::to_string(arg.getArgNumber()));
+    auto name =
+        func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "cg.name");
+    in.set_name(name ? name.str()
+                     : "input" + std::to_string(arg.getArgNumber()));
     if (failed(fillType(*in.mutable_type(), arg)))
       return failure();
     pb::IOBinding &io = *rank.add_inputs();
@@ -258,7 +263,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("cg.offsets");
     if (!offsets)
       return op.emitError("has no memory plan; run --colossal-plan-memory");
-    for (auto [result, offset] : llvm::zip(op.getResults(), offsets.asArrayRef()))
+    for (auto [result, offset] :
+         llvm::zip(op.getResults(), offsets.asArrayRef()))
       if (failed(addBuffer(result, offset)))
         return failure();
 
@@ -345,7 +351,8 @@ LogicalResult mlir::colossal::emitPlanFile(ModuleOp module, StringRef path,
   StringRef dir = llvm::sys::path::parent_path(path);
   if (failed(buildPlan(module, dir, producer, plan)))
     return failure();
-  ::colossal::rt::Status status = ::colossal::rt::writePlanFile(plan, path.str());
+  ::colossal::rt::Status status =
+      ::colossal::rt::writePlanFile(plan, path.str());
   if (!status.isOk())
     return module.emitError(status.message());
   return success();

@@ -59,10 +59,13 @@ llvm::json::Value IntraOpResult::toJSON() const {
   llvm::json::Array r;
   for (auto &[name, role] : roles)
     r.push_back(llvm::json::Object{{"weight", name}, {"strategy", role}});
-  return llvm::json::Object{{"ops", ops},           {"variables", variables},
+  return llvm::json::Object{{"ops", ops},
+                            {"variables", variables},
                             {"constraints", constraints},
-                            {"objective_s", objective}, {"gap", gap},
-                            {"optimal", optimal},   {"solve_time_s", seconds},
+                            {"objective_s", objective},
+                            {"gap", gap},
+                            {"optimal", optimal},
+                            {"solve_time_s", seconds},
                             {"memory_constraint_relaxed", memoryRelaxed},
                             {"weights", std::move(r)}};
 }
@@ -98,8 +101,9 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
   for (int b = 1; alike && b < numBlocks; ++b) {
     alike = blockOps[b].size() == blockOps[0].size();
     for (size_t i = 0; alike && i < blockOps[b].size(); ++i)
-      alike = blockOps[b][i]->getName() == blockOps[0][i]->getName() &&
-              blockOps[b][i]->getResultTypes() == blockOps[0][i]->getResultTypes();
+      alike =
+          blockOps[b][i]->getName() == blockOps[0][i]->getName() &&
+          blockOps[b][i]->getResultTypes() == blockOps[0][i]->getResultTypes();
   }
   // representative(op): the block-0 op standing for `op`.
   llvm::DenseMap<Operation *, Operation *> representative;
@@ -116,11 +120,12 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
     ++represented[original];
 
   // (1) Strategies and their compute times.
-  cost::CommGroup group{cfg.tp, std::min<int64_t>(cfg.tp, cluster.gpus_per_node)};
+  cost::CommGroup group{cfg.tp,
+                        std::min<int64_t>(cfg.tp, cluster.gpus_per_node)};
   double mb = static_cast<double>(cfg.micro_batch);
   double e = cost::dtypeBytes(dtype);
-  double peak = cluster.device.peakFlops(dtype) *
-                cluster.efficiency.gemm_peak_fraction;
+  double peak =
+      cluster.device.peakFlops(dtype) * cluster.efficiency.gemm_peak_fraction;
   auto bytesOf = [&](Value v) {
     auto t = typeOf(v);
     return static_cast<double>(t.getNumElements()) *
@@ -166,7 +171,8 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
         bytes += bytesOf(v);
     for (Value v : op->getResults())
       bytes += bytesOf(v);
-    double full = 3.0 * (flops > 0 ? flops / peak : cost::memoryBoundTime(cluster, bytes));
+    double full = 3.0 * (flops > 0 ? flops / peak
+                                   : cost::memoryBoundTime(cluster, bytes));
     ::colossal::search::IlpProblem::Node node;
     node.name = op->getName().getStringRef().str();
     // A weight used whole on every tp rank while the ranks see different
@@ -178,7 +184,8 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
       if (auto t = base.getDefiningOp<TransposeOp>())
         base = t.getInput();
       if (auto p = base.getDefiningOp<ParamOp>())
-        weightBytes += static_cast<double>(typeOf(p.getResult()).getNumElements()) * e;
+        weightBytes +=
+            static_cast<double>(typeOf(p.getResult()).getNumElements()) * e;
     }
     double microBatches = std::max<double>(
         1, static_cast<double>(batchPerReplica) / cfg.micro_batch);
@@ -217,9 +224,12 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
     using K = cost::CollectiveKind;
     if (from == to)
       return 0;
-    auto t = [&](K k) { return cost::collectiveTime(cluster, k, bytes, group); };
+    auto t = [&](K k) {
+      return cost::collectiveTime(cluster, k, bytes, group);
+    };
     if (from.partial)
-      return to.dim < 0 ? t(K::AllReduce) : t(K::ReduceScatter) + t(K::AllGather);
+      return to.dim < 0 ? t(K::AllReduce)
+                        : t(K::ReduceScatter) + t(K::AllGather);
     if (to.partial)
       return 1e6; // nothing consumes a pending sum as such
     if (from.dim >= 0 && to.dim < 0)
@@ -299,9 +309,11 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
         l.partial && cfg.tp > 1 ? b.getStrArrayAttr({"tp"}) : ArrayAttr();
     return ShardingAttr::get(ctx, mesh, b.getArrayAttr(dims), partial);
   };
-  int64_t chunks = cfg.pp * (cfg.schedule == cost::Schedule::Interleaved
-                                 ? cfg.virtual_stages : 1);
-  int64_t perChunk = numBlocks > 0 ? std::max<int64_t>(1, numBlocks / chunks) : 1;
+  int64_t chunks =
+      cfg.pp *
+      (cfg.schedule == cost::Schedule::Interleaved ? cfg.virtual_stages : 1);
+  int64_t perChunk =
+      numBlocks > 0 ? std::max<int64_t>(1, numBlocks / chunks) : 1;
   llvm::DenseSet<Operation *> annotatedParams;
   for (Operation *op : ops) {
     int node = nodeOf.lookup(rep(op));
@@ -323,8 +335,9 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
         auto param = base.getDefiningOp<ParamOp>();
         if (!param || !annotatedParams.insert(param).second)
           continue;
-        param->setAttr("cg.sharding",
-                       b.getArrayAttr({shardingOf(l, param.getResult(), false)}));
+        param->setAttr(
+            "cg.sharding",
+            b.getArrayAttr({shardingOf(l, param.getResult(), false)}));
         if (isa<LinearOp, MatMulOp>(op) && op == rep(op))
           result.roles.push_back({param.getName().str(), s.name});
       }
@@ -357,8 +370,8 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
         func.setArgAttr(arg.getArgNumber(), "cg.sharding",
                         shardingOf(Layout(), arg, true));
     }
-  result.seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   return result;
 }

@@ -1,4 +1,5 @@
-//===- IntraOp.h - Per-op sharding over the tensor-parallel axis -*- C++ -*-===//
+//===- IntraOp.h - Per-op sharding over the tensor-parallel axis -*- C++
+//-*-===//
 //
 // After the plan-level search fixed the mesh, each op chooses how it runs
 // over the `tp` axis: replicated, or split along one of its dimensions (a
@@ -24,9 +25,9 @@
 namespace mlir::colossal {
 
 struct IntraOpResult {
-  int64_t ops = 0;           ///< ops in the integer program
+  int64_t ops = 0; ///< ops in the integer program
   int64_t variables = 0, constraints = 0;
-  double objective = 0;      ///< seconds per micro-batch (fwd + bwd)
+  double objective = 0; ///< seconds per micro-batch (fwd + bwd)
   double gap = 0;
   bool optimal = false;
   double seconds = 0;
@@ -43,11 +44,10 @@ struct IntraOpResult {
 /// `batchPerReplica` is the global batch over the data-parallel degree;
 /// `memoryBudget` bounds the model-state bytes of the weights on a device
 /// (<= 0: unbounded).
-llvm::Expected<IntraOpResult>
-annotateShardings(ModuleOp module, const ::colossal::cost::ParallelConfig &config,
-                  const ::colossal::cost::ClusterSpec &cluster,
-                  ::colossal::cost::DType dtype, int64_t batchPerReplica,
-                  double memoryBudget);
+llvm::Expected<IntraOpResult> annotateShardings(
+    ModuleOp module, const ::colossal::cost::ParallelConfig &config,
+    const ::colossal::cost::ClusterSpec &cluster, ::colossal::cost::DType dtype,
+    int64_t batchPerReplica, double memoryBudget);
 
 } // namespace mlir::colossal
 

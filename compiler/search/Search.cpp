@@ -43,34 +43,46 @@ std::vector<int64_t> divisors(int64_t n) {
 }
 
 bool isPowerOf(int64_t n, int exponent, int64_t &q) {
-  q = static_cast<int64_t>(std::llround(std::pow(static_cast<double>(n), 1.0 / exponent)));
+  q = static_cast<int64_t>(
+      std::llround(std::pow(static_cast<double>(n), 1.0 / exponent)));
   int64_t p = 1;
   for (int i = 0; i < exponent; ++i)
     p *= q;
   return q >= 2 && p == n;
 }
 
-const char *const kNumericKeys[] = {"dp", "tp", "pp", "sp", "micro-batch",
-                                    "zero", "v"};
-const char *const kEnumKeys[] = {"tp-mode", "tp-sp", "sp-mode", "schedule",
-                                 "recompute", "offload"};
+const char *const kNumericKeys[] = {"dp",          "tp",   "pp", "sp",
+                                    "micro-batch", "zero", "v"};
+const char *const kEnumKeys[] = {"tp-mode",  "tp-sp",     "sp-mode",
+                                 "schedule", "recompute", "offload"};
 
 int64_t numericValue(const ParallelConfig &c, llvm::StringRef key) {
-  if (key == "dp") return c.dp;
-  if (key == "tp") return c.tp;
-  if (key == "pp") return c.pp;
-  if (key == "sp") return c.sp;
-  if (key == "micro-batch") return c.micro_batch;
-  if (key == "zero") return c.zero;
+  if (key == "dp")
+    return c.dp;
+  if (key == "tp")
+    return c.tp;
+  if (key == "pp")
+    return c.pp;
+  if (key == "sp")
+    return c.sp;
+  if (key == "micro-batch")
+    return c.micro_batch;
+  if (key == "zero")
+    return c.zero;
   return c.schedule == cost::Schedule::Interleaved ? c.virtual_stages : 1;
 }
 
 std::string enumValue(const ParallelConfig &c, llvm::StringRef key) {
-  if (key == "tp-mode") return cost::tpModeName(c.tp_mode).str();
-  if (key == "tp-sp") return c.tp_sp ? "1" : "0";
-  if (key == "sp-mode") return c.sp_mode == cost::SpMode::Ring ? "ring" : "ulysses";
-  if (key == "schedule") return cost::scheduleName(c.schedule).str();
-  if (key == "recompute") return cost::recomputeName(c.recompute).str();
+  if (key == "tp-mode")
+    return cost::tpModeName(c.tp_mode).str();
+  if (key == "tp-sp")
+    return c.tp_sp ? "1" : "0";
+  if (key == "sp-mode")
+    return c.sp_mode == cost::SpMode::Ring ? "ring" : "ulysses";
+  if (key == "schedule")
+    return cost::scheduleName(c.schedule).str();
+  if (key == "recompute")
+    return cost::recomputeName(c.recompute).str();
   return cost::offloadName(c.offload).str();
 }
 
@@ -78,7 +90,7 @@ bool satisfies(const ParallelConfig &c, const std::vector<Constraint> &cs) {
   for (const Constraint &k : cs) {
     if (llvm::is_contained(kNumericKeys, k.key)) {
       int64_t have = numericValue(c, k.key), want = std::stoll(k.value);
-      bool ok = k.op == "=" ? have == want
+      bool ok = k.op == "="    ? have == want
                 : k.op == "<=" ? have <= want
                 : k.op == ">=" ? have >= want
                 : k.op == "<"  ? have < want
@@ -140,12 +152,14 @@ std::string whyLost(const Candidate &alt, const Candidate &best) {
       {"recomputation", a.recompute - b.recompute},
       {"tensor-parallel communication", a.tp_comm - b.tp_comm},
       {"sequence-parallel communication", a.sp_comm - b.sp_comm},
-      {"exposed data-parallel communication", a.dp_comm_exposed - b.dp_comm_exposed},
+      {"exposed data-parallel communication",
+       a.dp_comm_exposed - b.dp_comm_exposed},
       {"pipeline bubble", a.pp_bubble - b.pp_bubble},
       {"pipeline transfers", a.pp_p2p - b.pp_p2p},
       {"offload transfers", a.offload - b.offload},
       {"optimizer step", a.optimizer - b.optimizer}};
-  auto worst = *llvm::max_element(parts, [](auto &x, auto &y) { return x.second < y.second; });
+  auto worst = *llvm::max_element(
+      parts, [](auto &x, auto &y) { return x.second < y.second; });
   std::string s;
   llvm::raw_string_ostream os(s);
   double slower = alt.estimate.step_time_s / best.estimate.step_time_s - 1;
@@ -275,8 +289,9 @@ struct Searcher {
     // Before recomputing every layer, try recomputing some of each model
     // chunk's layers (a quarter, half, three quarters): per-layer
     // checkpointing that keeps the rest.
-    int64_t chunks = cfg.pp * (cfg.schedule == cost::Schedule::Interleaved
-                                   ? cfg.virtual_stages : 1);
+    int64_t chunks =
+        cfg.pp *
+        (cfg.schedule == cost::Schedule::Interleaved ? cfg.virtual_stages : 1);
     int64_t perChunk = w.blockLayerCount() / std::max<int64_t>(1, chunks);
     std::vector<Savers> savers;
     for (const Savers &s : kSavers) {
@@ -287,8 +302,8 @@ struct Searcher {
               (!savers.empty() && savers.back().layers == k))
             continue;
           for (int zero : {1, 2, 3})
-            savers.push_back({cost::Recompute::Full, zero,
-                              cost::Offload::None, k});
+            savers.push_back(
+                {cost::Recompute::Full, zero, cost::Offload::None, k});
         }
       savers.push_back(s);
     }
@@ -339,7 +354,8 @@ struct Searcher {
           if (w.global_batch % dp != 0)
             continue;
           for (const Mode &mode : modes)
-            for (int tpSp = 0; tpSp <= (tp > 1 && mode.mode == cost::TpMode::OneD); ++tpSp)
+            for (int tpSp = 0;
+                 tpSp <= (tp > 1 && mode.mode == cost::TpMode::OneD); ++tpSp)
               for (int spMode = 0; spMode <= (sp > 1); ++spMode)
                 shape(dp, tp, mode.mode, mode.depth, tpSp, pp, sp, spMode);
         }
@@ -405,14 +421,16 @@ colossal::search::parseConstraints(llvm::StringRef text) {
     Constraint k;
     k.key = item.take_front(at).trim().str();
     llvm::StringRef rest = item.drop_front(at);
-    k.op = rest.starts_with("<=") || rest.starts_with(">=") ? rest.take_front(2).str()
-                                                            : rest.take_front(1).str();
+    k.op = rest.starts_with("<=") || rest.starts_with(">=")
+               ? rest.take_front(2).str()
+               : rest.take_front(1).str();
     k.value = rest.drop_front(k.op.size()).trim().str();
     bool numeric = llvm::is_contained(kNumericKeys, k.key);
     if (!numeric && !llvm::is_contained(kEnumKeys, k.key))
-      return searchError("constraint '" + item + "': unknown key '" + k.key +
-                         "' (known: dp, tp, pp, sp, micro-batch, zero, v, "
-                         "tp-mode, tp-sp, sp-mode, schedule, recompute, offload)");
+      return searchError(
+          "constraint '" + item + "': unknown key '" + k.key +
+          "' (known: dp, tp, pp, sp, micro-batch, zero, v, "
+          "tp-mode, tp-sp, sp-mode, schedule, recompute, offload)");
     int64_t n;
     if (numeric && llvm::StringRef(k.value).getAsInteger(10, n))
       return searchError("constraint '" + item + "': '" + k.value +
@@ -444,8 +462,9 @@ colossal::search::searchPlan(const cost::Workload &w,
     });
     r.feasible = true;
     r.best = s.fitting.front();
-    for (size_t i = 1; i < s.fitting.size() &&
-                       r.alternatives.size() < static_cast<size_t>(o.alternatives);
+    for (size_t i = 1;
+         i < s.fitting.size() &&
+         r.alternatives.size() < static_cast<size_t>(o.alternatives);
          ++i) {
       Candidate alt = s.fitting[i];
       alt.why = whyLost(alt, r.best);
@@ -470,10 +489,13 @@ colossal::search::searchPlan(const cost::Workload &w,
     r.deficitBytes = s.closestDeficit;
     const cost::MemoryBreakdown &m = r.closest.estimate.memory;
     std::pair<const char *, double> parts[] = {
-        {"parameters", m.params}, {"gradients", m.grads},
-        {"optimizer state", m.optimizer}, {"activations", m.activations},
+        {"parameters", m.params},
+        {"gradients", m.grads},
+        {"optimizer state", m.optimizer},
+        {"activations", m.activations},
         {"communication buffers", m.comm_buffers}};
-    auto largest = *llvm::max_element(parts, [](auto &a, auto &b) { return a.second < b.second; });
+    auto largest = *llvm::max_element(
+        parts, [](auto &a, auto &b) { return a.second < b.second; });
     r.suggestions.push_back(
         std::string(largest.first) + " take " + gib(largest.second) +
         " of the " + gib(r.closest.estimate.peak_memory_bytes) +
@@ -481,7 +503,9 @@ colossal::search::searchPlan(const cost::Workload &w,
         " (the closest plan)");
     if (r.closest.config.micro_batch > 1)
       r.suggestions.push_back("use a smaller micro-batch (the closest plan "
-                              "uses " + std::to_string(r.closest.config.micro_batch) + ")");
+                              "uses " +
+                              std::to_string(r.closest.config.micro_batch) +
+                              ")");
     if (o.suggestDevices) {
       for (int64_t factor = 2; factor <= 1024; factor *= 2) {
         cost::ClusterSpec bigger = c;
@@ -524,15 +548,19 @@ static llvm::json::Object candidateJSON(const Candidate &c) {
 static llvm::json::Object meshJSON(const ParallelConfig &cfg) {
   // Outermost to innermost, as ranks are laid out: pp, dp, sp, tp.
   return llvm::json::Object{
-      {"axes", llvm::json::Array{
-                   llvm::json::Object{{"name", "pp"}, {"size", cfg.pp},
-                                      {"role", "pipeline stages"}},
-                   llvm::json::Object{{"name", "dp"}, {"size", cfg.dp},
-                                      {"role", "data parallel replicas"}},
-                   llvm::json::Object{{"name", "sp"}, {"size", cfg.sp},
-                                      {"role", "sequence (context) parallel"}},
-                   llvm::json::Object{{"name", "tp"}, {"size", cfg.tp},
-                                      {"role", "tensor parallel, inside a node"}}}}};
+      {"axes",
+       llvm::json::Array{
+           llvm::json::Object{
+               {"name", "pp"}, {"size", cfg.pp}, {"role", "pipeline stages"}},
+           llvm::json::Object{{"name", "dp"},
+                              {"size", cfg.dp},
+                              {"role", "data parallel replicas"}},
+           llvm::json::Object{{"name", "sp"},
+                              {"size", cfg.sp},
+                              {"role", "sequence (context) parallel"}},
+           llvm::json::Object{{"name", "tp"},
+                              {"size", cfg.tp},
+                              {"role", "tensor parallel, inside a node"}}}}};
 }
 
 llvm::json::Value colossal::search::reportJSON(const SearchResult &r,
@@ -553,8 +581,9 @@ llvm::json::Value colossal::search::reportJSON(const SearchResult &r,
     const ParallelConfig &cfg = r.best.config;
     llvm::json::Object plan = candidateJSON(r.best);
     plan["mesh"] = meshJSON(cfg);
-    int64_t chunks = cfg.pp * (cfg.schedule == cost::Schedule::Interleaved
-                                   ? cfg.virtual_stages : 1);
+    int64_t chunks =
+        cfg.pp *
+        (cfg.schedule == cost::Schedule::Interleaved ? cfg.virtual_stages : 1);
     plan["layers_per_stage"] = w.blockLayerCount() / cfg.pp;
     plan["model_chunks"] = chunks;
     plan["remat"] = cost::recomputeName(cfg.recompute);
@@ -583,14 +612,15 @@ std::string colossal::search::reportText(const SearchResult &r,
                                          const cost::ClusterSpec &c) {
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << llvm::format("searched %lld plans in %.3f s for %.3g parameters on %lld devices\n",
-                     static_cast<long long>(r.evaluated), r.searchSeconds,
-                     w.parameterCount(), static_cast<long long>(c.numDevices()));
+  os << llvm::format(
+      "searched %lld plans in %.3f s for %.3g parameters on %lld devices\n",
+      static_cast<long long>(r.evaluated), r.searchSeconds, w.parameterCount(),
+      static_cast<long long>(c.numDevices()));
   if (!r.feasible) {
     os << "no plan fits: the closest, " << cost::toString(r.closest.config)
        << ", needs " << gib(r.closest.estimate.peak_memory_bytes)
-       << " on pipeline stage " << r.closest.estimate.peak_memory_stage
-       << ", " << gib(r.deficitBytes) << " over the " << gib(r.budgetBytes)
+       << " on pipeline stage " << r.closest.estimate.peak_memory_stage << ", "
+       << gib(r.deficitBytes) << " over the " << gib(r.budgetBytes)
        << " budget\nwhat would make it fit:\n";
     for (const std::string &x : r.suggestions)
       os << "  - " << x << "\n";
@@ -598,10 +628,12 @@ std::string colossal::search::reportText(const SearchResult &r,
   }
   const cost::Estimate &e = r.best.estimate;
   os << "plan: " << cost::toString(r.best.config) << "\n"
-     << llvm::format("  step %.3f s, %.1f TFLOP/s per device, MFU %.1f%%, peak %s\n",
-                     e.step_time_s, e.tflops_per_gpu, 100 * e.mfu,
-                     gib(e.peak_memory_bytes).c_str())
-     << llvm::format("  time: compute %.3f, recompute %.3f, tp %.3f, sp %.3f, dp %.3f, bubble %.3f, p2p %.3f, offload %.3f s\n",
+     << llvm::format(
+            "  step %.3f s, %.1f TFLOP/s per device, MFU %.1f%%, peak %s\n",
+            e.step_time_s, e.tflops_per_gpu, 100 * e.mfu,
+            gib(e.peak_memory_bytes).c_str())
+     << llvm::format("  time: compute %.3f, recompute %.3f, tp %.3f, sp %.3f, "
+                     "dp %.3f, bubble %.3f, p2p %.3f, offload %.3f s\n",
                      e.time.compute, e.time.recompute, e.time.tp_comm,
                      e.time.sp_comm, e.time.dp_comm_exposed, e.time.pp_bubble,
                      e.time.pp_p2p, e.time.offload)

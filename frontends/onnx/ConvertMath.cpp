@@ -36,7 +36,8 @@ bool tryFold(NodeContext &c, Type resultType, FloatFn f, IntFn i) {
 }
 
 LogicalResult requireSameElementType(NodeContext &c, unsigned a, unsigned b) {
-  Type ta = c.inputType(a).getElementType(), tb = c.inputType(b).getElementType();
+  Type ta = c.inputType(a).getElementType(),
+       tb = c.inputType(b).getElementType();
   if (ta != tb)
     return c.error() << "inputs " << a << " and " << b
                      << " have different element types (" << ta << " vs " << tb
@@ -87,8 +88,9 @@ LogicalResult convertPow(NodeContext &c) {
   if (!isa<FloatType>(base))
     return c.error() << "integer powers are not supported; cast the base to "
                         "float";
-  if (tryFold(c, base, [](ArrayRef<double> a) { return std::pow(a[0], a[1]); },
-              nullptr))
+  if (tryFold(
+          c, base, [](ArrayRef<double> a) { return std::pow(a[0], a[1]); },
+          nullptr))
     return success();
   Value exponent = c.value(1);
   if (c.inputType(1).getElementType() != base)
@@ -121,11 +123,9 @@ LogicalResult convertUnary(NodeContext &c) {
     return c.error() << "needs a floating-point input, got " << element;
   if (const HostTensor *t = c.constant(0)) {
     if (t->splat || t->size() <= kMaxFoldElements) {
-      auto folded = foldElementwise(
-          {t}, element, F,
-          [](ArrayRef<int64_t> a) {
-            return static_cast<int64_t>(F({static_cast<double>(a[0])}));
-          });
+      auto folded = foldElementwise({t}, element, F, [](ArrayRef<int64_t> a) {
+        return static_cast<int64_t>(F({static_cast<double>(a[0])}));
+      });
       if (folded) {
         c.setConstantOutput(0, std::move(*folded));
         return success();
@@ -152,9 +152,10 @@ LogicalResult convertWhere(NodeContext &c) {
   if (failed(requireSameElementType(c, 1, 2)))
     return failure();
   Type element = c.inputType(1).getElementType();
-  if (tryFold(c, element,
-              [](ArrayRef<double> a) { return a[0] != 0 ? a[1] : a[2]; },
-              [](ArrayRef<int64_t> a) { return a[0] ? a[1] : a[2]; }))
+  if (tryFold(
+          c, element,
+          [](ArrayRef<double> a) { return a[0] != 0 ? a[1] : a[2]; },
+          [](ArrayRef<int64_t> a) { return a[0] ? a[1] : a[2]; }))
     return success();
   auto result = c.create<cg::WhereOp>(c.value(0), c.value(1), c.value(2));
   if (failed(result))
@@ -178,12 +179,12 @@ LogicalResult convertCast(NodeContext &c) {
     return success();
   }
   if (!(element.isF32() || element.isF16() || element.isBF16() ||
-        element.isInteger(64) || element.isInteger(32) ||
-        element.isInteger(1)))
+        element.isInteger(64) || element.isInteger(32) || element.isInteger(1)))
     return c.error() << "casting a runtime tensor to " << onnxTypeName(to)
                      << " is not supported";
-  c.setOutput(0, c.createTyped<cg::CastOp>(
-                     RankedTensorType::get(in.getShape(), element), c.value(0)));
+  c.setOutput(0,
+              c.createTyped<cg::CastOp>(
+                  RankedTensorType::get(in.getShape(), element), c.value(0)));
   return success();
 }
 
@@ -213,8 +214,7 @@ LogicalResult convertDropout(NodeContext &c) {
   return convertIdentity(c);
 }
 
-template <typename OpT>
-LogicalResult convertSoftmax(NodeContext &c) {
+template <typename OpT> LogicalResult convertSoftmax(NodeContext &c) {
   if (!isa<FloatType>(c.inputType(0).getElementType()))
     return c.error() << "needs a floating-point input";
   int64_t axis = c.intAttr("axis", -1);

@@ -148,10 +148,11 @@ LogicalResult convertBatchNorm(NodeContext &c) {
                         "in eval mode";
   if (c.inputType(0).getRank() < 2)
     return c.error() << "input needs a channel dimension";
-  c.setOutput(0, c.createTyped<cg::BatchNormOp>(
-                     c.inputType(0), c.value(0), c.value(1), c.value(2),
-                     c.value(3), c.value(4),
-                     c.builder().getF64FloatAttr(c.floatAttr("epsilon", 1e-5))));
+  c.setOutput(0,
+              c.createTyped<cg::BatchNormOp>(
+                  c.inputType(0), c.value(0), c.value(1), c.value(2),
+                  c.value(3), c.value(4),
+                  c.builder().getF64FloatAttr(c.floatAttr("epsilon", 1e-5))));
   return success();
 }
 
@@ -166,11 +167,9 @@ LogicalResult requireAtLeast(NodeContext &c, StringRef what,
 
 /// Resolves ONNX's auto_pad/pads for a 2-D window into [top, left, bottom,
 /// right].
-FailureOr<SmallVector<int64_t>> windowPadding(NodeContext &c,
-                                              ArrayRef<int64_t> input,
-                                              ArrayRef<int64_t> kernel,
-                                              ArrayRef<int64_t> strides,
-                                              ArrayRef<int64_t> dilations) {
+FailureOr<SmallVector<int64_t>>
+windowPadding(NodeContext &c, ArrayRef<int64_t> input, ArrayRef<int64_t> kernel,
+              ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations) {
   std::string autoPad = c.stringAttr("auto_pad", "NOTSET");
   if (autoPad == "NOTSET") {
     std::vector<int64_t> pads = c.intsAttr("pads");
@@ -224,8 +223,8 @@ LogicalResult convertConv(NodeContext &c) {
       failed(requireAtLeast(c, "group", {c.intAttr("group", 1)}, 1)))
     return failure();
   std::vector<int64_t> kernel = {w.getDimSize(2), w.getDimSize(3)};
-  auto pads = windowPadding(c, x.getShape().drop_front(2), kernel, strides,
-                            dilations);
+  auto pads =
+      windowPadding(c, x.getShape().drop_front(2), kernel, strides, dilations);
   if (failed(pads))
     return failure();
   Value bias = c.hasInput(2) ? c.value(2) : Value();
@@ -239,8 +238,7 @@ LogicalResult convertConv(NodeContext &c) {
   return success();
 }
 
-template <typename OpT>
-LogicalResult convertPool(NodeContext &c) {
+template <typename OpT> LogicalResult convertPool(NodeContext &c) {
   if (failed(requireFloat(c, 0)) || failed(refuseExtraOutputs(c, "indices")))
     return failure();
   auto x = c.inputType(0);
@@ -258,8 +256,8 @@ LogicalResult convertPool(NodeContext &c) {
   if (failed(requireAtLeast(c, "kernel_shape", kernel, 1)) ||
       failed(requireAtLeast(c, "strides", strides, 1)))
     return failure();
-  auto pads = windowPadding(c, x.getShape().drop_front(2), kernel, strides,
-                            dilations);
+  auto pads =
+      windowPadding(c, x.getShape().drop_front(2), kernel, strides, dilations);
   if (failed(pads))
     return failure();
   auto result = c.create<OpT>(
@@ -272,8 +270,7 @@ LogicalResult convertPool(NodeContext &c) {
   return success();
 }
 
-template <typename OpT>
-LogicalResult convertGlobalPool(NodeContext &c) {
+template <typename OpT> LogicalResult convertGlobalPool(NodeContext &c) {
   if (failed(requireFloat(c, 0)))
     return failure();
   int64_t rank = c.inputType(0).getRank();
@@ -373,8 +370,8 @@ LogicalResult convertTrilu(NodeContext &c) {
     c.setConstantOutput(0, std::move(r));
     return success();
   }
-  c.setOutput(0, c.builder().create<cg::TriluOp>(c.loc(), type, c.value(0),
-                                                 upper, k));
+  c.setOutput(
+      0, c.builder().create<cg::TriluOp>(c.loc(), type, c.value(0), upper, k));
   return success();
 }
 

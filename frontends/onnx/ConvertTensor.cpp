@@ -177,8 +177,9 @@ LogicalResult convertSlice(NodeContext &c) {
       return c.error() << "steps must not be 0";
     // ONNX semantics: negative indices count from the end, then clamp.
     auto norm = [&](int64_t v) {
-      return v < 0 ? (v < -dim ? (v == INT64_MIN ? -dim - 1 : v + dim) : v + dim)
-                   : v;
+      return v < 0
+                 ? (v < -dim ? (v == INT64_MIN ? -dim - 1 : v + dim) : v + dim)
+                 : v;
     };
     int64_t s = norm((*starts)[i]), e = norm((*ends)[i]);
     if (step > 0) {
@@ -206,9 +207,9 @@ LogicalResult convertSlice(NodeContext &c) {
                         }));
     return success();
   }
-  auto result = c.create<cg::SliceOp>(c.value(0), ArrayRef<int64_t>(lo),
-                                      ArrayRef<int64_t>(hi),
-                                      ArrayRef<int64_t>(st));
+  auto result =
+      c.create<cg::SliceOp>(c.value(0), ArrayRef<int64_t>(lo),
+                            ArrayRef<int64_t>(hi), ArrayRef<int64_t>(st));
   if (failed(result))
     return failure();
   c.setOutput(0, *result);
@@ -234,7 +235,8 @@ LogicalResult convertConcat(NodeContext &c) {
   }
   if (allConstant) {
     // Concatenate row-major blocks: outer = dims before the axis.
-    int64_t outer = cg::numElements(c.inputType(0).getShape().take_front(*axis));
+    int64_t outer =
+        cg::numElements(c.inputType(0).getShape().take_front(*axis));
     Shape shape(c.inputType(0).getShape());
     shape[*axis] = 0;
     for (unsigned i = 0; i < c.numInputs(); ++i) {
@@ -313,8 +315,8 @@ LogicalResult convertSplit(NodeContext &c) {
     shape[*axis] = s;
     types.push_back(RankedTensorType::get(shape, in.getElementType()));
   }
-  auto op = c.builder().create<cg::SplitOp>(c.loc(), types, c.value(0), *axis,
-                                            sizes);
+  auto op =
+      c.builder().create<cg::SplitOp>(c.loc(), types, c.value(0), *axis, sizes);
   for (unsigned o = 0; o < op.getNumResults(); ++o)
     c.setOutput(o, op.getResult(o));
   return success();
@@ -352,7 +354,8 @@ LogicalResult convertGather(NodeContext &c) {
                           if (v < 0)
                             v += dim;
                           int64_t src = v * strides[*axis];
-                          for (int64_t k = 0; k < static_cast<int64_t>(*axis); ++k)
+                          for (int64_t k = 0; k < static_cast<int64_t>(*axis);
+                               ++k)
                             src += o[k] * strides[k];
                           for (int64_t k = *axis + 1; k < data.getRank(); ++k)
                             src += o[k + ir - 1] * strides[k];
@@ -457,9 +460,9 @@ LogicalResult convertExpand(NodeContext &c) {
     c.setOutput(0, c.value(0));
     return success();
   }
-  c.setOutput(0, c.createTyped<cg::ExpandOp>(
-                     RankedTensorType::get(*shape, in.getElementType()),
-                     c.value(0)));
+  c.setOutput(
+      0, c.createTyped<cg::ExpandOp>(
+             RankedTensorType::get(*shape, in.getElementType()), c.value(0)));
   return success();
 }
 
@@ -478,8 +481,8 @@ LogicalResult convertShape(NodeContext &c) {
   for (int64_t d = start; d < end; ++d)
     values.push_back(dims[d]);
   int64_t n = values.size();
-  c.setConstantOutput(0, HostTensor::ofInts(c.builder().getI64Type(), {n},
-                                            std::move(values)));
+  c.setConstantOutput(
+      0, HostTensor::ofInts(c.builder().getI64Type(), {n}, std::move(values)));
   return success();
 }
 
@@ -524,7 +527,8 @@ LogicalResult convertRange(NodeContext &c) {
   double s = start->floatAt(0), l = limit->floatAt(0), d = delta->floatAt(0);
   if (d == 0)
     return c.error() << "delta must not be 0";
-  int64_t n = std::max<int64_t>(static_cast<int64_t>(std::ceil((l - s) / d)), 0);
+  int64_t n =
+      std::max<int64_t>(static_cast<int64_t>(std::ceil((l - s) / d)), 0);
   if (n > kMaxFoldElements * 64)
     return c.error() << "range of " << n << " elements is too large";
   std::vector<double> values;

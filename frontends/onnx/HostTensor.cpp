@@ -133,8 +133,8 @@ mlir::colossal::onnx::hostTensorFromProto(MLIRContext *context,
   }
   Type element = elementTypeOf(context, proto.data_type());
   if (!element) {
-    error = "element type " + onnxTypeName(proto.data_type()) +
-            " is not supported";
+    error =
+        "element type " + onnxTypeName(proto.data_type()) + " is not supported";
     return failure();
   }
   HostTensor t;
@@ -185,9 +185,10 @@ mlir::colossal::onnx::hostTensorFromProto(MLIRContext *context,
     available = proto.uint64_data_size();
   else
     available = proto.int32_data_size();
-  if (available != n || (hasRaw && static_cast<int64_t>(raw.size()) != n * width)) {
-    error = "holds " + std::to_string(available) + " values but its shape needs " +
-            std::to_string(n);
+  if (available != n ||
+      (hasRaw && static_cast<int64_t>(raw.size()) != n * width)) {
+    error = "holds " + std::to_string(available) +
+            " values but its shape needs " + std::to_string(n);
     return failure();
   }
   const char *p = raw.data();
@@ -220,28 +221,28 @@ mlir::colossal::onnx::hostTensorFromProto(MLIRContext *context,
       break;
     }
     case ::onnx::TensorProto::INT64:
-      t.ints.push_back(hasRaw ? static_cast<int64_t>(
-                                    llvm::support::endian::read64le(q))
-                              : proto.int64_data(i));
+      t.ints.push_back(
+          hasRaw ? static_cast<int64_t>(llvm::support::endian::read64le(q))
+                 : proto.int64_data(i));
       break;
     case ::onnx::TensorProto::UINT64:
-      t.ints.push_back(hasRaw ? static_cast<int64_t>(
-                                    llvm::support::endian::read64le(q))
-                              : static_cast<int64_t>(proto.uint64_data(i)));
+      t.ints.push_back(
+          hasRaw ? static_cast<int64_t>(llvm::support::endian::read64le(q))
+                 : static_cast<int64_t>(proto.uint64_data(i)));
       break;
     case ::onnx::TensorProto::INT32:
-      t.ints.push_back(hasRaw ? static_cast<int32_t>(
-                                    llvm::support::endian::read32le(q))
-                              : proto.int32_data(i));
+      t.ints.push_back(
+          hasRaw ? static_cast<int32_t>(llvm::support::endian::read32le(q))
+                 : proto.int32_data(i));
       break;
     case ::onnx::TensorProto::UINT32:
       t.ints.push_back(hasRaw ? llvm::support::endian::read32le(q)
                               : static_cast<int64_t>(proto.uint64_data(i)));
       break;
     case ::onnx::TensorProto::INT16:
-      t.ints.push_back(hasRaw ? static_cast<int16_t>(
-                                    llvm::support::endian::read16le(q))
-                              : proto.int32_data(i));
+      t.ints.push_back(
+          hasRaw ? static_cast<int16_t>(llvm::support::endian::read16le(q))
+                 : proto.int32_data(i));
       break;
     case ::onnx::TensorProto::UINT16:
       t.ints.push_back(hasRaw ? llvm::support::endian::read16le(q)
@@ -319,9 +320,9 @@ HostTensor mlir::colossal::onnx::castHostTensor(const HostTensor &tensor,
     } else if (to.isInteger(1)) {
       out.ints.push_back(tensor.floatAt(i) != 0);
     } else {
-      int64_t v = tensor.isFloat() ? static_cast<int64_t>(std::trunc(
-                                         tensor.floatAt(i)))
-                                   : tensor.intAt(i);
+      int64_t v = tensor.isFloat()
+                      ? static_cast<int64_t>(std::trunc(tensor.floatAt(i)))
+                      : tensor.intAt(i);
       unsigned width = to.getIntOrFloatBitWidth();
       if (width < 64) // wrap like a C cast to the narrower type
         v = llvm::APInt(64, v, true).trunc(width).getSExtValue();

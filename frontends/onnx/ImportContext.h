@@ -64,8 +64,8 @@ double roundToType(double value, Type type);
 /// What an ONNX value name stands for while importing.
 struct ImportedValue {
   RankedTensorType type;
-  Value value;                          // materialized lazily for constants
-  std::optional<HostTensor> constant;   // known at compile time
+  Value value;                        // materialized lazily for constants
+  std::optional<HostTensor> constant; // known at compile time
 };
 
 class Importer;
@@ -121,12 +121,14 @@ public:
     OpT::build(builder(), state, Type(), std::forward<Args>(args)...);
     state.types.clear();
     SmallVector<Type> types;
-    if (failed(inferTypes([&](SmallVectorImpl<Type> &out) {
-          return OpT::inferReturnTypes(
-              context(), loc_, state.operands,
-              state.attributes.getDictionary(context()),
-              state.getRawProperties(), state.regions, out);
-        }, types)))
+    if (failed(inferTypes(
+            [&](SmallVectorImpl<Type> &out) {
+              return OpT::inferReturnTypes(
+                  context(), loc_, state.operands,
+                  state.attributes.getDictionary(context()),
+                  state.getRawProperties(), state.regions, out);
+            },
+            types)))
       return failure();
     state.addTypes(types);
     return builder().create(state)->getResult(0);

@@ -17,9 +17,9 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
-#include <set>
 #include <charconv>
 #include <map>
+#include <set>
 
 using namespace mlir;
 using namespace mlir::colossal;
@@ -101,8 +101,7 @@ LogicalResult Importer::checkOperators(const ::onnx::GraphProto &graph,
       unsupported;
   for (int index = 0; index < graph.node_size(); ++index) {
     const auto &node = graph.node(index);
-    bool known = isDefaultDomain(node.domain()) &&
-                 table.count(node.op_type());
+    bool known = isDefaultDomain(node.domain()) && table.count(node.op_type());
     if (known)
       continue;
     std::string type = isDefaultDomain(node.domain())
@@ -114,8 +113,8 @@ LogicalResult Importer::checkOperators(const ::onnx::GraphProto &graph,
     return success();
   auto diag = error();
   diag << "the model uses " << unsupported.size()
-       << " operator type(s) that Colossal does not support at opset "
-       << opset << ":";
+       << " operator type(s) that Colossal does not support at opset " << opset
+       << ":";
   for (auto &[type, nodes] : unsupported) {
     diag << "\n  " << type << " (" << nodes.size() << " node"
          << (nodes.size() == 1 ? "" : "s") << ", e.g. node " << nodes.front()
@@ -228,15 +227,16 @@ Importer::inputType(const ::onnx::ValueInfoProto &input,
     if (dim.has_dim_value()) {
       if (dim.dim_value() <= 0) {
         error() << "graph input '" << input.name() << "' dimension " << d
-                << " has size " << dim.dim_value() << "; sizes must be positive";
+                << " has size " << dim.dim_value()
+                << "; sizes must be positive";
         return failure();
       }
       shape.push_back(dim.dim_value());
       continue;
     }
     std::string name = dim.has_dim_param() ? dim.dim_param() : "";
-    auto it = name.empty() ? options.bindings.end()
-                           : options.bindings.find(name);
+    auto it =
+        name.empty() ? options.bindings.end() : options.bindings.find(name);
     if (it == options.bindings.end()) {
       unbound.push_back(
           (name.empty() ? std::string("<unnamed>") : "'" + name + "'") +
@@ -284,7 +284,8 @@ LogicalResult Importer::importInitializer(const ::onnx::TensorProto &tensor) {
   Shape shape(tensor.dims().begin(), tensor.dims().end());
   for (int64_t d : shape)
     if (d < 0) {
-      error() << "initializer '" << tensor.name() << "' has a negative dimension";
+      error() << "initializer '" << tensor.name()
+              << "' has a negative dimension";
       return failure();
     }
   auto type = RankedTensorType::get(shape, element);
@@ -312,7 +313,8 @@ LogicalResult Importer::importInitializer(const ::onnx::TensorProto &tensor) {
     auto source = paramSource(&context, path, tensor);
     auto param = builder.create<cg::ParamOp>(loc, type, tensor.name(), source);
     if (auto ext = dyn_cast<cg::ExternalDataAttr>(source)) {
-      int64_t expected = cg::numElements(shape) * (type.getElementTypeBitWidth() / 8);
+      int64_t expected =
+          cg::numElements(shape) * (type.getElementTypeBitWidth() / 8);
       if (ext.getLength() >= 0 && ext.getLength() != expected) {
         error() << "initializer '" << tensor.name() << "' declares "
                 << ext.getLength() << " bytes of external data but " << type
@@ -373,21 +375,21 @@ LogicalResult Importer::importOutputs(const ::onnx::GraphProto &graph,
             rankOk = false;
         if (!rankOk) {
           error() << "shape mismatch: graph output '" << out.name()
-                  << "' is declared with shape " << [&] {
-                       std::string s = "[";
-                       for (int d = 0; d < dims.dim_size(); ++d) {
-                         if (d)
-                           s += ", ";
-                         s += dims.dim(d).has_dim_value()
-                                  ? std::to_string(dims.dim(d).dim_value())
-                                  : dims.dim(d).dim_param().empty()
-                                        ? std::string("?")
-                                        : dims.dim(d).dim_param();
-                       }
-                       return s + "]";
-                     }()
-                  << " but the graph computes " << type
-                  << " (check the --bind values)";
+                  << "' is declared with shape " <<
+              [&] {
+                std::string s = "[";
+                for (int d = 0; d < dims.dim_size(); ++d) {
+                  if (d)
+                    s += ", ";
+                  s += dims.dim(d).has_dim_value()
+                           ? std::to_string(dims.dim(d).dim_value())
+                       : dims.dim(d).dim_param().empty()
+                           ? std::string("?")
+                           : dims.dim(d).dim_param();
+                }
+                return s + "]";
+              }() << " but the graph computes "
+                  << type << " (check the --bind values)";
           return failure();
         }
       }
@@ -494,20 +496,18 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
 
   Location fileLoc = FileLineColLoc::get(&context, path, 0, 0);
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
-  module->getOperation()->setAttr("cg.source",
-                                  builder.getStringAttr(path));
+  module->getOperation()->setAttr("cg.source", builder.getStringAttr(path));
   module->getOperation()->setAttr("cg.opset", builder.getI64IntegerAttr(opset));
   builder.setInsertionPointToEnd(module->getBody());
-  auto func = builder.create<func::FuncOp>(
-      fileLoc, options.functionName,
-      FunctionType::get(&context, inputTypes, {}));
+  auto func =
+      builder.create<func::FuncOp>(fileLoc, options.functionName,
+                                   FunctionType::get(&context, inputTypes, {}));
   Block *body = func.addEntryBlock();
   builder.setInsertionPointToStart(body);
   for (auto [i, input] : llvm::enumerate(inputs)) {
     func.setArgAttr(i, "cg.name", builder.getStringAttr(input->name()));
-    values[input->name()] = ImportedValue{
-        cast<RankedTensorType>(inputTypes[i]), body->getArgument(i),
-        std::nullopt};
+    values[input->name()] = ImportedValue{cast<RankedTensorType>(inputTypes[i]),
+                                          body->getArgument(i), std::nullopt};
   }
   for (const auto &init : graph.initializer()) {
     if (!uses.count(init.name()))
@@ -518,10 +518,10 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
 
   for (int index : *order) {
     const auto &node = graph.node(index);
-    Location loc = NameLoc::get(
-        builder.getStringAttr(node.name().empty() ? node.op_type()
-                                                  : node.name()),
-        FileLineColLoc::get(&context, path, index + 1, 0));
+    Location loc =
+        NameLoc::get(builder.getStringAttr(node.name().empty() ? node.op_type()
+                                                               : node.name()),
+                     FileLineColLoc::get(&context, path, index + 1, 0));
     NodeContext nodeContext(*this, node, index, loc, opset);
     const ConverterInfo &info = table.find(node.op_type())->second;
     if (failed(checkArity(nodeContext, info)) ||
@@ -529,8 +529,8 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
       return nullptr;
     for (int o = 0; o < node.output_size(); ++o)
       if (nodeContext.outputUsed(o) && !values.count(node.output(o))) {
-        nodeContext.error() << "output " << o
-                            << " is not supported by the importer";
+        nodeContext.error()
+            << "output " << o << " is not supported by the importer";
         return nullptr;
       }
   }
@@ -606,14 +606,16 @@ bool NodeContext::outputUsed(unsigned i) const {
 }
 
 void NodeContext::setOutput(unsigned i, Value value) {
-  if (i >= static_cast<unsigned>(node_.output_size()) || node_.output(i).empty())
+  if (i >= static_cast<unsigned>(node_.output_size()) ||
+      node_.output(i).empty())
     return;
   importer_.values[node_.output(i)] = ImportedValue{
       cast<RankedTensorType>(value.getType()), value, std::nullopt};
 }
 
 void NodeContext::setConstantOutput(unsigned i, HostTensor tensor) {
-  if (i >= static_cast<unsigned>(node_.output_size()) || node_.output(i).empty())
+  if (i >= static_cast<unsigned>(node_.output_size()) ||
+      node_.output(i).empty())
     return;
   auto type = RankedTensorType::get(tensor.shape, tensor.elementType);
   importer_.values[node_.output(i)] =
@@ -679,10 +681,10 @@ LogicalResult NodeContext::inferTypes(
 }
 
 Value NodeContext::scalar(double v, Type elementType) {
-  HostTensor t = isa<FloatType>(elementType)
-                     ? HostTensor::ofFloats(elementType, {}, {v})
-                     : HostTensor::ofInts(elementType, {},
-                                          {static_cast<int64_t>(v)});
+  HostTensor t =
+      isa<FloatType>(elementType)
+          ? HostTensor::ofFloats(elementType, {}, {v})
+          : HostTensor::ofInts(elementType, {}, {static_cast<int64_t>(v)});
   return materializeConstant(builder(), loc_, t);
 }
 
@@ -698,8 +700,9 @@ Value NodeContext::reshape(Value v, ArrayRef<int64_t> shape) {
 // Entry points
 //===----------------------------------------------------------------------===//
 
-std::string mlir::colossal::onnx::parseBindings(
-    StringRef text, llvm::StringMap<int64_t> &bindings) {
+std::string
+mlir::colossal::onnx::parseBindings(StringRef text,
+                                    llvm::StringMap<int64_t> &bindings) {
   SmallVector<StringRef> items;
   text.split(items, ',', -1, /*KeepEmpty=*/false);
   for (StringRef item : items) {

@@ -42,8 +42,7 @@ OwningOpRef<ModuleOp> importOnnxModel(MLIRContext &context,
                                       const ImportOptions &options);
 
 /// Reads `path` and imports it.
-OwningOpRef<ModuleOp> importOnnxFile(MLIRContext &context,
-                                     llvm::StringRef path,
+OwningOpRef<ModuleOp> importOnnxFile(MLIRContext &context, llvm::StringRef path,
                                      const ImportOptions &options);
 
 /// True when `bytes` look like a serialized ONNX model rather than MLIR

@@ -33,7 +33,8 @@ static void putLE(std::string &out, uint64_t v, int bytes) {
 static uint64_t getLE(const std::string &in, size_t at, int bytes) {
   uint64_t v = 0;
   for (int i = 0; i < bytes; ++i)
-    v |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + i]))
+         << (8 * i);
   return v;
 }
 
@@ -54,7 +55,8 @@ Status writePlanFile(const plan::Plan &planIn, const std::string &path) {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out)
-      return Status::error("cannot write '" + tmp + "': " + std::strerror(errno));
+      return Status::error("cannot write '" + tmp +
+                           "': " + std::strerror(errno));
     out.write(header.data(), header.size());
     out.write(body.data(), body.size());
     out.flush();
@@ -81,23 +83,28 @@ Status parsePlanBytes(const std::string &bytes, const std::string &source,
                          "with colossal-opt --emit=plan");
   uint32_t version = static_cast<uint32_t>(getLE(bytes, 8, 4));
   if (version != kPlanFormatVersion)
-    return Status::error("'" + source + "' has plan format version " +
-                         std::to_string(version) + ", this runtime reads " +
-                         std::to_string(kPlanFormatVersion) +
-                         "; recompile the model with this release's colossal-opt");
+    return Status::error(
+        "'" + source + "' has plan format version " + std::to_string(version) +
+        ", this runtime reads " + std::to_string(kPlanFormatVersion) +
+        "; recompile the model with this release's colossal-opt");
   uint64_t length = getLE(bytes, 16, 8);
   uint64_t checksum = getLE(bytes, 24, 8);
   if (bytes.size() - kHeaderSize != length)
-    return Status::error("'" + source + "' is truncated or has trailing bytes: "
-                         "the header says " + std::to_string(length) +
+    return Status::error("'" + source +
+                         "' is truncated or has trailing bytes: "
+                         "the header says " +
+                         std::to_string(length) +
                          " bytes of plan, the file holds " +
                          std::to_string(bytes.size() - kHeaderSize));
   if (fnv1a64(bytes.data() + kHeaderSize, length) != checksum)
-    return Status::error("'" + source + "' is corrupt: checksum mismatch; "
+    return Status::error("'" + source +
+                         "' is corrupt: checksum mismatch; "
                          "recompile it or copy it again");
   if (length > static_cast<uint64_t>(INT32_MAX) ||
-      !plan.ParseFromArray(bytes.data() + kHeaderSize, static_cast<int>(length)))
-    return Status::error("'" + source + "' is corrupt: the plan body does not parse");
+      !plan.ParseFromArray(bytes.data() + kHeaderSize,
+                           static_cast<int>(length)))
+    return Status::error("'" + source +
+                         "' is corrupt: the plan body does not parse");
   if (plan.version() != kPlanFormatVersion)
     return Status::error("'" + source + "' declares plan version " +
                          std::to_string(plan.version()) + " in its body");
@@ -107,7 +114,8 @@ Status parsePlanBytes(const std::string &bytes, const std::string &source,
 Status readPlanFile(const std::string &path, plan::Plan &plan) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    return Status::error("cannot open plan '" + path + "': " + std::strerror(errno));
+    return Status::error("cannot open plan '" + path +
+                         "': " + std::strerror(errno));
   std::ostringstream ss;
   ss << in.rdbuf();
   return parsePlanBytes(ss.str(), path, plan);

@@ -1,4 +1,5 @@
-//===- Types.h - Tensors, statuses and attributes of the runtime -*- C++ -*-===//
+//===- Types.h - Tensors, statuses and attributes of the runtime -*- C++
+//-*-===//
 //
 // The vocabulary shared by the runtime's loader, executor and backends: a
 // status type (the runtime uses no exceptions across its API), element
@@ -40,7 +41,14 @@ private:
 };
 
 /// Element types; values match colossal.plan.DType.
-enum class DType : uint8_t { F32 = 1, F16 = 2, BF16 = 3, I64 = 4, I32 = 5, Bool = 6 };
+enum class DType : uint8_t {
+  F32 = 1,
+  F16 = 2,
+  BF16 = 3,
+  I64 = 4,
+  I32 = 5,
+  Bool = 6
+};
 
 inline size_t dtypeSize(DType t) {
   switch (t) {
@@ -90,12 +98,15 @@ struct TensorRef {
   std::vector<int64_t> shape;
 
   int64_t numel() const { return numElements(shape); }
-  size_t bytes() const { return static_cast<size_t>(numel()) * dtypeSize(dtype); }
+  size_t bytes() const {
+    return static_cast<size_t>(numel()) * dtypeSize(dtype);
+  }
   template <typename T> T *as() const { return static_cast<T *>(data); }
 };
 
 /// A kernel attribute: integer, float, string or integer list.
-using Attribute = std::variant<int64_t, double, std::string, std::vector<int64_t>>;
+using Attribute =
+    std::variant<int64_t, double, std::string, std::vector<int64_t>>;
 
 /// A kernel's attributes by name, with typed accessors and defaults.
 class AttributeMap {

@@ -68,9 +68,10 @@ static llvm::cl::opt<std::string> clusterOption(
                    "cpu) with overrides, e.g. dgx-a100-80g:nodes=4, or a JSON "
                    "file"),
     llvm::cl::value_desc("spec"), llvm::cl::cat(colossalCategory));
-static llvm::cl::opt<int64_t> batchOption(
-    "batch", llvm::cl::desc("Global batch: samples (sequences) per step"),
-    llvm::cl::init(0), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<int64_t>
+    batchOption("batch",
+                llvm::cl::desc("Global batch: samples (sequences) per step"),
+                llvm::cl::init(0), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> parallelOption(
     "parallel",
     llvm::cl::desc("Manual plan: dp=..,tp=..,tp-mode=1d|2d|2.5d:D|3d,tp-sp=0|1,"
@@ -79,7 +80,8 @@ static llvm::cl::opt<std::string> parallelOption(
                    "offload=none|optimizer|params"),
     llvm::cl::value_desc("key=value,..."), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> dtypeOption(
-    "dtype", llvm::cl::desc("Compute dtype for estimates: bf16, fp16, tf32, fp32"),
+    "dtype",
+    llvm::cl::desc("Compute dtype for estimates: bf16, fp16, tf32, fp32"),
     llvm::cl::init("bf16"), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<bool> flashOption(
     "flash-attention",
@@ -100,10 +102,11 @@ static llvm::cl::opt<std::string> constrainOption(
     llvm::cl::desc("Limits on the search, e.g. tp<=8,pp=1,zero>=1,"
                    "schedule=1f1b"),
     llvm::cl::init(""), llvm::cl::cat(colossalCategory));
-static llvm::cl::opt<std::string> reportOption(
-    "report", llvm::cl::desc("Write the auto-parallel report (JSON) here"),
-    llvm::cl::value_desc("file.json"), llvm::cl::init(""),
-    llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string>
+    reportOption("report",
+                 llvm::cl::desc("Write the auto-parallel report (JSON) here"),
+                 llvm::cl::value_desc("file.json"), llvm::cl::init(""),
+                 llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<bool> reportTextOption(
     "report-text",
     llvm::cl::desc("Also print the auto-parallel report as text (stderr)"),
@@ -129,7 +132,8 @@ loadModule(MLIRContext &context, llvm::SourceMgr &sourceMgr, StringRef path,
     return parseSourceFile<ModuleOp>(sourceMgr, &context);
   }
   mlir::colossal::onnx::ImportOptions options;
-  std::string error = mlir::colossal::onnx::parseBindings(bindOption, options.bindings);
+  std::string error =
+      mlir::colossal::onnx::parseBindings(bindOption, options.bindings);
   if (!error.empty()) {
     llvm::errs() << "colossal-opt: " << error << "\n";
     return nullptr;
@@ -137,8 +141,8 @@ loadModule(MLIRContext &context, llvm::SourceMgr &sourceMgr, StringRef path,
   // Costs are per sample: an unbound batch dimension imports as 1.
   if (defaultBatch)
     options.bindings.try_emplace("batch", 1);
-  return mlir::colossal::onnx::importOnnxModel(context, input->getBuffer(), path,
-                                         options);
+  return mlir::colossal::onnx::importOnnxModel(context, input->getBuffer(),
+                                               path, options);
 }
 
 /// The job described by --mode, --cluster, --batch and friends.
@@ -222,10 +226,10 @@ static int runDriven(Driven what, StringRef path,
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
   // Costs are per sample, so the planners import an unbound batch as 1.
-  OwningOpRef<ModuleOp> module = loadModule(
-      context, sourceMgr, path, std::move(input), onnx, what != Driven::Compile);
-  if (!module ||
-      failed(runPipelinePasses(*module, what == Driven::Compile)))
+  OwningOpRef<ModuleOp> module =
+      loadModule(context, sourceMgr, path, std::move(input), onnx,
+                 what != Driven::Compile);
+  if (!module || failed(runPipelinePasses(*module, what == Driven::Compile)))
     return 1;
 
   switch (what) {
@@ -236,8 +240,8 @@ static int runDriven(Driven what, StringRef path,
       llvm::errs() << "colossal-opt: " << message << "\n";
       return 1;
     }
-    if (llvm::Error error =
-            mlir::colossal::estimateModule(*module, jobFromFlags(), output->os()))
+    if (llvm::Error error = mlir::colossal::estimateModule(
+            *module, jobFromFlags(), output->os()))
       return reportError(std::move(error));
     output->keep();
     return 0;
@@ -249,7 +253,8 @@ static int runDriven(Driven what, StringRef path,
     request.constraints = constrainOption;
     request.reportPath = reportOption;
     request.reportText = reportTextOption;
-    if (llvm::Error error = mlir::colossal::autoParallelModule(*module, request))
+    if (llvm::Error error =
+            mlir::colossal::autoParallelModule(*module, request))
       return reportError(std::move(error));
     return printModule(*module, outputFilename);
   }
@@ -271,7 +276,8 @@ static int runDriven(Driven what, StringRef path,
 static FailureOr<std::unique_ptr<llvm::MemoryBuffer>>
 importToBuffer(StringRef path, StringRef bytes, DialectRegistry &registry) {
   mlir::colossal::onnx::ImportOptions options;
-  std::string error = mlir::colossal::onnx::parseBindings(bindOption, options.bindings);
+  std::string error =
+      mlir::colossal::onnx::parseBindings(bindOption, options.bindings);
   if (!error.empty()) {
     llvm::errs() << "colossal-opt: " << error << "\n";
     return failure();
@@ -297,13 +303,14 @@ int main(int argc, char **argv) {
   mlir::colossal::registerColossalPasses();
 
   DialectRegistry registry;
-  registry.insert<mlir::colossal::cg::CGDialect, mlir::colossal::cgd::CGDDialect,
-                  func::FuncDialect, arith::ArithDialect,
-                  tensor::TensorDialect, mesh::MeshDialect>();
+  registry
+      .insert<mlir::colossal::cg::CGDialect, mlir::colossal::cgd::CGDDialect,
+              func::FuncDialect, arith::ArithDialect, tensor::TensorDialect,
+              mesh::MeshDialect>();
 
   llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
-    os << "colossal-opt " << COLOSSAL_VERSION << " (MLIR " << LLVM_VERSION_STRING
-       << ")\n";
+    os << "colossal-opt " << COLOSSAL_VERSION << " (MLIR "
+       << LLVM_VERSION_STRING << ")\n";
   });
   auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
       argc, argv,

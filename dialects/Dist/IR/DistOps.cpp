@@ -149,13 +149,15 @@ LogicalResult AllToAllOp::verifySymbolUses(SymbolTableCollection &symbols) {
 
 LogicalResult SendOp::verify() {
   if (static_cast<int64_t>(getPeer()) < 0)
-    return emitOpError("peer must be a device id >= 0, got ") << static_cast<int64_t>(getPeer());
+    return emitOpError("peer must be a device id >= 0, got ")
+           << static_cast<int64_t>(getPeer());
   return success();
 }
 
 LogicalResult RecvOp::verify() {
   if (static_cast<int64_t>(getPeer()) < 0)
-    return emitOpError("peer must be a device id >= 0, got ") << static_cast<int64_t>(getPeer());
+    return emitOpError("peer must be a device id >= 0, got ")
+           << static_cast<int64_t>(getPeer());
   return success();
 }
 

@@ -53,11 +53,10 @@ Attribute MeshAttr::parse(AsmParser &parser, Type) {
 
 void MeshAttr::print(AsmPrinter &printer) const {
   printer << "<[";
-  llvm::interleaveComma(llvm::zip(getAxisNames(), getAxisSizes()), printer,
-                        [&](auto axis) {
-                          printer << std::get<0>(axis) << " = "
-                                  << std::get<1>(axis);
-                        });
+  llvm::interleaveComma(
+      llvm::zip(getAxisNames(), getAxisSizes()), printer, [&](auto axis) {
+        printer << std::get<0>(axis) << " = " << std::get<1>(axis);
+      });
   printer << "]>";
 }
 
@@ -101,14 +100,14 @@ int64_t MeshAttr::getNumDevices() const { return numElements(getAxisSizes()); }
 //===----------------------------------------------------------------------===//
 
 /// Collects the axis names of an array of strings, or fails with a message.
-static LogicalResult
-collectAxes(ArrayAttr axes, StringRef what,
-            function_ref<InFlightDiagnostic()> emitError,
-            SmallVectorImpl<StringRef> &names) {
+static LogicalResult collectAxes(ArrayAttr axes, StringRef what,
+                                 function_ref<InFlightDiagnostic()> emitError,
+                                 SmallVectorImpl<StringRef> &names) {
   for (Attribute axis : axes) {
     auto name = dyn_cast<StringAttr>(axis);
     if (!name)
-      return emitError() << what << " must list mesh axis names as strings, got "
+      return emitError() << what
+                         << " must list mesh axis names as strings, got "
                          << axis;
     names.push_back(name.getValue());
   }
@@ -164,8 +163,9 @@ ShardingAttr::verifyFor(function_ref<InFlightDiagnostic()> emitError,
                        << type.getRank();
   auto checkAxis = [&](StringRef axis) -> LogicalResult {
     if (!mesh.getAxisIndex(axis))
-      return emitError() << "mesh axis \"" << axis << "\" does not exist in mesh "
-                         << getMesh() << " " << mesh;
+      return emitError() << "mesh axis \"" << axis
+                         << "\" does not exist in mesh " << getMesh() << " "
+                         << mesh;
     return success();
   };
   for (unsigned dim = 0; dim < getDims().size(); ++dim) {
@@ -177,8 +177,9 @@ ShardingAttr::verifyFor(function_ref<InFlightDiagnostic()> emitError,
     }
     if (type.getDimSize(dim) % devices != 0)
       return emitError() << "dimension " << dim << " of size "
-                         << type.getDimSize(dim) << " cannot be split evenly over "
-                         << devices << " devices";
+                         << type.getDimSize(dim)
+                         << " cannot be split evenly over " << devices
+                         << " devices";
   }
   for (StringRef axis : getPartialAxes())
     if (failed(checkAxis(axis)))
@@ -186,8 +187,8 @@ ShardingAttr::verifyFor(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
-SmallVector<int64_t> ShardingAttr::getLocalShape(MeshAttr mesh,
-                                                 ArrayRef<int64_t> shape) const {
+SmallVector<int64_t>
+ShardingAttr::getLocalShape(MeshAttr mesh, ArrayRef<int64_t> shape) const {
   SmallVector<int64_t> local(shape.begin(), shape.end());
   for (unsigned dim = 0; dim < getDims().size() && dim < local.size(); ++dim)
     for (StringRef axis : getDimAxes(dim))

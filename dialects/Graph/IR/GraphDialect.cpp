@@ -36,15 +36,15 @@ Operation *CGDialect::materializeConstant(OpBuilder &builder, Attribute value,
 
 /// Verifies `sharding` for a value of `type`, resolving its mesh from the
 /// symbol table around `scope`.
-static LogicalResult verifySharding(Operation *scope, ShardingAttr sharding,
-                                    Type type,
-                                    function_ref<InFlightDiagnostic()> emitError) {
+static LogicalResult
+verifySharding(Operation *scope, ShardingAttr sharding, Type type,
+               function_ref<InFlightDiagnostic()> emitError) {
   auto shaped = dyn_cast<ShapedType>(type);
   if (!shaped || !shaped.hasStaticShape())
     return emitError() << "sharding applies to statically shaped tensors, not "
                        << type;
-  auto mesh = SymbolTable::lookupNearestSymbolFrom<MeshOp>(scope,
-                                                           sharding.getMesh());
+  auto mesh =
+      SymbolTable::lookupNearestSymbolFrom<MeshOp>(scope, sharding.getMesh());
   if (!mesh)
     return emitError() << "sharding refers to " << sharding.getMesh()
                        << ", which is not a cg.mesh";
@@ -94,9 +94,8 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
   for (auto [sharding, result] : llvm::zip(shardings, op->getResults())) {
     auto attrSharding = dyn_cast<ShardingAttr>(sharding);
     if (!attrSharding)
-      return op->emitError() << "'" << getShardingAttrName()
-                             << "' holds " << sharding
-                             << ", which is not a #cg.sharding";
+      return op->emitError() << "'" << getShardingAttrName() << "' holds "
+                             << sharding << ", which is not a #cg.sharding";
     auto emitError = [&] { return op->emitError(); };
     if (failed(verifySharding(op, attrSharding, result.getType(), emitError)))
       return failure();
@@ -111,8 +110,8 @@ static LogicalResult verifyValueAttribute(Operation *op, Type type,
   if (name == CGDialect::getShardingAttrName()) {
     auto sharding = dyn_cast<ShardingAttr>(attr.getValue());
     if (!sharding)
-      return op->emitError() << what << " attribute '" << name
-                             << "' must be a #cg.sharding";
+      return op->emitError()
+             << what << " attribute '" << name << "' must be a #cg.sharding";
     auto emitError = [&] { return op->emitError() << what << ": "; };
     return verifySharding(op, sharding, type, emitError);
   }
@@ -123,7 +122,8 @@ static LogicalResult verifyValueAttribute(Operation *op, Type type,
   }
   if (name == "cg.offset") {
     if (!isa<IntegerAttr>(attr.getValue()))
-      return op->emitError() << what << " attribute 'cg.offset' must be an integer";
+      return op->emitError()
+             << what << " attribute 'cg.offset' must be an integer";
     return success();
   }
   return op->emitError() << "unknown " << what << " attribute '" << name
@@ -133,7 +133,8 @@ static LogicalResult verifyValueAttribute(Operation *op, Type type,
 static Type getRegionValueType(Operation *op, unsigned region, unsigned index,
                                bool result) {
   if (auto func = dyn_cast<FunctionOpInterface>(op))
-    return result ? func.getResultTypes()[index] : func.getArgumentTypes()[index];
+    return result ? func.getResultTypes()[index]
+                  : func.getArgumentTypes()[index];
   return op->getRegion(region).getArgument(index).getType();
 }
 

@@ -79,8 +79,8 @@ OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
 //===----------------------------------------------------------------------===//
 
 LogicalResult ShardOp::verifySymbolUses(SymbolTableCollection &symbols) {
-  auto mesh = symbols.lookupNearestSymbolFrom<MeshOp>(
-      getOperation(), getSharding().getMesh());
+  auto mesh = symbols.lookupNearestSymbolFrom<MeshOp>(getOperation(),
+                                                      getSharding().getMesh());
   if (!mesh)
     return emitOpError("refers to ")
            << getSharding().getMesh() << ", which is not a cg.mesh";
@@ -109,9 +109,9 @@ static LogicalResult inferBroadcast(std::optional<Location> loc,
 }
 
 #define CG_INFER_BINARY(OP)                                                    \
-  LogicalResult OP::inferReturnTypes(MLIRContext *, std::optional<Location> loc, \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &results) {         \
+  LogicalResult OP::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &results) {                                        \
     return inferBroadcast(loc, {adaptor.getLhs(), adaptor.getRhs()},           \
                           shapedOf(adaptor.getLhs()).getElementType(),         \
                           results);                                            \
@@ -188,9 +188,9 @@ static LogicalResult verifyNormParam(Operation *op, ShapedType input,
            << what << " has shape " << shapeStr(type.getShape())
            << " but the normalized dimensions are " << shapeStr(expected);
   if (type.getElementType() != input.getElementType())
-    return op->emitOpError() << what << " has element type "
-                             << type.getElementType() << " but the input has "
-                             << input.getElementType();
+    return op->emitOpError()
+           << what << " has element type " << type.getElementType()
+           << " but the input has " << input.getElementType();
   return success();
 }
 
@@ -325,8 +325,7 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
   if (Value mask = adaptor.getMask()) {
     auto maskType = shapedOf(mask);
     if (!isBroadcastableTo(maskType.getShape(), scores))
-      return inferError(loc, "attention mask " +
-                                 shapeStr(maskType.getShape()) +
+      return inferError(loc, "attention mask " + shapeStr(maskType.getShape()) +
                                  " does not broadcast to the scores " +
                                  shapeStr(scores));
     Type maskElement = maskType.getElementType();
@@ -396,13 +395,14 @@ LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *,
     return failure();
   if (Value bias = adaptor.getBias()) {
     auto biasType = shapedOf(bias);
-    if (biasType.getRank() != 1 || biasType.getDimSize(0) != weight.getDimSize(0))
+    if (biasType.getRank() != 1 ||
+        biasType.getDimSize(0) != weight.getDimSize(0))
       return inferError(loc, "conv2d bias must have one element per output "
                              "channel");
   }
-  results.push_back(tensorOf(
-      {input.getDimSize(0), weight.getDimSize(0), outH, outW},
-      input.getElementType()));
+  results.push_back(
+      tensorOf({input.getDimSize(0), weight.getDimSize(0), outH, outW},
+               input.getElementType()));
   return success();
 }
 
@@ -415,12 +415,13 @@ static LogicalResult inferPool(std::optional<Location> loc, StringRef op,
   if (failed(inferWindow(loc, op, input, kernel, strides, padding, {1, 1},
                          ceilMode, outH, outW)))
     return failure();
-  if (kernel.size() == 2 && (padding[0] >= kernel[0] || padding[2] >= kernel[0] ||
-                             padding[1] >= kernel[1] || padding[3] >= kernel[1]))
+  if (kernel.size() == 2 &&
+      (padding[0] >= kernel[0] || padding[2] >= kernel[0] ||
+       padding[1] >= kernel[1] || padding[3] >= kernel[1]))
     return inferError(loc, op + " padding must be smaller than the kernel");
-  results.push_back(tensorOf(
-      {input.getDimSize(0), input.getDimSize(1), outH, outW},
-      input.getElementType()));
+  results.push_back(
+      tensorOf({input.getDimSize(0), input.getDimSize(1), outH, outW},
+               input.getElementType()));
   return success();
 }
 
@@ -474,9 +475,9 @@ static LogicalResult inferReduce(std::optional<Location> loc, ShapedType input,
 }
 
 #define CG_INFER_REDUCE(OP)                                                    \
-  LogicalResult OP::inferReturnTypes(MLIRContext *, std::optional<Location> loc, \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &results) {         \
+  LogicalResult OP::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &results) {                                        \
     return inferReduce(loc, shapedOf(adaptor.getInput()), adaptor.getAxes(),   \
                        adaptor.getKeepdims(), results);                        \
   }
@@ -558,12 +559,11 @@ LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
                   : (steps[d] < 0 && starts[d] >= -1 && starts[d] < size &&
                      limits[d] >= -1 && limits[d] < size);
     if (!ok)
-      return inferError(loc, "slice bounds start " + std::to_string(starts[d]) +
-                                 ", limit " + std::to_string(limits[d]) +
-                                 ", step " + std::to_string(steps[d]) +
-                                 " are invalid for dimension " +
-                                 std::to_string(d) + " of size " +
-                                 std::to_string(size));
+      return inferError(
+          loc, "slice bounds start " + std::to_string(starts[d]) + ", limit " +
+                   std::to_string(limits[d]) + ", step " +
+                   std::to_string(steps[d]) + " are invalid for dimension " +
+                   std::to_string(d) + " of size " + std::to_string(size));
     shape.push_back(sliceLength(starts[d], limits[d], steps[d]));
   }
   results.push_back(tensorOf(shape, input.getElementType()));
@@ -580,9 +580,11 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
   auto first = shapedOf(inputs.front());
   auto axis = normalizeAxis(adaptor.getAxis(), first.getRank());
   if (!axis)
-    return inferError(loc, "concat axis " + std::to_string(static_cast<int64_t>(adaptor.getAxis())) +
-                               " is out of range for rank " +
-                               std::to_string(first.getRank()));
+    return inferError(
+        loc, "concat axis " +
+                 std::to_string(static_cast<int64_t>(adaptor.getAxis())) +
+                 " is out of range for rank " +
+                 std::to_string(first.getRank()));
   Shape shape(first.getShape().begin(), first.getShape().end());
   shape[*axis] = 0;
   for (Value input : inputs) {
@@ -604,12 +606,13 @@ LogicalResult SplitOp::verify() {
   auto input = shapedOf(getInput());
   auto axis = normalizeAxis(getAxis(), input.getRank());
   if (!axis)
-    return emitOpError("axis ") << static_cast<int64_t>(getAxis()) << " is out of range for rank "
-                                << input.getRank();
+    return emitOpError("axis ")
+           << static_cast<int64_t>(getAxis()) << " is out of range for rank "
+           << input.getRank();
   ArrayRef<int64_t> sizes = getSizes();
   if (sizes.size() != getNumResults())
-    return emitOpError("has ") << getNumResults() << " results but "
-                               << sizes.size() << " sizes";
+    return emitOpError("has ")
+           << getNumResults() << " results but " << sizes.size() << " sizes";
   int64_t total = 0;
   for (auto [size, result] : llvm::zip(sizes, getResults())) {
     if (size < 0)
@@ -637,9 +640,11 @@ LogicalResult GatherOp::inferReturnTypes(MLIRContext *,
   auto indices = shapedOf(adaptor.getIndices());
   auto axis = normalizeAxis(adaptor.getAxis(), input.getRank());
   if (!axis)
-    return inferError(loc, "gather axis " + std::to_string(static_cast<int64_t>(adaptor.getAxis())) +
-                               " is out of range for rank " +
-                               std::to_string(input.getRank()));
+    return inferError(
+        loc, "gather axis " +
+                 std::to_string(static_cast<int64_t>(adaptor.getAxis())) +
+                 " is out of range for rank " +
+                 std::to_string(input.getRank()));
   Shape shape(input.getShape().begin(), input.getShape().begin() + *axis);
   shape.append(indices.getShape().begin(), indices.getShape().end());
   shape.append(input.getShape().begin() + *axis + 1, input.getShape().end());

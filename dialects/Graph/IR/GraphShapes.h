@@ -25,7 +25,8 @@ std::optional<Shape> broadcastShapes(llvm::ArrayRef<int64_t> a,
                                      llvm::ArrayRef<int64_t> b);
 
 /// True when `from` broadcasts to exactly `to`.
-bool isBroadcastableTo(llvm::ArrayRef<int64_t> from, llvm::ArrayRef<int64_t> to);
+bool isBroadcastableTo(llvm::ArrayRef<int64_t> from,
+                       llvm::ArrayRef<int64_t> to);
 
 /// numpy.matmul result shape (1-D operands promoted and then dropped).
 std::optional<Shape> matmulShape(llvm::ArrayRef<int64_t> lhs,

@@ -95,7 +95,8 @@ static void weightGemm(Operation *op, unsigned xi, unsigned wi, int bi,
     s.operands[wi] = {outDim, false};
     if (bi >= 0)
       s.operands[bi] = {0, false};
-    s.result = {static_cast<int>(typeOf(op->getResult(0)).getRank()) - 1, false};
+    s.result = {static_cast<int>(typeOf(op->getResult(0)).getRank()) - 1,
+                false};
     out.push_back(s);
   }
   if (wt.getDimSize(inDim) % tp == 0) {
@@ -215,7 +216,9 @@ static void allBut(Operation *op, int64_t axis, int64_t tp,
     sameDimStrategies(op, dims, tp, out);
 }
 
-CG_STRATEGIES(SoftmaxOp) { allBut(*this, static_cast<int64_t>(getAxis()), tp, out); }
+CG_STRATEGIES(SoftmaxOp) {
+  allBut(*this, static_cast<int64_t>(getAxis()), tp, out);
+}
 CG_STRATEGIES(LogSoftmaxOp) {
   allBut(*this, static_cast<int64_t>(getAxis()), tp, out);
 }
@@ -273,9 +276,15 @@ static void reduction(Operation *op, ArrayRef<int64_t> axes, bool keep,
   }
 }
 
-CG_STRATEGIES(ReduceSumOp) { reduction(*this, getAxes(), getKeepdims(), true, tp, out); }
-CG_STRATEGIES(ReduceMeanOp) { reduction(*this, getAxes(), getKeepdims(), true, tp, out); }
-CG_STRATEGIES(ReduceMaxOp) { reduction(*this, getAxes(), getKeepdims(), false, tp, out); }
+CG_STRATEGIES(ReduceSumOp) {
+  reduction(*this, getAxes(), getKeepdims(), true, tp, out);
+}
+CG_STRATEGIES(ReduceMeanOp) {
+  reduction(*this, getAxes(), getKeepdims(), true, tp, out);
+}
+CG_STRATEGIES(ReduceMaxOp) {
+  reduction(*this, getAxes(), getKeepdims(), false, tp, out);
+}
 
 CG_STRATEGIES(ReshapeOp) {
   out.push_back(replicatedStrategy(*this));
