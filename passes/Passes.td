@@ -104,4 +104,21 @@ def PrintTpStrategiesPass : Pass<"colossal-print-tp-strategies", "::mlir::Module
   ];
 }
 
+def AutodiffPass : Pass<"colossal-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Reverse-mode differentiation: gradients of a scalar loss w.r.t. every parameter";
+  let description = [{
+    The function's first result must be a scalar floating-point loss. The
+    pass walks the ops backwards from it, applying each op's gradient rule
+    (written with graph-dialect ops, so the runtime runs gradients with the
+    kernels it already has), accumulates gradients that meet, reduces
+    broadcast dimensions back to the operand's shape, and appends one result
+    per trainable parameter (named `grad:<parameter>`), in parameter order.
+
+    First slice of training-step construction (issue 4): rules for
+    elementwise arithmetic and activations, matmul, linear, reductions,
+    reshape, transpose and softmax/log_softmax. An op on the path to the
+    loss without a rule is an error naming it.
+  }];
+}
+
 #endif // COLOSSAL_PASSES_PASSES_TD

@@ -1,0 +1,348 @@
+//===- Autodiff.cpp - Reverse-mode gradients of a scalar loss -------------===//
+//
+// Steps: (1) seed d(loss)/d(loss) = 1, (2) walk the ops in reverse, giving
+// every operand on the path its share through the op's rule, summing shares
+// that meet and undoing broadcasts, (3) return the parameters' gradients.
+// Rules are built from graph-dialect ops, so a gradient program needs no
+// kernels beyond those of the forward ops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir::colossal {
+#define GEN_PASS_DEF_AUTODIFFPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::colossal
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::cg;
+
+namespace {
+
+RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+class Differentiator {
+public:
+  Differentiator(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+
+  Value scalar(double v, Type element) {
+    auto type = RankedTensorType::get({}, element);
+    return b.create<ConstantOp>(
+        loc, DenseElementsAttr::get(type, b.getFloatAttr(element, v)));
+  }
+
+  /// Broadcasting binary op with the result type inferred.
+  template <typename OpT> Value binary(Value x, Value y) {
+    auto shape = broadcastShapes(typeOf(x).getShape(), typeOf(y).getShape());
+    auto type = RankedTensorType::get(*shape, typeOf(x).getElementType());
+    return b.create<OpT>(loc, type, x, y);
+  }
+
+  /// Sums `g` over the dimensions broadcasting added to reach `shape`.
+  Value unbroadcast(Value g, RankedTensorType target) {
+    auto gt = typeOf(g);
+    if (gt.getShape() == target.getShape())
+      return g;
+    int64_t lead = gt.getRank() - target.getRank();
+    SmallVector<int64_t> axes;
+    for (int64_t d = 0; d < gt.getRank(); ++d)
+      if (d < lead ||
+          (target.getDimSize(d - lead) == 1 && gt.getDimSize(d) != 1))
+        axes.push_back(d);
+    Value summed = g;
+    if (!axes.empty()) {
+      SmallVector<int64_t> kept;
+      for (int64_t d = 0; d < gt.getRank(); ++d)
+        if (!llvm::is_contained(axes, d))
+          kept.push_back(gt.getDimSize(d));
+      summed = b.create<ReduceSumOp>(
+          loc, RankedTensorType::get(kept, gt.getElementType()), g,
+          b.getDenseI64ArrayAttr(axes), UnitAttr());
+    }
+    return b.create<ReshapeOp>(loc, target, summed);
+  }
+
+  Value transposeLast2(Value v) {
+    auto t = typeOf(v);
+    SmallVector<int64_t> perm, shape;
+    for (int64_t d = 0; d < t.getRank(); ++d)
+      perm.push_back(d);
+    std::swap(perm[t.getRank() - 1], perm[t.getRank() - 2]);
+    for (int64_t p : perm)
+      shape.push_back(t.getDimSize(p));
+    return b.create<TransposeOp>(
+        loc, RankedTensorType::get(shape, t.getElementType()), v,
+        b.getDenseI64ArrayAttr(perm));
+  }
+
+  Value matmul(Value x, Value y) {
+    auto shape = matmulShape(typeOf(x).getShape(), typeOf(y).getShape());
+    return b.create<MatMulOp>(
+        loc, RankedTensorType::get(*shape, typeOf(x).getElementType()), x, y);
+  }
+
+  /// `g` (shaped like the reduction's result) broadcast back over `input`.
+  Value expandBack(Value g, RankedTensorType input, ArrayRef<int64_t> axes) {
+    SmallVector<int64_t> kept(input.getShape());
+    for (int64_t a : axes)
+      kept[a < 0 ? a + input.getRank() : a] = 1;
+    Value r = b.create<ReshapeOp>(
+        loc, RankedTensorType::get(kept, input.getElementType()), g);
+    return b.create<ExpandOp>(loc, input, r);
+  }
+
+  /// Operand gradients of `op` given its result gradient `g`; null entries
+  /// for operands that get none (or have no float type).
+  FailureOr<SmallVector<Value>> rule(Operation *op, Value g) {
+    SmallVector<Value> d(op->getNumOperands());
+    Value y = op->getNumResults() ? op->getResult(0) : Value();
+    Type f = g ? typeOf(g).getElementType() : Type();
+    LogicalResult ok =
+        llvm::TypeSwitch<Operation *, LogicalResult>(op)
+            .Case([&](AddOp a) {
+              d[0] = unbroadcast(g, typeOf(a.getLhs()));
+              d[1] = unbroadcast(g, typeOf(a.getRhs()));
+              return success();
+            })
+            .Case([&](SubOp s) {
+              d[0] = unbroadcast(g, typeOf(s.getLhs()));
+              d[1] = unbroadcast(b.create<NegOp>(loc, typeOf(g), g),
+                                 typeOf(s.getRhs()));
+              return success();
+            })
+            .Case([&](MulOp m) {
+              d[0] =
+                  unbroadcast(binary<MulOp>(g, m.getRhs()), typeOf(m.getLhs()));
+              d[1] =
+                  unbroadcast(binary<MulOp>(g, m.getLhs()), typeOf(m.getRhs()));
+              return success();
+            })
+            .Case([&](DivOp q) {
+              d[0] =
+                  unbroadcast(binary<DivOp>(g, q.getRhs()), typeOf(q.getLhs()));
+              Value t = binary<DivOp>(binary<MulOp>(g, y), q.getRhs());
+              d[1] = unbroadcast(b.create<NegOp>(loc, typeOf(t), t),
+                                 typeOf(q.getRhs()));
+              return success();
+            })
+            .Case([&](NegOp) {
+              d[0] = b.create<NegOp>(loc, typeOf(g), g);
+              return success();
+            })
+            .Case([&](ExpOp) {
+              d[0] = binary<MulOp>(g, y);
+              return success();
+            })
+            .Case([&](LogOp l) {
+              d[0] = binary<DivOp>(g, l.getInput());
+              return success();
+            })
+            .Case([&](SqrtOp) {
+              d[0] = binary<DivOp>(binary<MulOp>(g, scalar(0.5, f)), y);
+              return success();
+            })
+            .Case([&](TanhOp) {
+              Value one = scalar(1.0, f);
+              d[0] = binary<MulOp>(g, binary<SubOp>(one, binary<MulOp>(y, y)));
+              return success();
+            })
+            .Case([&](SigmoidOp) {
+              Value one = scalar(1.0, f);
+              d[0] = binary<MulOp>(g, binary<MulOp>(y, binary<SubOp>(one, y)));
+              return success();
+            })
+            .Case([&](ReluOp r) {
+              auto x = r.getInput();
+              Value positive = b.create<CmpOp>(
+                  loc,
+                  RankedTensorType::get(typeOf(x).getShape(), b.getI1Type()),
+                  CmpPredicate::gt, x, scalar(0.0, f));
+              d[0] = b.create<WhereOp>(loc, typeOf(g), positive, g,
+                                       scalar(0.0, f));
+              return success();
+            })
+            .Case([&](MatMulOp m) {
+              if (typeOf(m.getLhs()).getRank() < 2 ||
+                  typeOf(m.getRhs()).getRank() < 2)
+                return failure();
+              d[0] = unbroadcast(matmul(g, transposeLast2(m.getRhs())),
+                                 typeOf(m.getLhs()));
+              d[1] = unbroadcast(matmul(transposeLast2(m.getLhs()), g),
+                                 typeOf(m.getRhs()));
+              return success();
+            })
+            .Case([&](LinearOp l) {
+              auto x = typeOf(l.getInput());
+              auto w = typeOf(l.getWeight());
+              int64_t in = x.getShape().back(),
+                      out = typeOf(g).getShape().back();
+              int64_t rows = x.getNumElements() / in;
+              Value x2 = b.create<ReshapeOp>(
+                  loc, RankedTensorType::get({rows, in}, f), l.getInput());
+              Value g2 = b.create<ReshapeOp>(
+                  loc, RankedTensorType::get({rows, out}, f), g);
+              bool t = l.getTransposeWeight();
+              // dx = g W^T (W: [in, out]) or g W (W: [out, in]).
+              Value wIn = t ? l.getWeight() : transposeLast2(l.getWeight());
+              d[0] = b.create<ReshapeOp>(loc, x, matmul(g2, wIn));
+              Value dw = t ? matmul(transposeLast2(g2), x2)
+                           : matmul(transposeLast2(x2), g2);
+              d[1] = b.create<ReshapeOp>(loc, w, dw);
+              if (l.getBias())
+                d[2] = unbroadcast(g, typeOf(l.getBias()));
+              return success();
+            })
+            .Case([&](ReduceSumOp r) {
+              d[0] = expandBack(g, typeOf(r.getInput()), r.getAxes());
+              return success();
+            })
+            .Case([&](ReduceMeanOp r) {
+              auto in = typeOf(r.getInput());
+              double count = 1;
+              for (int64_t a : r.getAxes())
+                count *= in.getDimSize(a < 0 ? a + in.getRank() : a);
+              d[0] = binary<DivOp>(expandBack(g, in, r.getAxes()),
+                                   scalar(count, f));
+              return success();
+            })
+            .Case([&](ReshapeOp r) {
+              d[0] = b.create<ReshapeOp>(loc, typeOf(r.getInput()), g);
+              return success();
+            })
+            .Case([&](TransposeOp t) {
+              ArrayRef<int64_t> perm = t.getPermutation();
+              SmallVector<int64_t> inverse(perm.size());
+              for (auto [i, p] : llvm::enumerate(perm))
+                inverse[p] = i;
+              d[0] = b.create<TransposeOp>(loc, typeOf(t.getInput()), g,
+                                           b.getDenseI64ArrayAttr(inverse));
+              return success();
+            })
+            .Case([&](SoftmaxOp s) {
+              int64_t axis = static_cast<int64_t>(s.getAxis());
+              Value gy = binary<MulOp>(g, y);
+              Value sum =
+                  expandBack(b.create<ReduceSumOp>(
+                                 loc, reducedType(typeOf(y), axis), gy,
+                                 b.getDenseI64ArrayAttr({axis}), UnitAttr()),
+                             typeOf(y), {axis});
+              d[0] = binary<MulOp>(y, binary<SubOp>(g, sum));
+              return success();
+            })
+            .Case([&](LogSoftmaxOp s) {
+              int64_t axis = static_cast<int64_t>(s.getAxis());
+              Value sum =
+                  expandBack(b.create<ReduceSumOp>(
+                                 loc, reducedType(typeOf(y), axis), g,
+                                 b.getDenseI64ArrayAttr({axis}), UnitAttr()),
+                             typeOf(y), {axis});
+              Value p = b.create<ExpOp>(loc, typeOf(y), y);
+              d[0] = binary<SubOp>(g, binary<MulOp>(p, sum));
+              return success();
+            })
+            .Default([](Operation *) { return failure(); });
+    if (failed(ok))
+      return failure();
+    return d;
+  }
+
+  static RankedTensorType reducedType(RankedTensorType t, int64_t axis) {
+    SmallVector<int64_t> shape;
+    for (int64_t d = 0; d < t.getRank(); ++d)
+      if (d != (axis < 0 ? axis + t.getRank() : axis))
+        shape.push_back(t.getDimSize(d));
+    return RankedTensorType::get(shape, t.getElementType());
+  }
+
+  OpBuilder &b;
+  Location loc;
+};
+
+struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (!func.isExternal() && failed(differentiate(func)))
+        return signalPassFailure();
+  }
+
+  LogicalResult differentiate(func::FuncOp func) {
+    Block &body = func.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    if (ret.getNumOperands() == 0)
+      return func.emitError("nothing to differentiate: the function returns "
+                            "no loss");
+    Value loss = ret.getOperand(0);
+    auto lossType = typeOf(loss);
+    if (lossType.getNumElements() != 1 ||
+        !isa<FloatType>(lossType.getElementType()))
+      return func.emitError("the first result must be a scalar floating-point "
+                            "loss, got ")
+             << lossType;
+
+    OpBuilder b(ret);
+    Differentiator diff(b, func.getLoc());
+    DenseMap<Value, Value> grad;
+    grad[loss] = b.create<ReshapeOp>(
+        func.getLoc(), lossType, diff.scalar(1.0, lossType.getElementType()));
+
+    SmallVector<Operation *> ops;
+    for (Operation &op : body.without_terminator())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops)) {
+      if (isa<ParamOp, ConstantOp>(op))
+        continue;
+      if (llvm::none_of(op->getResults(),
+                        [&](Value r) { return grad.count(r); }))
+        continue; // not on a path to the loss
+      if (op->getNumResults() != 1)
+        return op->emitOpError("has several results; the training step "
+                               "cannot differentiate through it yet");
+      Value g = grad.lookup(op->getResult(0));
+      diff.loc = op->getLoc();
+      auto shares = diff.rule(op, g);
+      if (failed(shares))
+        return op->emitOpError("has no gradient rule yet; the training step "
+                               "cannot differentiate through it");
+      for (auto [operand, share] : llvm::zip(op->getOperands(), *shares)) {
+        if (!share || !isa<FloatType>(typeOf(operand).getElementType()))
+          continue;
+        Value &acc = grad[operand];
+        acc = acc ? diff.binary<AddOp>(acc, share) : share;
+      }
+    }
+
+    // Results: the loss, then each parameter's gradient.
+    SmallVector<Value> results(ret.getOperands());
+    SmallVector<Type> types(func.getResultTypes());
+    SmallVector<std::string> names;
+    for (Operation &op : body)
+      if (auto param = dyn_cast<ParamOp>(op)) {
+        if (!isa<FloatType>(typeOf(param.getResult()).getElementType()))
+          continue;
+        Value g = grad.lookup(param.getResult());
+        if (!g) // no path to the loss: a zero gradient
+          g = b.create<ExpandOp>(
+              func.getLoc(), typeOf(param.getResult()),
+              diff.scalar(0.0, typeOf(param.getResult()).getElementType()));
+        results.push_back(g);
+        types.push_back(g.getType());
+        names.push_back("grad:" + param.getName().str());
+      }
+    unsigned first = func.getNumResults();
+    b.create<func::ReturnOp>(ret.getLoc(), results);
+    ret.erase();
+    func.setFunctionType(
+        FunctionType::get(func.getContext(), func.getArgumentTypes(), types));
+    for (auto [i, name] : llvm::enumerate(names))
+      func.setResultAttr(first + i, "cg.name", b.getStringAttr(name));
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Checks colossal-autodiff's gradients against torch.autograd.
+
+Each case is a small graph with random parameters, written as cg IR; the
+pass appends `grad:<param>` results, colossal-opt compiles the result to a
+plan, colossal-run executes it on the CPU, and every gradient must match
+torch's to float32 tolerance.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+
+def dense(a: np.ndarray) -> str:
+    return "dense<" + np.array2string(
+        a, separator=", ", threshold=sys.maxsize, floatmode="unique",
+        max_line_width=sys.maxsize) + ">"
+
+
+def ty(shape) -> str:
+    return "tensor<" + "".join(f"{d}x" for d in shape) + "f32>"
+
+
+def mlp_mse(rng):
+    p = {"w1": rng.standard_normal((8, 16)), "b1": rng.standard_normal(16),
+         "w2": rng.standard_normal((16, 2))}
+    inputs = {"x": rng.standard_normal((4, 8)), "y": rng.standard_normal((4, 2))}
+    body = """
+  %h = cg.matmul %x, %w1 : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
+  %hb = cg.add %h, %b1 : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+  %r = cg.relu %hb : tensor<4x16xf32>
+  %o = cg.matmul %r, %w2 : (tensor<4x16xf32>, tensor<16x2xf32>) -> tensor<4x2xf32>
+  %d = cg.sub %o, %y : (tensor<4x2xf32>, tensor<4x2xf32>) -> tensor<4x2xf32>
+  %sq = cg.mul %d, %d : (tensor<4x2xf32>, tensor<4x2xf32>) -> tensor<4x2xf32>
+  %l = cg.reduce_mean %sq {axes = array<i64: 0, 1>} : (tensor<4x2xf32>) -> tensor<f32>"""
+
+    def ref(t, x, y):
+        return ((torch.relu(x @ t["w1"] + t["b1"]) @ t["w2"] - y) ** 2).mean()
+    return p, inputs, body, ref
+
+
+def classifier_xent(rng):
+    # linear (transposed weight) + tanh + sigmoid gate + log_softmax
+    # cross-entropy against one-hot labels.
+    p = {"w": rng.standard_normal((6, 5)), "b": rng.standard_normal(6),
+         "g": rng.standard_normal((5, 6)), "v": rng.standard_normal((6, 3))}
+    labels = rng.integers(0, 3, size=4)
+    inputs = {"x": rng.standard_normal((4, 5)),
+              "y": np.eye(3)[labels]}
+    body = """
+  %a = cg.linear %x, %w, %b {transpose_weight} : (tensor<4x5xf32>, tensor<6x5xf32>, tensor<6xf32>) -> tensor<4x6xf32>
+  %t = cg.tanh %a : tensor<4x6xf32>
+  %gl = cg.matmul %x, %g : (tensor<4x5xf32>, tensor<5x6xf32>) -> tensor<4x6xf32>
+  %s = cg.sigmoid %gl : tensor<4x6xf32>
+  %h = cg.mul %t, %s : (tensor<4x6xf32>, tensor<4x6xf32>) -> tensor<4x6xf32>
+  %z = cg.matmul %h, %v : (tensor<4x6xf32>, tensor<6x3xf32>) -> tensor<4x3xf32>
+  %lp = cg.log_softmax %z {axis = 1} : tensor<4x3xf32>
+  %m = cg.mul %lp, %y : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  %s1 = cg.reduce_sum %m {axes = array<i64: 1>} : (tensor<4x3xf32>) -> tensor<4xf32>
+  %n = cg.neg %s1 : tensor<4xf32>
+  %l = cg.reduce_mean %n {axes = array<i64: 0>} : (tensor<4xf32>) -> tensor<f32>"""
+
+    def ref(t, x, y):
+        a = torch.tanh(x @ t["w"].T + t["b"]) * torch.sigmoid(x @ t["g"])
+        return -(torch.log_softmax(a @ t["v"], 1) * y).sum(1).mean()
+    return p, inputs, body, ref
+
+
+def softmax_exp_log(rng):
+    # softmax, exp, log, sqrt, div, transpose and reshape.
+    p = {"w": rng.standard_normal((3, 4)) * 0.5, "s": rng.uniform(0.5, 2.0, (4,))}
+    inputs = {"x": rng.standard_normal((2, 3)), "y": rng.uniform(1.0, 2.0, (2, 4))}
+    body = """
+  %a = cg.matmul %x, %w : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
+  %e = cg.exp %a : tensor<2x4xf32>
+  %q = cg.div %e, %y : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %sq = cg.sqrt %s : tensor<4xf32>
+  %k = cg.mul %q, %sq : (tensor<2x4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  %sm = cg.softmax %k {axis = 1} : tensor<2x4xf32>
+  %tr = cg.transpose %sm {permutation = array<i64: 1, 0>} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+  %rs = cg.reshape %tr : (tensor<4x2xf32>) -> tensor<8xf32>
+  %one = cg.constant dense<1.5> : tensor<f32>
+  %sh = cg.add %rs, %one : (tensor<8xf32>, tensor<f32>) -> tensor<8xf32>
+  %lg = cg.log %sh : tensor<8xf32>
+  %l = cg.reduce_sum %lg {axes = array<i64: 0>} : (tensor<8xf32>) -> tensor<f32>"""
+
+    def ref(t, x, y):
+        k = torch.exp(x @ t["w"]) / y * torch.sqrt(t["s"])
+        return torch.log(torch.softmax(k, 1).T.reshape(8) + 1.5).sum()
+    return p, inputs, body, ref
+
+
+CASES = {"mlp_mse": mlp_mse, "classifier_xent": classifier_xent,
+         "softmax_exp_log": softmax_exp_log}
+
+
+def run_case(name, make, build, tmp):
+    rng = np.random.default_rng(7)
+    params, inputs, body, ref = make(rng)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
+    args = ", ".join(f"%{k}: {ty(v.shape)}" for k, v in inputs.items())
+    lines = [f"func.func @{name}({args}) -> tensor<f32> {{"]
+    for k, v in params.items():
+        lines.append(f'  %{k} = cg.param "{k}" from({dense(v)} : {ty(v.shape)})'
+                     f" : {ty(v.shape)}")
+    lines.append(body.strip("\n"))
+    lines.append("  return %l : tensor<f32>\n}")
+    src = os.path.join(tmp, f"{name}.mlir")
+    with open(src, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    grad_ir = os.path.join(tmp, f"{name}.grad.mlir")
+    plan = os.path.join(tmp, f"{name}.cplan")
+    subprocess.run([os.path.join(build, "bin", "colossal-opt"), src,
+                    "--colossal-autodiff", "-o", grad_ir], check=True)
+    subprocess.run([os.path.join(build, "bin", "colossal-opt"), grad_ir,
+                    "--mode=infer", "--emit=plan", "-o", plan], check=True)
+    cmd = [os.path.join(build, "bin", "colossal-run"), plan,
+           "--output-dir", os.path.join(tmp, name)]
+    for i, (k, v) in enumerate(inputs.items()):
+        path = os.path.join(tmp, f"{name}.{k}.npy")
+        np.save(path, v)
+        cmd += ["--input", f"input{i}={path}"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+    t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+         for k, v in params.items()}
+    loss = ref(t, *[torch.tensor(v, dtype=torch.float64) for v in inputs.values()])
+    loss.backward()
+    ok = True
+    got_loss = np.load(os.path.join(tmp, name, "output0.npy"))
+    if not np.allclose(got_loss, loss.item(), rtol=1e-4, atol=1e-5):
+        print(f"FAIL {name}: loss {got_loss} != torch {loss.item()}")
+        ok = False
+    for k in params:
+        got = np.load(os.path.join(tmp, name, f"grad_{k}.npy"))
+        want = t[k].grad.numpy()
+        if got.shape != want.shape or not np.allclose(got, want, rtol=1e-3, atol=1e-4):
+            err = np.abs(got - want).max() if got.shape == want.shape else "shape"
+            print(f"FAIL {name}: grad:{k} differs from torch (max err {err})")
+            ok = False
+    print(("ok   " if ok else "FAIL ") + name)
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--build", required=True, help="build directory (bin/ inside)")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [run_case(n, m, a.build, tmp) for n, m in CASES.items()]
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
