@@ -14,6 +14,8 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+
 namespace mlir::colossal {
 #define GEN_PASS_DEF_AUTODIFFPASS
 #include "passes/Passes.h.inc"
@@ -97,6 +99,46 @@ public:
     return b.create<ExpandOp>(loc, input, r);
   }
 
+  Value cmp(CmpPredicate pred, Value x, Value y) {
+    auto shape = broadcastShapes(typeOf(x).getShape(), typeOf(y).getShape());
+    return b.create<CmpOp>(loc, RankedTensorType::get(*shape, b.getI1Type()),
+                           pred, x, y);
+  }
+
+  /// `g` where `mask` holds, zero elsewhere (shaped like `g`).
+  Value select(Value mask, Value g) {
+    return b.create<WhereOp>(loc, typeOf(g), mask, g,
+                             scalar(0.0, typeOf(g).getElementType()));
+  }
+
+  /// Mean of `v` over dimensions [axis, rank), kept as size-1 dimensions.
+  Value meanTrailing(Value v, int64_t axis) {
+    auto t = typeOf(v);
+    SmallVector<int64_t> axes, kept(t.getShape());
+    double count = 1;
+    for (int64_t d = axis; d < t.getRank(); ++d) {
+      axes.push_back(d);
+      kept[d] = 1;
+      count *= t.getDimSize(d);
+    }
+    Value sum = b.create<ReduceSumOp>(
+        loc, RankedTensorType::get(kept, t.getElementType()), v,
+        b.getDenseI64ArrayAttr(axes), b.getUnitAttr());
+    return binary<DivOp>(sum, scalar(count, t.getElementType()));
+  }
+
+  /// Input gradient of a normalization: with xhat = x * inv (inv =
+  /// 1/sqrt(var + eps)) and gs the gradient reaching xhat,
+  ///   dx = inv * (gs - [centered] mean(gs) - xhat * mean(gs * xhat)).
+  Value normInputGrad(Value gs, Value xhat, Value inv, int64_t axis,
+                      bool centered) {
+    Value t = binary<SubOp>(
+        gs, binary<MulOp>(xhat, meanTrailing(binary<MulOp>(gs, xhat), axis)));
+    if (centered)
+      t = binary<SubOp>(t, meanTrailing(gs, axis));
+    return binary<MulOp>(t, inv);
+  }
+
   /// Operand gradients of `op` given its result gradient `g`; null entries
   /// for operands that get none (or have no float type).
   FailureOr<SmallVector<Value>> rule(Operation *op, Value g) {
@@ -165,6 +207,168 @@ public:
                   CmpPredicate::gt, x, scalar(0.0, f));
               d[0] = b.create<WhereOp>(loc, typeOf(g), positive, g,
                                        scalar(0.0, f));
+              return success();
+            })
+            .Case([&](RsqrtOp) { // d/dx x^-1/2 = -y^3 / 2
+              d[0] = binary<MulOp>(binary<MulOp>(g, scalar(-0.5, f)),
+                                   binary<MulOp>(y, binary<MulOp>(y, y)));
+              return success();
+            })
+            .Case([&](ReciprocalOp) { // d/dx 1/x = -y^2
+              d[0] = b.create<NegOp>(loc, typeOf(g),
+                                     binary<MulOp>(g, binary<MulOp>(y, y)));
+              return success();
+            })
+            .Case([&](AbsOp a) {
+              if (!isa<FloatType>(f))
+                return failure();
+              Value x = a.getInput();
+              Value neg = b.create<NegOp>(loc, typeOf(g), g);
+              d[0] = b.create<WhereOp>(
+                  loc, typeOf(g), cmp(CmpPredicate::gt, x, scalar(0.0, f)), g,
+                  select(cmp(CmpPredicate::lt, x, scalar(0.0, f)), neg));
+              return success();
+            })
+            .Case([&](SiluOp si) { // s + x s (1 - s)
+              Value x = si.getInput();
+              Value sg = b.create<SigmoidOp>(loc, typeOf(x), x);
+              Value ds = binary<MulOp>(
+                  sg, binary<AddOp>(
+                          scalar(1.0, f),
+                          binary<MulOp>(x, binary<SubOp>(scalar(1.0, f), sg))));
+              d[0] = binary<MulOp>(g, ds);
+              return success();
+            })
+            .Case([&](ErfOp e) { // 2/sqrt(pi) exp(-x^2)
+              Value x = e.getInput();
+              Value ex = b.create<ExpOp>(
+                  loc, typeOf(x),
+                  b.create<NegOp>(loc, typeOf(x), binary<MulOp>(x, x)));
+              d[0] = binary<MulOp>(
+                  g, binary<MulOp>(ex, scalar(2.0 / std::sqrt(M_PI), f)));
+              return success();
+            })
+            .Case([&](GeluOp ge) {
+              Value x = ge.getInput();
+              auto xt = typeOf(x);
+              Value half = scalar(0.5, f), one = scalar(1.0, f);
+              Value dy;
+              if (ge.getApproximate() == GeluApproximation::none) {
+                // Phi(x) + x phi(x).
+                Value cdf = binary<MulOp>(
+                    half,
+                    binary<AddOp>(
+                        one,
+                        b.create<ErfOp>(
+                            loc, xt, binary<MulOp>(x, scalar(M_SQRT1_2, f)))));
+                Value pdf = binary<MulOp>(
+                    b.create<ExpOp>(
+                        loc, xt,
+                        binary<MulOp>(binary<MulOp>(x, x), scalar(-0.5, f))),
+                    scalar(0.5 * M_2_SQRTPI * M_SQRT1_2, f));
+                dy = binary<AddOp>(cdf, binary<MulOp>(x, pdf));
+              } else {
+                // u = c (x + k x^3), t = tanh(u):
+                // 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 k x^2).
+                double c = std::sqrt(2.0 / M_PI), k = 0.044715;
+                Value x2 = binary<MulOp>(x, x);
+                Value u = binary<MulOp>(
+                    binary<AddOp>(
+                        x, binary<MulOp>(binary<MulOp>(x2, x), scalar(k, f))),
+                    scalar(c, f));
+                Value t = b.create<TanhOp>(loc, xt, u);
+                Value du = binary<MulOp>(
+                    binary<AddOp>(one, binary<MulOp>(x2, scalar(3 * k, f))),
+                    scalar(c, f));
+                Value sech2 = binary<SubOp>(one, binary<MulOp>(t, t));
+                dy = binary<AddOp>(binary<MulOp>(half, binary<AddOp>(one, t)),
+                                   binary<MulOp>(binary<MulOp>(half, x),
+                                                 binary<MulOp>(sech2, du)));
+              }
+              d[0] = binary<MulOp>(g, dy);
+              return success();
+            })
+            .Case([&](PowOp p) { // b a^(b-1), y ln a
+              Value a = p.getLhs(), e = p.getRhs();
+              Value am1 = binary<PowOp>(a, binary<SubOp>(e, scalar(1.0, f)));
+              Value da = binary<MulOp>(g, binary<MulOp>(e, am1));
+              d[0] = unbroadcast(da, typeOf(a));
+              Value la = b.create<LogOp>(loc, typeOf(a), a);
+              d[1] = unbroadcast(binary<MulOp>(g, binary<MulOp>(y, la)),
+                                 typeOf(e));
+              return success();
+            })
+            .Case([&](MaxOp m) {
+              if (!isa<FloatType>(f))
+                return failure();
+              Value ge = cmp(CmpPredicate::ge, m.getLhs(), m.getRhs());
+              Value lt = cmp(CmpPredicate::lt, m.getLhs(), m.getRhs());
+              d[0] = unbroadcast(select(ge, g), typeOf(m.getLhs()));
+              d[1] = unbroadcast(select(lt, g), typeOf(m.getRhs()));
+              return success();
+            })
+            .Case([&](MinOp m) {
+              if (!isa<FloatType>(f))
+                return failure();
+              Value le = cmp(CmpPredicate::le, m.getLhs(), m.getRhs());
+              Value gt = cmp(CmpPredicate::gt, m.getLhs(), m.getRhs());
+              d[0] = unbroadcast(select(le, g), typeOf(m.getLhs()));
+              d[1] = unbroadcast(select(gt, g), typeOf(m.getRhs()));
+              return success();
+            })
+            .Case([&](WhereOp w) {
+              Value c = w.getCondition();
+              auto full =
+                  RankedTensorType::get(typeOf(g).getShape(), b.getI1Type());
+              Value cf = b.create<ExpandOp>(loc, full, c);
+              Value notc = b.create<NotOp>(loc, full, cf);
+              d[1] = unbroadcast(select(cf, g), typeOf(w.getX()));
+              d[2] = unbroadcast(select(notc, g), typeOf(w.getY()));
+              return success();
+            })
+            .Case([&](ExpandOp e) {
+              d[0] = unbroadcast(g, typeOf(e.getInput()));
+              return success();
+            })
+            .Case([&](CastOp c) {
+              if (!isa<FloatType>(typeOf(c.getInput()).getElementType()))
+                return failure();
+              d[0] = b.create<CastOp>(loc, typeOf(c.getInput()), g);
+              return success();
+            })
+            .Case([&](LayerNormOp n) {
+              Value x = n.getInput();
+              int64_t axis = n.getAxis();
+              if (axis < 0)
+                axis += typeOf(x).getRank();
+              Value xc = binary<SubOp>(x, meanTrailing(x, axis));
+              Value var = meanTrailing(binary<MulOp>(xc, xc), axis);
+              Value inv = b.create<RsqrtOp>(
+                  loc, typeOf(var),
+                  binary<AddOp>(var,
+                                scalar(n.getEpsilon().convertToDouble(), f)));
+              Value xhat = binary<MulOp>(xc, inv);
+              d[0] = normInputGrad(binary<MulOp>(g, n.getScale()), xhat, inv,
+                                   axis, /*centered=*/true);
+              d[1] = unbroadcast(binary<MulOp>(g, xhat), typeOf(n.getScale()));
+              if (n.getBias())
+                d[2] = unbroadcast(g, typeOf(n.getBias()));
+              return success();
+            })
+            .Case([&](RmsNormOp n) {
+              Value x = n.getInput();
+              int64_t axis = n.getAxis();
+              if (axis < 0)
+                axis += typeOf(x).getRank();
+              Value ms = meanTrailing(binary<MulOp>(x, x), axis);
+              Value inv = b.create<RsqrtOp>(
+                  loc, typeOf(ms),
+                  binary<AddOp>(ms,
+                                scalar(n.getEpsilon().convertToDouble(), f)));
+              Value xhat = binary<MulOp>(x, inv);
+              d[0] = normInputGrad(binary<MulOp>(g, n.getScale()), xhat, inv,
+                                   axis, /*centered=*/false);
+              d[1] = unbroadcast(binary<MulOp>(g, xhat), typeOf(n.getScale()));
               return success();
             })
             .Case([&](MatMulOp m) {

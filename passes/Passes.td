@@ -115,7 +115,8 @@ def AutodiffPass : Pass<"colossal-autodiff", "::mlir::ModuleOp"> {
     per trainable parameter (named `grad:<parameter>`), in parameter order.
 
     First slice of training-step construction (issue 4): rules for
-    elementwise arithmetic and activations, matmul, linear, reductions,
+    elementwise arithmetic and activations (gelu in both forms), where,
+    expand, cast, matmul, linear, layer/RMS norm, sum/mean reductions,
     reshape, transpose and softmax/log_softmax. An op on the path to the
     loss without a rule is an error naming it.
   }];

@@ -95,8 +95,62 @@ def softmax_exp_log(rng):
     return p, inputs, body, ref
 
 
+def transformer_ops(rng):
+    # layer_norm (two normalized dims), rms_norm, both gelu forms, silu,
+    # erf, rsqrt, reciprocal, pow, max, min, abs, where, expand.
+    p = {"ln_s": rng.standard_normal((3, 4)), "ln_b": rng.standard_normal((3, 4)),
+         "rms_s": rng.standard_normal(4), "w": rng.standard_normal((4, 4)),
+         "e": rng.uniform(1.5, 2.5, (4,)), "c": rng.standard_normal((1, 4))}
+    inputs = {"x": rng.standard_normal((2, 3, 4)), "m": rng.standard_normal((2, 3, 4))}
+    body = """
+  %ln = cg.layer_norm %x, %ln_s, %ln_b {axis = 1, epsilon = 1.0e-5} : (tensor<2x3x4xf32>, tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<2x3x4xf32>
+  %rn = cg.rms_norm %ln, %rms_s {axis = 2, epsilon = 1.0e-6} : (tensor<2x3x4xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>
+  %mm = cg.matmul %rn, %w : (tensor<2x3x4xf32>, tensor<4x4xf32>) -> tensor<2x3x4xf32>
+  %g1 = cg.gelu %mm : tensor<2x3x4xf32>
+  %g2 = cg.gelu %mm {approximate = #cg<gelu_approximation tanh>} : tensor<2x3x4xf32>
+  %si = cg.silu %g2 : tensor<2x3x4xf32>
+  %er = cg.erf %si : tensor<2x3x4xf32>
+  %ab = cg.abs %mm : tensor<2x3x4xf32>
+  %one = cg.constant dense<1.0> : tensor<f32>
+  %ab1 = cg.add %ab, %one : (tensor<2x3x4xf32>, tensor<f32>) -> tensor<2x3x4xf32>
+  %pw = cg.pow %ab1, %e : (tensor<2x3x4xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>
+  %rs = cg.rsqrt %pw : tensor<2x3x4xf32>
+  %two = cg.constant dense<2.0> : tensor<f32>
+  %ab2 = cg.add %ab, %two : (tensor<2x3x4xf32>, tensor<f32>) -> tensor<2x3x4xf32>
+  %rc = cg.reciprocal %ab2 : tensor<2x3x4xf32>
+  %mx = cg.max %g1, %c : (tensor<2x3x4xf32>, tensor<1x4xf32>) -> tensor<2x3x4xf32>
+  %mn = cg.min %er, %c : (tensor<2x3x4xf32>, tensor<1x4xf32>) -> tensor<2x3x4xf32>
+  %zero = cg.constant dense<0.0> : tensor<f32>
+  %cond = cg.cmp gt, %m, %zero : (tensor<2x3x4xf32>, tensor<f32>) -> tensor<2x3x4xi1>
+  %cx = cg.expand %c : (tensor<1x4xf32>) -> tensor<3x4xf32>
+  %wh = cg.where %cond, %rs, %cx : (tensor<2x3x4xi1>, tensor<2x3x4xf32>, tensor<3x4xf32>) -> tensor<2x3x4xf32>
+  %s1 = cg.add %mx, %mn : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %s2 = cg.add %s1, %wh : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %s3 = cg.mul %s2, %rc : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %s4 = cg.mul %s3, %m : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %l = cg.reduce_sum %s4 {axes = array<i64: 0, 1, 2>} : (tensor<2x3x4xf32>) -> tensor<f32>"""
+
+    def ref(t, x, m):
+        F = torch.nn.functional
+        ln = F.layer_norm(x, (3, 4), t["ln_s"], t["ln_b"], 1e-5)
+        rn = ln * torch.rsqrt((ln * ln).mean(2, keepdim=True) + 1e-6) * t["rms_s"]
+        mm = rn @ t["w"]
+        g1 = F.gelu(mm)
+        g2 = F.gelu(mm, approximate="tanh")
+        er = torch.erf(F.silu(g2))
+        ab = mm.abs()
+        rs = torch.rsqrt((ab + 1) ** t["e"])
+        rc = torch.reciprocal(ab + 2)
+        mx = torch.maximum(g1, t["c"])
+        mn = torch.minimum(er, t["c"])
+        wh = torch.where(m > 0, rs, t["c"].expand(3, 4))
+        return ((mx + mn + wh) * rc * m).sum()
+    return p, inputs, body, ref
+
+
 CASES = {"mlp_mse": mlp_mse, "classifier_xent": classifier_xent,
-         "softmax_exp_log": softmax_exp_log}
+         "softmax_exp_log": softmax_exp_log,
+         "transformer_ops": transformer_ops}
 
 
 def run_case(name, make, build, tmp):
