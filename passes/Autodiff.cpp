@@ -139,9 +139,44 @@ public:
     return binary<MulOp>(t, inv);
   }
 
+  Value zeros(RankedTensorType type) {
+    return b.create<ExpandOp>(loc, type, scalar(0.0, type.getElementType()));
+  }
+
+  /// `g` placed at `starts` (step 1) inside zeros of type `full`: the
+  /// inverse of a slice, built from concatenations with zero blocks.
+  Value padInto(Value g, RankedTensorType full, ArrayRef<int64_t> starts) {
+    Value cur = g;
+    for (int64_t d = 0; d < full.getRank(); ++d) {
+      auto ct = typeOf(cur);
+      int64_t before = starts[d],
+              after = full.getDimSize(d) - starts[d] - ct.getDimSize(d);
+      if (before == 0 && after == 0)
+        continue;
+      SmallVector<Value> parts;
+      auto block = [&](int64_t n) {
+        SmallVector<int64_t> shape(ct.getShape());
+        shape[d] = n;
+        return zeros(RankedTensorType::get(shape, ct.getElementType()));
+      };
+      if (before > 0)
+        parts.push_back(block(before));
+      parts.push_back(cur);
+      if (after > 0)
+        parts.push_back(block(after));
+      SmallVector<int64_t> shape(ct.getShape());
+      shape[d] = full.getDimSize(d);
+      cur = b.create<ConcatOp>(
+          loc, RankedTensorType::get(shape, ct.getElementType()), parts,
+          b.getI64IntegerAttr(d));
+    }
+    return cur;
+  }
+
   /// Operand gradients of `op` given its result gradient `g`; null entries
   /// for operands that get none (or have no float type).
-  FailureOr<SmallVector<Value>> rule(Operation *op, Value g) {
+  FailureOr<SmallVector<Value>> rule(Operation *op, ArrayRef<Value> gs) {
+    Value g = gs.empty() ? Value() : gs[0];
     SmallVector<Value> d(op->getNumOperands());
     Value y = op->getNumResults() ? op->getResult(0) : Value();
     Type f = g ? typeOf(g).getElementType() : Type();
@@ -371,6 +406,84 @@ public:
               d[1] = unbroadcast(binary<MulOp>(g, xhat), typeOf(n.getScale()));
               return success();
             })
+            .Case([&](SliceOp sl) {
+              auto in = typeOf(sl.getInput());
+              if (!isa<FloatType>(in.getElementType()) ||
+                  llvm::any_of(sl.getSteps(), [](int64_t s) { return s != 1; }))
+                return failure(); // strided slices: no rule yet
+              d[0] = padInto(g, in, sl.getStarts());
+              return success();
+            })
+            .Case([&](ConcatOp c) {
+              int64_t axis = static_cast<int64_t>(c.getAxis());
+              auto gt = typeOf(g);
+              if (axis < 0)
+                axis += gt.getRank();
+              int64_t offset = 0;
+              for (auto [i, in] : llvm::enumerate(c.getInputs())) {
+                auto it = typeOf(in);
+                SmallVector<int64_t> starts(gt.getRank(), 0),
+                    limits(gt.getShape()), steps(gt.getRank(), 1);
+                starts[axis] = offset;
+                limits[axis] = offset + it.getDimSize(axis);
+                offset = limits[axis];
+                d[i] = b.create<SliceOp>(loc, it, g,
+                                         b.getDenseI64ArrayAttr(starts),
+                                         b.getDenseI64ArrayAttr(limits),
+                                         b.getDenseI64ArrayAttr(steps));
+              }
+              return success();
+            })
+            .Case([&](SplitOp sp) {
+              auto in = typeOf(sp.getInput());
+              if (!isa<FloatType>(in.getElementType()))
+                return failure();
+              int64_t axis = static_cast<int64_t>(sp.getAxis());
+              if (axis < 0)
+                axis += in.getRank();
+              d[0] = b.create<ConcatOp>(loc, in, gs, b.getI64IntegerAttr(axis));
+              return success();
+            })
+            .Case([&](GatherOp ga) {
+              // Embedding gradient as one_hot(indices)^T @ g, for gathers
+              // along axis 0 (row lookups).
+              auto data = typeOf(ga.getInput());
+              auto idx = typeOf(ga.getIndices());
+              int64_t axis = static_cast<int64_t>(ga.getAxis());
+              if (axis < 0)
+                axis += data.getRank();
+              if (axis != 0 || !isa<FloatType>(data.getElementType()))
+                return failure();
+              int64_t rows = data.getDimSize(0);
+              int64_t n = idx.getNumElements();
+              int64_t width = data.getNumElements() / rows;
+              Type it = idx.getElementType();
+              Value flat = b.create<ReshapeOp>(
+                  loc, RankedTensorType::get({n, 1}, it), ga.getIndices());
+              // Negative indices count from the end.
+              auto scalarInt = [&](int64_t v) {
+                auto t = RankedTensorType::get({}, it);
+                return b.create<ConstantOp>(
+                    loc, DenseElementsAttr::get(t, b.getIntegerAttr(it, v)));
+              };
+              Value wrapped = b.create<WhereOp>(
+                  loc, typeOf(flat), cmp(CmpPredicate::lt, flat, scalarInt(0)),
+                  binary<AddOp>(flat, scalarInt(rows)), flat);
+              SmallVector<APInt> iota;
+              for (int64_t r = 0; r < rows; ++r)
+                iota.push_back(APInt(it.getIntOrFloatBitWidth(), r));
+              auto iotaType = RankedTensorType::get({1, rows}, it);
+              Value range = b.create<ConstantOp>(
+                  loc, DenseElementsAttr::get(iotaType, iota));
+              Value hot =
+                  b.create<CastOp>(loc, RankedTensorType::get({n, rows}, f),
+                                   cmp(CmpPredicate::eq, wrapped, range));
+              Value g2 = b.create<ReshapeOp>(
+                  loc, RankedTensorType::get({n, width}, f), g);
+              d[0] = b.create<ReshapeOp>(loc, data,
+                                         matmul(transposeLast2(hot), g2));
+              return success();
+            })
             .Case([&](MatMulOp m) {
               if (typeOf(m.getLhs()).getRank() < 2 ||
                   typeOf(m.getRhs()).getRank() < 2)
@@ -504,12 +617,16 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
       if (llvm::none_of(op->getResults(),
                         [&](Value r) { return grad.count(r); }))
         continue; // not on a path to the loss
-      if (op->getNumResults() != 1)
-        return op->emitOpError("has several results; the training step "
-                               "cannot differentiate through it yet");
-      Value g = grad.lookup(op->getResult(0));
       diff.loc = op->getLoc();
-      auto shares = diff.rule(op, g);
+      // Results off the path to the loss get zero gradients.
+      SmallVector<Value> gs;
+      for (Value r : op->getResults()) {
+        Value g = grad.lookup(r);
+        if (!g && isa<FloatType>(typeOf(r).getElementType()))
+          g = diff.zeros(typeOf(r));
+        gs.push_back(g);
+      }
+      auto shares = diff.rule(op, gs);
       if (failed(shares))
         return op->emitOpError("has no gradient rule yet; the training step "
                                "cannot differentiate through it");
@@ -531,9 +648,7 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
           continue;
         Value g = grad.lookup(param.getResult());
         if (!g) // no path to the loss: a zero gradient
-          g = b.create<ExpandOp>(
-              func.getLoc(), typeOf(param.getResult()),
-              diff.scalar(0.0, typeOf(param.getResult()).getElementType()));
+          g = diff.zeros(typeOf(param.getResult()));
         results.push_back(g);
         types.push_back(g.getType());
         names.push_back("grad:" + param.getName().str());

@@ -117,7 +117,8 @@ def AutodiffPass : Pass<"colossal-autodiff", "::mlir::ModuleOp"> {
     First slice of training-step construction (issue 4): rules for
     elementwise arithmetic and activations (gelu in both forms), where,
     expand, cast, matmul, linear, layer/RMS norm, sum/mean reductions,
-    reshape, transpose and softmax/log_softmax. An op on the path to the
+    reshape, transpose, softmax/log_softmax, slice (step 1), concat, split
+    and embedding gathers (axis 0). An op on the path to the
     loss without a rule is an error naming it.
   }];
 }

@@ -22,8 +22,18 @@ def dense(a: np.ndarray) -> str:
         max_line_width=sys.maxsize) + ">"
 
 
-def ty(shape) -> str:
-    return "tensor<" + "".join(f"{d}x" for d in shape) + "f32>"
+def ty(shape, element="f32") -> str:
+    return "tensor<" + "".join(f"{d}x" for d in shape) + element + ">"
+
+
+def arg_type(v: np.ndarray) -> str:
+    return ty(v.shape, "i64" if v.dtype == np.int64 else "f32")
+
+
+def to_torch(v: np.ndarray):
+    if v.dtype == np.int64:
+        return torch.tensor(v)
+    return torch.tensor(v, dtype=torch.float64)
 
 
 def mlp_mse(rng):
@@ -148,17 +158,49 @@ def transformer_ops(rng):
     return p, inputs, body, ref
 
 
+def embedding_slices(rng):
+    # gather (embedding rows, a repeated and a negative index), split,
+    # slice, concat.
+    p = {"emb": rng.standard_normal((5, 6)), "w": rng.standard_normal((6, 3))}
+    inputs = {"ids": np.array([[0, 3, -1], [3, 2, 0]], dtype=np.int64),
+              "m": rng.standard_normal((2, 4, 6))}
+    body = """
+  %e = cg.gather %emb, %ids {axis = 0} : (tensor<5x6xf32>, tensor<2x3xi64>) -> tensor<2x3x6xf32>
+  %a, %b = cg.split %e {axis = 2, sizes = array<i64: 2, 4>} : (tensor<2x3x6xf32>) -> (tensor<2x3x2xf32>, tensor<2x3x4xf32>)
+  %t = cg.tanh %b : tensor<2x3x4xf32>
+  %s = cg.slice %t {starts = array<i64: 0, 1, 1>, limits = array<i64: 2, 3, 3>, steps = array<i64: 1, 1, 1>} : (tensor<2x3x4xf32>) -> tensor<2x2x2xf32>
+  %c = cg.concat %a, %s, %a {axis = 1} : (tensor<2x3x2xf32>, tensor<2x2x2xf32>, tensor<2x3x2xf32>) -> tensor<2x8x2xf32>
+  %r = cg.reshape %c : (tensor<2x8x2xf32>) -> tensor<2x4x4xf32>
+  %pad = cg.concat %r, %r {axis = 2} : (tensor<2x4x4xf32>, tensor<2x4x4xf32>) -> tensor<2x4x8xf32>
+  %cut = cg.slice %pad {starts = array<i64: 0, 0, 1>, limits = array<i64: 2, 4, 7>, steps = array<i64: 1, 1, 1>} : (tensor<2x4x8xf32>) -> tensor<2x4x6xf32>
+  %mm = cg.mul %cut, %m : (tensor<2x4x6xf32>, tensor<2x4x6xf32>) -> tensor<2x4x6xf32>
+  %o = cg.matmul %mm, %w : (tensor<2x4x6xf32>, tensor<6x3xf32>) -> tensor<2x4x3xf32>
+  %sq = cg.mul %o, %o : (tensor<2x4x3xf32>, tensor<2x4x3xf32>) -> tensor<2x4x3xf32>
+  %l = cg.reduce_mean %sq {axes = array<i64: 0, 1, 2>} : (tensor<2x4x3xf32>) -> tensor<f32>"""
+
+    def ref(t, ids, m):
+        e = t["emb"][ids % 5]
+        a, b = e[..., :2], e[..., 2:]
+        s = torch.tanh(b)[:, 1:3, 1:3]
+        r = torch.cat([a, s, a], 1).reshape(2, 4, 4)
+        cut = torch.cat([r, r], 2)[:, :, 1:7]
+        return (((cut * m) @ t["w"]) ** 2).mean()
+    return p, inputs, body, ref
+
+
 CASES = {"mlp_mse": mlp_mse, "classifier_xent": classifier_xent,
          "softmax_exp_log": softmax_exp_log,
-         "transformer_ops": transformer_ops}
+         "transformer_ops": transformer_ops,
+         "embedding_slices": embedding_slices}
 
 
 def run_case(name, make, build, tmp):
     rng = np.random.default_rng(7)
     params, inputs, body, ref = make(rng)
     params = {k: v.astype(np.float32) for k, v in params.items()}
-    inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
-    args = ", ".join(f"%{k}: {ty(v.shape)}" for k, v in inputs.items())
+    inputs = {k: v if v.dtype == np.int64 else v.astype(np.float32)
+              for k, v in inputs.items()}
+    args = ", ".join(f"%{k}: {arg_type(v)}" for k, v in inputs.items())
     lines = [f"func.func @{name}({args}) -> tensor<f32> {{"]
     for k, v in params.items():
         lines.append(f'  %{k} = cg.param "{k}" from({dense(v)} : {ty(v.shape)})'
@@ -184,7 +226,7 @@ def run_case(name, make, build, tmp):
 
     t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
          for k, v in params.items()}
-    loss = ref(t, *[torch.tensor(v, dtype=torch.float64) for v in inputs.values()])
+    loss = ref(t, *[to_torch(v) for v in inputs.values()])
     loss.backward()
     ok = True
     got_loss = np.load(os.path.join(tmp, name, "output0.npy"))
