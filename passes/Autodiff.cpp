@@ -484,6 +484,53 @@ public:
                                          matmul(transposeLast2(hot), g2));
               return success();
             })
+            .Case([&](AttentionOp at) {
+              // Recompute P = softmax(q k^T * scale [+ mask] [causal]),
+              // then dV = P^T g, dS = P * (g v^T - rowsum(g v^T * P)),
+              // dQ = scale dS k, dK = scale dS^T q.
+              Value q = at.getQuery(), k = at.getKey(), v = at.getValue();
+              double scale = at.getScale().convertToDouble();
+              Value sc = scalar(scale, f);
+              Value s = binary<MulOp>(matmul(q, transposeLast2(k)), sc);
+              auto st = typeOf(s);
+              int64_t sq = st.getDimSize(st.getRank() - 2),
+                      skv = st.getDimSize(st.getRank() - 1);
+              Value minusInf = scalar(-INFINITY, f);
+              if (Value mask = at.getMask()) {
+                if (isa<FloatType>(typeOf(mask).getElementType()))
+                  s = binary<AddOp>(s, mask);
+                else
+                  s = b.create<WhereOp>(loc, st, mask, s, minusInf);
+              }
+              if (at.getCausal()) {
+                SmallVector<bool> keep;
+                for (int64_t i = 0; i < sq; ++i)
+                  for (int64_t j = 0; j < skv; ++j)
+                    keep.push_back(j <= i + (skv - sq));
+                auto kt = RankedTensorType::get({sq, skv}, b.getI1Type());
+                Value keepMask = b.create<ConstantOp>(
+                    loc, DenseElementsAttr::get(kt, ArrayRef<bool>(keep)));
+                s = b.create<WhereOp>(loc, st, keepMask, s, minusInf);
+              }
+              int64_t axis = st.getRank() - 1;
+              Value pr =
+                  b.create<SoftmaxOp>(loc, st, s, b.getI64IntegerAttr(axis));
+              d[2] = unbroadcast(matmul(transposeLast2(pr), g), typeOf(v));
+              Value dp = matmul(g, transposeLast2(v));
+              Value rowsum = expandBack(
+                  b.create<ReduceSumOp>(
+                      loc, reducedType(st, axis), binary<MulOp>(dp, pr),
+                      b.getDenseI64ArrayAttr({axis}), UnitAttr()),
+                  st, {axis});
+              Value ds = binary<MulOp>(pr, binary<SubOp>(dp, rowsum));
+              d[0] = unbroadcast(binary<MulOp>(matmul(ds, k), sc), typeOf(q));
+              d[1] = unbroadcast(
+                  binary<MulOp>(matmul(transposeLast2(ds), q), sc), typeOf(k));
+              if (Value mask = at.getMask())
+                if (isa<FloatType>(typeOf(mask).getElementType()))
+                  d[3] = unbroadcast(ds, typeOf(mask));
+              return success();
+            })
             .Case([&](MatMulOp m) {
               if (typeOf(m.getLhs()).getRank() < 2 ||
                   typeOf(m.getRhs()).getRank() < 2)

@@ -118,7 +118,7 @@ def AutodiffPass : Pass<"colossal-autodiff", "::mlir::ModuleOp"> {
     elementwise arithmetic and activations (gelu in both forms), where,
     expand, cast, matmul, linear, layer/RMS norm, sum/mean reductions,
     reshape, transpose, softmax/log_softmax, slice (step 1), concat, split
-    and embedding gathers (axis 0). An op on the path to the
+    embedding gathers (axis 0) and attention (probabilities recomputed). An op on the path to the
     loss without a rule is an error naming it.
   }];
 }

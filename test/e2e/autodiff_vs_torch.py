@@ -27,11 +27,12 @@ def ty(shape, element="f32") -> str:
 
 
 def arg_type(v: np.ndarray) -> str:
-    return ty(v.shape, "i64" if v.dtype == np.int64 else "f32")
+    return ty(v.shape, {np.dtype(np.int64): "i64", np.dtype(bool): "i1"}.get(
+        v.dtype, "f32"))
 
 
 def to_torch(v: np.ndarray):
-    if v.dtype == np.int64:
+    if v.dtype in (np.int64, bool):
         return torch.tensor(v)
     return torch.tensor(v, dtype=torch.float64)
 
@@ -188,17 +189,63 @@ def embedding_slices(rng):
     return p, inputs, body, ref
 
 
+def attention(rng):
+    # cg.attention: causal (square and seq_kv > seq_q), a float mask that
+    # is itself a parameter, and a boolean mask.
+    p = {"wq": rng.standard_normal((4, 4)), "wk": rng.standard_normal((4, 4)),
+         "wv": rng.standard_normal((4, 4)), "bias": rng.standard_normal((3, 3))}
+    keep = rng.uniform(size=(2, 3, 3)) > 0.3
+    keep[..., 0] = True  # no fully masked rows
+    inputs = {"x": rng.standard_normal((2, 3, 4)), "kx": rng.standard_normal((2, 5, 4)),
+              "keep": keep, "m": rng.standard_normal((2, 3, 4))}
+    body = """
+  %q = cg.matmul %x, %wq : (tensor<2x3x4xf32>, tensor<4x4xf32>) -> tensor<2x3x4xf32>
+  %k = cg.matmul %x, %wk : (tensor<2x3x4xf32>, tensor<4x4xf32>) -> tensor<2x3x4xf32>
+  %v = cg.matmul %x, %wv : (tensor<2x3x4xf32>, tensor<4x4xf32>) -> tensor<2x3x4xf32>
+  %k2 = cg.matmul %kx, %wk : (tensor<2x5x4xf32>, tensor<4x4xf32>) -> tensor<2x5x4xf32>
+  %v2 = cg.matmul %kx, %wv : (tensor<2x5x4xf32>, tensor<4x4xf32>) -> tensor<2x5x4xf32>
+  %a1 = cg.attention %q, %k, %v {scale = 0.5 : f64, causal} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %a2 = cg.attention %q, %k2, %v2 {scale = 0.3 : f64, causal} : (tensor<2x3x4xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x4xf32>
+  %a3 = cg.attention %q, %k, %v, %bias {scale = 0.5 : f64} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<3x3xf32>) -> tensor<2x3x4xf32>
+  %a4 = cg.attention %a1, %k, %v, %keep {scale = 0.7 : f64} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x3xi1>) -> tensor<2x3x4xf32>
+  %s1 = cg.add %a2, %a3 : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %s2 = cg.add %s1, %a4 : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %s3 = cg.mul %s2, %m : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %l = cg.reduce_sum %s3 {axes = array<i64: 0, 1, 2>} : (tensor<2x3x4xf32>) -> tensor<f32>"""
+
+    def att(q, k, v, scale, causal=False, mask=None):
+        s = q @ k.transpose(-1, -2) * scale
+        if mask is not None:
+            s = s + mask if mask.dtype != torch.bool else s.masked_fill(~mask, float("-inf"))
+        if causal:
+            sq, skv = s.shape[-2], s.shape[-1]
+            keep = torch.ones(sq, skv, dtype=torch.bool).tril(skv - sq)
+            s = s.masked_fill(~keep, float("-inf"))
+        return torch.softmax(s, -1) @ v
+
+    def ref(t, x, kx, keep, m):
+        q, k, v = x @ t["wq"], x @ t["wk"], x @ t["wv"]
+        k2, v2 = kx @ t["wk"], kx @ t["wv"]
+        a1 = att(q, k, v, 0.5, causal=True)
+        a2 = att(q, k2, v2, 0.3, causal=True)
+        a3 = att(q, k, v, 0.5, mask=t["bias"])
+        a4 = att(a1, k, v, 0.7, mask=keep)
+        return ((a2 + a3 + a4) * m).sum()
+    return p, inputs, body, ref
+
+
 CASES = {"mlp_mse": mlp_mse, "classifier_xent": classifier_xent,
          "softmax_exp_log": softmax_exp_log,
          "transformer_ops": transformer_ops,
-         "embedding_slices": embedding_slices}
+         "embedding_slices": embedding_slices,
+         "attention": attention}
 
 
 def run_case(name, make, build, tmp):
     rng = np.random.default_rng(7)
     params, inputs, body, ref = make(rng)
     params = {k: v.astype(np.float32) for k, v in params.items()}
-    inputs = {k: v if v.dtype == np.int64 else v.astype(np.float32)
+    inputs = {k: v if v.dtype in (np.int64, bool) else v.astype(np.float32)
               for k, v in inputs.items()}
     args = ", ".join(f"%{k}: {arg_type(v)}" for k, v in inputs.items())
     lines = [f"func.func @{name}({args}) -> tensor<f32> {{"]
