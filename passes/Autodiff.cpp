@@ -664,6 +664,10 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
       if (llvm::none_of(op->getResults(),
                         [&](Value r) { return grad.count(r); }))
         continue; // not on a path to the loss
+      if (llvm::none_of(op->getOperands(), [](Value v) {
+            return isa<FloatType>(typeOf(v).getElementType());
+          }))
+        continue; // a function of integers or booleans only: constant
       diff.loc = op->getLoc();
       // Results off the path to the loss get zero gradients.
       SmallVector<Value> gs;
@@ -700,13 +704,20 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
         types.push_back(g.getType());
         names.push_back("grad:" + param.getName().str());
       }
-    unsigned first = func.getNumResults();
+    // Existing results keep their attributes; the gradients get names.
+    SmallVector<DictionaryAttr> resultAttrs;
+    for (unsigned i = 0; i < func.getNumResults(); ++i) {
+      DictionaryAttr attrs = func.getResultAttrDict(i);
+      resultAttrs.push_back(attrs ? attrs : b.getDictionaryAttr({}));
+    }
+    for (const std::string &name : names)
+      resultAttrs.push_back(b.getDictionaryAttr(
+          b.getNamedAttr("cg.name", b.getStringAttr(name))));
     b.create<func::ReturnOp>(ret.getLoc(), results);
     ret.erase();
     func.setFunctionType(
         FunctionType::get(func.getContext(), func.getArgumentTypes(), types));
-    for (auto [i, name] : llvm::enumerate(names))
-      func.setResultAttr(first + i, "cg.name", b.getStringAttr(name));
+    func.setAllResultAttrs(resultAttrs);
     return success();
   }
 };

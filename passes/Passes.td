@@ -123,4 +123,27 @@ def AutodiffPass : Pass<"colossal-autodiff", "::mlir::ModuleOp"> {
   }];
 }
 
+def AddLossPass : Pass<"colossal-add-loss", "::mlir::ModuleOp"> {
+  let summary = "Replaces a model's outputs by a loss over one of them and a new target input";
+  let description = [{
+    Appends a target argument to each function and returns the loss (a
+    scalar) as the only result, ready for `colossal-autodiff`:
+
+    * `cross-entropy`: the chosen output holds logits `[..., classes]`; the
+      target `labels` is int64 `[...]`. Mean over the positions whose label
+      is not `ignore-index` of `-log_softmax(logits)[label]` (as
+      torch.nn.functional.cross_entropy); zero when every label is ignored.
+    * `mse`: the target `targets` has the output's shape and type; the mean
+      of the squared differences.
+  }];
+  let options = [
+    Option<"loss", "loss", "std::string", "\"cross-entropy\"",
+           "cross-entropy or mse">,
+    Option<"output", "output", "int64_t", "0",
+           "Which result is the prediction (logits for cross-entropy)">,
+    Option<"ignoreIndex", "ignore-index", "int64_t", "-100",
+           "Cross-entropy: the label that marks positions to skip">
+  ];
+}
+
 #endif // COLOSSAL_PASSES_PASSES_TD

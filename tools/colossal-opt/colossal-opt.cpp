@@ -52,9 +52,27 @@ static llvm::cl::opt<bool> estimateOption(
 static llvm::cl::opt<std::string> modeOption(
     "mode",
     llvm::cl::desc("Job kind: infer (run the compile pipeline: fuse, plan "
-                   "memory, emit) or train (--estimate only, for now)"),
+                   "memory, emit) or train (with --loss: the loss and its "
+                   "gradients w.r.t. every parameter; or with --estimate / "
+                   "--auto-parallel)"),
     llvm::cl::value_desc("train|infer"), llvm::cl::init(""),
     llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> lossOption(
+    "loss",
+    llvm::cl::desc("With --mode=train: the loss over the model's output, "
+                   "cross-entropy (integer labels) or mse"),
+    llvm::cl::value_desc("cross-entropy|mse"), llvm::cl::init(""),
+    llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<int64_t> lossOutputOption(
+    "loss-output",
+    llvm::cl::desc("With --loss: which model output is the prediction "
+                   "(default 0)"),
+    llvm::cl::init(0), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<int64_t> ignoreIndexOption(
+    "ignore-index",
+    llvm::cl::desc("With --loss=cross-entropy: the label of positions that "
+                   "do not count (default -100)"),
+    llvm::cl::init(-100), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> emitOption(
     "emit",
     llvm::cl::desc("With --mode: what to write: mlir (the IR at the end of "
@@ -161,12 +179,22 @@ static mlir::colossal::EstimateRequest jobFromFlags() {
 
 /// Fuses attention and canonicalizes (the form every pipeline starts from),
 /// then plans memory when asked; mlir-opt's pass-manager flags apply.
-static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory) {
+static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
+                                       bool trainStep) {
   PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
   pm.addPass(mlir::colossal::createFuseAttentionPass());
   pm.addPass(createCanonicalizerPass());
+  if (trainStep) {
+    mlir::colossal::AddLossPassOptions loss;
+    loss.loss = lossOption;
+    loss.output = lossOutputOption;
+    loss.ignoreIndex = ignoreIndexOption;
+    pm.addPass(mlir::colossal::createAddLossPass(loss));
+    pm.addPass(mlir::colossal::createAutodiffPass());
+    pm.addPass(createCanonicalizerPass());
+  }
   if (planMemory)
     pm.addPass(mlir::colossal::createPlanMemoryPass());
   return pm.run(module);
@@ -199,15 +227,24 @@ enum class Driven { Estimate, AutoParallel, Compile };
 static int runDriven(Driven what, StringRef path,
                      std::unique_ptr<llvm::MemoryBuffer> input, bool onnx,
                      DialectRegistry &registry, StringRef outputFilename) {
+  bool trainStep = what == Driven::Compile && modeOption == "train";
+  if (!lossOption.empty() && !trainStep) {
+    llvm::errs() << "colossal-opt: --loss compiles a training step; use it "
+                    "with --mode=train (and without --estimate or "
+                    "--auto-parallel)\n";
+    return 1;
+  }
   if (what == Driven::Compile) {
-    if (modeOption != "infer") {
+    if (modeOption != "infer" && modeOption != "train") {
       llvm::errs() << "colossal-opt: --mode=" << modeOption
-                   << (modeOption == "train"
-                           ? " compiles training steps in a later release; "
-                             "today it works with --estimate and "
-                             "--auto-parallel"
-                           : " is not a mode; use --mode=infer or --mode=train")
-                   << "\n";
+                   << " is not a mode; use --mode=infer or --mode=train\n";
+      return 1;
+    }
+    if (trainStep && lossOption.empty()) {
+      llvm::errs() << "colossal-opt: --mode=train needs a loss: "
+                      "--loss=cross-entropy (integer labels) or --loss=mse; "
+                      "or use --estimate / --auto-parallel to plan a "
+                      "training job\n";
       return 1;
     }
     if (emitOption != "mlir" && emitOption != "plan") {
@@ -229,7 +266,8 @@ static int runDriven(Driven what, StringRef path,
   OwningOpRef<ModuleOp> module =
       loadModule(context, sourceMgr, path, std::move(input), onnx,
                  what != Driven::Compile);
-  if (!module || failed(runPipelinePasses(*module, what == Driven::Compile)))
+  if (!module ||
+      failed(runPipelinePasses(*module, what == Driven::Compile, trainStep)))
     return 1;
 
   switch (what) {

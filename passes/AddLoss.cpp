@@ -1,0 +1,151 @@
+//===- AddLoss.cpp - A training loss over a model's output ----------------===//
+//
+// The loss is written with graph-dialect ops (log_softmax, a one-hot mask
+// from comparing labels with a class iota, sums), so colossal-autodiff
+// differentiates it with the rules it already has and the runtime runs it
+// with the kernels it already has.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::colossal {
+#define GEN_PASS_DEF_ADDLOSSPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::colossal
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::cg;
+
+namespace {
+
+RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+struct AddLossPass : mlir::colossal::impl::AddLossPassBase<AddLossPass> {
+  using AddLossPassBase::AddLossPassBase;
+
+  void runOnOperation() override {
+    if (loss != "cross-entropy" && loss != "mse") {
+      getOperation().emitError("unknown loss '")
+          << loss << "'; use cross-entropy or mse";
+      return signalPassFailure();
+    }
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (!func.isExternal() && failed(addLoss(func)))
+        return signalPassFailure();
+  }
+
+  Value scalar(OpBuilder &b, Location loc, Type element, double v) {
+    auto type = RankedTensorType::get({}, element);
+    if (isa<FloatType>(element))
+      return b.create<ConstantOp>(
+          loc, DenseElementsAttr::get(type, b.getFloatAttr(element, v)));
+    return b.create<ConstantOp>(
+        loc, DenseElementsAttr::get(
+                 type, b.getIntegerAttr(element, static_cast<int64_t>(v))));
+  }
+
+  /// Sum of every element of `v`, as a scalar.
+  Value sumAll(OpBuilder &b, Location loc, Value v) {
+    auto t = typeOf(v);
+    SmallVector<int64_t> axes;
+    for (int64_t d = 0; d < t.getRank(); ++d)
+      axes.push_back(d);
+    if (axes.empty())
+      return v;
+    return b.create<ReduceSumOp>(loc,
+                                 RankedTensorType::get({}, t.getElementType()),
+                                 v, b.getDenseI64ArrayAttr(axes), UnitAttr());
+  }
+
+  LogicalResult addLoss(func::FuncOp func) {
+    Block &body = func.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    if (output < 0 || output >= static_cast<int64_t>(ret.getNumOperands()))
+      return func.emitError("the model has ")
+             << ret.getNumOperands()
+             << " output(s); --loss-output=" << static_cast<int64_t>(output)
+             << " does not name one (outputs count from 0)";
+    Value pred = ret.getOperand(output);
+    auto pt = typeOf(pred);
+    Type f = pt.getElementType();
+    if (!isa<FloatType>(f))
+      return func.emitError("output ")
+             << static_cast<int64_t>(output) << " is " << pt
+             << ", not floating point; a loss needs a floating-point "
+                "prediction (choose another with --loss-output=N)";
+    Location loc = ret.getLoc();
+    OpBuilder b(ret);
+    Value lossValue;
+    StringRef targetName;
+    if (loss == "cross-entropy") {
+      if (pt.getRank() < 1 || pt.getShape().back() < 1)
+        return func.emitError("cross-entropy needs logits shaped "
+                              "[..., classes]; output ")
+               << static_cast<int64_t>(output) << " is " << pt;
+      int64_t classes = pt.getShape().back();
+      SmallVector<int64_t> labelShape(pt.getShape().drop_back());
+      auto i64 = b.getIntegerType(64);
+      auto labelType = RankedTensorType::get(labelShape, i64);
+      func.insertArgument(func.getNumArguments(), labelType, {}, loc);
+      Value labels = body.getArgument(body.getNumArguments() - 1);
+      targetName = "labels";
+
+      int64_t axis = pt.getRank() - 1;
+      Value lp =
+          b.create<LogSoftmaxOp>(loc, pt, pred, b.getI64IntegerAttr(axis));
+      // one_hot[..., c] = (labels[..., None] == c); an ignored label
+      // matches no class.
+      SmallVector<int64_t> column(labelShape);
+      column.push_back(1);
+      Value labelColumn =
+          b.create<ReshapeOp>(loc, RankedTensorType::get(column, i64), labels);
+      SmallVector<APInt> iota;
+      for (int64_t c = 0; c < classes; ++c)
+        iota.push_back(APInt(64, c));
+      Value classIds = b.create<ConstantOp>(
+          loc,
+          DenseElementsAttr::get(RankedTensorType::get({classes}, i64), iota));
+      Value hit = b.create<CmpOp>(
+          loc, RankedTensorType::get(pt.getShape(), b.getI1Type()),
+          CmpPredicate::eq, labelColumn, classIds);
+      Value oneHot = b.create<CastOp>(loc, pt, hit);
+      Value picked = sumAll(b, loc, b.create<MulOp>(loc, pt, lp, oneHot));
+      Value kept = b.create<CmpOp>(
+          loc, RankedTensorType::get(labelShape, b.getI1Type()),
+          CmpPredicate::ne, labels, scalar(b, loc, i64, ignoreIndex));
+      Value count = sumAll(
+          b, loc,
+          b.create<CastOp>(loc, RankedTensorType::get(labelShape, f), kept));
+      auto st = RankedTensorType::get({}, f);
+      Value denom = b.create<MaxOp>(loc, st, count, scalar(b, loc, f, 1.0));
+      lossValue =
+          b.create<NegOp>(loc, st, b.create<DivOp>(loc, st, picked, denom));
+    } else {
+      func.insertArgument(func.getNumArguments(), pt, {}, loc);
+      Value targets = body.getArgument(body.getNumArguments() - 1);
+      targetName = "targets";
+      Value diff = b.create<SubOp>(loc, pt, pred, targets);
+      Value sq = sumAll(b, loc, b.create<MulOp>(loc, pt, diff, diff));
+      auto st = RankedTensorType::get({}, f);
+      lossValue = b.create<DivOp>(
+          loc, st, sq,
+          scalar(b, loc, f, static_cast<double>(pt.getNumElements())));
+    }
+    func.setArgAttr(func.getNumArguments() - 1, "cg.name",
+                    b.getStringAttr(targetName));
+    b.create<func::ReturnOp>(loc, lossValue);
+    ret.erase();
+    func.removeResAttrsAttr();
+    func.setFunctionType(FunctionType::get(
+        func.getContext(), func.getArgumentTypes(), {lossValue.getType()}));
+    func.setResultAttr(0, "cg.name", b.getStringAttr("loss"));
+    return success();
+  }
+};
+
+} // namespace
