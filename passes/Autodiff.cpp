@@ -693,17 +693,26 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
     SmallVector<Value> results(ret.getOperands());
     SmallVector<Type> types(func.getResultTypes());
     SmallVector<std::string> names;
+    bool anyPath = false;
     for (Operation &op : body)
       if (auto param = dyn_cast<ParamOp>(op)) {
         if (!isa<FloatType>(typeOf(param.getResult()).getElementType()))
           continue;
         Value g = grad.lookup(param.getResult());
+        anyPath |= static_cast<bool>(g);
         if (!g) // no path to the loss: a zero gradient
           g = diff.zeros(typeOf(param.getResult()));
         results.push_back(g);
         types.push_back(g.getType());
         names.push_back("grad:" + param.getName().str());
       }
+    if (!anyPath)
+      return func.emitError("no trainable parameter has a differentiable "
+                            "path to the loss (")
+             << names.size()
+             << " floating-point parameter(s); the loss depends only on "
+                "inputs, constants or integer computations): nothing to "
+                "train";
     // Existing results keep their attributes; the gradients get names.
     SmallVector<DictionaryAttr> resultAttrs;
     for (unsigned i = 0; i < func.getNumResults(); ++i) {

@@ -39,3 +39,12 @@ func.func @no_rule(%x: tensor<4xf32>) -> tensor<f32> {
   %l = cg.reduce_max %o {axes = array<i64: 0>} : (tensor<4xf32>) -> tensor<f32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// expected-error @+1 {{no trainable parameter has a differentiable path to the loss (1 floating-point parameter(s)}}
+func.func @no_path(%x: tensor<4xf32>) -> tensor<f32> {
+  %w = cg.param "w" from(dense<0.5> : tensor<4xf32>) : tensor<4xf32>
+  %l = cg.reduce_sum %x {axes = array<i64: 0>} : (tensor<4xf32>) -> tensor<f32>
+  return %l : tensor<f32>
+}
