@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/GraphBuild.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,8 +24,6 @@ using namespace mlir::colossal::cg;
 
 namespace {
 
-RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
-
 struct AddLossPass : mlir::colossal::impl::AddLossPassBase<AddLossPass> {
   using AddLossPassBase::AddLossPassBase;
 
@@ -37,16 +36,6 @@ struct AddLossPass : mlir::colossal::impl::AddLossPassBase<AddLossPass> {
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (!func.isExternal() && failed(addLoss(func)))
         return signalPassFailure();
-  }
-
-  Value scalar(OpBuilder &b, Location loc, Type element, double v) {
-    auto type = RankedTensorType::get({}, element);
-    if (isa<FloatType>(element))
-      return b.create<ConstantOp>(
-          loc, DenseElementsAttr::get(type, b.getFloatAttr(element, v)));
-    return b.create<ConstantOp>(
-        loc, DenseElementsAttr::get(
-                 type, b.getIntegerAttr(element, static_cast<int64_t>(v))));
   }
 
   /// Sum of every element of `v`, as a scalar.
@@ -98,31 +87,18 @@ struct AddLossPass : mlir::colossal::impl::AddLossPassBase<AddLossPass> {
       int64_t axis = pt.getRank() - 1;
       Value lp =
           b.create<LogSoftmaxOp>(loc, pt, pred, b.getI64IntegerAttr(axis));
-      // one_hot[..., c] = (labels[..., None] == c); an ignored label
-      // matches no class.
-      SmallVector<int64_t> column(labelShape);
-      column.push_back(1);
-      Value labelColumn =
-          b.create<ReshapeOp>(loc, RankedTensorType::get(column, i64), labels);
-      SmallVector<APInt> iota;
-      for (int64_t c = 0; c < classes; ++c)
-        iota.push_back(APInt(64, c));
-      Value classIds = b.create<ConstantOp>(
-          loc,
-          DenseElementsAttr::get(RankedTensorType::get({classes}, i64), iota));
-      Value hit = b.create<CmpOp>(
-          loc, RankedTensorType::get(pt.getShape(), b.getI1Type()),
-          CmpPredicate::eq, labelColumn, classIds);
-      Value oneHot = b.create<CastOp>(loc, pt, hit);
-      Value picked = sumAll(b, loc, b.create<MulOp>(loc, pt, lp, oneHot));
+      // An ignored label matches no class.
+      Value hot = oneHot(b, loc, labels, classes, f);
+      Value picked = sumAll(b, loc, b.create<MulOp>(loc, pt, lp, hot));
       Value kept = b.create<CmpOp>(
           loc, RankedTensorType::get(labelShape, b.getI1Type()),
-          CmpPredicate::ne, labels, scalar(b, loc, i64, ignoreIndex));
+          CmpPredicate::ne, labels, scalarConstant(b, loc, i64, ignoreIndex));
       Value count = sumAll(
           b, loc,
           b.create<CastOp>(loc, RankedTensorType::get(labelShape, f), kept));
       auto st = RankedTensorType::get({}, f);
-      Value denom = b.create<MaxOp>(loc, st, count, scalar(b, loc, f, 1.0));
+      Value denom =
+          b.create<MaxOp>(loc, st, count, scalarConstant(b, loc, f, 1.0));
       lossValue =
           b.create<NegOp>(loc, st, b.create<DivOp>(loc, st, picked, denom));
     } else {
@@ -134,7 +110,7 @@ struct AddLossPass : mlir::colossal::impl::AddLossPassBase<AddLossPass> {
       auto st = RankedTensorType::get({}, f);
       lossValue = b.create<DivOp>(
           loc, st, sq,
-          scalar(b, loc, f, static_cast<double>(pt.getNumElements())));
+          scalarConstant(b, loc, f, static_cast<double>(pt.getNumElements())));
     }
     func.setArgAttr(func.getNumArguments() - 1, "cg.name",
                     b.getStringAttr(targetName));

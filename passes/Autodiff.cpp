@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/GraphBuild.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -27,16 +28,12 @@ using namespace mlir::colossal::cg;
 
 namespace {
 
-RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
-
 class Differentiator {
 public:
   Differentiator(OpBuilder &b, Location loc) : b(b), loc(loc) {}
 
   Value scalar(double v, Type element) {
-    auto type = RankedTensorType::get({}, element);
-    return b.create<ConstantOp>(
-        loc, DenseElementsAttr::get(type, b.getFloatAttr(element, v)));
+    return scalarConstant(b, loc, element, v);
   }
 
   /// Broadcasting binary op with the result type inferred.
@@ -459,25 +456,12 @@ public:
               int64_t width = data.getNumElements() / rows;
               Type it = idx.getElementType();
               Value flat = b.create<ReshapeOp>(
-                  loc, RankedTensorType::get({n, 1}, it), ga.getIndices());
+                  loc, RankedTensorType::get({n}, it), ga.getIndices());
               // Negative indices count from the end.
-              auto scalarInt = [&](int64_t v) {
-                auto t = RankedTensorType::get({}, it);
-                return b.create<ConstantOp>(
-                    loc, DenseElementsAttr::get(t, b.getIntegerAttr(it, v)));
-              };
               Value wrapped = b.create<WhereOp>(
-                  loc, typeOf(flat), cmp(CmpPredicate::lt, flat, scalarInt(0)),
-                  binary<AddOp>(flat, scalarInt(rows)), flat);
-              SmallVector<APInt> iota;
-              for (int64_t r = 0; r < rows; ++r)
-                iota.push_back(APInt(it.getIntOrFloatBitWidth(), r));
-              auto iotaType = RankedTensorType::get({1, rows}, it);
-              Value range = b.create<ConstantOp>(
-                  loc, DenseElementsAttr::get(iotaType, iota));
-              Value hot =
-                  b.create<CastOp>(loc, RankedTensorType::get({n, rows}, f),
-                                   cmp(CmpPredicate::eq, wrapped, range));
+                  loc, typeOf(flat), cmp(CmpPredicate::lt, flat, scalar(0, it)),
+                  binary<AddOp>(flat, scalar(rows, it)), flat);
+              Value hot = oneHot(b, loc, wrapped, rows, f);
               Value g2 = b.create<ReshapeOp>(
                   loc, RankedTensorType::get({n, width}, f), g);
               d[0] = b.create<ReshapeOp>(loc, data,
