@@ -594,18 +594,25 @@ void finish(IlpSolution &solution, Clock::time_point start) {
 
 } // namespace
 
-double colossal::search::evaluateChoice(const IlpProblem &problem,
-                                        const std::vector<int> &choice) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
+/// Whether `choice` picks one existing strategy for every node.
+static bool isValidChoice(const IlpProblem &problem,
+                          const std::vector<int> &choice) {
   if (choice.size() != problem.nodes.size())
-    return nan;
-  double total = 0;
-  for (size_t v = 0; v < problem.nodes.size(); ++v) {
+    return false;
+  for (size_t v = 0; v < problem.nodes.size(); ++v)
     if (choice[v] < 0 ||
         choice[v] >= static_cast<int>(problem.nodes[v].cost.size()))
-      return nan;
+      return false;
+  return true;
+}
+
+double colossal::search::evaluateChoice(const IlpProblem &problem,
+                                        const std::vector<int> &choice) {
+  if (!isValidChoice(problem, choice))
+    return std::numeric_limits<double>::quiet_NaN();
+  double total = 0;
+  for (size_t v = 0; v < problem.nodes.size(); ++v)
     total += problem.nodes[v].cost[choice[v]];
-  }
   for (const IlpProblem::Edge &edge : problem.edges)
     total += edge.cost[choice[edge.from]][choice[edge.to]];
   return total;
@@ -613,16 +620,11 @@ double colossal::search::evaluateChoice(const IlpProblem &problem,
 
 double colossal::search::choiceMemory(const IlpProblem &problem,
                                       const std::vector<int> &choice) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  if (choice.size() != problem.nodes.size())
-    return nan;
+  if (!isValidChoice(problem, choice))
+    return std::numeric_limits<double>::quiet_NaN();
   double total = 0;
-  for (size_t v = 0; v < problem.nodes.size(); ++v) {
-    if (choice[v] < 0 ||
-        choice[v] >= static_cast<int>(problem.nodes[v].cost.size()))
-      return nan;
+  for (size_t v = 0; v < problem.nodes.size(); ++v)
     total += strategyMemory(problem.nodes[v], choice[v]);
-  }
   return total;
 }
 

@@ -27,17 +27,6 @@ namespace colossal {
 // Plan
 //===----------------------------------------------------------------------===//
 
-struct Plan::Impl {
-  plan::Plan proto;
-  std::string baseDir;
-  std::string source;
-  std::vector<TensorInfo> inputs, outputs;
-  std::unordered_map<std::string, int> inputIndex, outputIndex;
-};
-
-Plan::Plan() : impl_(std::make_unique<Impl>()) {}
-Plan::~Plan() = default;
-
 template <typename List>
 static void collectInfo(const List &bindings, std::vector<TensorInfo> &infos,
                         std::unordered_map<std::string, int> &index) {
@@ -50,6 +39,29 @@ static void collectInfo(const List &bindings, std::vector<TensorInfo> &infos,
     infos.push_back(std::move(info));
   }
 }
+
+struct Plan::Impl {
+  plan::Plan proto;
+  std::string baseDir;
+  std::string source;
+  std::vector<TensorInfo> inputs, outputs;
+  std::unordered_map<std::string, int> inputIndex, outputIndex;
+
+  /// Validates `proto` (named `source` in messages) for this runtime and
+  /// indexes its inputs and outputs.
+  Status validateAndIndex() {
+    if (Status s = rt::validatePlan(proto, source); !s)
+      return s;
+    if (Status s = rt::checkSingleDevice(proto, source); !s)
+      return s;
+    collectInfo(proto.inputs(), inputs, inputIndex);
+    collectInfo(proto.outputs(), outputs, outputIndex);
+    return Status::ok();
+  }
+};
+
+Plan::Plan() : impl_(std::make_unique<Impl>()) {}
+Plan::~Plan() = default;
 
 Status Plan::load(const std::string &path, std::shared_ptr<Plan> &out) {
   try {
@@ -64,12 +76,8 @@ Status Plan::load(const std::string &path, std::shared_ptr<Plan> &out) {
                            "give the .cplan file");
     if (Status s = rt::readPlanFile(path, impl.proto); !s)
       return s;
-    if (Status s = rt::validatePlan(impl.proto, path); !s)
+    if (Status s = impl.validateAndIndex(); !s)
       return s;
-    if (Status s = rt::checkSingleDevice(impl.proto, path); !s)
-      return s;
-    collectInfo(impl.proto.inputs(), impl.inputs, impl.inputIndex);
-    collectInfo(impl.proto.outputs(), impl.outputs, impl.outputIndex);
     out = std::move(plan);
     return Status::ok();
   } catch (const std::bad_alloc &) {
@@ -85,12 +93,8 @@ Status Plan::fromProto(const plan::Plan &proto, const std::string &baseDir,
     impl.proto = proto;
     impl.baseDir = baseDir;
     impl.source = "<in-memory plan>";
-    if (Status s = rt::validatePlan(impl.proto, impl.source); !s)
+    if (Status s = impl.validateAndIndex(); !s)
       return s;
-    if (Status s = rt::checkSingleDevice(impl.proto, impl.source); !s)
-      return s;
-    collectInfo(impl.proto.inputs(), impl.inputs, impl.inputIndex);
-    collectInfo(impl.proto.outputs(), impl.outputs, impl.outputIndex);
     out = std::move(plan);
     return Status::ok();
   } catch (const std::bad_alloc &) {

@@ -63,35 +63,37 @@ bool readRange(std::FILE *f, const std::string &path, int64_t offset,
   }
   return true;
 }
+
+/// Checks that `file` (opened from `path`) is open and measures it.
+bool openedSize(const File &file, const std::string &path, int64_t &size,
+                std::string &why) {
+  if (!file.f) {
+    why = "cannot open '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  if (!fileSize(file.f, size)) {
+    why = "cannot read '" + path + "' (is it a directory?)";
+    return false;
+  }
+  return true;
+}
 } // namespace
 
 bool readWholeFile(const std::string &path, std::string &out,
                    std::string &why) {
   File file(path);
-  if (!file.f) {
-    why = "cannot open '" + path + "': " + std::strerror(errno);
-    return false;
-  }
   int64_t size;
-  if (!fileSize(file.f, size)) {
-    why = "cannot read '" + path + "' (is it a directory?)";
+  if (!openedSize(file, path, size, why))
     return false;
-  }
   return readRange(file.f, path, 0, size, out, why);
 }
 
 bool readFileRange(const std::string &path, int64_t offset, int64_t length,
                    std::string &out, std::string &why) {
   File file(path);
-  if (!file.f) {
-    why = "cannot open '" + path + "': " + std::strerror(errno);
-    return false;
-  }
   int64_t size;
-  if (!fileSize(file.f, size)) {
-    why = "cannot read '" + path + "' (is it a directory?)";
+  if (!openedSize(file, path, size, why))
     return false;
-  }
   if (offset < 0 || length < 0 || offset > size || length > size - offset) {
     why = "'" + path + "' holds " + std::to_string(size) + " bytes, but " +
           std::to_string(length) + " bytes at offset " +
