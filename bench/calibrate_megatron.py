@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,8 +31,9 @@ def interleave_chunks(layers: int, pp: int) -> int:
     return 1
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(description: str):
+    """--table and --build; returns (args, colossal-opt path, table rows)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--table", default=os.path.join(
         ROOT, "..", "shared", "anchors", "megatron_sc21_table1.csv"))
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -41,33 +41,48 @@ def main() -> int:
     opt = os.path.join(args.build, "bin", "colossal-opt")
     with open(args.table) as f:
         rows = list(csv.DictReader(l for l in f if not l.startswith("#")))
+    return args, opt, rows
+
+
+def make_model(row, path: str) -> None:
+    """The row's GPT (planning-only weights) written to `path`."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts/models/gpt2.py"),
+                    "--layers", row["layers"], "--hidden", row["hidden"],
+                    "--heads", row["heads"], "--vocab", "51200", "--seq", "2048",
+                    "--tied", "--weights", "none", "-o", path],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def megatron_parallel(row) -> str:
+    """The row's published configuration as a --parallel value."""
+    layers, tp, pp, gpus = (int(row[k]) for k in ("layers", "tp", "pp", "gpus"))
+    big = float(row["params_billion"]) >= 76
+    v = interleave_chunks(layers, pp) if big else 1
+    schedule = f"interleaved:{v}" if big and v > 1 else "1f1b"
+    return (f"dp={gpus // (tp * pp)},tp={tp},pp={pp},"
+            f"micro-batch={row['micro_batch']},schedule={schedule},recompute=full")
+
+
+def main() -> int:
+    args, opt, rows = parse_args(__doc__.splitlines()[0])
 
     print(f"{'row':>3} {'params_B':>8} {'tp':>3} {'pp':>3} {'v':>2} {'dp':>4} "
           f"{'predicted':>9} {'measured':>8} {'error%':>7} {'estimate_s':>10} {'fits':>5}")
     errors = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, r in enumerate(rows, 1):
-            layers, hidden, heads = int(r["layers"]), int(r["hidden"]), int(r["heads"])
-            tp, pp, gpus = int(r["tp"]), int(r["pp"]), int(r["gpus"])
+            layers, tp, pp, gpus = (int(r[k]) for k in ("layers", "tp", "pp", "gpus"))
             dp = gpus // (tp * pp)
             model = os.path.join(tmp, f"gpt{i}.onnx")
-            subprocess.run([sys.executable, os.path.join(ROOT, "scripts/models/gpt2.py"),
-                            "--layers", str(layers), "--hidden", str(hidden),
-                            "--heads", str(heads), "--vocab", "51200", "--seq", "2048",
-                            "--tied", "--weights", "none", "-o", model],
-                           check=True, stdout=subprocess.DEVNULL)
+            make_model(r, model)
             big = float(r["params_billion"]) >= 76
             v = interleave_chunks(layers, pp) if big else 1
-            schedule = f"interleaved:{v}" if big and v > 1 else "1f1b"
-            parallel = (f"dp={dp},tp={tp},pp={pp},micro-batch={r['micro_batch']},"
-                        f"schedule={schedule},recompute=full")
-            t0 = time.perf_counter()
+            parallel = megatron_parallel(r)
             out = subprocess.run(
                 [opt, model, "--bind", "seq=2048", "--mode=train", "--estimate", "--dropout",
                  f"--cluster=dgx-a100-80g:nodes={gpus // 8}",
                  f"--batch={r['global_batch']}", f"--parallel={parallel}"],
                 check=True, capture_output=True, text=True).stdout
-            wall = time.perf_counter() - t0
             est = json.loads(out)
             pred = est["hardware_tflops_per_gpu"]
             meas = float(r["tflops_per_gpu"])

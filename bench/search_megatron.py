@@ -8,8 +8,6 @@ search time (goal < 10 s per row on one core).
 
 usage: bench/search_megatron.py [--table ../shared/anchors/megatron_sc21_table1.csv]
 """
-import argparse
-import csv
 import json
 import os
 import subprocess
@@ -18,40 +16,24 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from calibrate_megatron import interleave_chunks  # noqa: E402
+from calibrate_megatron import make_model, megatron_parallel, parse_args  # noqa: E402
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--table", default=os.path.join(
-        ROOT, "..", "shared", "anchors", "megatron_sc21_table1.csv"))
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    args = ap.parse_args()
-    opt = os.path.join(args.build, "bin", "colossal-opt")
-    with open(args.table) as f:
-        rows = list(csv.DictReader(l for l in f if not l.startswith("#")))
+    args, opt, rows = parse_args(__doc__.splitlines()[0])
     print(f"{'row':>3} {'params_B':>8} {'gpus':>5} {'ours':>7} {'megatron':>8} {'ratio':>6} "
           f"{'search_s':>8}  plan")
     ratios = []
     worst_time = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for i, r in enumerate(rows, 1):
-            layers, hidden, heads = int(r["layers"]), int(r["hidden"]), int(r["heads"])
-            tp, pp, gpus = int(r["tp"]), int(r["pp"]), int(r["gpus"])
+            gpus = int(r["gpus"])
             model = os.path.join(tmp, f"gpt{i}.onnx")
-            subprocess.run([sys.executable, os.path.join(ROOT, "scripts/models/gpt2.py"),
-                            "--layers", str(layers), "--hidden", str(hidden),
-                            "--heads", str(heads), "--vocab", "51200", "--seq", "2048",
-                            "--tied", "--weights", "none", "-o", model],
-                           check=True, stdout=subprocess.DEVNULL)
+            make_model(r, model)
             common = [opt, model, "--bind", "seq=2048", "--mode=train", "--dropout",
                       f"--cluster=dgx-a100-80g:nodes={gpus // 8}",
                       f"--batch={r['global_batch']}"]
-            big = float(r["params_billion"]) >= 76
-            v = interleave_chunks(layers, pp) if big else 1
-            schedule = f"interleaved:{v}" if big and v > 1 else "1f1b"
-            megatron = (f"dp={gpus // (tp * pp)},tp={tp},pp={pp},"
-                        f"micro-batch={r['micro_batch']},schedule={schedule},recompute=full")
+            megatron = megatron_parallel(r)
             est = json.loads(subprocess.run(common + ["--estimate", f"--parallel={megatron}"],
                                             check=True, capture_output=True, text=True).stdout)
             report = os.path.join(tmp, f"report{i}.json")
