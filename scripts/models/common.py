@@ -40,8 +40,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
-from typing import Callable, Iterable, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 import onnx
@@ -512,6 +511,14 @@ def linear(g: GraphBuilder, x: str, name: str, d_in: int, d_out: int, bias: bool
     if b:
         y = g.op("Add", [y, b], f"{name}.bias_add")
     return y
+
+
+def lm_head(g: GraphBuilder, h: str, embedding: str, d: int, vocab: int, tied: bool) -> str:
+    """Logits: h @ embedding^T when tied, else a bias-free linear `lm_head`."""
+    if tied:
+        wt = g.transpose(embedding, [1, 0], "lm_head.weight_transpose")
+        return g.op("MatMul", [h, wt], "lm_head")
+    return linear(g, h, "lm_head", d, vocab, bias=False)
 
 
 def layer_norm(g: GraphBuilder, x: str, name: str, dim: int, eps: float = 1e-5) -> str:

@@ -21,7 +21,7 @@ from onnx import TensorProto
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from common import GraphBuilder, attention, causal_mask, gelu, layer_norm, linear  # noqa: E402
+from common import GraphBuilder, attention, causal_mask, gelu, layer_norm, linear, lm_head  # noqa: E402
 
 
 def get_parser():
@@ -68,11 +68,7 @@ def build(args) -> "onnx.ModelProto":  # noqa: F821
         h = g.op("Add", [h, m], f"{p}.mlp_residual")
 
     h = layer_norm(g, h, "ln_f", E, args.eps)
-    if args.tied:
-        wt = g.transpose(wte, [1, 0], "lm_head.weight_transpose")
-        logits = g.op("MatMul", [h, wt], "lm_head")
-    else:
-        logits = linear(g, h, "lm_head", E, V, bias=False)
+    logits = lm_head(g, h, wte, E, V, args.tied)
     g.output(logits, g.dtype, [B, Sd, V], name="logits")
     return g.model(doc=f"GPT-2 style decoder: layers={args.layers} hidden={E} heads={args.heads} "
                        f"ffn={F} vocab={V} max_seq={S}",

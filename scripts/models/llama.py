@@ -31,7 +31,7 @@ from onnx import TensorProto
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from common import GraphBuilder, attention, causal_mask, linear, rms_norm, silu  # noqa: E402
+from common import GraphBuilder, attention, causal_mask, linear, lm_head, rms_norm, silu  # noqa: E402
 
 
 def default_ffn(hidden: int, multiple_of: int = 256) -> int:
@@ -127,11 +127,7 @@ def build(args) -> "onnx.ModelProto":  # noqa: F821
         h = g.op("Add", [h, m], f"{p}.mlp_residual")
 
     h = rms_norm(g, h, "norm", E, args.eps)
-    if args.tied:
-        wt = g.transpose(emb, [1, 0], "lm_head.weight_transpose")
-        logits = g.op("MatMul", [h, wt], "lm_head")
-    else:
-        logits = linear(g, h, "lm_head", E, V, bias=False)
+    logits = lm_head(g, h, emb, E, V, args.tied)
     g.output(logits, g.dtype, [B, Sd, V], name="logits")
     return g.model(doc=f"LLaMA style decoder: layers={args.layers} hidden={E} heads={H} "
                        f"kv_heads={KV} ffn={F} vocab={V} max_seq={S}",
