@@ -19,13 +19,6 @@
 namespace colossal::rt::cpu {
 namespace {
 
-bool has16BitFloat(const std::vector<TensorRef> &ts) {
-  for (const TensorRef &t : ts)
-    if (t.dtype == DType::F16 || t.dtype == DType::BF16)
-      return true;
-  return false;
-}
-
 /// Element strides of `in` broadcast (numpy rules) to `target`: 0 where a
 /// dimension is broadcast.
 Status broadcastStrides(std::string_view op, const char *what,

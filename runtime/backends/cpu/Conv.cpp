@@ -15,13 +15,6 @@
 namespace colossal::rt::cpu {
 namespace {
 
-bool has16BitFloat(const std::vector<TensorRef> &ts) {
-  for (const TensorRef &t : ts)
-    if (t.dtype == DType::F16 || t.dtype == DType::BF16)
-      return true;
-  return false;
-}
-
 /// ceil(a / b) for b > 0 and any a.
 int64_t ceilDiv(int64_t a, int64_t b) {
   return a >= 0 ? (a + b - 1) / b : -((-a) / b);

@@ -86,6 +86,14 @@ inline bool isFloat(DType t) {
 }
 inline bool isInt(DType t) { return t == DType::I64 || t == DType::I32; }
 
+/// Whether any of `ts` is float16 or bfloat16.
+inline bool has16BitFloat(const std::vector<TensorRef> &ts) {
+  for (const TensorRef &t : ts)
+    if (t.dtype == DType::F16 || t.dtype == DType::BF16)
+      return true;
+  return false;
+}
+
 inline Status unsupported(std::string_view op, DType t) {
   return Status::error(std::string(op) + ": " + dtypeName(t) +
                        " is not supported");

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/VecMath.h"
+#include "runtime/core/Float16.h"
 
 #include <algorithm>
 #include <cstring>
@@ -24,17 +25,6 @@
 
 namespace colossal::rt::cpu {
 namespace {
-
-inline float asFloat(uint32_t w) {
-  float f;
-  std::memcpy(&f, &w, 4);
-  return f;
-}
-inline uint32_t asBits(float f) {
-  uint32_t w;
-  std::memcpy(&w, &f, 4);
-  return w;
-}
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
@@ -56,10 +46,10 @@ inline float expOne(float x0) {
   p = p * r * r + r + 1.0f;
   // 2^n in two halves, so n down to -150 (subnormal results) and up to 128
   // never leave the exponent range.
-  const int32_t ni = static_cast<int32_t>(asBits(t) - 0x4B400000u);
+  const int32_t ni = static_cast<int32_t>(floatToBits(t) - 0x4B400000u);
   const int32_t n1 = ni / 2, n2 = ni - n1;
-  const float s1 = asFloat(static_cast<uint32_t>(n1 + 127) << 23);
-  const float s2 = asFloat(static_cast<uint32_t>(n2 + 127) << 23);
+  const float s1 = bitsToFloat(static_cast<uint32_t>(n1 + 127) << 23);
+  const float s2 = bitsToFloat(static_cast<uint32_t>(n2 + 127) << 23);
   const float y = p * s1 * s2;
   return x0 > 88.7228f ? kInf : (x0 != x0 ? x0 : y);
 }
