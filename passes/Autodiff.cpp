@@ -221,6 +221,16 @@ public:
               d[0] = binary<DivOp>(binary<MulOp>(g, scalar(0.5, f)), y);
               return success();
             })
+            .Case([&](SinOp s) {
+              Value c = b.create<CosOp>(loc, typeOf(g), s.getInput());
+              d[0] = binary<MulOp>(g, c);
+              return success();
+            })
+            .Case([&](CosOp c) {
+              Value s = b.create<SinOp>(loc, typeOf(g), c.getInput());
+              d[0] = b.create<NegOp>(loc, typeOf(g), binary<MulOp>(g, s));
+              return success();
+            })
             .Case([&](TanhOp) {
               Value one = scalar(1.0, f);
               d[0] = binary<MulOp>(g, binary<SubOp>(one, binary<MulOp>(y, y)));

@@ -146,4 +146,54 @@ def AddLossPass : Pass<"colossal-add-loss", "::mlir::ModuleOp"> {
   ];
 }
 
+def OptimizerPass : Pass<"colossal-optimizer", "::mlir::ModuleOp"> {
+  let summary = "Appends the optimizer update to a loss-and-gradients function: one training step";
+  let description = [{
+    Input: a function returning a scalar loss followed by `grad:<param>`
+    results (`colossal-autodiff`). Output: a function returning `loss`,
+    `lr` and `grad_norm` that updates every parameter in place with
+    `cg.assign`. Optimizer state (moments, momentum buffers, the step
+    counter, gradient accumulators) becomes zero-initialized `cg.param`s
+    marked `cg.role = "optimizer"`, so it persists between runs and is
+    checkpointed with the weights. Everything is graph-dialect ops:
+
+    * `sgd`: torch.optim.SGD (momentum, weight decay added to the gradient).
+    * `adamw`: torch.optim.AdamW (decoupled weight decay, bias correction).
+    * `lamb`: You et al. 2019, Algorithm 2: Adam direction plus weight
+      decay, scaled by the layer-wise trust ratio ||w|| / ||update||
+      (1 when either norm is 0).
+    * `lars`: You et al. 2017, Algorithm 1: local lr = eta * ||w|| /
+      (||g|| + wd ||w||), momentum on lr * local lr * (g + wd w).
+
+    `clip-grad-norm` > 0 scales all gradients by min(1, c / (norm + 1e-6))
+    over the global norm (torch.nn.utils.clip_grad_norm_). `lr-schedule`:
+    `constant`, or `warmup-cosine:W,T[,MIN]` (linear warmup over W steps,
+    cosine decay to MIN (default 0) times lr at step T, then MIN).
+    `micro-batches` K > 1 accumulates gradients over K runs (each run one
+    micro-batch; the update, with the mean gradient, happens on every K-th).
+  }];
+  let options = [
+    Option<"optimizer", "optimizer", "std::string", "\"adamw\"",
+           "sgd, adamw, lamb or lars">,
+    Option<"lr", "lr", "double", "1e-3", "Base learning rate">,
+    Option<"weightDecay", "weight-decay", "double", "-1",
+           "Weight decay (negative: the optimizer's default: 0.01 for adamw "
+           "and lamb, 0 for sgd and lars)">,
+    Option<"beta1", "beta1", "double", "0.9", "Adam/LAMB first-moment decay">,
+    Option<"beta2", "beta2", "double", "0.999", "Adam/LAMB second-moment decay">,
+    Option<"eps", "eps", "double", "-1",
+           "Adam/LAMB epsilon (negative: 1e-8 for adamw, 1e-6 for lamb)">,
+    Option<"momentum", "momentum", "double", "-1",
+           "SGD/LARS momentum (negative: 0 for sgd, 0.9 for lars)">,
+    Option<"trustCoefficient", "trust-coefficient", "double", "0.001",
+           "LARS trust coefficient eta">,
+    Option<"clipGradNorm", "clip-grad-norm", "double", "0",
+           "Clip the global gradient norm to this (0: no clipping)">,
+    Option<"lrSchedule", "lr-schedule", "std::string", "\"constant\"",
+           "constant or warmup-cosine:W,T[,MIN]">,
+    Option<"microBatches", "micro-batches", "int64_t", "1",
+           "Runs (micro-batches) per optimizer step">
+  ];
+}
+
 #endif // COLOSSAL_PASSES_PASSES_TD

@@ -43,7 +43,7 @@ bool isAlias(Operation *op) { return isa<ReshapeOp, ShardOp>(op); }
 bool isElementwiseInPlaceable(Operation *op) {
   return op->getNumResults() == 1 &&
          isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, NegOp, AbsOp,
-             SqrtOp, RsqrtOp, ExpOp, LogOp, TanhOp, ErfOp, ReciprocalOp, ReluOp,
+             SqrtOp, RsqrtOp, ExpOp, LogOp, TanhOp, ErfOp, SinOp, CosOp, ReciprocalOp, ReluOp,
              SigmoidOp, SiluOp, GeluOp, WhereOp, AndOp, OrOp, NotOp>(op);
 }
 

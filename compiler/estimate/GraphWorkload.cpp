@@ -46,7 +46,7 @@ std::string blockKey(StringRef name) {
 bool isElementwise(Operation *op) {
   return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
              CmpOp, WhereOp, CastOp, NegOp, AbsOp, SqrtOp, RsqrtOp, ExpOp,
-             LogOp, TanhOp, ErfOp, ReciprocalOp, ReluOp, SigmoidOp, SiluOp,
+             LogOp, TanhOp, ErfOp, SinOp, CosOp, ReciprocalOp, ReluOp, SigmoidOp, SiluOp,
              NotOp, GeluOp>(op);
 }
 

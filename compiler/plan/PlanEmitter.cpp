@@ -180,6 +180,27 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
 
   plan.set_producer(producer.str());
   plan.set_mode("infer");
+  if (auto training = module->getAttrOfType<DictionaryAttr>("cg.training")) {
+    plan.set_mode("train");
+    pb::Training &t = *plan.mutable_training();
+    auto str = [&](StringRef key) {
+      auto v = training.getAs<StringAttr>(key);
+      return v ? v.str() : std::string();
+    };
+    t.set_optimizer(str("optimizer"));
+    t.set_lr_schedule(str("lr_schedule"));
+    t.set_options(str("options"));
+    t.set_labels_input(str("labels_input"));
+    t.set_tokens_input(str("tokens_input"));
+    t.set_loss(t.labels_input() == "targets" ? "mse" : "cross-entropy");
+    if (auto lr = training.getAs<FloatAttr>("lr"))
+      t.set_lr(lr.getValueAsDouble());
+    if (auto k = training.getAs<IntegerAttr>("micro_batches"))
+      t.set_micro_batches(k.getInt());
+    t.set_loss_output("loss");
+    t.set_lr_output("lr");
+    t.set_grad_norm_output("grad_norm");
+  }
   plan.mutable_mesh()->add_axis_names("device");
   plan.mutable_mesh()->add_axis_sizes(1);
   pb::RankProgram &rank = *plan.add_ranks();
@@ -200,6 +221,11 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     }
     return relativePath(absolute(p), planDirAbs);
   };
+
+  if (auto source = module->getAttrOfType<StringAttr>("cg.source"))
+    if (source.getValue().ends_with(".onnx"))
+      plan.set_source_model(
+          relativePath(absolute(source.getValue()), planDirAbs));
 
   DenseMap<Value, int64_t> bufferOf;
   auto addBuffer = [&](Value v, int64_t offset) -> FailureOr<int64_t> {
@@ -257,9 +283,28 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     for (Value operand : op.getOperands())
       lastUser[operand] = &op;
 
+  // Buffers whose last use was `op`, unless a result of it took the bytes.
+  auto freeDead = [&](Operation &op, ArrayRef<int64_t> resultOffsets) {
+    for (Value operand : op.getOperands()) {
+      Operation *def = operand.getDefiningOp();
+      int64_t offset = rank.buffers(bufferOf[operand]).offset();
+      if (lastUser.lookup(operand) == &op && def &&
+          !isa<ParamOp, ConstantOp>(def) &&
+          !llvm::is_contained(resultOffsets, offset))
+        rank.add_program()->mutable_free()->set_buffer(bufferOf[operand]);
+    }
+  };
+
   for (Operation &op : func.getBody().front()) {
     if (isa<func::ReturnOp>(op))
       break;
+    if (auto assign = dyn_cast<AssignOp>(op)) {
+      pb::Assign &a = *rank.add_program()->mutable_assign();
+      a.set_source(bufferOf[assign.getValue()]);
+      a.set_destination(bufferOf[assign.getParam()]);
+      freeDead(op, {});
+      continue;
+    }
     auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("cg.offsets");
     if (!offsets)
       return op.emitError("has no memory plan; run --colossal-plan-memory");
@@ -282,12 +327,18 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         p.mutable_initializer()->set_model(weightPath(init.getModel()));
         p.mutable_initializer()->set_name(init.getName().str());
       } else if (auto dense = dyn_cast_or_null<DenseElementsAttr>(source)) {
-        p.set_embedded(rawBytes(dense));
+        if (dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
+            dense.getNumElements() > 1)
+          p.set_fill(dense.getSplatValue<APFloat>().convertToDouble());
+        else
+          p.set_embedded(rawBytes(dense));
       } else {
         return param.emitError("parameter '")
                << param.getName()
                << "' says nowhere where its bytes are; a plan needs them";
       }
+      if (auto role = param->getAttrOfType<StringAttr>("cg.role"))
+        p.set_role(role.str());
       pb::ParamSlice &slice = *rank.add_parameters();
       slice.set_parameter(plan.parameters_size() - 1);
       slice.set_buffer(bufferOf[param.getResult()]);
@@ -319,15 +370,7 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     kernel.set_location(locationString(op.getLoc()));
     if (failed(copyAttributes(&op, kernel)))
       return failure();
-    // Frees of what died here, unless an in-place result took the bytes.
-    for (Value operand : op.getOperands()) {
-      Operation *def = operand.getDefiningOp();
-      int64_t offset = rank.buffers(bufferOf[operand]).offset();
-      if (lastUser.lookup(operand) == &op && def &&
-          !isa<ParamOp, ConstantOp>(def) &&
-          !llvm::is_contained(offsets.asArrayRef(), offset))
-        rank.add_program()->mutable_free()->set_buffer(bufferOf[operand]);
-    }
+    freeDead(op, offsets.asArrayRef());
   }
 
   // Outputs.

@@ -282,6 +282,8 @@ double fSqrt(ArrayRef<double> a) { return std::sqrt(a[0]); }
 double fExp(ArrayRef<double> a) { return std::exp(a[0]); }
 double fLog(ArrayRef<double> a) { return std::log(a[0]); }
 double fTanh(ArrayRef<double> a) { return std::tanh(a[0]); }
+double fSin(ArrayRef<double> a) { return std::sin(a[0]); }
+double fCos(ArrayRef<double> a) { return std::cos(a[0]); }
 double fErf(ArrayRef<double> a) { return std::erf(a[0]); }
 double fRecip(ArrayRef<double> a) { return 1.0 / a[0]; }
 double fRelu(ArrayRef<double> a) { return a[0] > 0 ? a[0] : 0.0; }
@@ -315,6 +317,8 @@ void mlir::colossal::onnx::registerMathConverters(ConverterTable &t) {
   t["Log"] = {convertUnary<cg::LogOp, fLog, true>, 1, 1};
   t["Tanh"] = {convertUnary<cg::TanhOp, fTanh, true>, 1, 1};
   t["Erf"] = {convertUnary<cg::ErfOp, fErf, true>, 1, 1};
+  t["Sin"] = {convertUnary<cg::SinOp, fSin, true>, 1, 1};
+  t["Cos"] = {convertUnary<cg::CosOp, fCos, true>, 1, 1};
   t["Reciprocal"] = {convertUnary<cg::ReciprocalOp, fRecip, true>, 1, 1};
   t["Sigmoid"] = {convertUnary<cg::SigmoidOp, fSigmoid, true>, 1, 1};
   t["Gelu"] = {convertGelu, 1, 1};

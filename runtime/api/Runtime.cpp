@@ -149,6 +149,26 @@ struct Session::Impl {
   std::unique_ptr<rt::Executor> executor;
   std::vector<InputSlot> inputs;
   std::vector<OutputSlot> outputs;
+  std::vector<ParameterInfo> parameters;
+  std::vector<const TensorRef *> parameterBuffers;
+  std::unordered_map<std::string, int> parameterIndex;
+
+  Status findParameter(const std::string &name, size_t bytes,
+                       const TensorRef *&buffer) const {
+    auto it = parameterIndex.find(name);
+    if (it == parameterIndex.end())
+      return Status::error("the plan has no parameter '" + name + "'");
+    buffer = parameterBuffers[it->second];
+    if (!buffer)
+      return Status::error("parameter '" + name +
+                           "' is not held by this session's device");
+    if (bytes != buffer->bytes())
+      return Status::error(
+          "parameter '" + name + "' is " + std::to_string(buffer->bytes()) +
+          " bytes (" + rt::dtypeName(buffer->dtype) +
+          rt::formatShape(buffer->shape) + "), not " + std::to_string(bytes));
+    return Status::ok();
+  }
 
   Status findInput(const std::string &name, int &index) const {
     index = plan->findInput(name);
@@ -220,6 +240,21 @@ Status Session::create(std::shared_ptr<const Plan> plan,
         return Status::error("plan '" + p.source + "': output '" +
                              p.outputs[i].name +
                              "' is not bound to a buffer; recompile the model");
+    // Parameters, by name.
+    for (const plan::Parameter &param : p.proto.parameters()) {
+      ParameterInfo info;
+      info.name = param.name();
+      rt::toDType(param.type().dtype(), info.dtype);
+      info.shape = rt::shapeOf(param.type());
+      info.optimizerState = param.role() == "optimizer";
+      impl.parameterIndex.emplace(info.name,
+                                  static_cast<int>(impl.parameters.size()));
+      impl.parameters.push_back(std::move(info));
+    }
+    impl.parameterBuffers.assign(impl.parameters.size(), nullptr);
+    for (const plan::ParamSlice &slice : program.parameters())
+      impl.parameterBuffers[slice.parameter()] =
+          impl.executor->buffer(slice.buffer());
     // Which outputs an input's bytes would overwrite.
     for (const plan::IOBinding &b : program.inputs()) {
       auto in = impl.executor->bufferRange(b.buffer());
@@ -317,6 +352,33 @@ Status Session::copyOutput(const std::string &name, void *dst,
   if (bytes != 0 && !dst)
     return Status::error("copyOutput('" + name + "'): null destination");
   return impl_->backend->copyToHost(dst, src.data, bytes);
+}
+
+const std::vector<ParameterInfo> &Session::parameters() const {
+  return impl_->parameters;
+}
+
+Status Session::readParameter(const std::string &name, void *dst,
+                              size_t bytes) const {
+  const TensorRef *buffer = nullptr;
+  if (Status s = impl_->findParameter(name, bytes, buffer); !s)
+    return s;
+  if (bytes != 0 && !dst)
+    return Status::error("readParameter('" + name + "'): null destination");
+  return impl_->backend->copyToHost(dst, buffer->data, bytes);
+}
+
+Status Session::writeParameter(const std::string &name, const void *src,
+                               size_t bytes) {
+  const TensorRef *buffer = nullptr;
+  if (Status s = impl_->findParameter(name, bytes, buffer); !s)
+    return s;
+  if (bytes != 0 && !src)
+    return Status::error("writeParameter('" + name + "'): null source");
+  // Outputs may have been computed from the old values.
+  for (OutputSlot &o : impl_->outputs)
+    o.valid = false;
+  return impl_->backend->copyToDevice(buffer->data, src, bytes);
 }
 
 size_t Session::peakDeviceBytes() const {

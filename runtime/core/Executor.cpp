@@ -100,6 +100,14 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
   // Kernel steps with their tensors resolved; frees are no-ops in an arena.
   for (int i = 0; i < program.program_size(); ++i) {
     const plan::Instruction &inst = program.program(i);
+    if (inst.kind_case() == plan::Instruction::kAssign) {
+      Step step;
+      step.inputs.push_back(buffers_.at(inst.assign().source()));
+      step.outputs.push_back(buffers_.at(inst.assign().destination()));
+      step.where = "instruction #" + std::to_string(i) + " (assign)";
+      steps_.push_back(std::move(step));
+      continue;
+    }
     if (inst.kind_case() != plan::Instruction::kKernel)
       continue;
     const plan::Kernel &k = inst.kernel();
@@ -120,6 +128,12 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
 
 Status Executor::run() {
   for (const Step &step : steps_) {
+    if (step.op.empty()) {
+      const TensorRef &src = step.inputs[0], &dst = step.outputs[0];
+      if (Status s = backend_.copyOnDevice(dst.data, src.data, dst.bytes()); !s)
+        return Status::error(step.where + " failed: " + s.message());
+      continue;
+    }
     Status s =
         backend_.launch(step.op, step.inputs, step.outputs, step.attributes);
     if (!s)

@@ -50,6 +50,8 @@ private:
   Status load(const plan::Plan &plan, const plan::RankProgram &program,
               const std::string &planDir, const std::string &source);
 
+  /// A kernel launch, or (op empty) a device copy of `bytes` from
+  /// inputs[0] to outputs[0]: an assignment of training state.
   struct Step {
     std::string op;
     std::vector<TensorRef> inputs;

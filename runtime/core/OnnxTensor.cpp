@@ -7,7 +7,9 @@
 
 #include "onnx/onnx_pb.h"
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -354,6 +356,153 @@ bool OnnxModelCache::initializer(const std::string &modelPath,
     return false;
   }
   return true;
+}
+
+namespace {
+int onnxDataType(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return onnx::TensorProto::FLOAT;
+  case DType::F16:
+    return onnx::TensorProto::FLOAT16;
+  case DType::BF16:
+    return onnx::TensorProto::BFLOAT16;
+  case DType::I64:
+    return onnx::TensorProto::INT64;
+  case DType::I32:
+    return onnx::TensorProto::INT32;
+  case DType::Bool:
+    return onnx::TensorProto::BOOL;
+  }
+  return onnx::TensorProto::UNDEFINED;
+}
+
+/// Makes `t` hold `host` as raw data (no typed fields, no external data).
+void setRaw(onnx::TensorProto &t, const HostTensor &host) {
+  t.clear_float_data();
+  t.clear_int32_data();
+  t.clear_int64_data();
+  t.clear_double_data();
+  t.clear_uint64_data();
+  t.clear_string_data();
+  t.clear_external_data();
+  t.clear_data_location();
+  t.set_data_type(onnxDataType(host.dtype));
+  t.clear_dims();
+  for (int64_t d : host.shape)
+    t.add_dims(d);
+  t.set_raw_data(host.data);
+}
+} // namespace
+
+Status exportOnnxModel(const std::string &sourceModel,
+                       const std::map<std::string, const HostTensor *> &weights,
+                       const std::string &outPath, int64_t &replaced,
+                       int64_t externalAbove) {
+  std::string bytes, why;
+  if (!readWholeFile(sourceModel, bytes, why))
+    return Status::error(
+        "cannot export: the source model is unreadable: " + why +
+        "; the plan's model must stay where it was "
+        "compiled from (relative to the plan)");
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes))
+    return Status::error("cannot export: '" + sourceModel +
+                         "' is not a readable ONNX model");
+  bytes.clear();
+  std::string sourceDir = directoryOf(sourceModel);
+  replaced = 0;
+  std::map<std::string, bool> used;
+  for (const auto &w : weights)
+    used[w.first] = false;
+
+  // New values, and every initializer made self-contained.
+  int64_t total = 0;
+  for (onnx::TensorProto &t : *model.mutable_graph()->mutable_initializer()) {
+    auto it = weights.find(t.name());
+    if (it != weights.end()) {
+      const HostTensor &w = *it->second;
+      std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+      if (dims != w.shape || t.data_type() != onnxDataType(w.dtype))
+        return Status::error(
+            "cannot export weight '" + t.name() + "': it is " +
+            dtypeName(w.dtype) + formatShape(w.shape) +
+            " but the model's initializer has shape " + formatShape(dims) +
+            " and ONNX type " + std::to_string(t.data_type()) +
+            "; export with the model the plan was compiled from");
+      setRaw(t, w);
+      used[t.name()] = true;
+      ++replaced;
+    } else if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+      HostTensor host;
+      if (!tensorFromProto(t, sourceDir, {}, host, why))
+        return Status::error("cannot export: initializer '" + t.name() +
+                             "' of '" + sourceModel + "': " + why);
+      setRaw(t, host);
+    }
+    total += static_cast<int64_t>(t.raw_data().size());
+  }
+  for (const auto &u : used)
+    if (!u.second)
+      return Status::error("cannot export weight '" + u.first + "': '" +
+                           sourceModel + "' has no initializer of that name");
+
+  // Large models keep their bytes in OUT.data (protobuf's 2 GiB limit).
+  std::string tmp = outPath + ".tmp";
+  std::string dataName;
+  if (total > externalAbove) {
+    dataName = outPath.substr(outPath.find_last_of('/') + 1) + ".data";
+    std::string dataTmp = outPath + ".data.tmp";
+    std::FILE *f = std::fopen(dataTmp.c_str(), "wb");
+    if (!f)
+      return Status::error("cannot write '" + dataTmp +
+                           "': " + std::strerror(errno));
+    int64_t offset = 0;
+    for (onnx::TensorProto &t : *model.mutable_graph()->mutable_initializer()) {
+      if (t.raw_data().size() < 1024)
+        continue;
+      const std::string &raw = t.raw_data();
+      if (std::fwrite(raw.data(), 1, raw.size(), f) != raw.size()) {
+        std::fclose(f);
+        std::remove(dataTmp.c_str());
+        return Status::error("cannot write '" + dataTmp +
+                             "': " + std::strerror(errno));
+      }
+      int64_t length = static_cast<int64_t>(raw.size());
+      t.clear_raw_data();
+      t.set_data_location(onnx::TensorProto::EXTERNAL);
+      auto add = [&](const char *key, const std::string &value) {
+        auto *e = t.add_external_data();
+        e->set_key(key);
+        e->set_value(value);
+      };
+      add("location", dataName);
+      add("offset", std::to_string(offset));
+      add("length", std::to_string(length));
+      offset += length;
+    }
+    if (std::fclose(f) != 0 ||
+        std::rename(dataTmp.c_str(), (outPath + ".data").c_str()) != 0) {
+      std::remove(dataTmp.c_str());
+      return Status::error("cannot write '" + outPath +
+                           ".data': " + std::strerror(errno));
+    }
+  }
+  std::string out;
+  if (!model.SerializeToString(&out))
+    return Status::error("cannot serialize the exported model (over "
+                         "protobuf's 2 GiB limit)");
+  std::FILE *f = std::fopen(tmp.c_str(), "wb");
+  if (!f)
+    return Status::error("cannot write '" + tmp + "': " + std::strerror(errno));
+  bool ok = std::fwrite(out.data(), 1, out.size(), f) == out.size();
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), outPath.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Status::error("cannot write '" + outPath +
+                         "': " + std::strerror(errno));
+  }
+  return Status::ok();
 }
 
 } // namespace colossal::rt

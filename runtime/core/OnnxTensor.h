@@ -14,6 +14,7 @@
 #include "runtime/core/HostTensor.h"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -48,6 +49,18 @@ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Writes a copy of the ONNX model at `sourceModel` to `outPath` with the
+/// initializers named in `weights` replaced by those values (same shape and
+/// type as before). Every initializer of the copy holds its bytes itself, or,
+/// when they total more than `externalAbove` bytes, in `outPath`.data next to
+/// it (ONNX external data), so the copy does not depend on the source's
+/// files. The file appears atomically. `replaced` counts the initializers
+/// replaced; a weight that names no initializer is an error.
+Status exportOnnxModel(const std::string &sourceModel,
+                       const std::map<std::string, const HostTensor *> &weights,
+                       const std::string &outPath, int64_t &replaced,
+                       int64_t externalAbove = int64_t(1) << 30);
 
 } // namespace colossal::rt
 

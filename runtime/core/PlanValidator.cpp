@@ -108,6 +108,11 @@ private:
                     "' but its type needs " + std::to_string(bytes) +
                     kRecompile);
       return Status::ok();
+    case plan::Parameter::kFill:
+      if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
+        return fail(what + " is filled with a number but is " +
+                    dtypeName(dtype) + ", not floating point" + kRecompile);
+      return Status::ok();
     case plan::Parameter::kInitializer:
       if (p.initializer().model().empty() || p.initializer().name().empty())
         return fail(what + " names no ONNX model or initializer" + kRecompile);
@@ -205,6 +210,10 @@ private:
                       formatShape(global) + kRecompile);
     }
 
+    std::set<int64_t> parameterBuffers;
+    for (const plan::ParamSlice &slice : program.parameters())
+      parameterBuffers.insert(slice.buffer());
+
     // Constants.
     for (int i = 0; i < program.constants_size(); ++i) {
       const plan::Constant &c = program.constants(i);
@@ -277,6 +286,27 @@ private:
         if (Status s = need(inst.free().buffer(), what); !s)
           return s;
         break;
+      case plan::Instruction::kAssign: {
+        const plan::Assign &a = inst.assign();
+        what += " (assign)";
+        if (Status s = need(a.source(), what); !s)
+          return s;
+        if (Status s = need(a.destination(), what); !s)
+          return s;
+        const BufferInfo &src = buffers[a.source()];
+        const BufferInfo &dst = buffers[a.destination()];
+        if (src.dtype != dst.dtype || src.shape != dst.shape)
+          return fail(rank + what + " copies " + dtypeName(src.dtype) +
+                      formatShape(src.shape) + " into " + dtypeName(dst.dtype) +
+                      formatShape(dst.shape) + kRecompile);
+        if (!parameterBuffers.count(a.destination()))
+          return fail(rank + what + " writes buffer " +
+                      std::to_string(a.destination()) +
+                      ", which holds no parameter; only parameters keep "
+                      "state between runs" +
+                      kRecompile);
+        break;
+      }
       case plan::Instruction::KIND_NOT_SET:
         return fail(rank + what + " is empty (written by a newer compiler?)" +
                     kRecompile);
@@ -364,6 +394,7 @@ Status checkSingleDevice(const plan::Plan &plan, const std::string &source) {
     switch (inst.kind_case()) {
     case plan::Instruction::kKernel:
     case plan::Instruction::kFree:
+    case plan::Instruction::kAssign:
       break;
     case plan::Instruction::kCollective:
       return Status::error(prefix + "instruction #" + std::to_string(i) +

@@ -56,7 +56,7 @@ def mlp_mse(rng):
 
 
 def classifier_xent(rng):
-    # linear (transposed weight) + tanh + sigmoid gate + log_softmax
+    # linear (transposed weight) + tanh + sin*cos + sigmoid gate + log_softmax
     # cross-entropy against one-hot labels.
     p = {"w": rng.standard_normal((6, 5)), "b": rng.standard_normal(6),
          "g": rng.standard_normal((5, 6)), "v": rng.standard_normal((6, 3))}
@@ -65,7 +65,10 @@ def classifier_xent(rng):
               "y": np.eye(3)[labels]}
     body = """
   %a = cg.linear %x, %w, %b {transpose_weight} : (tensor<4x5xf32>, tensor<6x5xf32>, tensor<6xf32>) -> tensor<4x6xf32>
-  %t = cg.tanh %a : tensor<4x6xf32>
+  %t0 = cg.tanh %a : tensor<4x6xf32>
+  %sn = cg.sin %a : tensor<4x6xf32>
+  %cs = cg.cos %sn : tensor<4x6xf32>
+  %t = cg.add %t0, %cs : (tensor<4x6xf32>, tensor<4x6xf32>) -> tensor<4x6xf32>
   %gl = cg.matmul %x, %g : (tensor<4x5xf32>, tensor<5x6xf32>) -> tensor<4x6xf32>
   %s = cg.sigmoid %gl : tensor<4x6xf32>
   %h = cg.mul %t, %s : (tensor<4x6xf32>, tensor<4x6xf32>) -> tensor<4x6xf32>
@@ -77,7 +80,8 @@ def classifier_xent(rng):
   %l = cg.reduce_mean %n {axes = array<i64: 0>} : (tensor<4xf32>) -> tensor<f32>"""
 
     def ref(t, x, y):
-        a = torch.tanh(x @ t["w"].T + t["b"]) * torch.sigmoid(x @ t["g"])
+        a0 = x @ t["w"].T + t["b"]
+        a = (torch.tanh(a0) + torch.cos(torch.sin(a0))) * torch.sigmoid(x @ t["g"])
         return -(torch.log_softmax(a @ t["v"], 1) * y).sum(1).mean()
     return p, inputs, body, ref
 

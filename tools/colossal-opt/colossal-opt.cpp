@@ -63,11 +63,65 @@ static llvm::cl::opt<std::string> lossOption(
                    "cross-entropy (integer labels) or mse"),
     llvm::cl::value_desc("cross-entropy|mse"), llvm::cl::init(""),
     llvm::cl::cat(colossalCategory));
-static llvm::cl::opt<int64_t> lossOutputOption(
+static llvm::cl::opt<std::string> lossOutputOption(
     "loss-output",
-    llvm::cl::desc("With --loss: which model output is the prediction "
-                   "(default 0)"),
+    llvm::cl::desc("With --loss: which model output is the prediction, by "
+                   "index or name (default 0: the first output, the logits "
+                   "of standard LMs and classifiers)"),
+    llvm::cl::value_desc("N|name"), llvm::cl::init("0"),
+    llvm::cl::cat(colossalCategory));
+// The optimizer step (colossal-optimizer); see passes/Passes.td.
+static llvm::cl::opt<std::string> optimizerOption(
+    "optimizer",
+    llvm::cl::desc("With --loss: compile a whole training step that updates "
+                   "the parameters with this optimizer (without it the plan "
+                   "returns the loss and the gradients)"),
+    llvm::cl::value_desc("sgd|adamw|lamb|lars"), llvm::cl::init(""),
+    llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<double>
+    lrOption("lr", llvm::cl::desc("With --optimizer: learning rate"),
+             llvm::cl::init(1e-3), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<double> weightDecayOption(
+    "weight-decay",
+    llvm::cl::desc("With --optimizer: weight decay (default 0.01 for adamw "
+                   "and lamb, 0 for sgd and lars)"),
+    llvm::cl::init(-1), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> betasOption(
+    "betas",
+    llvm::cl::desc("With --optimizer=adamw|lamb: moment decays (default "
+                   "0.9,0.999)"),
+    llvm::cl::value_desc("b1,b2"), llvm::cl::init("0.9,0.999"),
+    llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<double> epsOption(
+    "eps",
+    llvm::cl::desc("With --optimizer=adamw|lamb: epsilon (default 1e-8 for "
+                   "adamw, 1e-6 for lamb)"),
+    llvm::cl::init(-1), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<double> momentumOption(
+    "momentum",
+    llvm::cl::desc("With --optimizer=sgd|lars: momentum (default 0 for sgd, "
+                   "0.9 for lars)"),
+    llvm::cl::init(-1), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<double> trustCoefficientOption(
+    "trust-coefficient",
+    llvm::cl::desc("With --optimizer=lars: trust coefficient eta (default "
+                   "0.001)"),
+    llvm::cl::init(0.001), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<double> clipGradNormOption(
+    "clip-grad-norm",
+    llvm::cl::desc("With --optimizer: clip the global gradient norm to this "
+                   "(default 0: no clipping)"),
     llvm::cl::init(0), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> lrScheduleOption(
+    "lr-schedule",
+    llvm::cl::desc("With --optimizer: constant, or warmup-cosine:W,T[,MIN] "
+                   "(W warmup steps, cosine decay to MIN*lr at step T)"),
+    llvm::cl::init("constant"), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<int64_t> microBatchesOption(
+    "micro-batches",
+    llvm::cl::desc("With --optimizer: accumulate gradients over K runs "
+                   "(micro-batches) per optimizer step (default 1)"),
+    llvm::cl::init(1), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<int64_t> ignoreIndexOption(
     "ignore-index",
     llvm::cl::desc("With --loss=cross-entropy: the label of positions that "
@@ -177,6 +231,40 @@ static mlir::colossal::EstimateRequest jobFromFlags() {
   return job;
 }
 
+/// --loss-output as an index: a number, or the name of a model output.
+static LogicalResult resolveLossOutput(ModuleOp module, int64_t &index) {
+  StringRef text = lossOutputOption;
+  if (!text.getAsInteger(10, index))
+    return success();
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isExternal())
+      continue;
+    std::string names;
+    for (unsigned i = 0; i < func.getNumResults(); ++i) {
+      auto name = func.getResultAttrOfType<StringAttr>(i, "cg.name");
+      std::string n = name ? name.str() : "output" + std::to_string(i);
+      if (n == text) {
+        index = i;
+        return success();
+      }
+      names += (names.empty() ? "" : ", ") + n;
+    }
+    return module.emitError("--loss-output=")
+           << text << " names no model output; the outputs are " << names
+           << " (or give an index from 0)";
+  }
+  return module.emitError("the module has no function to train");
+}
+
+/// --betas=B1,B2.
+static LogicalResult parseBetas(ModuleOp module, double &b1, double &b2) {
+  auto [first, second] = StringRef(betasOption).split(',');
+  if (first.trim().getAsDouble(b1) || second.trim().getAsDouble(b2))
+    return module.emitError("--betas=")
+           << betasOption << " is not two numbers; write e.g. --betas=0.9,0.95";
+  return success();
+}
+
 /// Fuses attention and canonicalizes (the form every pipeline starts from),
 /// then plans memory when asked; mlir-opt's pass-manager flags apply.
 static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
@@ -189,11 +277,28 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
   if (trainStep) {
     mlir::colossal::AddLossPassOptions loss;
     loss.loss = lossOption;
-    loss.output = lossOutputOption;
+    if (failed(resolveLossOutput(module, loss.output)))
+      return failure();
     loss.ignoreIndex = ignoreIndexOption;
     pm.addPass(mlir::colossal::createAddLossPass(loss));
     pm.addPass(mlir::colossal::createAutodiffPass());
     pm.addPass(createCanonicalizerPass());
+    if (!optimizerOption.empty()) {
+      mlir::colossal::OptimizerPassOptions opt;
+      opt.optimizer = optimizerOption;
+      opt.lr = lrOption;
+      opt.weightDecay = weightDecayOption;
+      opt.eps = epsOption;
+      opt.momentum = momentumOption;
+      opt.trustCoefficient = trustCoefficientOption;
+      opt.clipGradNorm = clipGradNormOption;
+      opt.lrSchedule = lrScheduleOption;
+      opt.microBatches = microBatchesOption;
+      if (failed(parseBetas(module, opt.beta1, opt.beta2)))
+        return failure();
+      pm.addPass(mlir::colossal::createOptimizerPass(opt));
+      pm.addPass(createCanonicalizerPass());
+    }
   }
   if (planMemory)
     pm.addPass(mlir::colossal::createPlanMemoryPass());
@@ -238,6 +343,33 @@ static int runDriven(Driven what, StringRef path,
     if (modeOption != "infer" && modeOption != "train") {
       llvm::errs() << "colossal-opt: --mode=" << modeOption
                    << " is not a mode; use --mode=infer or --mode=train\n";
+      return 1;
+    }
+    bool optimizerFlags =
+        lrOption.getNumOccurrences() || weightDecayOption.getNumOccurrences() ||
+        betasOption.getNumOccurrences() || epsOption.getNumOccurrences() ||
+        momentumOption.getNumOccurrences() ||
+        clipGradNormOption.getNumOccurrences() ||
+        lrScheduleOption.getNumOccurrences() ||
+        microBatchesOption.getNumOccurrences() ||
+        trustCoefficientOption.getNumOccurrences();
+    if (optimizerFlags && optimizerOption.empty()) {
+      llvm::errs() << "colossal-opt: --lr, --weight-decay, --betas, --eps, "
+                      "--momentum, --clip-grad-norm, --lr-schedule and "
+                      "--micro-batches configure the optimizer step; add "
+                      "--optimizer=sgd|adamw|lamb|lars\n";
+      return 1;
+    }
+    if (!optimizerOption.empty() && !trainStep) {
+      llvm::errs() << "colossal-opt: --optimizer compiles a training step; "
+                      "use it with --mode=train --loss=...\n";
+      return 1;
+    }
+    if (!optimizerOption.empty() && optimizerOption != "sgd" &&
+        optimizerOption != "adamw" && optimizerOption != "lamb" &&
+        optimizerOption != "lars") {
+      llvm::errs() << "colossal-opt: --optimizer=" << optimizerOption
+                   << " is not known; use sgd, adamw, lamb or lars\n";
       return 1;
     }
     if (trainStep && lossOption.empty()) {

@@ -13,6 +13,7 @@
 #include "runtime/core/OnnxTensor.h"
 #include "runtime/core/PlanTypes.h"
 #include "runtime/include/colossal/Runtime.h"
+#include "tools/colossal-run/Train.h"
 
 #include <google/protobuf/stubs/logging.h>
 
@@ -56,7 +57,34 @@ const char *kUsage =
     "  --bench N          time N runs after the warm-up; print p50/p90 "
     "latency\n"
     "                     and throughput\n"
-    "  --warmup W         warm-up runs before timing (default 3)\n";
+    "  --warmup W         warm-up runs before timing (default 3)\n"
+    "\n"
+    "Training (a plan from colossal-opt --mode=train --loss=... "
+    "--optimizer=...):\n"
+    "  --train            run the training loop instead of one run\n"
+    "  --steps N          train until optimizer step N\n"
+    "  --data PATH        a flat token file (--data-dtype uint16|uint32, "
+    "default\n"
+    "                     uint16; windows of the plan's sequence length, "
+    "labels =\n"
+    "                     next tokens) or a directory of batches "
+    "DIR/<batch>/<input>.npy\n"
+    "  --data-order O     token files: random (default) or sequential "
+    "windows\n"
+    "  --seed S           data sampling seed (default 1337)\n"
+    "  --log-every K      progress line every K steps (default 10)\n"
+    "  --metrics FILE     append one JSON object per logged step (JSONL)\n"
+    "  --checkpoint-dir D save safetensors checkpoints (weights, optimizer "
+    "state,\n"
+    "                     step, data position) in D, atomically\n"
+    "  --checkpoint-every M  every M steps (default: at the end only)\n"
+    "  --keep-checkpoints K  keep the newest K (default 3; 0 keeps all)\n"
+    "  --resume           continue from the newest checkpoint in D\n"
+    "  --export-onnx FILE write the trained weights into a copy of the "
+    "plan's ONNX\n"
+    "                     model (after training; without --train: from the "
+    "newest\n"
+    "                     checkpoint in --checkpoint-dir)\n";
 
 struct Options {
   std::string plan;
@@ -66,6 +94,9 @@ struct Options {
   int bench = 0;
   int warmup = 3;
   bool help = false;
+  bool train = false;
+  bool trainFlags = false; // a training flag was given
+  tools::TrainOptions training;
 };
 
 Status fail(const std::string &message) { return Status::error(message); }
@@ -131,6 +162,53 @@ Status parseArgs(int argc, char **argv, Options &opts) {
         return s;
       if (Status s = parseInt(flag, value, 0, opts.warmup); !s)
         return s;
+    } else if (flag == "--train") {
+      opts.train = true;
+    } else if (flag == "--resume") {
+      opts.training.resume = true;
+      opts.trainFlags = true;
+    } else if (flag == "--steps" || flag == "--log-every" ||
+               flag == "--checkpoint-every" || flag == "--keep-checkpoints" ||
+               flag == "--seed") {
+      if (Status s = takeValue(); !s)
+        return s;
+      int v = 0;
+      if (Status s = parseInt(flag, value, flag == "--steps" ? 1 : 0, v); !s)
+        return s;
+      if (flag == "--steps")
+        opts.training.steps = v;
+      else if (flag == "--log-every")
+        opts.training.logEvery = std::max(v, 1);
+      else if (flag == "--checkpoint-every")
+        opts.training.checkpointEvery = v;
+      else if (flag == "--keep-checkpoints")
+        opts.training.keepCheckpoints = v;
+      else {
+        opts.training.seed = static_cast<uint64_t>(v);
+        opts.training.seedGiven = true;
+      }
+      opts.trainFlags = true;
+    } else if (flag == "--data" || flag == "--data-dtype" ||
+               flag == "--data-order" || flag == "--metrics" ||
+               flag == "--checkpoint-dir" || flag == "--export-onnx") {
+      if (Status s = takeValue(); !s)
+        return s;
+      if (value.empty())
+        return fail(flag + " needs a value");
+      if (flag == "--data")
+        opts.training.data = value;
+      else if (flag == "--data-dtype")
+        opts.training.dataDtype = value;
+      else if (flag == "--data-order")
+        opts.training.dataOrder = value;
+      else if (flag == "--metrics")
+        opts.training.metrics = value;
+      else if (flag == "--checkpoint-dir")
+        opts.training.checkpointDir = value;
+      else
+        opts.training.exportOnnx = value;
+      if (flag != "--export-onnx" && flag != "--checkpoint-dir")
+        opts.trainFlags = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return fail("unknown flag '" + arg + "' (see --help)");
     } else if (opts.plan.empty()) {
@@ -142,6 +220,22 @@ Status parseArgs(int argc, char **argv, Options &opts) {
   }
   if (!opts.help && opts.plan.empty())
     return fail("no plan given\n" + std::string(kUsage));
+  if (opts.trainFlags && !opts.train)
+    return fail("--steps, --data, --metrics, --resume and the other training "
+                "flags belong to the training loop: add --train");
+  if (opts.train && opts.training.steps <= 0)
+    return fail("--train needs --steps N (the optimizer step to train to)");
+  if (opts.train && (!opts.inputs.empty() || opts.bench > 0))
+    return fail("--train takes its batches from --data; --input and --bench "
+                "run the plan once");
+  if (opts.training.dataDtype != "uint16" &&
+      opts.training.dataDtype != "uint32")
+    return fail("--data-dtype=" + opts.training.dataDtype +
+                " is not known; use uint16 or uint32");
+  if (opts.training.dataOrder != "random" &&
+      opts.training.dataOrder != "sequential")
+    return fail("--data-order=" + opts.training.dataOrder +
+                " is not known; use random or sequential");
   return Status::ok();
 }
 
@@ -339,6 +433,12 @@ Status runMain(const Options &opts) {
                                        : plan->producer().c_str(),
               plan->mode().empty() ? "" : ", ", plan->mode().c_str());
   std::printf("arena: %s\n", mib(plan->arenaBytes()).c_str());
+  if (opts.train || !opts.training.exportOnnx.empty()) {
+    SessionOptions options;
+    options.threads = opts.threads;
+    return opts.train ? tools::train(plan, options, opts.training)
+                      : tools::exportOnly(plan, options, opts.training);
+  }
 
   // Inputs, all read and checked before the (possibly slow) weight loading.
   std::map<std::string, rt::HostTensor> inputs;

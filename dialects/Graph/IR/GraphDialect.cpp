@@ -68,6 +68,22 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' has the wrong kind of value";
     return success();
   }
+  // How a training step is driven (colossal-optimizer).
+  if (isa<ModuleOp>(op) && name == "cg.training") {
+    if (!isa<DictionaryAttr>(attr.getValue()))
+      return op->emitError() << "'cg.training' must be a dictionary";
+    return success();
+  }
+  // Training state the optimizer keeps, as opposed to a model weight.
+  if (name == "cg.role") {
+    if (!isa<ParamOp>(op))
+      return op->emitError() << "'cg.role' belongs on a cg.param";
+    auto role = dyn_cast<StringAttr>(attr.getValue());
+    if (!role ||
+        (role.getValue() != "optimizer" && role.getValue() != "weight"))
+      return op->emitError() << "'cg.role' must be \"weight\" or \"optimizer\"";
+    return success();
+  }
   // The auto-parallel plan: pipeline stage and recomputation of an op.
   if (name == "cg.stage" || name == "cg.remat") {
     if (name == "cg.stage" ? !isa<IntegerAttr>(attr.getValue())

@@ -40,6 +40,28 @@ static ShapedType shapedOf(Value v) { return cast<ShapedType>(v.getType()); }
 // Parameters and constants
 //===----------------------------------------------------------------------===//
 
+LogicalResult AssignOp::verify() {
+  auto param = getParam().getDefiningOp<ParamOp>();
+  if (!param)
+    return emitOpError("writes into a value that is not a cg.param; only "
+                       "parameters hold state between runs");
+  Block *block = getOperation()->getBlock();
+  for (Operation *user : getParam().getUsers()) {
+    if (user == getOperation())
+      continue;
+    if (auto other = dyn_cast<AssignOp>(user))
+      if (other.getParam() == getParam())
+        return emitOpError("parameter '")
+               << param.getName() << "' is assigned more than once";
+    if (user->getBlock() == block && getOperation()->isBeforeInBlock(user))
+      return emitOpError("parameter '")
+             << param.getName()
+             << "' is read after it is assigned; the assignment must be its "
+                "last use";
+  }
+  return success();
+}
+
 LogicalResult ParamOp::verify() {
   if (getName().empty())
     return emitOpError("needs a non-empty name");

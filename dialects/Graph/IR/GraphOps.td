@@ -42,6 +42,27 @@ def CG_ParamOp : CG_Op<"param", [Pure]> {
   let hasVerifier = 1;
 }
 
+def CG_AssignOp : CG_Op<"assign", [MemoryEffects<[MemWrite]>,
+    AllTypesMatch<["value", "param"]>]> {
+  let summary = "Overwrites a parameter with a new value (training state)";
+  let description = [{
+    A training step computes new parameters and optimizer state from the old
+    ones; `cg.assign` writes such a value into the parameter's storage, so
+    the next run of the program reads it. It must follow every other use of
+    the parameter in the block (reads see the old value), and a parameter is
+    assigned at most once per program.
+
+    ```mlir
+    %w = cg.param "fc.weight" from(...) : tensor<4x4xf32>
+    ...
+    cg.assign %w_new to %w : tensor<4x4xf32>
+    ```
+  }];
+  let arguments = (ins CG_Tensor:$value, CG_Tensor:$param);
+  let assemblyFormat = "$value `to` $param attr-dict `:` type($value)";
+  let hasVerifier = 1;
+}
+
 def CG_ConstantOp : CG_Op<"constant", [ConstantLike, Pure,
     AllTypesMatch<["value", "result"]>]> {
   let summary = "A constant tensor";
@@ -98,6 +119,8 @@ def CG_ExpOp : CG_UnaryOp<"exp", CG_FloatTensor> { let summary = "e^x"; }
 def CG_LogOp : CG_UnaryOp<"log", CG_FloatTensor> { let summary = "ln(x)"; }
 def CG_TanhOp : CG_UnaryOp<"tanh", CG_FloatTensor> { let summary = "tanh(x)"; }
 def CG_ErfOp : CG_UnaryOp<"erf", CG_FloatTensor> { let summary = "erf(x)"; }
+def CG_SinOp : CG_UnaryOp<"sin", CG_FloatTensor> { let summary = "sin(x)"; }
+def CG_CosOp : CG_UnaryOp<"cos", CG_FloatTensor> { let summary = "cos(x)"; }
 def CG_ReciprocalOp : CG_UnaryOp<"reciprocal", CG_FloatTensor> {
   let summary = "1/x";
 }

@@ -1,7 +1,7 @@
 //===- ElementwiseUnary.cpp - Unary math, activations and cast ------------===//
 //
-// neg abs relu (numeric), sqrt rsqrt exp log tanh erf reciprocal sigmoid
-// silu gelu (float), not (bool), and cast between any two dtypes.
+// neg abs relu (numeric), sqrt rsqrt exp log tanh erf sin cos reciprocal
+// sigmoid silu gelu (float), not (bool), and cast between any two dtypes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +25,8 @@ enum class Unary {
   Log,
   Tanh,
   Erf,
+  Sin,
+  Cos,
   Reciprocal,
   Sigmoid,
   Silu,
@@ -52,6 +54,10 @@ constexpr const char *unaryName(Unary k) {
     return "tanh";
   case Unary::Erf:
     return "erf";
+  case Unary::Sin:
+    return "sin";
+  case Unary::Cos:
+    return "cos";
   case Unary::Reciprocal:
     return "reciprocal";
   case Unary::Sigmoid:
@@ -93,6 +99,10 @@ template <Unary K, class C> inline C applyUnary(C x) {
       return 1.0f / std::sqrt(x);
     if constexpr (K == Unary::Log)
       return std::log(x);
+    if constexpr (K == Unary::Sin)
+      return std::sin(x);
+    if constexpr (K == Unary::Cos)
+      return std::cos(x);
     if constexpr (K == Unary::Reciprocal)
       return 1.0f / x;
     // exp, tanh, erf and the activations go through VecMath instead.
@@ -302,6 +312,8 @@ void appendElementwiseUnaryKernels(std::vector<KernelEntry> &table) {
   table.push_back({"log", &unaryKernel<Unary::Log>});
   table.push_back({"tanh", &unaryKernel<Unary::Tanh>});
   table.push_back({"erf", &unaryKernel<Unary::Erf>});
+  table.push_back({"sin", &unaryKernel<Unary::Sin>});
+  table.push_back({"cos", &unaryKernel<Unary::Cos>});
   table.push_back({"reciprocal", &unaryKernel<Unary::Reciprocal>});
   table.push_back({"sigmoid", &unaryKernel<Unary::Sigmoid>});
   table.push_back({"silu", &unaryKernel<Unary::Silu>});

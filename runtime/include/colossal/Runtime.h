@@ -87,6 +87,19 @@ private:
   friend class Session;
 };
 
+/// A parameter of the plan: a model weight, or (in a train plan) state the
+/// optimizer keeps.
+struct ParameterInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  bool optimizerState = false;
+
+  size_t bytes() const {
+    return static_cast<size_t>(rt::numElements(shape)) * rt::dtypeSize(dtype);
+  }
+};
+
 struct SessionOptions {
   /// Kernel threads; <= 0 keeps the backend's default.
   int threads = 0;
@@ -120,6 +133,15 @@ public:
   Status output(const std::string &name, TensorRef &out) const;
   /// Copies output `name` to host memory; `bytes` must be its exact size.
   Status copyOutput(const std::string &name, void *dst, size_t bytes) const;
+
+  /// The plan's parameters, in plan order. A train plan updates them in
+  /// place on every optimizer step; reading and writing them is how a
+  /// training loop checkpoints and resumes.
+  const std::vector<ParameterInfo> &parameters() const;
+  /// Copies parameter `name` to host memory; `bytes` must be its exact size.
+  Status readParameter(const std::string &name, void *dst, size_t bytes) const;
+  /// Overwrites parameter `name` from host memory (exact size).
+  Status writeParameter(const std::string &name, const void *src, size_t bytes);
 
   /// The most device memory this session's backend has held at once; equals
   /// the plan's arena size.

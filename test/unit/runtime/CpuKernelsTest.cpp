@@ -16,22 +16,22 @@ namespace {
 
 TEST(CpuRegistry, KnowsEveryGraphOp) {
   for (const char *op :
-       {"add",        "sub",        "mul",         "div",         "pow",
-        "max",        "min",        "and",         "or",          "cmp",
-        "where",      "cast",       "neg",         "abs",         "sqrt",
-        "rsqrt",      "exp",        "log",         "tanh",        "erf",
-        "reciprocal", "relu",       "sigmoid",     "silu",        "not",
-        "gelu",       "softmax",    "log_softmax", "layer_norm",  "rms_norm",
-        "batch_norm", "matmul",     "linear",      "attention",   "conv2d",
-        "max_pool2d", "avg_pool2d", "reduce_sum",  "reduce_mean", "reduce_max",
-        "reshape",    "transpose",  "slice",       "concat",      "split",
-        "gather",     "expand",     "trilu"})
+       {"add",         "sub",        "mul",        "div",        "pow",
+        "max",         "min",        "and",        "or",         "cmp",
+        "where",       "cast",       "neg",        "abs",        "sqrt",
+        "rsqrt",       "exp",        "log",        "tanh",       "erf",
+        "sin",         "cos",        "reciprocal", "relu",       "sigmoid",
+        "silu",        "not",        "gelu",       "softmax",    "log_softmax",
+        "layer_norm",  "rms_norm",   "batch_norm", "matmul",     "linear",
+        "attention",   "conv2d",     "max_pool2d", "avg_pool2d", "reduce_sum",
+        "reduce_mean", "reduce_max", "reshape",    "transpose",  "slice",
+        "concat",      "split",      "gather",     "expand",     "trilu"})
     EXPECT_NE(findKernel(op), nullptr) << op;
   EXPECT_EQ(findKernel("constant"), nullptr);
   EXPECT_EQ(findKernel("no_such_op"), nullptr);
   std::vector<std::string> names = kernelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(names.size(), 48u);
+  EXPECT_EQ(names.size(), 50u);
 }
 
 //===----------------------------------------------------------------------===//
@@ -147,6 +147,8 @@ TEST(CpuElementwise, UnaryMathMatchesLibm) {
   check("exp", x, [](double v) { return std::exp(v); });
   check("tanh", x, [](double v) { return std::tanh(v); });
   check("erf", x, [](double v) { return std::erf(v); });
+  check("sin", x, [](double v) { return std::sin(v); });
+  check("cos", x, [](double v) { return std::cos(v); });
   check("sigmoid", x, [](double v) { return 1 / (1 + std::exp(-v)); });
   check("silu", x, [](double v) { return v / (1 + std::exp(-v)); });
   check("sqrt", p, [](double v) { return std::sqrt(v); });

@@ -1,0 +1,466 @@
+//===- Optimizer.cpp - The optimizer update of a training step
+//-------------===//
+//
+// Turns "loss and gradients" (colossal-autodiff's output) into one training
+// step: gradient accumulation over micro-batches, global-norm clipping, the
+// learning-rate schedule, and the update of SGD, AdamW, LAMB or LARS, all
+// written with graph-dialect ops. Optimizer state lives in zero-initialized
+// parameters (cg.role = "optimizer") and every new value is written back
+// with cg.assign right after it is computed, so a new weight's buffer dies
+// at once instead of living to the end of the program.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/GraphBuild.h"
+#include "passes/Passes.h"
+
+#include "dialects/Graph/IR/GraphShapes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringExtras.h"
+
+#include <cmath>
+
+namespace mlir::colossal {
+#define GEN_PASS_DEF_OPTIMIZERPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::colossal
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::cg;
+
+namespace {
+
+/// `warmup-cosine:W,T[,MIN]` parsed; constant when `cosine` is false.
+struct Schedule {
+  bool cosine = false;
+  int64_t warmup = 0, total = 0;
+  double minRatio = 0;
+};
+
+/// Why `text` is not a schedule, or "" with `out` set.
+std::string parseSchedule(StringRef text, Schedule &out) {
+  if (text == "constant")
+    return "";
+  constexpr StringLiteral kHint =
+      "; use constant or warmup-cosine:W,T[,MIN] (W warmup steps, T total "
+      "steps, MIN the final lr as a fraction of --lr, default 0)";
+  if (!text.consume_front("warmup-cosine:"))
+    return ("unknown learning-rate schedule '" + text + "'" + kHint).str();
+  SmallVector<StringRef> parts;
+  text.split(parts, ',');
+  if (parts.size() != 2 && parts.size() != 3)
+    return ("warmup-cosine needs W,T or W,T,MIN, got '" + text + "'" + kHint)
+        .str();
+  if (parts[0].trim().getAsInteger(10, out.warmup) ||
+      parts[1].trim().getAsInteger(10, out.total) || out.warmup < 0 ||
+      out.total < 1 || out.warmup > out.total)
+    return ("warmup-cosine:" + text +
+            ": W and T must be whole numbers with 0 <= W <= T and T >= 1" +
+            kHint)
+        .str();
+  if (parts.size() == 3 && (parts[2].trim().getAsDouble(out.minRatio) ||
+                            out.minRatio < 0 || out.minRatio > 1))
+    return ("warmup-cosine:" + text + ": MIN must be a number in [0, 1]" +
+            kHint)
+        .str();
+  out.cosine = true;
+  return "";
+}
+
+/// Builds update arithmetic on f32 values at one insertion point.
+struct Math {
+  OpBuilder &b;
+  Location loc;
+  Type f;
+
+  Value s(double v) { return scalarConstant(b, loc, f, v); }
+  template <typename OpT> Value bin(Value x, Value y) {
+    auto shape = broadcastShapes(typeOf(x).getShape(), typeOf(y).getShape());
+    return b.create<OpT>(loc, RankedTensorType::get(*shape, f), x, y);
+  }
+  Value add(Value x, Value y) { return bin<AddOp>(x, y); }
+  Value sub(Value x, Value y) { return bin<SubOp>(x, y); }
+  Value mul(Value x, Value y) { return bin<MulOp>(x, y); }
+  Value div(Value x, Value y) { return bin<DivOp>(x, y); }
+  Value sqrt(Value x) { return b.create<SqrtOp>(loc, x.getType(), x); }
+  /// Sum of squares of every element, as a scalar.
+  Value sumSquares(Value x) {
+    auto t = typeOf(x);
+    Value sq = mul(x, x);
+    if (t.getRank() == 0)
+      return sq;
+    SmallVector<int64_t> axes;
+    for (int64_t d = 0; d < t.getRank(); ++d)
+      axes.push_back(d);
+    return b.create<ReduceSumOp>(loc, RankedTensorType::get({}, f), sq,
+                                 b.getDenseI64ArrayAttr(axes), UnitAttr());
+  }
+  Value norm(Value x) { return sqrt(sumSquares(x)); }
+  Value cmp(CmpPredicate p, Value x, Value y) {
+    auto shape = broadcastShapes(typeOf(x).getShape(), typeOf(y).getShape());
+    return b.create<CmpOp>(loc, RankedTensorType::get(*shape, b.getI1Type()), p,
+                           x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    auto shape = broadcastShapes(typeOf(c).getShape(), typeOf(x).getShape());
+    shape = broadcastShapes(*shape, typeOf(y).getShape());
+    return b.create<WhereOp>(loc, RankedTensorType::get(*shape, f), c, x, y);
+  }
+  /// x / y where both are positive, else `fallback` (a trust ratio).
+  Value ratioOr(Value x, Value y, double fallback) {
+    Value ok = cmp(CmpPredicate::gt, mul(x, y), s(0.0));
+    return select(ok, div(x, y), s(fallback));
+  }
+};
+
+/// Whether `g` is autodiff's zero gradient of a parameter off the loss path.
+bool isStructuralZero(Value g) {
+  Value v = g;
+  if (auto expand = v.getDefiningOp<ExpandOp>())
+    v = expand.getInput();
+  auto constant = v.getDefiningOp<ConstantOp>();
+  if (!constant)
+    return false;
+  auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
+  return dense && dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
+         dense.getSplatValue<APFloat>().isZero();
+}
+
+struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
+  using OptimizerPassBase::OptimizerPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (optimizer != "sgd" && optimizer != "adamw" && optimizer != "lamb" &&
+        optimizer != "lars") {
+      module.emitError("unknown optimizer '")
+          << optimizer << "'; use sgd, adamw, lamb or lars";
+      return signalPassFailure();
+    }
+    Schedule schedule;
+    if (std::string why = parseSchedule(lrSchedule, schedule); !why.empty()) {
+      module.emitError(why);
+      return signalPassFailure();
+    }
+    if (!(lr > 0) || !std::isfinite(lr)) {
+      module.emitError("the learning rate must be a positive number, got ")
+          << lr;
+      return signalPassFailure();
+    }
+    if (microBatches < 1) {
+      module.emitError("micro-batches must be at least 1, got ")
+          << static_cast<int64_t>(microBatches);
+      return signalPassFailure();
+    }
+    if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1) {
+      module.emitError("betas must lie in [0, 1), got ")
+          << beta1 << "," << beta2;
+      return signalPassFailure();
+    }
+    if (clipGradNorm < 0) {
+      module.emitError("clip-grad-norm must be positive (or 0 for no "
+                       "clipping), got ")
+          << clipGradNorm;
+      return signalPassFailure();
+    }
+    for (auto func : module.getOps<func::FuncOp>())
+      if (!func.isExternal() && failed(build(func, schedule)))
+        return signalPassFailure();
+  }
+
+  double decay() const {
+    if (weightDecay >= 0)
+      return weightDecay;
+    return optimizer == "adamw" || optimizer == "lamb" ? 0.01 : 0.0;
+  }
+  double epsilon() const {
+    if (eps >= 0)
+      return eps;
+    return optimizer == "lamb" ? 1e-6 : 1e-8;
+  }
+  double momentumValue() const {
+    if (momentum >= 0)
+      return momentum;
+    return optimizer == "lars" ? 0.9 : 0.0;
+  }
+
+  /// A zero-initialized optimizer-state parameter shaped like `like`.
+  Value state(OpBuilder &b, Location loc, StringRef name,
+              RankedTensorType like) {
+    auto zero = DenseElementsAttr::get(
+        like, b.getFloatAttr(like.getElementType(), 0.0));
+    auto p = b.create<ParamOp>(loc, like, b.getStringAttr(name), zero);
+    p->setAttr("cg.role", b.getStringAttr("optimizer"));
+    return p.getResult();
+  }
+
+  LogicalResult build(func::FuncOp func, const Schedule &schedule) {
+    Block &body = func.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    if (ret.getNumOperands() == 0)
+      return func.emitError("the optimizer needs a function returning a loss "
+                            "and gradients; run colossal-autodiff first");
+    Value loss = ret.getOperand(0);
+    auto lossType = typeOf(loss);
+    if (lossType.getRank() != 0 || !lossType.getElementType().isF32())
+      return func.emitError("the optimizer expects a float32 scalar loss as "
+                            "the first result, got ")
+             << lossType;
+
+    // The gradient results and their parameters.
+    DenseMap<StringRef, ParamOp> params;
+    for (auto p : body.getOps<ParamOp>())
+      params[p.getName()] = p;
+    SmallVector<std::pair<ParamOp, Value>> pairs;
+    for (unsigned i = 1; i < ret.getNumOperands(); ++i) {
+      auto name = func.getResultAttrOfType<StringAttr>(i, "cg.name");
+      if (!name || !name.getValue().starts_with("grad:"))
+        return func.emitError("result ")
+               << i << " is not a parameter gradient (grad:<name>); the "
+               << "optimizer expects colossal-autodiff's results only";
+      StringRef pname = name.getValue().drop_front(5);
+      ParamOp p = params.lookup(pname);
+      if (!p)
+        return func.emitError("gradient '")
+               << name.getValue() << "' names no parameter";
+      if (!typeOf(p.getResult()).getElementType().isF32())
+        return p.emitError("parameter '")
+               << pname << "' is " << typeOf(p.getResult())
+               << "; the optimizer keeps float32 weights (compile "
+                  "16-bit models in float32)";
+      if (!isStructuralZero(ret.getOperand(i)))
+        pairs.push_back({p, ret.getOperand(i)});
+    }
+    if (pairs.empty())
+      return func.emitError("no parameter has a gradient: nothing to train");
+
+    Location loc = func.getLoc();
+    OpBuilder b(ret);
+    Type f = b.getF32Type();
+    Math m{b, loc, f};
+    auto scalarType = RankedTensorType::get({}, f);
+    SmallVector<std::pair<Value, Value>> assigns; // (new value, parameter)
+
+    // Micro-batch bookkeeping: `apply` is true on the K-th run.
+    int64_t k = microBatches;
+    Value apply;
+    if (k > 1) {
+      Value micro = state(b, loc, "optimizer.micro_step", scalarType);
+      Value next = m.add(micro, m.s(1.0));
+      apply = m.cmp(CmpPredicate::ge, next, m.s(static_cast<double>(k)));
+      assigns.push_back({m.select(apply, m.s(0.0), next), micro});
+    }
+    // Step counter: `step` updates taken so far; this one is number step+1.
+    Value step = state(b, loc, "optimizer.step", scalarType);
+    Value t = m.add(step, m.s(1.0));
+    assigns.push_back({apply ? m.select(apply, t, step) : t, step});
+
+    // Gradients: the mean over the micro-batches of this step.
+    SmallVector<Value> grads;
+    for (auto &[p, g] : pairs) {
+      if (k == 1) {
+        grads.push_back(g);
+        continue;
+      }
+      Value acc = state(b, loc, ("accum:" + p.getName()).str(), typeOf(g));
+      Value sum = m.add(acc, g);
+      assigns.push_back({m.select(apply, m.s(0.0), sum), acc});
+      grads.push_back(m.mul(sum, m.s(1.0 / static_cast<double>(k))));
+    }
+    // Global norm, and clipping.
+    Value total;
+    for (Value g : grads)
+      total = total ? m.add(total, m.sumSquares(g)) : m.sumSquares(g);
+    Value gradNorm = m.sqrt(total);
+    if (clipGradNorm > 0) {
+      Value coef = m.div(m.s(clipGradNorm), m.add(gradNorm, m.s(1e-6)));
+      coef = b.create<MinOp>(loc, scalarType, coef, m.s(1.0));
+      for (Value &g : grads)
+        g = m.mul(g, coef);
+    }
+    Value lrValue = learningRate(m, step, schedule);
+
+    // The update of each parameter.
+    for (auto [pair, g] : llvm::zip(pairs, grads)) {
+      ParamOp p = pair.first;
+      SmallVector<std::pair<Value, Value>> updates;
+      update(b, m, p, g, lrValue, t, updates);
+      for (auto &[value, target] : updates)
+        assigns.push_back(
+            {apply ? m.select(apply, value, target) : value, target});
+      // Write back at once: the new values' buffers die here.
+      for (auto &[value, target] : assigns)
+        b.create<AssignOp>(loc, value, target);
+      assigns.clear();
+    }
+    for (auto &[value, target] : assigns)
+      b.create<AssignOp>(loc, value, target);
+
+    // Results: what the training loop reports.
+    b.create<func::ReturnOp>(ret.getLoc(), ValueRange{loss, lrValue, gradNorm});
+    ret.erase();
+    func.removeResAttrsAttr();
+    func.setFunctionType(FunctionType::get(
+        func.getContext(), func.getArgumentTypes(),
+        {loss.getType(), lrValue.getType(), gradNorm.getType()}));
+    func.setResultAttr(0, "cg.name", b.getStringAttr("loss"));
+    func.setResultAttr(1, "cg.name", b.getStringAttr("lr"));
+    func.setResultAttr(2, "cg.name", b.getStringAttr("grad_norm"));
+    recordTraining(func);
+    return success();
+  }
+
+  /// The learning rate of update number `step` (0-based), as a scalar.
+  Value learningRate(Math &m, Value step, const Schedule &schedule) {
+    if (!schedule.cosine)
+      return m.s(lr);
+    double w = static_cast<double>(schedule.warmup);
+    double total = static_cast<double>(schedule.total);
+    double floor = lr * schedule.minRatio;
+    // Cosine part: progress in [0, 1] after the warmup.
+    Value progress = m.div(m.sub(step, m.s(w)), m.s(std::max(1.0, total - w)));
+    auto st = cast<RankedTensorType>(progress.getType());
+    progress = m.b.create<MaxOp>(m.loc, st, progress, m.s(0.0));
+    progress = m.b.create<MinOp>(m.loc, st, progress, m.s(1.0));
+    Value c = m.b.create<CosOp>(m.loc, st, m.mul(progress, m.s(M_PI)));
+    Value cosine =
+        m.add(m.s(floor), m.mul(m.s(0.5 * (lr - floor)), m.add(m.s(1.0), c)));
+    if (schedule.warmup == 0)
+      return cosine;
+    Value warm = m.mul(m.s(lr / w), m.add(step, m.s(1.0)));
+    return m.select(m.cmp(CmpPredicate::lt, step, m.s(w)), warm, cosine);
+  }
+
+  /// New values of parameter `p` and its optimizer state from gradient `g`.
+  void update(OpBuilder &b, Math &m, ParamOp p, Value g, Value lrValue, Value t,
+              SmallVector<std::pair<Value, Value>> &out) {
+    Location loc = m.loc;
+    Value w = p.getResult();
+    auto type = typeOf(w);
+    std::string name = p.getName().str();
+    double wd = decay(), mom = momentumValue();
+
+    if (optimizer == "sgd") {
+      Value d = wd != 0 ? m.add(g, m.mul(m.s(wd), w)) : g;
+      if (mom != 0) {
+        Value buf = state(b, loc, "sgd.momentum:" + name, type);
+        d = m.add(m.mul(m.s(mom), buf), d);
+        out.push_back({d, buf});
+      }
+      out.push_back({m.sub(w, m.mul(lrValue, d)), w});
+      return;
+    }
+    if (optimizer == "lars") {
+      Value wn = m.norm(w), gn = m.norm(g);
+      Value denom = wd != 0 ? m.add(gn, m.mul(m.s(wd), wn)) : gn;
+      // Without a norm to compare (a zero weight or gradient) the step is
+      // the plain lr: trust 1.
+      Value ok = m.cmp(CmpPredicate::gt, m.mul(wn, denom), m.s(0.0));
+      Value trust = m.select(ok, m.mul(m.s(trustCoefficient), m.div(wn, denom)),
+                             m.s(1.0));
+      Value d = wd != 0 ? m.add(g, m.mul(m.s(wd), w)) : g;
+      Value step = m.mul(m.mul(lrValue, trust), d);
+      if (mom != 0) {
+        Value buf = state(b, loc, "lars.momentum:" + name, type);
+        step = m.add(m.mul(m.s(mom), buf), step);
+        out.push_back({step, buf});
+      }
+      out.push_back({m.sub(w, step), w});
+      return;
+    }
+    // adamw and lamb: moments with bias correction.
+    std::string prefix = optimizer == "adamw" ? "adamw" : "lamb";
+    Value mState = state(b, loc, prefix + ".m:" + name, type);
+    Value vState = state(b, loc, prefix + ".v:" + name, type);
+    Value m1 = m.add(m.mul(m.s(beta1), mState), m.mul(m.s(1 - beta1), g));
+    Value v1 =
+        m.add(m.mul(m.s(beta2), vState), m.mul(m.s(1 - beta2), m.mul(g, g)));
+    out.push_back({m1, mState});
+    out.push_back({v1, vState});
+    Value bc1 = m.sub(m.s(1.0), m.bin<PowOp>(m.s(beta1), t));
+    Value bc2 = m.sub(m.s(1.0), m.bin<PowOp>(m.s(beta2), t));
+    if (optimizer == "adamw") {
+      // As torch.optim.AdamW: decay first, then lr/bc1 * m / (sqrt(v)/sqrt(bc2)
+      // + eps).
+      Value decayed =
+          wd != 0 ? m.mul(w, m.sub(m.s(1.0), m.mul(lrValue, m.s(wd)))) : w;
+      Value denom = m.add(m.div(m.sqrt(v1), m.sqrt(bc2)), m.s(epsilon()));
+      Value stepSize = m.div(lrValue, bc1);
+      out.push_back({m.sub(decayed, m.mul(stepSize, m.div(m1, denom))), w});
+      return;
+    }
+    // LAMB (You et al. 2019, Algorithm 2) with phi the identity.
+    Value r =
+        m.div(m.div(m1, bc1), m.add(m.sqrt(m.div(v1, bc2)), m.s(epsilon())));
+    Value u = wd != 0 ? m.add(r, m.mul(m.s(wd), w)) : r;
+    Value trust = m.ratioOr(m.norm(w), m.norm(u), 1.0);
+    out.push_back({m.sub(w, m.mul(m.mul(lrValue, trust), u)), w});
+  }
+
+  /// Records how the plan is driven (module attribute cg.training).
+  void recordTraining(func::FuncOp func) {
+    Builder b(func.getContext());
+    SmallVector<NamedAttribute> fields;
+    auto str = [&](StringRef key, StringRef value) {
+      fields.push_back(b.getNamedAttr(key, b.getStringAttr(value)));
+    };
+    str("optimizer", optimizer);
+    str("lr_schedule", lrSchedule);
+    fields.push_back(b.getNamedAttr("lr", b.getF64FloatAttr(lr)));
+    fields.push_back(b.getNamedAttr(
+        "micro_batches",
+        b.getI64IntegerAttr(static_cast<int64_t>(microBatches))));
+    std::string options;
+    llvm::raw_string_ostream os(options);
+    os << "optimizer=" << optimizer << " lr=" << lr
+       << " lr-schedule=" << lrSchedule << " weight-decay=" << decay();
+    if (optimizer == "adamw" || optimizer == "lamb")
+      os << " betas=" << beta1 << "," << beta2 << " eps=" << epsilon();
+    else
+      os << " momentum=" << momentumValue();
+    if (optimizer == "lars")
+      os << " trust-coefficient=" << trustCoefficient;
+    os << " clip-grad-norm=" << clipGradNorm
+       << " micro-batches=" << static_cast<int64_t>(microBatches);
+    str("options", os.str());
+
+    // Labels (from colossal-add-loss) and, for a language model, the token
+    // input whose next tokens they are: an integer input shaped like them.
+    std::string labels, tokens;
+    for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+      auto name = func.getArgAttrOfType<StringAttr>(i, "cg.name");
+      if (name && (name.getValue() == "labels" || name.getValue() == "targets"))
+        labels = name.getValue().str();
+    }
+    if (labels == "labels") {
+      Type labelType;
+      for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+        auto name = func.getArgAttrOfType<StringAttr>(i, "cg.name");
+        if (name && name.getValue() == "labels")
+          labelType = func.getArgument(i).getType();
+      }
+      for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+        auto name = func.getArgAttrOfType<StringAttr>(i, "cg.name");
+        auto type = typeOf(func.getArgument(i));
+        if ((name && name.getValue() == "labels") ||
+            !isa<IntegerType>(type.getElementType()) ||
+            type.getShape() != cast<RankedTensorType>(labelType).getShape())
+          continue;
+        if (!tokens.empty()) { // two candidates: not a plain LM
+          tokens.clear();
+          break;
+        }
+        tokens = name ? name.str() : "input" + std::to_string(i);
+      }
+    }
+    str("labels_input", labels);
+    str("tokens_input", tokens);
+    func->getParentOfType<ModuleOp>()->setAttr("cg.training",
+                                               b.getDictionaryAttr(fields));
+  }
+};
+
+} // namespace

@@ -1,0 +1,724 @@
+//===- Train.cpp - colossal-run's training loop ---------------------------===//
+//
+// Data: a flat token file (uint16/uint32 ids, as nanoGPT and llm.c write
+// them) cut into (tokens, next tokens) windows, or a directory of .npy
+// batches. Window starts come from a counter-based generator (splitmix64 of
+// seed and sample number), so the data position alone fixes the rest of the
+// stream and a resumed run sees exactly the batches an uninterrupted one
+// would. Checkpoints hold every plan parameter (weights and optimizer state)
+// plus step, data position and seed, written atomically.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tools/colossal-run/Train.h"
+
+#include "runtime/core/CheckpointDir.h"
+#include "runtime/core/FileIO.h"
+#include "runtime/core/HostTensor.h"
+#include "runtime/core/Npy.h"
+#include "runtime/core/OnnxTensor.h"
+#include "runtime/core/PlanTypes.h"
+#include "runtime/proto/plan.pb.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace colossal::tools {
+namespace {
+
+Status fail(const std::string &message) { return Status::error(message); }
+
+volatile std::sig_atomic_t interrupted = 0;
+void onSignal(int) { interrupted = 1; }
+
+uint64_t splitmix64(uint64_t seed, uint64_t counter) {
+  uint64_t z = seed + (counter + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+const TensorInfo *findInfo(const Plan &plan, const std::string &name) {
+  int i = plan.findInput(name);
+  return i < 0 ? nullptr : &plan.inputs()[i];
+}
+
+std::string describe(const TensorInfo &info) {
+  return std::string(rt::dtypeName(info.dtype)) + rt::formatShape(info.shape);
+}
+
+//===----------------------------------------------------------------------===//
+// Batches
+//===----------------------------------------------------------------------===//
+
+class BatchSource {
+public:
+  virtual ~BatchSource() = default;
+  /// The inputs of micro-batch number `index` (0-based over the whole run).
+  virtual Status batch(int64_t index, std::vector<rt::HostTensor> &out) = 0;
+  virtual std::string describe() const = 0;
+  int64_t tokensPerBatch = 0; // 0: report samples/s instead
+  int64_t samplesPerBatch = 1;
+};
+
+/// A flat file of token ids, mapped read-only.
+class TokenStream : public BatchSource {
+public:
+  ~TokenStream() override {
+    if (base_)
+      munmap(const_cast<uint8_t *>(base_), bytes_);
+  }
+
+  static Status open(const std::string &path, const std::string &dtype,
+                     const std::string &order, uint64_t seed, const Plan &plan,
+                     std::unique_ptr<BatchSource> &out) {
+    const plan::Training &t = plan.proto().training();
+    if (t.tokens_input().empty() || t.labels_input() != "labels")
+      return fail("'" + path +
+                  "' is a token file, but this plan is not a language model "
+                  "whose labels are its next tokens (its inputs: " +
+                  inputList(plan) +
+                  "); give --data a directory of .npy batches instead");
+    const TensorInfo *tokens = findInfo(plan, t.tokens_input());
+    const TensorInfo *labels = findInfo(plan, t.labels_input());
+    if (!tokens || !labels || tokens->shape.size() != 2 ||
+        labels->shape != tokens->shape)
+      return fail("the plan's token input '" + t.tokens_input() +
+                  "' and labels must both be [batch, seq]; recompile");
+    for (const TensorInfo &info : plan.inputs())
+      if (info.name != tokens->name && info.name != labels->name)
+        return fail("the plan also needs input '" + info.name + "' (" +
+                    colossal::tools::describe(info) +
+                    "), which a token file does not provide; give --data a "
+                    "directory of .npy batches instead");
+    auto stream = std::make_unique<TokenStream>();
+    stream->path_ = path;
+    stream->tokens_ = *tokens;
+    stream->labels_ = *labels;
+    stream->random_ = order == "random";
+    stream->seed_ = seed;
+    if (dtype == "uint16")
+      stream->width_ = 2;
+    else if (dtype == "uint32")
+      stream->width_ = 4;
+    else
+      return fail("--data-dtype=" + dtype +
+                  " is not known; use uint16 or "
+                  "uint32");
+    if (order != "random" && order != "sequential")
+      return fail("--data-order=" + order +
+                  " is not known; use random or sequential");
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0)
+      return fail("cannot open token file '" + path +
+                  "': " + std::strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return fail("'" + path + "' is not a regular file");
+    }
+    stream->bytes_ = static_cast<size_t>(st.st_size);
+    if (stream->bytes_ % stream->width_ != 0) {
+      ::close(fd);
+      return fail("token file '" + path + "' has " +
+                  std::to_string(stream->bytes_) +
+                  " bytes, not a whole number of " + dtype +
+                  " tokens; is --data-dtype right?");
+    }
+    stream->count_ = static_cast<int64_t>(stream->bytes_ / stream->width_);
+    int64_t seq = tokens->shape[1];
+    if (stream->count_ < seq + 2) {
+      ::close(fd);
+      return fail("token file '" + path + "' has " +
+                  std::to_string(stream->count_) + " tokens; windows of " +
+                  std::to_string(seq + 1) +
+                  " tokens (sequence + next token) need at least " +
+                  std::to_string(seq + 2));
+    }
+    void *p = mmap(nullptr, stream->bytes_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED)
+      return fail("cannot map token file '" + path +
+                  "': " + std::strerror(errno));
+    stream->base_ = static_cast<const uint8_t *>(p);
+    stream->samplesPerBatch = tokens->shape[0];
+    stream->tokensPerBatch = tokens->shape[0] * seq;
+    out = std::move(stream);
+    return Status::ok();
+  }
+
+  Status batch(int64_t index, std::vector<rt::HostTensor> &out) override {
+    int64_t rows = tokens_.shape[0], seq = tokens_.shape[1];
+    out.resize(2);
+    fill(out[0], tokens_);
+    fill(out[1], labels_);
+    int64_t windows = (count_ - 1) / seq;
+    for (int64_t r = 0; r < rows; ++r) {
+      uint64_t sample = static_cast<uint64_t>(index * rows + r);
+      int64_t start =
+          random_ ? static_cast<int64_t>(splitmix64(seed_, sample) %
+                                         static_cast<uint64_t>(count_ - seq))
+                  : static_cast<int64_t>(sample % windows) * seq;
+      for (int64_t i = 0; i < seq; ++i) {
+        put(out[0], r * seq + i, token(start + i));
+        put(out[1], r * seq + i, token(start + i + 1));
+      }
+    }
+    return Status::ok();
+  }
+
+  std::string describe() const override {
+    return path_ + " (" + std::to_string(count_) + " " +
+           (width_ == 2 ? "uint16" : "uint32") + " tokens, " +
+           (random_ ? "random" : "sequential") + " windows of " +
+           std::to_string(tokens_.shape[1]) + ")";
+  }
+
+private:
+  static std::string inputList(const Plan &plan) {
+    std::string s;
+    for (const TensorInfo &info : plan.inputs())
+      s += (s.empty() ? "" : ", ") + info.name + " " +
+           colossal::tools::describe(info);
+    return s;
+  }
+  static void fill(rt::HostTensor &t, const TensorInfo &info) {
+    t.name = info.name;
+    t.dtype = info.dtype;
+    t.shape = info.shape;
+    t.data.assign(info.bytes(), '\0');
+  }
+  static void put(rt::HostTensor &t, int64_t i, uint32_t v) {
+    if (t.dtype == DType::I64) {
+      int64_t x = v;
+      std::memcpy(&t.data[i * 8], &x, 8);
+    } else {
+      int32_t x = static_cast<int32_t>(v);
+      std::memcpy(&t.data[i * 4], &x, 4);
+    }
+  }
+  uint32_t token(int64_t i) const {
+    if (width_ == 2) {
+      uint16_t v;
+      std::memcpy(&v, base_ + i * 2, 2);
+      return v;
+    }
+    uint32_t v;
+    std::memcpy(&v, base_ + i * 4, 4);
+    return v;
+  }
+
+  std::string path_;
+  TensorInfo tokens_, labels_;
+  const uint8_t *base_ = nullptr;
+  size_t bytes_ = 0;
+  int64_t count_ = 0;
+  int width_ = 2;
+  bool random_ = true;
+  uint64_t seed_ = 0;
+};
+
+/// DIR/<batch>/<input>.npy, batches in name order, repeated as needed.
+class NpyBatches : public BatchSource {
+public:
+  static Status open(const std::string &dir, const Plan &plan,
+                     std::unique_ptr<BatchSource> &out) {
+    auto source = std::make_unique<NpyBatches>();
+    std::error_code ec;
+    for (const auto &entry : std::filesystem::directory_iterator(dir, ec))
+      if (entry.is_directory())
+        source->batches_.push_back(entry.path().string());
+    if (ec)
+      return fail("cannot list data directory '" + dir + "': " + ec.message());
+    std::sort(source->batches_.begin(), source->batches_.end());
+    std::string layout = "a data directory holds one subdirectory per batch, "
+                         "each with <input>.npy for every plan input (";
+    for (const TensorInfo &info : plan.inputs())
+      layout += info.name + ".npy " + colossal::tools::describe(info) + ", ";
+    layout.resize(layout.size() - 2);
+    layout += ")";
+    if (source->batches_.empty())
+      return fail("data directory '" + dir + "' has no batch subdirectories; " +
+                  layout);
+    source->inputs_ = plan.inputs();
+    source->layout_ = layout;
+    const plan::Training &t = plan.proto().training();
+    const TensorInfo *first =
+        plan.inputs().empty() ? nullptr : &plan.inputs()[0];
+    if (const TensorInfo *tok = findInfo(plan, t.tokens_input())) {
+      source->tokensPerBatch = rt::numElements(tok->shape);
+      first = tok;
+    }
+    source->samplesPerBatch =
+        first && !first->shape.empty() ? first->shape[0] : 1;
+    source->dir_ = dir;
+    out = std::move(source);
+    return Status::ok();
+  }
+
+  Status batch(int64_t index, std::vector<rt::HostTensor> &out) override {
+    const std::string &dir = batches_[index % batches_.size()];
+    out.clear();
+    for (const TensorInfo &info : inputs_) {
+      std::string path =
+          (std::filesystem::path(dir) / (info.name + ".npy")).string();
+      rt::HostTensor t;
+      if (!std::filesystem::exists(path))
+        return fail("batch '" + dir + "' has no '" + info.name + ".npy'; " +
+                    layout_);
+      if (Status s = rt::readNpy(path, t); !s)
+        return s;
+      if (t.dtype != info.dtype || t.shape != info.shape)
+        return fail("'" + path + "' is " + rt::dtypeName(t.dtype) +
+                    rt::formatShape(t.shape) + " but the plan's input '" +
+                    info.name + "' is " + colossal::tools::describe(info) +
+                    (info.name == "labels"
+                         ? " (labels: one int64 class per prediction)"
+                         : "") +
+                    "; recompile with --bind to change shapes");
+      t.name = info.name;
+      out.push_back(std::move(t));
+    }
+    return Status::ok();
+  }
+
+  std::string describe() const override {
+    return dir_ + " (" + std::to_string(batches_.size()) +
+           " .npy batches, in order)";
+  }
+
+private:
+  std::string dir_, layout_;
+  std::vector<std::string> batches_;
+  std::vector<TensorInfo> inputs_;
+};
+
+//===----------------------------------------------------------------------===//
+// Checkpoints
+//===----------------------------------------------------------------------===//
+
+Status saveCheckpoint(const Session &session, const std::string &dir,
+                      int64_t step,
+                      const std::map<std::string, std::string> &metadata,
+                      int keep, std::string &path) {
+  if (Status s = rt::ensureDirectory(dir); !s)
+    return s;
+  std::vector<rt::SafetensorsEntry> entries;
+  entries.reserve(session.parameters().size());
+  for (const ParameterInfo &p : session.parameters()) {
+    rt::SafetensorsEntry e;
+    e.name = p.name;
+    e.dtype = p.dtype;
+    e.shape = p.shape;
+    e.data.assign(p.bytes(), '\0');
+    if (Status s = session.readParameter(p.name, e.data.data(), e.data.size());
+        !s)
+      return s;
+    entries.push_back(std::move(e));
+  }
+  std::vector<const rt::SafetensorsEntry *> refs;
+  for (const rt::SafetensorsEntry &e : entries)
+    refs.push_back(&e);
+  path = rt::checkpointPath(dir, step);
+  if (Status s = rt::writeSafetensors(path, refs, metadata); !s)
+    return s;
+  return rt::pruneCheckpoints(dir, keep);
+}
+
+/// Loads checkpoint tensors into the session; every plan parameter must be
+/// there with its type, and nothing else.
+Status restore(Session &session, const std::string &path,
+               const std::vector<rt::SafetensorsEntry> &tensors) {
+  std::map<std::string, const rt::SafetensorsEntry *> byName;
+  for (const rt::SafetensorsEntry &e : tensors)
+    byName[e.name] = &e;
+  const char *hint = "; resume with the plan that wrote it, or train from "
+                     "scratch with another --checkpoint-dir";
+  for (const ParameterInfo &p : session.parameters()) {
+    auto it = byName.find(p.name);
+    if (it == byName.end())
+      return fail("checkpoint '" + path +
+                  "' does not match this plan: it has "
+                  "no '" +
+                  p.name + "'" + hint);
+    const rt::SafetensorsEntry &e = *it->second;
+    if (e.dtype != p.dtype || e.shape != p.shape)
+      return fail("checkpoint '" + path + "' does not match this plan: '" +
+                  p.name + "' is " + rt::dtypeName(e.dtype) +
+                  rt::formatShape(e.shape) + " there but " +
+                  rt::dtypeName(p.dtype) + rt::formatShape(p.shape) +
+                  " in the plan" + hint);
+    byName.erase(it);
+  }
+  if (!byName.empty())
+    return fail("checkpoint '" + path + "' does not match this plan: it has '" +
+                byName.begin()->first + "', which the plan does not" + hint);
+  for (const rt::SafetensorsEntry &e : tensors)
+    if (Status s = session.writeParameter(e.name, e.data.data(), e.data.size());
+        !s)
+      return s;
+  return Status::ok();
+}
+
+bool metaInt(const std::map<std::string, std::string> &meta,
+             const std::string &key, int64_t &out) {
+  auto it = meta.find(key);
+  if (it == meta.end())
+    return false;
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end || errno)
+    return false;
+  out = v;
+  return true;
+}
+
+/// Keeps the metrics lines of steps <= `step` (a resumed run rewrites the
+/// ones after its checkpoint).
+Status truncateMetrics(const std::string &path, int64_t step) {
+  std::ifstream in(path);
+  if (!in)
+    return Status::ok();
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    size_t at = line.find("\"step\":");
+    long long s = 0;
+    if (at == std::string::npos ||
+        std::sscanf(line.c_str() + at + 7, "%lld", &s) != 1 || s > step)
+      continue;
+    kept += line + "\n";
+  }
+  in.close();
+  std::string tmp = path + ".tmp";
+  std::FILE *f = std::fopen(tmp.c_str(), "wb");
+  if (!f || std::fwrite(kept.data(), 1, kept.size(), f) != kept.size() ||
+      std::fclose(f) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0)
+    return fail("cannot rewrite metrics file '" + path +
+                "': " + std::strerror(errno));
+  return Status::ok();
+}
+
+std::string clock(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0)
+    return "?";
+  int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%" PRId64 ":%02d:%02d", s / 3600,
+                static_cast<int>(s / 60 % 60), static_cast<int>(s % 60));
+  return buf;
+}
+
+Status readScalar(const Session &session, const std::string &name, float &out) {
+  if (name.empty()) {
+    out = NAN;
+    return Status::ok();
+  }
+  return session.copyOutput(name, &out, sizeof out);
+}
+
+Status checkTrainPlan(const Plan &plan) {
+  if (plan.mode() != "train" || !plan.proto().has_training())
+    return fail("plan '" + plan.source() + "' is not a training step (mode '" +
+                plan.mode() +
+                "'); compile one with colossal-opt M.onnx --mode=train "
+                "--loss=cross-entropy --optimizer=adamw --emit=plan -o "
+                "M.cplan");
+  const plan::Training &t = plan.proto().training();
+  if (plan.findOutput(t.loss_output()) < 0)
+    return fail("plan '" + plan.source() + "' has no loss output '" +
+                t.loss_output() + "'; recompile it");
+  return Status::ok();
+}
+
+} // namespace
+
+Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
+             const TrainOptions &opts) {
+  if (Status s = checkTrainPlan(*plan); !s)
+    return s;
+  const plan::Training &t = plan->proto().training();
+  int64_t k = std::max<int64_t>(1, t.micro_batches());
+
+  // State to start from.
+  int64_t step = 0, position = 0;
+  uint64_t seed = opts.seed;
+  std::vector<rt::SafetensorsEntry> restored;
+  std::string restoredFrom;
+  if (opts.resume) {
+    if (opts.checkpointDir.empty())
+      return fail("--resume continues from the newest checkpoint in "
+                  "--checkpoint-dir; give the directory");
+    std::map<std::string, std::string> meta;
+    std::vector<std::string> warnings;
+    bool found = false;
+    int64_t ckptStep = 0;
+    if (Status s = rt::loadLatestCheckpoint(opts.checkpointDir, ckptStep,
+                                            restored, meta, warnings, found);
+        !s)
+      return s;
+    for (const std::string &w : warnings)
+      std::printf("warning: %s\n", w.c_str());
+    if (found) {
+      int64_t seedValue = 0;
+      if (!metaInt(meta, "step", step) ||
+          !metaInt(meta, "data_position", position) ||
+          !metaInt(meta, "seed", seedValue))
+        return fail("checkpoint '" +
+                    rt::checkpointPath(opts.checkpointDir, ckptStep) +
+                    "' has no step, data position or seed in its metadata; "
+                    "it was not written by colossal-run --train");
+      if (opts.seedGiven && static_cast<uint64_t>(seedValue) != opts.seed)
+        return fail("the checkpoint was trained with --seed " +
+                    std::to_string(seedValue) +
+                    "; resuming with another seed would change the data "
+                    "order: drop --seed or pass --seed " +
+                    std::to_string(seedValue));
+      seed = static_cast<uint64_t>(seedValue);
+      restoredFrom = rt::checkpointPath(opts.checkpointDir, ckptStep);
+    } else {
+      std::printf("resume: no checkpoint in %s yet; starting at step 0\n",
+                  opts.checkpointDir.c_str());
+    }
+  }
+
+  // Data is opened only when there is something to train.
+  std::unique_ptr<BatchSource> data;
+  if (step < opts.steps) {
+    if (opts.data.empty())
+      return fail("--train needs --data: a token file (uint16/uint32) or a "
+                  "directory of .npy batches");
+    std::error_code ec;
+    Status opened = std::filesystem::is_directory(opts.data, ec)
+                        ? NpyBatches::open(opts.data, *plan, data)
+                        : TokenStream::open(opts.data, opts.dataDtype,
+                                            opts.dataOrder, seed, *plan, data);
+    if (!opened)
+      return opened;
+  }
+
+  std::unique_ptr<Session> session;
+  if (Status s = Session::create(plan, sessionOptions, session); !s)
+    return s;
+  if (!restoredFrom.empty()) {
+    if (Status s = restore(*session, restoredFrom, restored); !s)
+      return s;
+    restored.clear();
+    std::printf("resumed from %s (step %" PRId64 ", data position %" PRId64
+                ")\n",
+                restoredFrom.c_str(), step, position);
+  }
+  std::printf("training: %s\n", t.options().c_str());
+  if (data)
+    std::printf("data: %s\n", data->describe().c_str());
+
+  std::FILE *metrics = nullptr;
+  if (!opts.metrics.empty()) {
+    if (opts.resume)
+      if (Status s = truncateMetrics(opts.metrics, step); !s)
+        return s;
+    metrics = std::fopen(opts.metrics.c_str(), opts.resume ? "ab" : "wb");
+    if (!metrics)
+      return fail("cannot open metrics file '" + opts.metrics +
+                  "': " + std::strerror(errno));
+  }
+  struct Closer {
+    std::FILE *f;
+    ~Closer() {
+      if (f)
+        std::fclose(f);
+    }
+  } closeMetrics{metrics};
+
+  auto metadata = [&](int64_t atStep, int64_t atPosition) {
+    std::map<std::string, std::string> m;
+    m["format"] = "colossal-checkpoint";
+    m["version"] = "1";
+    m["step"] = std::to_string(atStep);
+    m["data_position"] = std::to_string(atPosition);
+    m["seed"] = std::to_string(seed);
+    m["rng"] = "splitmix64(seed, sample number); state = data_position";
+    m["micro_batches"] = std::to_string(k);
+    m["training"] = t.options();
+    m["producer"] = plan->producer();
+    return m;
+  };
+
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  interrupted = 0;
+
+  if (step >= opts.steps && opts.steps > 0) {
+    std::printf("already at step %" PRId64 " (--steps %" PRId64
+                "): nothing to train\n",
+                step, opts.steps);
+  }
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now(), lastLog = start;
+  double checkpointSeconds = 0, lastLogCheckpoint = 0;
+  int64_t firstStep = step, lastLogStep = step;
+  std::string lastCheckpoint = restoredFrom;
+  float loss = NAN;
+  std::vector<rt::HostTensor> inputs;
+  while (step < opts.steps) {
+    double lossSum = 0;
+    float lr = NAN, gradNorm = NAN;
+    for (int64_t micro = 0; micro < k; ++micro) {
+      if (Status s = data->batch(position, inputs); !s)
+        return s;
+      ++position;
+      for (rt::HostTensor &in : inputs)
+        if (Status s = session->setInput(in.name, in.ref()); !s)
+          return s;
+      if (Status s = session->run(); !s)
+        return fail("step " + std::to_string(step + 1) + ": " + s.message());
+      float microLoss;
+      if (Status s = readScalar(*session, t.loss_output(), microLoss); !s)
+        return s;
+      lossSum += microLoss;
+    }
+    if (Status s = readScalar(*session, t.lr_output(), lr); !s)
+      return s;
+    if (Status s = readScalar(*session, t.grad_norm_output(), gradNorm); !s)
+      return s;
+    ++step;
+    loss = k == 1 ? static_cast<float>(lossSum)
+                  : static_cast<float>(lossSum / static_cast<double>(k));
+    if (!std::isfinite(loss))
+      return fail("the loss became " +
+                  std::string(std::isnan(loss) ? "NaN" : "inf") + " at step " +
+                  std::to_string(step) +
+                  ": lower --lr or add --clip-grad-norm when compiling" +
+                  (lastCheckpoint.empty()
+                       ? std::string()
+                       : "; the last good checkpoint is " + lastCheckpoint));
+
+    bool log = step % std::max<int64_t>(1, opts.logEvery) == 0 ||
+               step == firstStep + 1 || step == opts.steps || interrupted;
+    if (log) {
+      auto now = Clock::now();
+      double interval = std::chrono::duration<double>(now - lastLog).count() -
+                        (checkpointSeconds - lastLogCheckpoint);
+      double perStep = interval / static_cast<double>(step - lastLogStep);
+      double rate = 0;
+      const char *unit = data->tokensPerBatch ? "tok/s" : "samples/s";
+      int64_t perBatch =
+          data->tokensPerBatch ? data->tokensPerBatch : data->samplesPerBatch;
+      if (perStep > 0)
+        rate = static_cast<double>(perBatch * k) / perStep;
+      double elapsed = std::chrono::duration<double>(now - start).count();
+      double eta = elapsed / static_cast<double>(step - firstStep) *
+                   static_cast<double>(opts.steps - step);
+      std::printf("step %" PRId64 "/%" PRId64
+                  " | loss %.4f | lr %.3e | grad norm %.3f | %.0f %s | "
+                  "ETA %s\n",
+                  step, opts.steps, loss, lr, gradNorm, rate, unit,
+                  clock(eta).c_str());
+      std::fflush(stdout);
+      if (metrics) {
+        std::fprintf(metrics,
+                     "{\"step\": %" PRId64
+                     ", \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
+                     "\"%s\": %.3f, \"elapsed_s\": %.3f}\n",
+                     step, loss, lr, gradNorm,
+                     data->tokensPerBatch ? "tokens_per_s" : "samples_per_s",
+                     rate, elapsed);
+        std::fflush(metrics);
+      }
+      lastLog = now;
+      lastLogStep = step;
+      lastLogCheckpoint = checkpointSeconds;
+    }
+
+    bool save =
+        !opts.checkpointDir.empty() &&
+        ((opts.checkpointEvery > 0 && step % opts.checkpointEvery == 0) ||
+         step == opts.steps || interrupted);
+    if (save) {
+      auto t0 = Clock::now();
+      if (Status s = saveCheckpoint(*session, opts.checkpointDir, step,
+                                    metadata(step, position),
+                                    opts.keepCheckpoints, lastCheckpoint);
+          !s)
+        return s;
+      checkpointSeconds +=
+          std::chrono::duration<double>(Clock::now() - t0).count();
+      std::printf("checkpoint: %s\n", lastCheckpoint.c_str());
+    }
+    if (interrupted)
+      return fail(
+          "interrupted at step " + std::to_string(step) +
+          (opts.checkpointDir.empty()
+               ? std::string("; no --checkpoint-dir, so nothing was "
+                             "saved")
+               : "; saved " + lastCheckpoint + ": continue with --resume"));
+  }
+  if (step > firstStep) {
+    double elapsed =
+        std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf("trained steps %" PRId64 "..%" PRId64 " in %.2f s; final "
+                "loss %.4f\n",
+                firstStep + 1, step, elapsed, loss);
+  }
+
+  if (!opts.exportOnnx.empty()) {
+    std::map<std::string, rt::HostTensor> weights;
+    for (const ParameterInfo &p : session->parameters()) {
+      if (p.optimizerState)
+        continue;
+      rt::HostTensor &h = weights[p.name];
+      h.name = p.name;
+      h.dtype = p.dtype;
+      h.shape = p.shape;
+      h.data.assign(p.bytes(), '\0');
+      if (Status s =
+              session->readParameter(p.name, h.data.data(), h.data.size());
+          !s)
+        return s;
+    }
+    std::map<std::string, const rt::HostTensor *> refs;
+    for (const auto &w : weights)
+      refs[w.first] = &w.second;
+    const std::string &source = plan->proto().source_model();
+    if (source.empty())
+      return fail("the plan was not compiled from an ONNX file, so there is "
+                  "no model to export its weights into");
+    std::string model =
+        rt::resolvePath(rt::directoryOf(plan->source()), source);
+    int64_t replaced = 0;
+    if (Status s = rt::exportOnnxModel(model, refs, opts.exportOnnx, replaced);
+        !s)
+      return s;
+    std::printf("exported %" PRId64 " trained weights into %s (from %s)\n",
+                replaced, opts.exportOnnx.c_str(), model.c_str());
+  }
+  return Status::ok();
+}
+
+Status exportOnly(std::shared_ptr<Plan> plan,
+                  const SessionOptions &sessionOptions,
+                  const TrainOptions &opts) {
+  if (Status s = checkTrainPlan(*plan); !s)
+    return s;
+  // Nothing to train: the loop only restores the checkpoint and exports.
+  TrainOptions o = opts;
+  o.steps = 0;
+  o.resume = !opts.checkpointDir.empty();
+  o.metrics.clear();
+  return train(std::move(plan), sessionOptions, o);
+}
+
+} // namespace colossal::tools
