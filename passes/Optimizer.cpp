@@ -129,43 +129,53 @@ bool isStructuralZero(Value g) {
          dense.getSplatValue<APFloat>().isZero();
 }
 
+} // namespace
+
+std::string
+mlir::colossal::checkOptimizerOptions(const OptimizerPassOptions &o) {
+  if (o.optimizer != "sgd" && o.optimizer != "adamw" && o.optimizer != "lamb" &&
+      o.optimizer != "lars")
+    return "unknown optimizer '" + o.optimizer +
+           "'; use sgd, adamw, lamb or lars";
+  Schedule schedule;
+  if (std::string why = parseSchedule(o.lrSchedule, schedule); !why.empty())
+    return why;
+  if (!(o.lr > 0) || !std::isfinite(o.lr))
+    return "the learning rate must be a positive number, got " +
+           std::to_string(o.lr);
+  if (o.microBatches < 1)
+    return "micro-batches must be at least 1, got " +
+           std::to_string(o.microBatches);
+  if (o.beta1 < 0 || o.beta1 >= 1 || o.beta2 < 0 || o.beta2 >= 1)
+    return "betas must lie in [0, 1), got " + std::to_string(o.beta1) + "," +
+           std::to_string(o.beta2);
+  if (o.clipGradNorm < 0)
+    return "clip-grad-norm must be positive (or 0 for no clipping), got " +
+           std::to_string(o.clipGradNorm);
+  return "";
+}
+
+namespace {
+
 struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
   using OptimizerPassBase::OptimizerPassBase;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (optimizer != "sgd" && optimizer != "adamw" && optimizer != "lamb" &&
-        optimizer != "lars") {
-      module.emitError("unknown optimizer '")
-          << optimizer << "'; use sgd, adamw, lamb or lars";
-      return signalPassFailure();
-    }
-    Schedule schedule;
-    if (std::string why = parseSchedule(lrSchedule, schedule); !why.empty()) {
+    OptimizerPassOptions options;
+    options.optimizer = optimizer;
+    options.lr = lr;
+    options.beta1 = beta1;
+    options.beta2 = beta2;
+    options.clipGradNorm = clipGradNorm;
+    options.lrSchedule = lrSchedule;
+    options.microBatches = microBatches;
+    if (std::string why = checkOptimizerOptions(options); !why.empty()) {
       module.emitError(why);
       return signalPassFailure();
     }
-    if (!(lr > 0) || !std::isfinite(lr)) {
-      module.emitError("the learning rate must be a positive number, got ")
-          << lr;
-      return signalPassFailure();
-    }
-    if (microBatches < 1) {
-      module.emitError("micro-batches must be at least 1, got ")
-          << static_cast<int64_t>(microBatches);
-      return signalPassFailure();
-    }
-    if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1) {
-      module.emitError("betas must lie in [0, 1), got ")
-          << beta1 << "," << beta2;
-      return signalPassFailure();
-    }
-    if (clipGradNorm < 0) {
-      module.emitError("clip-grad-norm must be positive (or 0 for no "
-                       "clipping), got ")
-          << clipGradNorm;
-      return signalPassFailure();
-    }
+    Schedule schedule;
+    (void)parseSchedule(lrSchedule, schedule);
     for (auto func : module.getOps<func::FuncOp>())
       if (!func.isExternal() && failed(build(func, schedule)))
         return signalPassFailure();

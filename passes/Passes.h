@@ -20,6 +20,11 @@ namespace mlir::colossal {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// Why `options` cannot configure colossal-optimizer ("" if they can): an
+/// unknown optimizer or schedule, a non-positive lr, betas outside [0, 1),
+/// fewer than one micro-batch, a negative clipping norm.
+std::string checkOptimizerOptions(const OptimizerPassOptions &options);
+
 } // namespace mlir::colossal
 
 #endif // COLOSSAL_PASSES_PASSES_H

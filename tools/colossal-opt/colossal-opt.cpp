@@ -256,13 +256,28 @@ static LogicalResult resolveLossOutput(ModuleOp module, int64_t &index) {
   return module.emitError("the module has no function to train");
 }
 
-/// --betas=B1,B2.
-static LogicalResult parseBetas(ModuleOp module, double &b1, double &b2) {
+/// The optimizer flags as pass options; false with `error` set when they
+/// are not valid.
+static bool optimizerFromFlags(mlir::colossal::OptimizerPassOptions &opt,
+                               std::string &error) {
+  opt.optimizer = optimizerOption;
+  opt.lr = lrOption;
+  opt.weightDecay = weightDecayOption;
+  opt.eps = epsOption;
+  opt.momentum = momentumOption;
+  opt.trustCoefficient = trustCoefficientOption;
+  opt.clipGradNorm = clipGradNormOption;
+  opt.lrSchedule = lrScheduleOption;
+  opt.microBatches = microBatchesOption;
   auto [first, second] = StringRef(betasOption).split(',');
-  if (first.trim().getAsDouble(b1) || second.trim().getAsDouble(b2))
-    return module.emitError("--betas=")
-           << betasOption << " is not two numbers; write e.g. --betas=0.9,0.95";
-  return success();
+  if (first.trim().getAsDouble(opt.beta1) ||
+      second.trim().getAsDouble(opt.beta2)) {
+    error = "--betas=" + betasOption +
+            " is not two numbers; write e.g. --betas=0.9,0.95";
+    return false;
+  }
+  error = mlir::colossal::checkOptimizerOptions(opt);
+  return error.empty();
 }
 
 /// Fuses attention and canonicalizes (the form every pipeline starts from),
@@ -285,17 +300,9 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
     pm.addPass(createCanonicalizerPass());
     if (!optimizerOption.empty()) {
       mlir::colossal::OptimizerPassOptions opt;
-      opt.optimizer = optimizerOption;
-      opt.lr = lrOption;
-      opt.weightDecay = weightDecayOption;
-      opt.eps = epsOption;
-      opt.momentum = momentumOption;
-      opt.trustCoefficient = trustCoefficientOption;
-      opt.clipGradNorm = clipGradNormOption;
-      opt.lrSchedule = lrScheduleOption;
-      opt.microBatches = microBatchesOption;
-      if (failed(parseBetas(module, opt.beta1, opt.beta2)))
-        return failure();
+      std::string error;
+      if (!optimizerFromFlags(opt, error))
+        return module.emitError(error);
       pm.addPass(mlir::colossal::createOptimizerPass(opt));
       pm.addPass(createCanonicalizerPass());
     }
@@ -365,12 +372,13 @@ static int runDriven(Driven what, StringRef path,
                       "use it with --mode=train --loss=...\n";
       return 1;
     }
-    if (!optimizerOption.empty() && optimizerOption != "sgd" &&
-        optimizerOption != "adamw" && optimizerOption != "lamb" &&
-        optimizerOption != "lars") {
-      llvm::errs() << "colossal-opt: --optimizer=" << optimizerOption
-                   << " is not known; use sgd, adamw, lamb or lars\n";
-      return 1;
+    if (!optimizerOption.empty()) {
+      mlir::colossal::OptimizerPassOptions opt;
+      std::string error;
+      if (!optimizerFromFlags(opt, error)) {
+        llvm::errs() << "colossal-opt: " << error << "\n";
+        return 1;
+      }
     }
     if (trainStep && lossOption.empty()) {
       llvm::errs() << "colossal-opt: --mode=train needs a loss: "
@@ -392,6 +400,8 @@ static int runDriven(Driven what, StringRef path,
     }
   }
   MLIRContext context(registry);
+  // Errors say what is wrong where; dumping the whole op would bury that.
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
   // Costs are per sample, so the planners import an unbound batch as 1.
