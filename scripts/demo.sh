@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: generate a GPT-2-style model, import it, compile it for
-# inference and run it on the CPU runtime (checking the result against
-# onnxruntime), then let the cost model plan training a 175B GPT on a cluster.
+# The main job: generate a small GPT and a token stream, compile a training
+# step, train it on the CPU runtime for a few hundred steps (the loss falls),
+# export the trained weights to ONNX, run the trained model (checked against
+# onnxruntime), then let the search plan training a 175B GPT on a cluster.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -12,34 +13,60 @@ run="$root/build/bin/colossal-run"
 work="${COLOSSAL_DEMO_DIR:-$root/build/demo}"
 mkdir -p "$work"
 
-echo "== 1. Generate a GPT-2-style decoder (4 layers, hidden 256, 8 heads) as ONNX"
-"$py" scripts/models/gpt2.py --layers 4 --hidden 256 --heads 8 --vocab 1024 \
-  --seq 128 -o "$work/gpt.onnx"
+echo "== 1. Generate a small GPT (2 layers, hidden 128, byte vocabulary) and a token stream"
+"$py" scripts/models/gpt2.py --layers 2 --hidden 128 --heads 4 --vocab 256 \
+  --seq 64 -o "$work/gpt.onnx"
+"$py" scripts/models/tokens.py --tokens 200000 -o "$work/tokens.bin"
 
 echo
-echo "== 2. Import it for batch 8 x sequence 128, fuse attention, summarize"
-"$opt" "$work/gpt.onnx" --bind batch=8,seq=128 \
-  --colossal-fuse-attention --canonicalize --colossal-graph-summary \
-  -o "$work/gpt.mlir"
+echo "== 2. Compile one training step: cross-entropy, AdamW, warmup + cosine lr, clipping"
+"$opt" "$work/gpt.onnx" --bind batch=8,seq=64 --mode=train --loss=cross-entropy \
+  --optimizer=adamw --lr=3e-3 --lr-schedule=warmup-cosine:20,300,0.1 \
+  --clip-grad-norm=1 --emit=plan -o "$work/train.cplan"
 
 echo
-echo "== 3. Compile it to a plan and run it on the CPU runtime"
-"$opt" "$work/gpt.onnx" --bind batch=8,seq=128 --mode=infer --emit=plan -o "$work/gpt.cplan"
-"$py" -c "import numpy as np; np.save('$work/ids.npy', np.random.default_rng(0).integers(0, 1024, (8, 128)))"
-"$run" "$work/gpt.cplan" --input "input_ids=$work/ids.npy" --output-dir "$work/out"
+echo "== 3. Train it for 300 steps on the CPU runtime (checkpoints, metrics, ONNX export)"
+rm -rf "$work/checkpoints"
+"$run" "$work/train.cplan" --train --steps 300 --data "$work/tokens.bin" \
+  --log-every 25 --metrics "$work/metrics.jsonl" \
+  --checkpoint-dir "$work/checkpoints" --checkpoint-every 100 \
+  --export-onnx "$work/trained.onnx"
+"$py" - "$work" <<'PY'
+import json, sys
+losses = [json.loads(l)["loss"] for l in open(f"{sys.argv[1]}/metrics.jsonl")]
+print(f"loss fell from {losses[0]:.3f} to {losses[-1]:.3f}")
+assert losses[-1] < 0.5 * losses[0], "the loss did not fall"
+PY
+
+echo
+echo "== 4. Use the trained model: compile it for inference, check against onnxruntime, generate"
+"$opt" "$work/trained.onnx" --bind batch=1,seq=64 --mode=infer --emit=plan -o "$work/trained.cplan"
 "$py" - "$work" <<'PY'
 import sys, numpy as np, onnxruntime as ort
 work = sys.argv[1]
-ids = np.load(f"{work}/ids.npy")
-want = ort.InferenceSession(f"{work}/gpt.onnx", providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids})[0]
-got = np.load(f"{work}/out/logits.npy")
-print(f"logits match onnxruntime: {np.allclose(got, want, rtol=1e-4, atol=1e-5)} "
-      f"(max abs difference {np.abs(got - want).max():.2e})")
+prompt = b"a small bird " * 5
+ids = np.frombuffer(prompt[:64], dtype=np.uint8).astype(np.int64)[None]
+np.save(f"{work}/ids.npy", ids)
 PY
-"$run" "$work/gpt.cplan" --input "input_ids=$work/ids.npy" --bench 10 | grep -E "p50|throughput" || true
+"$run" "$work/trained.cplan" --input "input_ids=$work/ids.npy" --output-dir "$work/out" >/dev/null
+"$py" - "$work" <<'PY'
+import sys, numpy as np, onnxruntime as ort
+work = sys.argv[1]
+sess = ort.InferenceSession(f"{work}/trained.onnx", providers=["CPUExecutionProvider"])
+ids = np.load(f"{work}/ids.npy")
+want = sess.run(None, {"input_ids": ids})[0]
+got = np.load(f"{work}/out/logits.npy")
+print(f"colossal-run logits match onnxruntime: {np.allclose(got, want, rtol=1e-4, atol=1e-4)} "
+      f"(max abs difference {np.abs(got - want).max():.2e})")
+text = "the teacher "
+for _ in range(48):
+    x = np.frombuffer(text[-64:].encode(), dtype=np.uint8).astype(np.int64)[None]
+    text += chr(int(sess.run(None, {"input_ids": x})[0][0, -1].argmax()))
+print(f"greedy sample from the trained model: {text!r}")
+PY
 
 echo
-echo "== 4. Plan training a 175B GPT (96 layers, hidden 12288) on 64 DGX A100 nodes"
+echo "== 5. Plan training a 175B GPT (96 layers, hidden 12288) on 64 DGX A100 nodes"
 "$py" scripts/models/gpt2.py --layers 96 --hidden 12288 --heads 96 --vocab 51200 \
   --seq 2048 --tied --weights none -o "$work/gpt175b.onnx" >/dev/null
 "$opt" "$work/gpt175b.onnx" --bind seq=2048 --mode=train --auto-parallel \
