@@ -185,8 +185,9 @@ struct Session::Impl {
     if (!outputs[index].valid)
       return Status::error("output '" + name +
                            "' is not available: run() has not succeeded since "
-                           "the session was created or since an input that "
-                           "shares its memory was set");
+                           "the session was created, since an input that "
+                           "shares its memory was set, or since a parameter "
+                           "was written");
     return Status::ok();
   }
 };
@@ -252,9 +253,13 @@ Status Session::create(std::shared_ptr<const Plan> plan,
       impl.parameters.push_back(std::move(info));
     }
     impl.parameterBuffers.assign(impl.parameters.size(), nullptr);
-    for (const plan::ParamSlice &slice : program.parameters())
-      impl.parameterBuffers[slice.parameter()] =
-          impl.executor->buffer(slice.buffer());
+    // What this session holds of each: the slice its buffer has.
+    for (const plan::ParamSlice &slice : program.parameters()) {
+      const TensorRef *buffer = impl.executor->buffer(slice.buffer());
+      impl.parameterBuffers[slice.parameter()] = buffer;
+      if (buffer)
+        impl.parameters[slice.parameter()].shape = buffer->shape;
+    }
     // Which outputs an input's bytes would overwrite.
     for (const plan::IOBinding &b : program.inputs()) {
       auto in = impl.executor->bufferRange(b.buffer());

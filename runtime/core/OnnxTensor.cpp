@@ -428,7 +428,7 @@ Status exportOnnxModel(const std::string &sourceModel,
             "cannot export weight '" + t.name() + "': it is " +
             dtypeName(w.dtype) + formatShape(w.shape) +
             " but the model's initializer has shape " + formatShape(dims) +
-            " and ONNX type " + std::to_string(t.data_type()) +
+            " and ONNX type " + onnxTypeName(t.data_type()) +
             "; export with the model the plan was compiled from");
       setRaw(t, w);
       used[t.name()] = true;
@@ -450,7 +450,11 @@ Status exportOnnxModel(const std::string &sourceModel,
   // Large models keep their bytes in OUT.data (protobuf's 2 GiB limit).
   std::string tmp = outPath + ".tmp";
   std::string dataName;
-  if (total > externalAbove) {
+  int64_t large = 0;
+  for (const onnx::TensorProto &t : model.graph().initializer())
+    if (t.raw_data().size() >= 1024)
+      ++large;
+  if (total > externalAbove && large > 0) {
     dataName = outPath.substr(outPath.find_last_of('/') + 1) + ".data";
     std::string dataTmp = outPath + ".data.tmp";
     std::FILE *f = std::fopen(dataTmp.c_str(), "wb");
@@ -499,9 +503,14 @@ Status exportOnnxModel(const std::string &sourceModel,
   ok = std::fclose(f) == 0 && ok;
   if (!ok || std::rename(tmp.c_str(), outPath.c_str()) != 0) {
     std::remove(tmp.c_str());
+    if (!dataName.empty())
+      std::remove((outPath + ".data").c_str());
     return Status::error("cannot write '" + outPath +
                          "': " + std::strerror(errno));
   }
+  // An inline export replaces an earlier one's data file.
+  if (dataName.empty())
+    std::remove((outPath + ".data").c_str());
   return Status::ok();
 }
 

@@ -28,9 +28,15 @@ public:
       return s;
     if (Status s = checkBindings("output", plan_.outputs()); !s)
       return s;
-    for (int i = 0; i < plan_.parameters_size(); ++i)
+    std::set<std::string> names;
+    for (int i = 0; i < plan_.parameters_size(); ++i) {
       if (Status s = checkParameter(i); !s)
         return s;
+      // Checkpoints and exports find parameters by name.
+      if (!names.insert(plan_.parameters(i).name()).second)
+        return fail("two parameters are named '" + plan_.parameters(i).name() +
+                    "'" + kRecompile);
+    }
     std::set<int> ranks;
     for (const plan::RankProgram &program : plan_.ranks()) {
       if (!ranks.insert(program.rank()).second)
@@ -120,7 +126,8 @@ private:
     case plan::Parameter::SOURCE_NOT_SET:
       break;
     }
-    return fail(what + " has no source (embedded, external or initializer)" +
+    return fail(what +
+                " has no source (embedded, fill, external or initializer)" +
                 kRecompile);
   }
 

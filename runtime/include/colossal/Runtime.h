@@ -88,7 +88,8 @@ private:
 };
 
 /// A parameter of the plan: a model weight, or (in a train plan) state the
-/// optimizer keeps.
+/// optimizer keeps. `shape` is what the session holds: the whole parameter
+/// on one device (a plan may load a slice of it; then the slice).
 struct ParameterInfo {
   std::string name;
   DType dtype = DType::F32;

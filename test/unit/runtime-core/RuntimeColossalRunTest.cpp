@@ -190,6 +190,25 @@ TEST_F(ColossalRunTest, MissingWeights) {
               "the plan's weights must be copied with it");
 }
 
+// The training loop's flags, checked before anything is loaded, and --train
+// on a plan that is not a training step.
+TEST_F(ColossalRunTest, TrainingFlagErrors) {
+  writeFile(dir + "/tokens.bin", std::string(64, '\1'));
+  std::string data = " --data " + dir + "/tokens.bin";
+  expectError(plan + " --steps 3",
+              "training flags belong to the training loop: add --train");
+  expectError(plan + data, "add --train");
+  expectError(plan + " --train" + data, "--train needs --steps N");
+  expectError(plan + " --train --steps 1" + data,
+              "is not a training step (mode 'infer')");
+  expectError(plan + " --train --steps 1 --data-dtype=int8" + data,
+              "--data-dtype=int8 is not known; use uint16 or uint32");
+  expectError(plan + " --train --steps 1 --data-order=shuffle" + data,
+              "--data-order=shuffle is not known; use random or sequential");
+  expectError(plan + " --train --steps 1 --input x=" + dir + "/x.npy" + data,
+              "--train takes its batches from --data");
+}
+
 TEST_F(ColossalRunTest, FlagErrors) {
   expectError("", "no plan given");
   expectError(plan + " --bench 0", "--bench takes an integer >= 1, not '0'");
