@@ -623,6 +623,39 @@ public:
 };
 
 struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
+  using AutodiffPassBase::AutodiffPassBase;
+
+  /// The seed gradient of the loss: 1, a fixed loss scale, or the dynamic
+  /// scale kept in the parameter `optimizer.loss_scale`.
+  FailureOr<Value> seed(OpBuilder &b, Location loc, RankedTensorType lossType,
+                        Differentiator &diff) {
+    StringRef text = lossScale;
+    Type f = lossType.getElementType();
+    if (text == "none")
+      return diff.scalar(1.0, f);
+    double init = 65536.0;
+    if (text.consume_front("dynamic")) {
+      if (!text.empty() &&
+          (!text.consume_front(":") || text.getAsDouble(init) || !(init > 0)))
+        return failure();
+      auto st = RankedTensorType::get({}, f);
+      auto p = b.create<ParamOp>(
+          loc, st, b.getStringAttr("optimizer.loss_scale"),
+          DenseElementsAttr::get(st, b.getFloatAttr(f, init)));
+      p->setAttr("cg.role", b.getStringAttr("optimizer"));
+      return p.getResult();
+    }
+    double scale;
+    if (text.getAsDouble(scale) || !(scale > 0))
+      return failure();
+    // colossal-optimizer divides the gradients by it.
+    func::FuncOp func =
+        b.getBlock()->getParent()->getParentOfType<func::FuncOp>();
+    func->getParentOfType<ModuleOp>()->setAttr("cg.loss_scale",
+                                               b.getF64FloatAttr(scale));
+    return diff.scalar(scale, f);
+  }
+
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (!func.isExternal() && failed(differentiate(func)))
@@ -646,8 +679,12 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
     OpBuilder b(ret);
     Differentiator diff(b, func.getLoc());
     DenseMap<Value, Value> grad;
-    grad[loss] = b.create<ReshapeOp>(
-        func.getLoc(), lossType, diff.scalar(1.0, lossType.getElementType()));
+    FailureOr<Value> seedValue = seed(b, func.getLoc(), lossType, diff);
+    if (failed(seedValue))
+      return func.emitError("loss-scale must be none, a positive number or "
+                            "dynamic[:INIT], got '")
+             << lossScale << "'";
+    grad[loss] = b.create<ReshapeOp>(func.getLoc(), lossType, *seedValue);
 
     SmallVector<Operation *> ops;
     for (Operation &op : body.without_terminator())
@@ -690,7 +727,8 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
     bool anyPath = false;
     for (Operation &op : body)
       if (auto param = dyn_cast<ParamOp>(op)) {
-        if (!isa<FloatType>(typeOf(param.getResult()).getElementType()))
+        if (!isa<FloatType>(typeOf(param.getResult()).getElementType()) ||
+            param->hasAttr("cg.role")) // optimizer state, not a weight
           continue;
         Value g = grad.lookup(param.getResult());
         anyPath |= static_cast<bool>(g);

@@ -254,30 +254,42 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
     auto scalarType = RankedTensorType::get({}, f);
     SmallVector<std::pair<Value, Value>> assigns; // (new value, parameter)
 
-    // Micro-batch bookkeeping: `apply` is true on the K-th run.
+    // Micro-batch bookkeeping: `boundary` is true on the K-th run.
     int64_t k = microBatches;
-    Value apply;
+    Value boundary;
     if (k > 1) {
       Value micro = state(b, loc, "optimizer.micro_step", scalarType);
       Value next = m.add(micro, m.s(1.0));
-      apply = m.cmp(CmpPredicate::ge, next, m.s(static_cast<double>(k)));
-      assigns.push_back({m.select(apply, m.s(0.0), next), micro});
+      boundary = m.cmp(CmpPredicate::ge, next, m.s(static_cast<double>(k)));
+      assigns.push_back({m.select(boundary, m.s(0.0), next), micro});
     }
     // Step counter: `step` updates taken so far; this one is number step+1.
     Value step = state(b, loc, "optimizer.step", scalarType);
     Value t = m.add(step, m.s(1.0));
-    assigns.push_back({apply ? m.select(apply, t, step) : t, step});
 
-    // Gradients: the mean over the micro-batches of this step.
+    // Loss scaling (colossal-autodiff): gradients come multiplied by it.
+    Value dynamicScale;
+    for (auto p : body.getOps<ParamOp>())
+      if (p.getName() == "optimizer.loss_scale")
+        dynamicScale = p.getResult();
+    double fixedScale = 1.0;
+    if (auto a = func->getParentOfType<ModuleOp>()->getAttrOfType<FloatAttr>(
+            "cg.loss_scale"))
+      fixedScale = a.getValueAsDouble();
+
+    // Gradients: unscaled, the mean over the micro-batches of this step.
     SmallVector<Value> grads;
     for (auto &[p, g] : pairs) {
+      Value unscaled = dynamicScale        ? m.div(g, dynamicScale)
+                       : fixedScale != 1.0 ? m.mul(g, m.s(1.0 / fixedScale))
+                                           : g;
       if (k == 1) {
-        grads.push_back(g);
+        grads.push_back(unscaled);
         continue;
       }
       Value acc = state(b, loc, ("accum:" + p.getName()).str(), typeOf(g));
-      Value sum = m.add(acc, g);
-      assigns.push_back({m.select(apply, m.s(0.0), sum), acc});
+      Value sum = m.add(acc, unscaled);
+      assigns.push_back({m.select(boundary, m.s(0.0), sum), acc});
       grads.push_back(m.mul(sum, m.s(1.0 / static_cast<double>(k))));
     }
     // Global norm, and clipping.
@@ -291,7 +303,36 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
       for (Value &g : grads)
         g = m.mul(g, coef);
     }
+
+    // `apply`: whether this run updates. With a dynamic loss scale, a step
+    // whose gradients overflowed is skipped and the scale halves; after
+    // 2000 good steps it doubles (torch.cuda.amp.GradScaler's policy).
+    Value apply = boundary;
+    if (dynamicScale) {
+      Value finite =
+          m.cmp(CmpPredicate::lt, gradNorm, m.s(HUGE_VAL)); // false for NaN
+      apply = boundary
+                  ? b.create<AndOp>(loc, finite.getType(), boundary, finite)
+                        .getResult()
+                  : finite;
+      Value tracker = state(b, loc, "optimizer.growth_tracker", scalarType);
+      Value grown = m.add(tracker, m.s(1.0));
+      Value growNow = m.cmp(CmpPredicate::ge, grown, m.s(2000.0));
+      Value newScale = m.select(
+          finite,
+          m.select(growNow, m.mul(dynamicScale, m.s(2.0)), dynamicScale),
+          m.mul(dynamicScale, m.s(0.5)));
+      Value newTracker =
+          m.select(finite, m.select(growNow, m.s(0.0), grown), m.s(0.0));
+      if (boundary) {
+        newScale = m.select(boundary, newScale, dynamicScale);
+        newTracker = m.select(boundary, newTracker, tracker);
+      }
+      assigns.push_back({newScale, dynamicScale});
+      assigns.push_back({newTracker, tracker});
+    }
     Value lrValue = learningRate(m, step, schedule);
+    assigns.push_back({apply ? m.select(apply, t, step) : t, step});
 
     // The update of each parameter.
     for (auto [pair, g] : llvm::zip(pairs, grads)) {

@@ -120,7 +120,33 @@ def AutodiffPass : Pass<"colossal-autodiff", "::mlir::ModuleOp"> {
     reshape, transpose, softmax/log_softmax, slice (step 1), concat, split
     embedding gathers (axis 0) and attention (probabilities recomputed). An op on the path to the
     loss without a rule is an error naming it.
+
+    `loss-scale` multiplies the seed gradient (float16 training keeps small
+    gradients from flushing to zero): `none`, a number, or `dynamic[:INIT]`,
+    which reads the scale from an optimizer-state parameter
+    `optimizer.loss_scale` (starting at INIT, default 65536) that
+    colossal-optimizer unscales, checks for overflow and adjusts.
   }];
+  let options = [
+    Option<"lossScale", "loss-scale", "std::string", "\"none\"",
+           "none, a number, or dynamic[:INIT]">
+  ];
+}
+
+def MixedPrecisionPass : Pass<"colossal-mixed-precision", "::mlir::ModuleOp"> {
+  let summary = "Computes in bfloat16 or float16 with float32 storage (master weights)";
+  let description = [{
+    Float32 parameters and inputs are cast to the compute type where they
+    enter; every op that produced float32 produces the compute type; float
+    constants are rounded to it; float results are cast back to float32.
+    Parameters (master weights), optimizer state and the loss stay float32,
+    and autodiff returns float32 gradients through the casts. Run before
+    colossal-add-loss. `compute=fp32` leaves the module as it is.
+  }];
+  let options = [
+    Option<"compute", "compute", "std::string", "\"bf16\"",
+           "The compute type: bf16, fp16 or fp32">
+  ];
 }
 
 def AddLossPass : Pass<"colossal-add-loss", "::mlir::ModuleOp"> {

@@ -70,6 +70,19 @@ static llvm::cl::opt<std::string> lossOutputOption(
                    "of standard LMs and classifiers)"),
     llvm::cl::value_desc("N|name"), llvm::cl::init("0"),
     llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> precisionOption(
+    "precision",
+    llvm::cl::desc("With --mode: the compute type; parameters, optimizer "
+                   "state and the loss stay float32 (default fp32)"),
+    llvm::cl::value_desc("fp32|bf16|fp16"), llvm::cl::init("fp32"),
+    llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> lossScaleOption(
+    "loss-scale",
+    llvm::cl::desc("With --loss: scale the loss gradient: none, a number, or "
+                   "dynamic[:INIT] (skip overflowing steps, adapt the scale; "
+                   "the default with --precision=fp16)"),
+    llvm::cl::value_desc("none|S|dynamic[:INIT]"), llvm::cl::init(""),
+    llvm::cl::cat(colossalCategory));
 // The optimizer step (colossal-optimizer); see passes/Passes.td.
 static llvm::cl::opt<std::string> optimizerOption(
     "optimizer",
@@ -289,6 +302,11 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
     return failure();
   pm.addPass(mlir::colossal::createFuseAttentionPass());
   pm.addPass(createCanonicalizerPass());
+  if (precisionOption != "fp32") {
+    mlir::colossal::MixedPrecisionPassOptions mixed;
+    mixed.compute = precisionOption;
+    pm.addPass(mlir::colossal::createMixedPrecisionPass(mixed));
+  }
   if (trainStep) {
     mlir::colossal::AddLossPassOptions loss;
     loss.loss = lossOption;
@@ -296,7 +314,12 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
       return failure();
     loss.ignoreIndex = ignoreIndexOption;
     pm.addPass(mlir::colossal::createAddLossPass(loss));
-    pm.addPass(mlir::colossal::createAutodiffPass());
+    mlir::colossal::AutodiffPassOptions autodiff;
+    autodiff.lossScale =
+        lossScaleOption.empty()
+            ? std::string(precisionOption == "fp16" ? "dynamic" : "none")
+            : std::string(lossScaleOption);
+    pm.addPass(mlir::colossal::createAutodiffPass(autodiff));
     pm.addPass(createCanonicalizerPass());
     if (!optimizerOption.empty()) {
       mlir::colossal::OptimizerPassOptions opt;
@@ -360,6 +383,17 @@ static int runDriven(Driven what, StringRef path,
         lrScheduleOption.getNumOccurrences() ||
         microBatchesOption.getNumOccurrences() ||
         trustCoefficientOption.getNumOccurrences();
+    if (precisionOption != "fp32" && precisionOption != "bf16" &&
+        precisionOption != "fp16") {
+      llvm::errs() << "colossal-opt: --precision=" << precisionOption
+                   << " is not known; use fp32, bf16 or fp16\n";
+      return 1;
+    }
+    if (lossScaleOption.getNumOccurrences() && !trainStep) {
+      llvm::errs() << "colossal-opt: --loss-scale scales the loss gradient of "
+                      "a training step; use it with --mode=train --loss=...\n";
+      return 1;
+    }
     if (optimizerFlags && optimizerOption.empty()) {
       llvm::errs() << "colossal-opt: --lr, --weight-decay, --betas, --eps, "
                       "--momentum, --clip-grad-norm, --lr-schedule and "

@@ -412,6 +412,16 @@ Status truncateMetrics(const std::string &path, int64_t step) {
   return Status::ok();
 }
 
+/// `v` as a JSON number (exact for float32), or null when it is not finite
+/// (a step skipped by dynamic loss scaling has an infinite gradient norm).
+std::string jsonNumber(float v) {
+  if (!std::isfinite(v))
+    return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
 std::string clock(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0)
     return "?";
@@ -631,9 +641,10 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
       if (metrics) {
         std::fprintf(metrics,
                      "{\"step\": %" PRId64
-                     ", \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
+                     ", \"loss\": %s, \"lr\": %s, \"grad_norm\": %s, "
                      "\"%s\": %.3f, \"elapsed_s\": %.3f}\n",
-                     step, loss, lr, gradNorm,
+                     step, jsonNumber(loss).c_str(), jsonNumber(lr).c_str(),
+                     jsonNumber(gradNorm).c_str(),
                      data->tokensPerBatch ? "tokens_per_s" : "samples_per_s",
                      rate, elapsed);
         std::fflush(metrics);

@@ -58,10 +58,10 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
   if (isa<ModuleOp>(op) &&
       (name == "cg.source" || name == "cg.opset" || name == "cg.arena_bytes" ||
        name == "cg.plan" || name == "cg.predicted_step_time_s" ||
-       name == "cg.predicted_peak_memory_bytes")) {
+       name == "cg.loss_scale" || name == "cg.predicted_peak_memory_bytes")) {
     bool ok = name == "cg.source" || name == "cg.plan"
                   ? isa<StringAttr>(attr.getValue())
-              : name == "cg.predicted_step_time_s"
+              : name == "cg.predicted_step_time_s" || name == "cg.loss_scale"
                   ? isa<FloatAttr>(attr.getValue())
                   : isa<IntegerAttr>(attr.getValue());
     if (!ok)
