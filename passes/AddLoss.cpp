@@ -112,8 +112,17 @@ struct AddLossPass : mlir::colossal::impl::AddLossPassBase<AddLossPass> {
           loc, st, sq,
           scalarConstant(b, loc, f, static_cast<double>(pt.getNumElements())));
     }
+    std::string name = this->targetName.empty() ? targetName.str()
+                                                : std::string(this->targetName);
+    for (unsigned i = 0; i + 1 < func.getNumArguments(); ++i)
+      if (auto other = func.getArgAttrOfType<StringAttr>(i, "cg.name");
+          other && other.getValue() == name)
+        return func.emitError("the model already has an input named '")
+               << name << "'; name the "
+               << (loss == "mse" ? "targets" : "labels")
+               << " input differently with --labels-name";
     func.setArgAttr(func.getNumArguments() - 1, "cg.name",
-                    b.getStringAttr(targetName));
+                    b.getStringAttr(name));
     b.create<func::ReturnOp>(loc, lossValue);
     ret.erase();
     func.removeResAttrsAttr();

@@ -360,8 +360,7 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
     func.setResultAttr(0, "cg.name", b.getStringAttr("loss"));
     func.setResultAttr(1, "cg.name", b.getStringAttr("lr"));
     func.setResultAttr(2, "cg.name", b.getStringAttr("grad_norm"));
-    recordTraining(func);
-    return success();
+    return recordTraining(func);
   }
 
   /// The learning rate of update number `step` (0-based), as a scalar.
@@ -452,7 +451,7 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
   }
 
   /// Records how the plan is driven (module attribute cg.training).
-  void recordTraining(func::FuncOp func) {
+  LogicalResult recordTraining(func::FuncOp func) {
     Builder b(func.getContext());
     SmallVector<NamedAttribute> fields;
     auto str = [&](StringRef key, StringRef value) {
@@ -478,39 +477,49 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
        << " micro-batches=" << static_cast<int64_t>(microBatches);
     str("options", os.str());
 
-    // Labels (from colossal-add-loss) and, for a language model, the token
-    // input whose next tokens they are: an integer input shaped like them.
-    std::string labels, tokens;
-    for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    // Labels: colossal-add-loss appends them as the last argument. For a
+    // language model, the token input whose next tokens they are: the one
+    // integer input shaped like integer labels (or the one named).
+    auto argName = [&](unsigned i) {
       auto name = func.getArgAttrOfType<StringAttr>(i, "cg.name");
-      if (name && (name.getValue() == "labels" || name.getValue() == "targets"))
-        labels = name.getValue().str();
-    }
-    if (labels == "labels") {
-      Type labelType;
-      for (unsigned i = 0; i < func.getNumArguments(); ++i) {
-        auto name = func.getArgAttrOfType<StringAttr>(i, "cg.name");
-        if (name && name.getValue() == "labels")
-          labelType = func.getArgument(i).getType();
-      }
-      for (unsigned i = 0; i < func.getNumArguments(); ++i) {
-        auto name = func.getArgAttrOfType<StringAttr>(i, "cg.name");
+      return name ? name.str() : "input" + std::to_string(i);
+    };
+    unsigned last = func.getNumArguments() - 1;
+    std::string labels = argName(last), tokens;
+    auto labelType = typeOf(func.getArgument(last));
+    bool classes = isa<IntegerType>(labelType.getElementType());
+    str("loss", classes ? "cross-entropy" : "mse");
+    if (tokensInput != "none" && classes) {
+      for (unsigned i = 0; i < last; ++i) {
         auto type = typeOf(func.getArgument(i));
-        if ((name && name.getValue() == "labels") ||
-            !isa<IntegerType>(type.getElementType()) ||
-            type.getShape() != cast<RankedTensorType>(labelType).getShape())
+        if (!tokensInput.empty()) {
+          if (argName(i) == tokensInput)
+            tokens = tokensInput;
+          continue;
+        }
+        if (!isa<IntegerType>(type.getElementType()) ||
+            type.getShape() != labelType.getShape())
           continue;
         if (!tokens.empty()) { // two candidates: not a plain LM
           tokens.clear();
           break;
         }
-        tokens = name ? name.str() : "input" + std::to_string(i);
+        tokens = argName(i);
+      }
+      if (!tokensInput.empty() && tokens.empty()) {
+        std::string names;
+        for (unsigned i = 0; i < last; ++i)
+          names += (names.empty() ? "" : ", ") + argName(i);
+        return func.emitError("--tokens-input=")
+               << tokensInput << " names no model input; the inputs are "
+               << names;
       }
     }
     str("labels_input", labels);
     str("tokens_input", tokens);
     func->getParentOfType<ModuleOp>()->setAttr("cg.training",
                                                b.getDictionaryAttr(fields));
+    return success();
   }
 };
 

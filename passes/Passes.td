@@ -168,7 +168,10 @@ def AddLossPass : Pass<"colossal-add-loss", "::mlir::ModuleOp"> {
     Option<"output", "output", "int64_t", "0",
            "Which result is the prediction (logits for cross-entropy)">,
     Option<"ignoreIndex", "ignore-index", "int64_t", "-100",
-           "Cross-entropy: the label that marks positions to skip">
+           "Cross-entropy: the label that marks positions to skip">,
+    Option<"targetName", "target-name", "std::string", "\"\"",
+           "Name of the new target input (default: labels, or targets for "
+           "mse)">
   ];
 }
 
@@ -218,7 +221,11 @@ def OptimizerPass : Pass<"colossal-optimizer", "::mlir::ModuleOp"> {
     Option<"lrSchedule", "lr-schedule", "std::string", "\"constant\"",
            "constant or warmup-cosine:W,T[,MIN]">,
     Option<"microBatches", "micro-batches", "int64_t", "1",
-           "Runs (micro-batches) per optimizer step">
+           "Runs (micro-batches) per optimizer step">,
+    Option<"tokensInput", "tokens-input", "std::string", "\"\"",
+           "The token input of a language model, whose next tokens are the "
+           "labels (empty: the one integer input shaped like the labels; "
+           "none: not a language model)">
   ];
 }
 

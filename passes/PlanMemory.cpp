@@ -43,8 +43,9 @@ bool isAlias(Operation *op) { return isa<ReshapeOp, ShardOp>(op); }
 bool isElementwiseInPlaceable(Operation *op) {
   return op->getNumResults() == 1 &&
          isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, NegOp, AbsOp,
-             SqrtOp, RsqrtOp, ExpOp, LogOp, TanhOp, ErfOp, SinOp, CosOp, ReciprocalOp, ReluOp,
-             SigmoidOp, SiluOp, GeluOp, WhereOp, AndOp, OrOp, NotOp>(op);
+             SqrtOp, RsqrtOp, ExpOp, LogOp, TanhOp, ErfOp, SinOp, CosOp,
+             ReciprocalOp, ReluOp, SigmoidOp, SiluOp, GeluOp, WhereOp, AndOp,
+             OrOp, NotOp>(op);
 }
 
 /// First-fit allocator over [base, infinity) with coalescing frees.

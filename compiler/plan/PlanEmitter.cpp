@@ -192,7 +192,7 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     t.set_options(str("options"));
     t.set_labels_input(str("labels_input"));
     t.set_tokens_input(str("tokens_input"));
-    t.set_loss(t.labels_input() == "targets" ? "mse" : "cross-entropy");
+    t.set_loss(str("loss"));
     if (auto lr = training.getAs<FloatAttr>("lr"))
       t.set_lr(lr.getValueAsDouble());
     if (auto k = training.getAs<IntegerAttr>("micro_batches"))

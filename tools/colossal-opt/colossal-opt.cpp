@@ -83,6 +83,17 @@ static llvm::cl::opt<std::string> lossScaleOption(
                    "the default with --precision=fp16)"),
     llvm::cl::value_desc("none|S|dynamic[:INIT]"), llvm::cl::init(""),
     llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> labelsNameOption(
+    "labels-name",
+    llvm::cl::desc("With --loss: name of the new labels/targets input "
+                   "(default labels, or targets for mse)"),
+    llvm::cl::init(""), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> tokensInputOption(
+    "tokens-input",
+    llvm::cl::desc("With --optimizer: the language model's token input, "
+                   "whose next tokens are the labels (default: inferred; "
+                   "none: not a language model)"),
+    llvm::cl::init(""), llvm::cl::cat(colossalCategory));
 // The optimizer step (colossal-optimizer); see passes/Passes.td.
 static llvm::cl::opt<std::string> optimizerOption(
     "optimizer",
@@ -313,6 +324,7 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
     if (failed(resolveLossOutput(module, loss.output)))
       return failure();
     loss.ignoreIndex = ignoreIndexOption;
+    loss.targetName = labelsNameOption;
     pm.addPass(mlir::colossal::createAddLossPass(loss));
     mlir::colossal::AutodiffPassOptions autodiff;
     autodiff.lossScale =
@@ -382,6 +394,7 @@ static int runDriven(Driven what, StringRef path,
         clipGradNormOption.getNumOccurrences() ||
         lrScheduleOption.getNumOccurrences() ||
         microBatchesOption.getNumOccurrences() ||
+        tokensInputOption.getNumOccurrences() ||
         trustCoefficientOption.getNumOccurrences();
     if (precisionOption != "fp32" && precisionOption != "bf16" &&
         precisionOption != "fp16") {

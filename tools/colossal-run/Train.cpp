@@ -86,7 +86,7 @@ public:
                      const std::string &order, uint64_t seed, const Plan &plan,
                      std::unique_ptr<BatchSource> &out) {
     const plan::Training &t = plan.proto().training();
-    if (t.tokens_input().empty() || t.labels_input() != "labels")
+    if (t.tokens_input().empty() || t.loss() != "cross-entropy")
       return fail("'" + path +
                   "' is a token file, but this plan is not a language model "
                   "whose labels are its next tokens (its inputs: " +
@@ -255,6 +255,8 @@ public:
                   layout);
     source->inputs_ = plan.inputs();
     source->layout_ = layout;
+    source->labels_ = plan.proto().training().labels_input();
+    source->loss_ = plan.proto().training().loss();
     const plan::Training &t = plan.proto().training();
     const TensorInfo *first =
         plan.inputs().empty() ? nullptr : &plan.inputs()[0];
@@ -281,12 +283,15 @@ public:
                     layout_);
       if (Status s = rt::readNpy(path, t); !s)
         return s;
+      if (t.shape == info.shape && t.dtype == DType::I32 &&
+          info.dtype == DType::I64)
+        widen(t);
       if (t.dtype != info.dtype || t.shape != info.shape)
         return fail("'" + path + "' is " + rt::dtypeName(t.dtype) +
                     rt::formatShape(t.shape) + " but the plan's input '" +
                     info.name + "' is " + colossal::tools::describe(info) +
-                    (info.name == "labels"
-                         ? " (labels: one int64 class per prediction)"
+                    (info.name == labels_ && loss_ == "cross-entropy"
+                         ? " (labels: one integer class per prediction)"
                          : "") +
                     "; recompile with --bind to change shapes");
       t.name = info.name;
@@ -301,7 +306,20 @@ public:
   }
 
 private:
-  std::string dir_, layout_;
+  /// int32 labels or ids (what many tools write) for an int64 input.
+  static void widen(rt::HostTensor &t) {
+    std::string wide(t.data.size() * 2, '\0');
+    for (size_t i = 0; i < t.data.size() / 4; ++i) {
+      int32_t v;
+      std::memcpy(&v, &t.data[i * 4], 4);
+      int64_t w = v;
+      std::memcpy(&wide[i * 8], &w, 8);
+    }
+    t.data = std::move(wide);
+    t.dtype = DType::I64;
+  }
+
+  std::string dir_, layout_, labels_, loss_;
   std::vector<std::string> batches_;
   std::vector<TensorInfo> inputs_;
 };
