@@ -293,6 +293,7 @@ static bool optimizerFromFlags(mlir::colossal::OptimizerPassOptions &opt,
   opt.clipGradNorm = clipGradNormOption;
   opt.lrSchedule = lrScheduleOption;
   opt.microBatches = microBatchesOption;
+  opt.tokensInput = tokensInputOption;
   auto [first, second] = StringRef(betasOption).split(',');
   if (first.trim().getAsDouble(opt.beta1) ||
       second.trim().getAsDouble(opt.beta2)) {
