@@ -83,6 +83,27 @@ bool validDType(colossal_dtype_t dtype) {
 
 } // namespace
 
+namespace {
+/// Read or write: NOT_FOUND for an unknown name, else INVALID_ARGUMENT.
+template <typename Call>
+colossal_status_t parameterCall(const char *fn,
+                                const colossal_session_t *session,
+                                const char *name, Call call) {
+  if (!session || !name)
+    return nullArgument(fn, !session ? "session" : "name");
+  return guarded(fn, [&] {
+    colossal::Status s = call();
+    if (s)
+      return succeed();
+    for (const colossal::ParameterInfo &p : session->session->parameters())
+      if (p.name == name)
+        return fromStatus(s, COLOSSAL_ERROR_INVALID_ARGUMENT);
+    return fail(COLOSSAL_ERROR_NOT_FOUND, s.message());
+  });
+}
+
+} // namespace
+
 extern "C" {
 
 const char *colossal_last_error(void) { return lastError.c_str(); }
@@ -284,6 +305,58 @@ colossal_session_copy_output(const colossal_session_t *session,
     if (session->session->plan().findOutput(name) < 0)
       return fail(COLOSSAL_ERROR_NOT_FOUND, s.message());
     return fromStatus(s, COLOSSAL_ERROR_INVALID_ARGUMENT);
+  });
+}
+
+colossal_status_t
+colossal_session_num_parameters(const colossal_session_t *session,
+                                size_t *out) {
+  if (!session || !out)
+    return nullArgument("colossal_session_num_parameters",
+                        !session ? "session" : "out");
+  *out = session->session->parameters().size();
+  return succeed();
+}
+
+colossal_status_t colossal_session_parameter(const colossal_session_t *session,
+                                             size_t index,
+                                             colossal_tensor_t *out,
+                                             int32_t *is_optimizer_state) {
+  const char *fn = "colossal_session_parameter";
+  if (!session || !out)
+    return nullArgument(fn, !session ? "session" : "out");
+  const auto &params = session->session->parameters();
+  if (index >= params.size())
+    return fail(COLOSSAL_ERROR_NOT_FOUND,
+                std::string(fn) + ": index " + std::to_string(index) +
+                    " is out of range; the plan has " +
+                    std::to_string(params.size()) + " parameters");
+  const colossal::ParameterInfo &p = params[index];
+  out->name = p.name.c_str();
+  out->dtype = static_cast<colossal_dtype_t>(p.dtype);
+  out->rank = static_cast<int32_t>(p.shape.size());
+  out->shape = p.shape.data();
+  out->data = nullptr;
+  out->bytes = p.bytes();
+  if (is_optimizer_state)
+    *is_optimizer_state = p.optimizerState ? 1 : 0;
+  return succeed();
+}
+
+colossal_status_t
+colossal_session_read_parameter(const colossal_session_t *session,
+                                const char *name, void *dst, size_t bytes) {
+  return parameterCall("colossal_session_read_parameter", session, name, [&] {
+    return session->session->readParameter(name, dst, bytes);
+  });
+}
+
+colossal_status_t colossal_session_write_parameter(colossal_session_t *session,
+                                                   const char *name,
+                                                   const void *src,
+                                                   size_t bytes) {
+  return parameterCall("colossal_session_write_parameter", session, name, [&] {
+    return session->session->writeParameter(name, src, bytes);
   });
 }
 

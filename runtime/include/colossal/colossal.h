@@ -100,6 +100,25 @@ colossal_status_t colossal_session_output(const colossal_session_t *session,
 colossal_status_t
 colossal_session_copy_output(const colossal_session_t *session,
                              const char *name, void *dst, size_t bytes);
+/* Parameters: model weights and, in a train plan (which updates them on
+ * every optimizer step), optimizer state. `out->data` is null; `name`,
+ * `shape` live as long as the session. `*is_optimizer_state` (may be null)
+ * tells the two apart. Reading and writing them is how an embedder
+ * checkpoints and resumes training. */
+colossal_status_t
+colossal_session_num_parameters(const colossal_session_t *session, size_t *out);
+colossal_status_t colossal_session_parameter(const colossal_session_t *session,
+                                             size_t index,
+                                             colossal_tensor_t *out,
+                                             int32_t *is_optimizer_state);
+/* Copies parameter `name` to/from host memory; `bytes` must be its size. */
+colossal_status_t
+colossal_session_read_parameter(const colossal_session_t *session,
+                                const char *name, void *dst, size_t bytes);
+colossal_status_t colossal_session_write_parameter(colossal_session_t *session,
+                                                   const char *name,
+                                                   const void *src,
+                                                   size_t bytes);
 /* The most device memory the session held at once (its arena). */
 colossal_status_t
 colossal_session_peak_device_bytes(const colossal_session_t *session,

@@ -10,7 +10,9 @@
 
 #include "runtime/core/HostTensor.h"
 #include "runtime/core/OnnxTensor.h"
+#include "runtime/core/PlanFile.h"
 #include "runtime/include/colossal/Runtime.h"
+#include "runtime/include/colossal/colossal.h"
 #include "test/unit/runtime-core/TestPlans.h"
 
 #include "onnx/onnx_pb.h"
@@ -327,6 +329,46 @@ TEST(RuntimeTraining, FillNeedsAFloatType) {
 
 TEST(RuntimeTraining, ValidatorAcceptsTheTrainPlan) {
   EXPECT_EQ(validate(trainPlan()), "");
+}
+
+TEST(RuntimeTraining, CApiParameters) {
+  std::string path = rttest::makeTempDir() + "/train.cplan";
+  ASSERT_TRUE(rt::writePlanFile(trainPlan(), path).isOk());
+  colossal_plan_t *plan = nullptr;
+  colossal_session_t *session = nullptr;
+  ASSERT_EQ(colossal_plan_load(path.c_str(), &plan), COLOSSAL_OK)
+      << colossal_last_error();
+  ASSERT_EQ(colossal_session_create(plan, 1, &session), COLOSSAL_OK)
+      << colossal_last_error();
+  size_t n = 0;
+  ASSERT_EQ(colossal_session_num_parameters(session, &n), COLOSSAL_OK);
+  ASSERT_EQ(n, 2u);
+  colossal_tensor_t info;
+  int32_t optimizer = -1;
+  ASSERT_EQ(colossal_session_parameter(session, 1, &info, &optimizer),
+            COLOSSAL_OK);
+  EXPECT_STREQ(info.name, "m");
+  EXPECT_EQ(info.bytes, 12u);
+  EXPECT_EQ(optimizer, 1);
+  ASSERT_EQ(colossal_session_parameter(session, 0, &info, nullptr),
+            COLOSSAL_OK);
+  EXPECT_STREQ(info.name, "w");
+  EXPECT_EQ(colossal_session_parameter(session, 2, &info, nullptr),
+            COLOSSAL_ERROR_NOT_FOUND);
+
+  float w[3] = {1, 2, 3}, back[3] = {0, 0, 0};
+  ASSERT_EQ(colossal_session_write_parameter(session, "w", w, sizeof w),
+            COLOSSAL_OK);
+  ASSERT_EQ(colossal_session_read_parameter(session, "w", back, sizeof back),
+            COLOSSAL_OK);
+  EXPECT_EQ(back[2], 3.0f);
+  EXPECT_EQ(colossal_session_read_parameter(session, "v", back, sizeof back),
+            COLOSSAL_ERROR_NOT_FOUND);
+  EXPECT_EQ(colossal_session_read_parameter(session, "w", back, 4),
+            COLOSSAL_ERROR_INVALID_ARGUMENT);
+  EXPECT_HAS(std::string(colossal_last_error()), "not 4");
+  colossal_session_free(session);
+  colossal_plan_free(plan);
 }
 
 TEST(RuntimeTraining, ParameterNamesAreUnique) {
