@@ -517,6 +517,11 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                     std::to_string(seedValue));
       seed = static_cast<uint64_t>(seedValue);
       restoredFrom = rt::checkpointPath(opts.checkpointDir, ckptStep);
+      auto data = meta.find("data");
+      if (data != meta.end() && !opts.data.empty() && data->second != opts.data)
+        std::printf("warning: the checkpoint was trained on '%s', this run "
+                    "reads '%s'; the data position carries over\n",
+                    data->second.c_str(), opts.data.c_str());
     } else {
       std::printf("resume: no checkpoint in %s yet; starting at step 0\n",
                   opts.checkpointDir.c_str());
@@ -580,6 +585,8 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     m["seed"] = std::to_string(seed);
     m["rng"] = "splitmix64(seed, sample number); state = data_position";
     m["micro_batches"] = std::to_string(k);
+    m["data"] = opts.data;
+    m["data_order"] = opts.dataOrder;
     m["training"] = t.options();
     m["producer"] = plan->producer();
     return m;
