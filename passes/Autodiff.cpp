@@ -170,6 +170,112 @@ public:
     return cur;
   }
 
+  /// Sum of `v` (NCHW...) over every dimension but the channels (1).
+  Value sumExceptChannels(Value v) {
+    auto t = typeOf(v);
+    SmallVector<int64_t> axes;
+    for (int64_t d = 0; d < t.getRank(); ++d)
+      if (d != 1)
+        axes.push_back(d);
+    return b.create<ReduceSumOp>(
+        loc, RankedTensorType::get({t.getDimSize(1)}, t.getElementType()), v,
+        b.getDenseI64ArrayAttr(axes), UnitAttr());
+  }
+
+  /// A per-channel vector [C] shaped [1, C, 1, ...] to broadcast over `like`.
+  Value perChannel(Value v, RankedTensorType like) {
+    SmallVector<int64_t> shape(like.getRank(), 1);
+    shape[1] = like.getDimSize(1);
+    return b.create<ReshapeOp>(
+        loc, RankedTensorType::get(shape, typeOf(v).getElementType()), v);
+  }
+
+  /// Input gradient of avg_pool2d: g divided by each window's element count
+  /// (as the forward kernel counts it), spread back over the window by a
+  /// depthwise transposed convolution with a ones kernel. Fails for a
+  /// ceil_mode pool whose result is larger than the floor-mode one.
+  FailureOr<Value> avgPoolGrad(AvgPool2DOp p, Value g) {
+    auto x = typeOf(p.getInput());
+    auto gt = typeOf(g);
+    ArrayRef<int64_t> k = p.getKernel(), s = p.getStrides(),
+                      pad = p.getPadding();
+    int64_t h = x.getDimSize(2), w = x.getDimSize(3), oh = gt.getDimSize(2),
+            ow = gt.getDimSize(3);
+    if ((h + pad[0] + pad[2] - k[0]) / s[0] + 1 != oh ||
+        (w + pad[1] + pad[3] - k[1]) / s[1] + 1 != ow)
+      return failure();
+    bool includePad = p.getCountIncludePad();
+    auto extent = [&](int64_t o, int64_t stride, int64_t before, int64_t kernel,
+                      int64_t size, int64_t after) {
+      int64_t start = o * stride - before;
+      int64_t n = includePad ? std::min(start + kernel, size + after) - start
+                             : std::min(start + kernel, size) -
+                                   std::max<int64_t>(start, 0);
+      return std::max<int64_t>(n, 1); // empty windows get no gradient anyway
+    };
+    SmallVector<float> counts;
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j)
+        counts.push_back(
+            static_cast<float>(extent(i, s[0], pad[0], k[0], h, pad[2]) *
+                               extent(j, s[1], pad[1], k[1], w, pad[3])));
+    Value divisor = b.create<ConstantOp>(
+        loc,
+        DenseElementsAttr::get(RankedTensorType::get({oh, ow}, b.getF32Type()),
+                               ArrayRef<float>(counts)));
+    Type f = gt.getElementType();
+    if (f != b.getF32Type())
+      divisor =
+          b.create<CastOp>(loc, RankedTensorType::get({oh, ow}, f), divisor);
+    int64_t c = x.getDimSize(1);
+    Value ones = b.create<ExpandOp>(
+        loc, RankedTensorType::get({c, 1, k[0], k[1]}, f), scalar(1.0, f));
+    return b
+        .create<Conv2DBackwardInputOp>(loc, x, binary<DivOp>(g, divisor), ones,
+                                       p.getStridesAttr(), p.getPaddingAttr(),
+                                       b.getDenseI64ArrayAttr({1, 1}),
+                                       b.getI64IntegerAttr(c))
+        .getResult();
+  }
+
+  /// `v[start:limit:step]` along `dim`, everything along the others.
+  Value sliceDim(Value v, int64_t dim, int64_t start, int64_t limit,
+                 int64_t step) {
+    auto t = typeOf(v);
+    SmallVector<int64_t> starts(t.getRank(), 0), limits(t.getShape()),
+        steps(t.getRank(), 1), shape(t.getShape());
+    starts[dim] = start;
+    limits[dim] = limit;
+    steps[dim] = step;
+    shape[dim] = step > 0 ? (limit - start + step - 1) / step
+                          : (start - limit - step - 1) / -step;
+    return b.create<SliceOp>(
+        loc, RankedTensorType::get(shape, t.getElementType()), v,
+        b.getDenseI64ArrayAttr(starts), b.getDenseI64ArrayAttr(limits),
+        b.getDenseI64ArrayAttr(steps));
+  }
+
+  /// `v`'s elements along `dim` moved to every `step`-th position with
+  /// zeros between, cut to at most `avail` positions: the inverse of a
+  /// positive-step slice, up to placement.
+  Value spread(Value v, int64_t dim, int64_t step, int64_t avail) {
+    auto t = typeOf(v);
+    Type e = t.getElementType();
+    int64_t m = t.getDimSize(dim);
+    SmallVector<int64_t> one(t.getShape());
+    one.insert(one.begin() + dim + 1, 1);
+    SmallVector<int64_t> gap(one), both(one), flat(t.getShape());
+    gap[dim + 1] = step - 1;
+    both[dim + 1] = step;
+    flat[dim] = m * step;
+    Value parts[] = {b.create<ReshapeOp>(loc, RankedTensorType::get(one, e), v),
+                     zeros(RankedTensorType::get(gap, e))};
+    Value joined = b.create<ConcatOp>(loc, RankedTensorType::get(both, e),
+                                      parts, b.getI64IntegerAttr(dim + 1));
+    Value r = b.create<ReshapeOp>(loc, RankedTensorType::get(flat, e), joined);
+    return m * step > avail ? sliceDim(r, dim, 0, avail, 1) : r;
+  }
+
   /// Operand gradients of `op` given its result gradient `g`; null entries
   /// for operands that get none (or have no float type).
   FailureOr<SmallVector<Value>> rule(Operation *op, ArrayRef<Value> gs) {
@@ -413,12 +519,102 @@ public:
               d[1] = unbroadcast(binary<MulOp>(g, xhat), typeOf(n.getScale()));
               return success();
             })
+            .Case([&](BatchNormOp n) {
+              // y = (x - mean) * k + bias with k = scale / sqrt(var + eps):
+              // an affine map per channel. mean and variance are running
+              // statistics (buffers in torch, updated by momentum in ONNX
+              // training, never by gradient), so they get no gradient and
+              // the optimizer leaves them as they are.
+              Value x = n.getInput();
+              auto xt = typeOf(x);
+              Value inv = b.create<RsqrtOp>(
+                  loc, typeOf(n.getVariance()),
+                  binary<AddOp>(n.getVariance(),
+                                scalar(n.getEpsilon().convertToDouble(), f)));
+              Value k = binary<MulOp>(n.getScale(), inv);
+              d[0] = binary<MulOp>(g, perChannel(k, xt));
+              Value xhat =
+                  binary<MulOp>(binary<SubOp>(x, perChannel(n.getMean(), xt)),
+                                perChannel(inv, xt));
+              d[1] = sumExceptChannels(binary<MulOp>(g, xhat));
+              d[2] = sumExceptChannels(g);
+              return success();
+            })
+            .Case([&](ReduceMaxOp r) {
+              // Ties share the gradient equally (torch.amax's rule).
+              Value x = r.getInput();
+              auto in = typeOf(x);
+              if (!isa<FloatType>(in.getElementType()))
+                return failure();
+              Value hit =
+                  cmp(CmpPredicate::eq, x, expandBack(y, in, r.getAxes()));
+              Value hits = b.create<CastOp>(
+                  loc, RankedTensorType::get(in.getShape(), f), hit);
+              Value count = b.create<ReduceSumOp>(
+                  loc, typeOf(y), hits, r.getAxesAttr(), r.getKeepdimsAttr());
+              d[0] = select(
+                  hit, expandBack(binary<DivOp>(g, count), in, r.getAxes()));
+              return success();
+            })
+            .Case([&](TriluOp t) {
+              if (!isa<FloatType>(f))
+                return failure();
+              d[0] = b.create<TriluOp>(loc, typeOf(g), g, t.getUpperAttr(),
+                                       t.getDiagonalAttr());
+              return success();
+            })
+            .Case([&](Conv2DOp c) {
+              d[0] = b.create<Conv2DBackwardInputOp>(
+                  loc, typeOf(c.getInput()), g, c.getWeight(),
+                  c.getStridesAttr(), c.getPaddingAttr(), c.getDilationsAttr(),
+                  c.getGroupsAttr());
+              d[1] = b.create<Conv2DBackwardWeightOp>(
+                  loc, typeOf(c.getWeight()), c.getInput(), g,
+                  c.getStridesAttr(), c.getPaddingAttr(), c.getDilationsAttr(),
+                  c.getGroupsAttr());
+              if (c.getBias())
+                d[2] = sumExceptChannels(g);
+              return success();
+            })
+            .Case([&](MaxPool2DOp m) {
+              d[0] = b.create<MaxPool2DBackwardOp>(
+                  loc, typeOf(m.getInput()), m.getInput(), g, m.getKernelAttr(),
+                  m.getStridesAttr(), m.getPaddingAttr(), m.getCeilModeAttr());
+              return success();
+            })
+            .Case([&](AvgPool2DOp p) {
+              FailureOr<Value> dx = avgPoolGrad(p, g);
+              if (failed(dx))
+                return failure();
+              d[0] = *dx;
+              return success();
+            })
             .Case([&](SliceOp sl) {
               auto in = typeOf(sl.getInput());
-              if (!isa<FloatType>(in.getElementType()) ||
-                  llvm::any_of(sl.getSteps(), [](int64_t s) { return s != 1; }))
-                return failure(); // strided slices: no rule yet
-              d[0] = padInto(g, in, sl.getStarts());
+              if (!isa<FloatType>(in.getElementType()))
+                return failure();
+              if (typeOf(g).getNumElements() == 0) {
+                d[0] = zeros(in);
+                return success();
+              }
+              // Per dimension, turn the strided pick into a contiguous block
+              // (reversed when the step is negative, zeros between picks),
+              // then place the blocks.
+              Value cur = g;
+              SmallVector<int64_t> starts;
+              for (int64_t dim = 0; dim < in.getRank(); ++dim) {
+                int64_t step = sl.getSteps()[dim], start = sl.getStarts()[dim],
+                        m = typeOf(cur).getDimSize(dim);
+                if (step < 0) {
+                  cur = sliceDim(cur, dim, m - 1, -1, -1);
+                  start += (m - 1) * step;
+                  step = -step;
+                }
+                if (step > 1)
+                  cur = spread(cur, dim, step, in.getDimSize(dim) - start);
+                starts.push_back(start);
+              }
+              d[0] = padInto(cur, in, starts);
               return success();
             })
             .Case([&](ConcatOp c) {
