@@ -80,6 +80,22 @@ public:
         b.getDenseI64ArrayAttr(perm));
   }
 
+  /// `v` transposed by `perm`; `v` itself when `perm` is the identity.
+  Value permute(Value v, ArrayRef<int64_t> perm) {
+    auto t = typeOf(v);
+    SmallVector<int64_t> shape;
+    bool identity = true;
+    for (auto [i, p] : llvm::enumerate(perm)) {
+      shape.push_back(t.getDimSize(p));
+      identity &= static_cast<int64_t>(i) == p;
+    }
+    if (identity)
+      return v;
+    return b.create<TransposeOp>(
+        loc, RankedTensorType::get(shape, t.getElementType()), v,
+        b.getDenseI64ArrayAttr(perm));
+  }
+
   Value matmul(Value x, Value y) {
     auto shape = matmulShape(typeOf(x).getShape(), typeOf(y).getShape());
     return b.create<MatMulOp>(
@@ -648,16 +664,17 @@ public:
               return success();
             })
             .Case([&](GatherOp ga) {
-              // Embedding gradient as one_hot(indices)^T @ g, for gathers
-              // along axis 0 (row lookups).
+              // one_hot(indices)^T @ g: the embedding gradient. Along another
+              // axis, g's index dimensions move to the front first and the
+              // gathered axis goes back in place after.
               auto data = typeOf(ga.getInput());
               auto idx = typeOf(ga.getIndices());
               int64_t axis = static_cast<int64_t>(ga.getAxis());
               if (axis < 0)
                 axis += data.getRank();
-              if (axis != 0 || !isa<FloatType>(data.getElementType()))
+              if (!isa<FloatType>(data.getElementType()))
                 return failure();
-              int64_t rows = data.getDimSize(0);
+              int64_t rows = data.getDimSize(axis);
               int64_t n = idx.getNumElements();
               int64_t width = data.getNumElements() / rows;
               Type it = idx.getElementType();
@@ -668,10 +685,32 @@ public:
                   loc, typeOf(flat), cmp(CmpPredicate::lt, flat, scalar(0, it)),
                   binary<AddOp>(flat, scalar(rows, it)), flat);
               Value hot = oneHot(b, loc, wrapped, rows, f);
-              Value g2 = b.create<ReshapeOp>(
-                  loc, RankedTensorType::get({n, width}, f), g);
-              d[0] = b.create<ReshapeOp>(loc, data,
-                                         matmul(transposeLast2(hot), g2));
+              int64_t gRank = typeOf(g).getRank(), k = idx.getRank();
+              SmallVector<int64_t> toFront;
+              for (int64_t i = axis; i < axis + k; ++i)
+                toFront.push_back(i);
+              for (int64_t i = 0; i < gRank; ++i)
+                if (i < axis || i >= axis + k)
+                  toFront.push_back(i);
+              Value g2 =
+                  b.create<ReshapeOp>(loc, RankedTensorType::get({n, width}, f),
+                                      permute(g, toFront));
+              Value rowsFirst = matmul(transposeLast2(hot), g2);
+              // [rows, width] -> data's shape with the axis in front, then
+              // the axis back in place.
+              SmallVector<int64_t> front = {rows}, back;
+              for (int64_t i = 0; i < data.getRank(); ++i)
+                if (i != axis)
+                  front.push_back(data.getDimSize(i));
+              for (int64_t i = 1; i <= axis; ++i)
+                back.push_back(i);
+              back.push_back(0);
+              for (int64_t i = axis + 1; i < data.getRank(); ++i)
+                back.push_back(i);
+              d[0] =
+                  permute(b.create<ReshapeOp>(
+                              loc, RankedTensorType::get(front, f), rowsFirst),
+                          back);
               return success();
             })
             .Case([&](AttentionOp at) {

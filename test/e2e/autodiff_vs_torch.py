@@ -341,6 +341,27 @@ def strided_slices(rng):
     return p, inputs, body, ref
 
 
+def gather_axes(rng):
+    # gather along a middle axis (2-D indices, a negative and a repeated one)
+    # and along the last axis.
+    p = {"a": rng.standard_normal((2, 5, 3)), "b": rng.standard_normal((3, 4))}
+    inputs = {"i": np.array([[4, -1], [0, 2]], dtype=np.int64),
+              "j": np.array([3, 0, 3], dtype=np.int64),
+              "m": rng.standard_normal((2, 2, 2, 3)), "n": rng.standard_normal((3, 3))}
+    body = """
+  %g = cg.gather %a, %i {axis = 1} : (tensor<2x5x3xf32>, tensor<2x2xi64>) -> tensor<2x2x2x3xf32>
+  %gm = cg.mul %g, %m : (tensor<2x2x2x3xf32>, tensor<2x2x2x3xf32>) -> tensor<2x2x2x3xf32>
+  %s1 = cg.reduce_sum %gm {axes = array<i64: 0, 1, 2, 3>} : (tensor<2x2x2x3xf32>) -> tensor<f32>
+  %h = cg.gather %b, %j {axis = 1} : (tensor<3x4xf32>, tensor<3xi64>) -> tensor<3x3xf32>
+  %hn = cg.mul %h, %n : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
+  %s2 = cg.reduce_sum %hn {axes = array<i64: 0, 1>} : (tensor<3x3xf32>) -> tensor<f32>
+  %l = cg.add %s1, %s2 : (tensor<f32>, tensor<f32>) -> tensor<f32>"""
+
+    def ref(t, i, j, m, n):
+        return (t["a"][:, i % 5] * m).sum() + (t["b"][:, j] * n).sum()
+    return p, inputs, body, ref
+
+
 CASES = {"mlp_mse": mlp_mse, "classifier_xent": classifier_xent,
          "softmax_exp_log": softmax_exp_log,
          "transformer_ops": transformer_ops,
@@ -348,7 +369,8 @@ CASES = {"mlp_mse": mlp_mse, "classifier_xent": classifier_xent,
          "attention": attention,
          "cnn_classifier": cnn_classifier,
          "max_and_triangles": max_and_triangles,
-         "strided_slices": strided_slices}
+         "strided_slices": strided_slices,
+         "gather_axes": gather_axes}
 
 
 def run_case(name, make, build, tmp):
