@@ -31,6 +31,18 @@ double mlir::colossal::forwardFlops(Operation *op) {
                            w.getDimSize(2) * w.getDimSize(3);
         return 2.0 * elements(c.getResult()) * perOutput;
       })
+      .Case<Conv2DBackwardInputOp, Conv2DBackwardWeightOp>([](Operation *op) {
+        // The forward product's size: each element of the result gradient
+        // meets every weight of its output channel once.
+        Value grad = isa<Conv2DBackwardInputOp>(op) ? op->getOperand(0)
+                                                    : op->getOperand(1);
+        auto w = cast<ShapedType>(isa<Conv2DBackwardInputOp>(op)
+                                      ? op->getOperand(1).getType()
+                                      : op->getResult(0).getType());
+        double perOutput = static_cast<double>(w.getDimSize(1)) *
+                           w.getDimSize(2) * w.getDimSize(3);
+        return 2.0 * elements(grad) * perOutput;
+      })
       .Case([](AttentionOp a) {
         auto q = cast<ShapedType>(a.getQuery().getType());
         auto k = cast<ShapedType>(a.getKey().getType());

@@ -374,18 +374,30 @@ void Extractor::addOp(cost::LayerSpec &layer, Operation *op, int index) {
           layer.activations.attention_core +=
               (options.dropout ? 2 * e + 1 : e) * heads * sq * skv;
       })
-      .Case([&](Conv2DOp c) {
-        auto w = cast<ShapedType>(c.getWeight().getType());
-        double n = w.getDimSize(0);
-        double k = static_cast<double>(w.getDimSize(1)) * w.getDimSize(2) *
-                   w.getDimSize(3);
-        double m = perSample(static_cast<double>(
-                       cast<ShapedType>(c.getType()).getNumElements())) /
-                   n;
-        layer.ops.push_back(
-            cost::OpSpec::gemm("conv2d", m, n, k, cost::TpRole::Replicated));
-        saveActivation(layer, c.getInput());
-      })
+      .Case<Conv2DOp, Conv2DBackwardInputOp, Conv2DBackwardWeightOp>(
+          [&](Operation *op) {
+            // One GEMM of the forward conv2d's shape: M = output positions,
+            // N = output channels, K = weights per output channel. The
+            // gradient ops see y's shape in dY and the weight as operand or
+            // result.
+            Value w = isa<Conv2DBackwardWeightOp>(op) ? op->getResult(0)
+                                                      : op->getOperand(1);
+            Value y = isa<Conv2DOp>(op)                ? op->getResult(0)
+                      : isa<Conv2DBackwardInputOp>(op) ? op->getOperand(0)
+                                                       : op->getOperand(1);
+            auto wt = cast<ShapedType>(w.getType());
+            double n = wt.getDimSize(0);
+            double k = static_cast<double>(wt.getDimSize(1)) *
+                       wt.getDimSize(2) * wt.getDimSize(3);
+            double m = perSample(static_cast<double>(
+                           cast<ShapedType>(y.getType()).getNumElements())) /
+                       n;
+            layer.ops.push_back(
+                cost::OpSpec::gemm(op->getName().stripDialect().str(), m, n, k,
+                                   cost::TpRole::Replicated));
+            if (isa<Conv2DOp>(op))
+              saveActivation(layer, op->getOperand(0));
+          })
       .Case([&](GatherOp g) {
         auto table = paramOf(g.getInput());
         auto type = cast<ShapedType>(g.getInput().getType());
@@ -429,7 +441,7 @@ void Extractor::addOp(cost::LayerSpec &layer, Operation *op, int index) {
         saveActivation(layer, s->getResult(0));
       })
       .Case<ReduceSumOp, ReduceMeanOp, ReduceMaxOp, MaxPool2DOp, AvgPool2DOp,
-            TriluOp>([&](Operation *r) {
+            MaxPool2DBackwardOp, TriluOp>([&](Operation *r) {
         double b = bytes(r->getOperand(0)) + bytes(r->getResult(0));
         layer.ops.push_back(
             cost::OpSpec::memoryBound(r->getName().stripDialect().str(), b, b,

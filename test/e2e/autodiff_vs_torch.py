@@ -238,11 +238,139 @@ def attention(rng):
     return p, inputs, body, ref
 
 
+def cnn_classifier(rng):
+    # conv2d (stride 2, padding 1, bias) + batch_norm (running statistics as
+    # inputs: they get no gradient) + relu + max_pool2d (3x3, stride 2, pad 1)
+    # + global avg_pool2d + linear + log_softmax cross-entropy; a padded
+    # avg_pool2d (count_include_pad off) feeds the loss too.
+    p = {"w": rng.standard_normal((4, 3, 3, 3)), "b": rng.standard_normal(4),
+         "s": rng.uniform(0.5, 1.5, 4), "sb": rng.standard_normal(4),
+         "fw": rng.standard_normal((4, 3)), "fb": rng.standard_normal(3)}
+    labels = rng.integers(0, 3, size=2)
+    inputs = {"x": rng.standard_normal((2, 3, 8, 8)), "y": np.eye(3)[labels],
+              "mean": rng.standard_normal(4) * 0.1,
+              "var": rng.uniform(0.5, 2.0, 4),
+              "m": rng.standard_normal((2, 4, 2, 2))}
+    body = """
+  %c = cg.conv2d %x, %w, %b {strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 1} : (tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<2x4x4x4xf32>
+  %bn = cg.batch_norm %c, %s, %sb, %mean, %var {epsilon = 1.0e-5} : (tensor<2x4x4x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x4x4xf32>
+  %r = cg.relu %bn : tensor<2x4x4x4xf32>
+  %mp = cg.max_pool2d %r {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<2x4x4x4xf32>) -> tensor<2x4x2x2xf32>
+  %ap = cg.avg_pool2d %mp {kernel = array<i64: 2, 2>, strides = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>} : (tensor<2x4x2x2xf32>) -> tensor<2x4x1x1xf32>
+  %f = cg.reshape %ap : (tensor<2x4x1x1xf32>) -> tensor<2x4xf32>
+  %z = cg.linear %f, %fw, %fb : (tensor<2x4xf32>, tensor<4x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  %lp = cg.log_softmax %z {axis = 1} : tensor<2x3xf32>
+  %xm = cg.mul %lp, %y : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  %s1 = cg.reduce_sum %xm {axes = array<i64: 1>} : (tensor<2x3xf32>) -> tensor<2xf32>
+  %n = cg.neg %s1 : tensor<2xf32>
+  %xe = cg.reduce_mean %n {axes = array<i64: 0>} : (tensor<2xf32>) -> tensor<f32>
+  %pa = cg.avg_pool2d %bn {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<2x4x4x4xf32>) -> tensor<2x4x2x2xf32>
+  %pm = cg.mul %pa, %m : (tensor<2x4x2x2xf32>, tensor<2x4x2x2xf32>) -> tensor<2x4x2x2xf32>
+  %ps = cg.reduce_sum %pm {axes = array<i64: 0, 1, 2, 3>} : (tensor<2x4x2x2xf32>) -> tensor<f32>
+  %l = cg.add %xe, %ps : (tensor<f32>, tensor<f32>) -> tensor<f32>"""
+
+    def ref(t, x, y, mean, var, m):
+        F = torch.nn.functional
+        c = F.conv2d(x, t["w"], t["b"], stride=2, padding=1)
+        bn = F.batch_norm(c, mean, var, t["s"], t["sb"], training=False, eps=1e-5)
+        mp = F.max_pool2d(F.relu(bn), 3, 2, 1)
+        z = F.avg_pool2d(mp, 2).reshape(2, 4) @ t["fw"] + t["fb"]
+        xe = -(torch.log_softmax(z, 1) * y).sum(1).mean()
+        pa = F.avg_pool2d(bn, 3, 2, 1, count_include_pad=False)
+        return xe + (pa * m).sum()
+    return p, inputs, body, ref
+
+
+def max_and_triangles(rng):
+    # reduce_max over one axis and (keepdims) over two, of a trilu'd tensor;
+    # an upper trilu with a negative diagonal; and reduce_max with ties in a
+    # row (torch.amax shares the gradient equally between them).
+    p = {"a": rng.standard_normal((2, 3, 4)),
+         "q": np.array([[1.0, 2.0, 2.0], [3.0, 3.0, 0.0]])}
+    inputs = {"m": rng.standard_normal((2, 3, 4)), "v": rng.standard_normal(2),
+              "k": rng.standard_normal((2, 3))}
+    body = """
+  %am = cg.mul %a, %m : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %lo = cg.trilu %am {diagonal = 1} : tensor<2x3x4xf32>
+  %mx = cg.reduce_max %lo {axes = array<i64: 2>} : (tensor<2x3x4xf32>) -> tensor<2x3xf32>
+  %mk = cg.mul %mx, %k : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  %s1 = cg.reduce_sum %mk {axes = array<i64: 0, 1>} : (tensor<2x3xf32>) -> tensor<f32>
+  %mx2 = cg.reduce_max %lo {axes = array<i64: 1, 2>, keepdims} : (tensor<2x3x4xf32>) -> tensor<2x1x1xf32>
+  %s2 = cg.reduce_sum %mx2 {axes = array<i64: 0, 1, 2>} : (tensor<2x1x1xf32>) -> tensor<f32>
+  %up = cg.trilu %a {upper, diagonal = -1} : tensor<2x3x4xf32>
+  %um = cg.mul %up, %m : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %s3 = cg.reduce_sum %um {axes = array<i64: 0, 1, 2>} : (tensor<2x3x4xf32>) -> tensor<f32>
+  %qm = cg.reduce_max %q {axes = array<i64: 1>} : (tensor<2x3xf32>) -> tensor<2xf32>
+  %qv = cg.mul %qm, %v : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %s4 = cg.reduce_sum %qv {axes = array<i64: 0>} : (tensor<2xf32>) -> tensor<f32>
+  %t1 = cg.add %s1, %s2 : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %t2 = cg.add %t1, %s3 : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %l = cg.add %t2, %s4 : (tensor<f32>, tensor<f32>) -> tensor<f32>"""
+
+    def ref(t, m, v, k):
+        lo = torch.tril(t["a"] * m, 1)
+        s1 = (lo.amax(2) * k).sum()
+        s2 = lo.amax((1, 2), keepdim=True).sum()
+        s3 = (torch.triu(t["a"], -1) * m).sum()
+        s4 = (t["q"].amax(1) * v).sum()
+        return s1 + s2 + s3 + s4
+    return p, inputs, body, ref
+
+
+def strided_slices(rng):
+    # slice with steps 2 and 3, a negative step (reversal through index 0),
+    # and a step that overshoots the end.
+    p = {"a": rng.standard_normal((4, 7, 5))}
+    inputs = {"m": rng.standard_normal((2, 3, 2)), "n": rng.standard_normal((4, 4, 2))}
+    body = """
+  %s = cg.slice %a {starts = array<i64: 1, 0, 4>, limits = array<i64: 4, 7, 0>, steps = array<i64: 2, 3, -2>} : (tensor<4x7x5xf32>) -> tensor<2x3x2xf32>
+  %sm = cg.mul %s, %m : (tensor<2x3x2xf32>, tensor<2x3x2xf32>) -> tensor<2x3x2xf32>
+  %s1 = cg.reduce_sum %sm {axes = array<i64: 0, 1, 2>} : (tensor<2x3x2xf32>) -> tensor<f32>
+  %t = cg.slice %a {starts = array<i64: 3, 6, 1>, limits = array<i64: -1, 0, 5>, steps = array<i64: -1, -2, 2>} : (tensor<4x7x5xf32>) -> tensor<4x3x2xf32>
+  %tt = cg.tanh %t : tensor<4x3x2xf32>
+  %u = cg.slice %n {starts = array<i64: 0, 1, 0>, limits = array<i64: 4, 4, 2>, steps = array<i64: 1, 1, 1>} : (tensor<4x4x2xf32>) -> tensor<4x3x2xf32>
+  %tu = cg.mul %tt, %u : (tensor<4x3x2xf32>, tensor<4x3x2xf32>) -> tensor<4x3x2xf32>
+  %s2 = cg.reduce_sum %tu {axes = array<i64: 0, 1, 2>} : (tensor<4x3x2xf32>) -> tensor<f32>
+  %l = cg.add %s1, %s2 : (tensor<f32>, tensor<f32>) -> tensor<f32>"""
+
+    def ref(t, m, n):
+        a = t["a"]
+        s = a[1:4:2, 0:7:3][:, :, [4, 2]]
+        tt = torch.tanh(a.flip(0)[:, [6, 4, 2]][:, :, 1:5:2])
+        return (s * m).sum() + (tt * n[:, 1:4]).sum()
+    return p, inputs, body, ref
+
+
+def gather_axes(rng):
+    # gather along a middle axis (2-D indices, a negative and a repeated one)
+    # and along the last axis.
+    p = {"a": rng.standard_normal((2, 5, 3)), "b": rng.standard_normal((3, 4))}
+    inputs = {"i": np.array([[4, -1], [0, 2]], dtype=np.int64),
+              "j": np.array([3, 0, 3], dtype=np.int64),
+              "m": rng.standard_normal((2, 2, 2, 3)), "n": rng.standard_normal((3, 3))}
+    body = """
+  %g = cg.gather %a, %i {axis = 1} : (tensor<2x5x3xf32>, tensor<2x2xi64>) -> tensor<2x2x2x3xf32>
+  %gm = cg.mul %g, %m : (tensor<2x2x2x3xf32>, tensor<2x2x2x3xf32>) -> tensor<2x2x2x3xf32>
+  %s1 = cg.reduce_sum %gm {axes = array<i64: 0, 1, 2, 3>} : (tensor<2x2x2x3xf32>) -> tensor<f32>
+  %h = cg.gather %b, %j {axis = 1} : (tensor<3x4xf32>, tensor<3xi64>) -> tensor<3x3xf32>
+  %hn = cg.mul %h, %n : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
+  %s2 = cg.reduce_sum %hn {axes = array<i64: 0, 1>} : (tensor<3x3xf32>) -> tensor<f32>
+  %l = cg.add %s1, %s2 : (tensor<f32>, tensor<f32>) -> tensor<f32>"""
+
+    def ref(t, i, j, m, n):
+        return (t["a"][:, i % 5] * m).sum() + (t["b"][:, j] * n).sum()
+    return p, inputs, body, ref
+
+
 CASES = {"mlp_mse": mlp_mse, "classifier_xent": classifier_xent,
          "softmax_exp_log": softmax_exp_log,
          "transformer_ops": transformer_ops,
          "embedding_slices": embedding_slices,
-         "attention": attention}
+         "attention": attention,
+         "cnn_classifier": cnn_classifier,
+         "max_and_triangles": max_and_triangles,
+         "strided_slices": strided_slices,
+         "gather_axes": gather_axes}
 
 
 def run_case(name, make, build, tmp):

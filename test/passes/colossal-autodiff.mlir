@@ -32,11 +32,38 @@ func.func @not_scalar(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
-func.func @no_rule(%x: tensor<4xf32>) -> tensor<f32> {
-  %w = cg.param "w" from(dense<0.5> : tensor<4xf32>) : tensor<4xf32>
-  %o = cg.mul %x, %w : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
-  // expected-error @+1 {{'cg.reduce_max' op has no gradient rule yet}}
-  %l = cg.reduce_max %o {axes = array<i64: 0>} : (tensor<4xf32>) -> tensor<f32>
+func.func @no_rule(%x: tensor<1x1x4x4xf32>) -> tensor<f32> {
+  %w = cg.param "w" from(dense<0.5> : tensor<1x1x4x4xf32>) : tensor<1x1x4x4xf32>
+  %o = cg.mul %x, %w : (tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  // A ceil_mode window past the floor-mode result: no rule yet.
+  // expected-error @+1 {{'cg.avg_pool2d' op has no gradient rule yet}}
+  %p = cg.avg_pool2d %o {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, ceil_mode} : (tensor<1x1x4x4xf32>) -> tensor<1x1x2x2xf32>
+  %l = cg.reduce_sum %p {axes = array<i64: 0, 1, 2, 3>} : (tensor<1x1x2x2xf32>) -> tensor<f32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// conv2d differentiates into the two conv2d gradient ops with conv2d's
+// attributes (its bias into a sum over batch and space), max_pool2d into
+// max_pool2d_backward, batch_norm into per-channel sums; its running mean
+// and variance get zero gradients.
+// CHECK-LABEL: func.func @cnn
+// CHECK-DAG: cg.max_pool2d_backward %{{.*}}, %{{.*}} {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x2x4x4xf32>, tensor<1x2x2x2xf32>) -> tensor<1x2x4x4xf32>
+// CHECK-DAG: cg.conv2d_backward_input %{{.*}}, %{{.*}} {dilations = array<i64: 1, 1>, groups = 1 : i64, padding = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x2x4x4xf32>, tensor<2x3x3x3xf32>) -> tensor<1x3x8x8xf32>
+// CHECK-DAG: cg.conv2d_backward_weight %arg0, %{{.*}} {dilations = array<i64: 1, 1>, groups = 1 : i64, padding = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x3x8x8xf32>, tensor<1x2x4x4xf32>) -> tensor<2x3x3x3xf32>
+// CHECK-DAG: cg.reduce_sum %{{.*}} {axes = array<i64: 0, 2, 3>} : (tensor<1x2x4x4xf32>) -> tensor<2xf32>
+// CHECK: return
+func.func @cnn(%x: tensor<1x3x8x8xf32>) -> tensor<f32> {
+  %w = cg.param "w" from(dense<0.5> : tensor<2x3x3x3xf32>) : tensor<2x3x3x3xf32>
+  %b = cg.param "b" from(dense<0.1> : tensor<2xf32>) : tensor<2xf32>
+  %s = cg.param "s" from(dense<1.0> : tensor<2xf32>) : tensor<2xf32>
+  %mean = cg.param "mean" from(dense<0.0> : tensor<2xf32>) : tensor<2xf32>
+  %var = cg.param "var" from(dense<1.0> : tensor<2xf32>) : tensor<2xf32>
+  %c = cg.conv2d %x, %w, %b {strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 1} : (tensor<1x3x8x8xf32>, tensor<2x3x3x3xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
+  %bn = cg.batch_norm %c, %s, %b, %mean, %var {epsilon = 1.0e-5} : (tensor<1x2x4x4xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
+  %mp = cg.max_pool2d %bn {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32>
+  %l = cg.reduce_sum %mp {axes = array<i64: 0, 1, 2, 3>} : (tensor<1x2x2x2xf32>) -> tensor<f32>
   return %l : tensor<f32>
 }
 

@@ -465,6 +465,65 @@ LogicalResult AvgPool2DOp::inferReturnTypes(MLIRContext *,
                    adaptor.getPadding(), adaptor.getCeilMode(), results);
 }
 
+/// Checks that conv2d of `input` with `weight` (shapes only) has `grad`'s
+/// shape: the contract both conv2d gradient ops share.
+static LogicalResult verifyConvGradShapes(Operation *op, ShapedType input,
+                                          ShapedType weight, ShapedType grad,
+                                          ArrayRef<int64_t> strides,
+                                          ArrayRef<int64_t> padding,
+                                          ArrayRef<int64_t> dilations,
+                                          int64_t groups) {
+  if (weight.getRank() != 4 || grad.getRank() != 4)
+    return op->emitOpError("needs NCHW gradients and an OIHW weight, got ")
+           << shapeStr(grad.getShape()) << " and "
+           << shapeStr(weight.getShape());
+  if (groups < 1 || input.getRank() != 4 ||
+      input.getDimSize(1) != weight.getDimSize(1) * groups ||
+      weight.getDimSize(0) % groups != 0)
+    return op->emitOpError("input ")
+           << shapeStr(input.getShape()) << " does not match weight "
+           << shapeStr(weight.getShape()) << " with " << groups << " group(s)";
+  int64_t outH, outW;
+  if (failed(inferWindow(op->getLoc(), op->getName().getStringRef(), input,
+                         {weight.getDimSize(2), weight.getDimSize(3)}, strides,
+                         padding, dilations, false, outH, outW)))
+    return failure();
+  SmallVector<int64_t> expect = {input.getDimSize(0), weight.getDimSize(0),
+                                 outH, outW};
+  if (grad.getShape() != ArrayRef<int64_t>(expect))
+    return op->emitOpError("gradient shape ")
+           << shapeStr(grad.getShape()) << " is not conv2d's result shape "
+           << shapeStr(expect);
+  return success();
+}
+
+LogicalResult Conv2DBackwardInputOp::verify() {
+  return verifyConvGradShapes(
+      *this, shapedOf(getResult()), shapedOf(getWeight()), shapedOf(getGrad()),
+      getStrides(), getPadding(), getDilations(), getGroups());
+}
+
+LogicalResult Conv2DBackwardWeightOp::verify() {
+  return verifyConvGradShapes(
+      *this, shapedOf(getInput()), shapedOf(getResult()), shapedOf(getGrad()),
+      getStrides(), getPadding(), getDilations(), getGroups());
+}
+
+LogicalResult MaxPool2DBackwardOp::verify() {
+  auto input = shapedOf(getInput());
+  if (getResult().getType() != getInput().getType())
+    return emitOpError("result type must equal the input type");
+  SmallVector<Type> pooled;
+  if (failed(inferPool(getLoc(), "max_pool2d_backward", input, getKernel(),
+                       getStrides(), getPadding(), getCeilMode(), pooled)))
+    return failure();
+  if (pooled[0] != getGrad().getType())
+    return emitOpError("gradient type ")
+           << getGrad().getType() << " is not max_pool2d's result type "
+           << pooled[0];
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Reductions
 //===----------------------------------------------------------------------===//

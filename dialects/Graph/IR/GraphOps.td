@@ -335,6 +335,74 @@ def CG_AvgPool2DOp : CG_Pool2DOp<"avg_pool2d"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Convolution and pooling gradients
+//===----------------------------------------------------------------------===//
+
+def CG_Conv2DBackwardInputOp : CG_Op<"conv2d_backward_input", [
+    DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
+    SameOperandsAndResultElementType]> {
+  let summary = "Gradient of conv2d with respect to its input";
+  let description = [{
+    Given `grad` = dL/dy of `y = conv2d(x, weight)` (same attributes), the
+    result is dL/dx: the transposed convolution of `grad` with `weight`.
+    The result type is stated because strided convolutions map several
+    input sizes to one output size; the verifier checks that conv2d of the
+    result type with `weight` gives `grad`'s shape.
+
+    ```mlir
+    %dx = cg.conv2d_backward_input %g, %w {strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 1} : (tensor<2x8x4x4xf32>, tensor<8x3x3x3xf32>) -> tensor<2x3x8x8xf32>
+    ```
+  }];
+  let arguments = (ins CG_FloatTensor:$grad, CG_FloatTensor:$weight,
+                       DenseI64ArrayAttr:$strides,
+                       DenseI64ArrayAttr:$padding, // top, left, bottom, right
+                       DenseI64ArrayAttr:$dilations,
+                       I64Attr:$groups);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def CG_Conv2DBackwardWeightOp : CG_Op<"conv2d_backward_weight", [
+    DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
+    SameOperandsAndResultElementType]> {
+  let summary = "Gradient of conv2d with respect to its weight";
+  let description = [{
+    Given the conv2d `input` and `grad` = dL/dy (same attributes), the result
+    is dL/dweight, OIHW, summed over the batch. The result type states the
+    kernel size; the verifier checks it against the two operands.
+  }];
+  let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$grad,
+                       DenseI64ArrayAttr:$strides,
+                       DenseI64ArrayAttr:$padding, // top, left, bottom, right
+                       DenseI64ArrayAttr:$dilations,
+                       I64Attr:$groups);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def CG_MaxPool2DBackwardOp : CG_Op<"max_pool2d_backward", [
+    DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
+    SameOperandsAndResultElementType]> {
+  let summary = "Gradient of max_pool2d with respect to its input";
+  let description = [{
+    Each element of `grad` (dL/dy of `max_pool2d(input)`, same attributes)
+    goes to the first position, in row-major window order, holding its
+    window's maximum; overlapping windows add up. The result has `input`'s
+    type.
+  }];
+  let arguments = (ins CG_FloatTensor:$input, CG_FloatTensor:$grad,
+                       DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides,
+                       DenseI64ArrayAttr:$padding, // top, left, bottom, right
+                       UnitAttr:$ceil_mode);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Reductions
 //===----------------------------------------------------------------------===//
 

@@ -240,6 +240,15 @@ CG_STRATEGIES(BatchNormOp) { leading(*this, 1, tp, out); }
 CG_STRATEGIES(Conv2DOp) { leading(*this, 1, tp, out); }
 CG_STRATEGIES(MaxPool2DOp) { leading(*this, 2, tp, out); }
 CG_STRATEGIES(AvgPool2DOp) { leading(*this, 2, tp, out); }
+// Gradient ops only appear in training steps, which are not split by tensor
+// parallelism: replicated only.
+CG_STRATEGIES(Conv2DBackwardInputOp) {
+  out.push_back(replicatedStrategy(*this));
+}
+CG_STRATEGIES(Conv2DBackwardWeightOp) {
+  out.push_back(replicatedStrategy(*this));
+}
+CG_STRATEGIES(MaxPool2DBackwardOp) { out.push_back(replicatedStrategy(*this)); }
 
 /// Reductions: kept dimensions split; a reduced dimension split leaves a
 /// pending sum (not for max).

@@ -8,22 +8,17 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/backends/cpu/KernelUtil.h"
+#include "runtime/backends/cpu/ConvWindow.h"
 
 #include <limits>
 
 namespace colossal::rt::cpu {
-namespace {
-
-/// ceil(a / b) for b > 0 and any a.
-int64_t ceilDiv(int64_t a, int64_t b) {
-  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
 
 /// Reads an integer-list attribute of `count` values, `fallback` when absent.
-Status intsAttr(std::string_view op, const AttributeMap &attrs,
-                const char *name, size_t count, std::vector<int64_t> fallback,
-                std::vector<int64_t> &out) {
+static Status intsAttr(std::string_view op, const AttributeMap &attrs,
+                       const char *name, size_t count,
+                       std::vector<int64_t> fallback,
+                       std::vector<int64_t> &out) {
   out = attrs.has(name) ? attrs.getInts(name) : std::move(fallback);
   if (out.size() != count)
     return Status::error(std::string(op) + ": attribute '" + name +
@@ -31,12 +26,6 @@ Status intsAttr(std::string_view op, const AttributeMap &attrs,
                          " values, got " + std::to_string(out.size()));
   return Status::ok();
 }
-
-/// The spatial parameters shared by conv2d and the pools.
-struct Window {
-  int64_t kh, kw, sh, sw, dh = 1, dw = 1;
-  int64_t padTop, padLeft, padBottom, padRight;
-};
 
 Status readWindow(std::string_view op, const AttributeMap &attrs,
                   const char *kernelAttr, int64_t kh, int64_t kw, Window &w) {
@@ -80,13 +69,6 @@ Status checkNchw(std::string_view op, const char *what, const TensorRef &t) {
                        " must be 4-D NCHW, got " + shapeString(t.shape));
 }
 
-//===----------------------------------------------------------------------===//
-// conv2d
-//===----------------------------------------------------------------------===//
-
-/// Unfolds one group of one image (c x h x w) into col
-/// [(c * kh + i) * kw + j][oh * ow + x], zeros where the window hangs over
-/// the padding. Rows [rowBegin, rowEnd) only, so callers can split it.
 void im2col(const float *x, int64_t h, int64_t w, const Window &win, int64_t oh,
             int64_t ow, float *col, int64_t rowBegin, int64_t rowEnd) {
   const int64_t plane = oh * ow;
@@ -121,6 +103,12 @@ void im2col(const float *x, int64_t h, int64_t w, const Window &win, int64_t oh,
   }
 }
 
+namespace {
+
+//===----------------------------------------------------------------------===//
+// conv2d
+//===----------------------------------------------------------------------===//
+
 Status conv2dKernel(const std::vector<TensorRef> &inputs,
                     const std::vector<TensorRef> &outputs,
                     const AttributeMap &attrs) {
@@ -147,12 +135,8 @@ Status conv2dKernel(const std::vector<TensorRef> &inputs,
       !s)
     return s;
   const int64_t oh = y.shape[2], ow = y.shape[3];
-  const int64_t expectH =
-      (h + win.padTop + win.padBottom - win.dh * (win.kh - 1) - 1) / win.sh + 1;
-  const int64_t expectW =
-      (w + win.padLeft + win.padRight - win.dw * (win.kw - 1) - 1) / win.sw + 1;
   if (groups < 1 || c != cg * groups || o % groups != 0 || y.shape[0] != n ||
-      y.shape[1] != o || oh != expectH || ow != expectW)
+      y.shape[1] != o || oh != win.outH(h) || ow != win.outW(w))
     return Status::error(
         "conv2d: shapes do not agree: input " + shapeString(x.shape) +
         ", weight " + shapeString(wt.shape) + ", groups " +

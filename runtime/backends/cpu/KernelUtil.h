@@ -42,6 +42,7 @@ void appendElementwiseUnaryKernels(std::vector<KernelEntry> &table);
 void appendNormalizationKernels(std::vector<KernelEntry> &table);
 void appendContractionKernels(std::vector<KernelEntry> &table);
 void appendConvKernels(std::vector<KernelEntry> &table);
+void appendConvBackwardKernels(std::vector<KernelEntry> &table);
 void appendReductionKernels(std::vector<KernelEntry> &table);
 void appendDataMovementKernels(std::vector<KernelEntry> &table);
 

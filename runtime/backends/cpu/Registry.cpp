@@ -18,6 +18,7 @@ static const std::vector<KernelEntry> &table() {
     appendNormalizationKernels(t);
     appendContractionKernels(t);
     appendConvKernels(t);
+    appendConvBackwardKernels(t);
     appendReductionKernels(t);
     appendDataMovementKernels(t);
     std::sort(t.begin(), t.end(),

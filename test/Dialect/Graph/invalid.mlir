@@ -120,6 +120,23 @@ func.func @conv_channels(%x: tensor<1x3x8x8xf32>, %w: tensor<4x2x3x3xf32>) {
 
 // -----
 
+// A stride-1 convolution of an 8x8 input gives 6x6, not 5x5.
+func.func @conv_grad_shape(%g: tensor<1x4x5x5xf32>, %w: tensor<4x3x3x3xf32>) {
+  // expected-error @+1 {{gradient shape [1, 4, 5, 5] is not conv2d's result shape [1, 4, 6, 6]}}
+  %0 = cg.conv2d_backward_input %g, %w {strides = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, groups = 1} : (tensor<1x4x5x5xf32>, tensor<4x3x3x3xf32>) -> tensor<1x3x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_grad_shape(%x: tensor<1x3x8x8xf32>, %g: tensor<1x3x3x3xf32>) {
+  // expected-error @+1 {{gradient type 'tensor<1x3x3x3xf32>' is not max_pool2d's result type 'tensor<1x3x4x4xf32>'}}
+  %0 = cg.max_pool2d_backward %x, %g {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>} : (tensor<1x3x8x8xf32>, tensor<1x3x3x3xf32>) -> tensor<1x3x8x8xf32>
+  return
+}
+
+// -----
+
 func.func @pool_window(%x: tensor<1x3x2x2xf32>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{max_pool2d window does not fit the input [1, 3, 2, 2]}}

@@ -130,6 +130,19 @@ func.func @convolution(%x: tensor<1x3x32x32xf32>, %w: tensor<16x3x3x3xf32>, %b: 
   return
 }
 
+// The gradient ops of conv2d and max_pool2d state their result types.
+// CHECK-LABEL: func.func @convolution_gradients
+func.func @convolution_gradients(%x: tensor<1x3x32x32xf32>, %w: tensor<16x3x3x3xf32>, %g: tensor<1x16x16x16xf32>) {
+  // CHECK: cg.conv2d_backward_input {{.*}} -> tensor<1x3x32x32xf32>
+  %0 = cg.conv2d_backward_input %g, %w {strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 1} : (tensor<1x16x16x16xf32>, tensor<16x3x3x3xf32>) -> tensor<1x3x32x32xf32>
+  // CHECK: cg.conv2d_backward_weight {{.*}} -> tensor<16x3x3x3xf32>
+  %1 = cg.conv2d_backward_weight %x, %g {strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 1} : (tensor<1x3x32x32xf32>, tensor<1x16x16x16xf32>) -> tensor<16x3x3x3xf32>
+  %p = cg.max_pool2d %x {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<1x3x32x32xf32>) -> tensor<1x3x16x16xf32>
+  // CHECK: cg.max_pool2d_backward {{.*}} -> tensor<1x3x32x32xf32>
+  %2 = cg.max_pool2d_backward %x, %p {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<1x3x32x32xf32>, tensor<1x3x16x16xf32>) -> tensor<1x3x32x32xf32>
+  return
+}
+
 // CHECK-LABEL: func.func @reductions
 func.func @reductions(%x: tensor<2x3x4xf32>) {
   // CHECK: cg.reduce_sum %{{.*}} {axes = array<i64: 1>} : (tensor<2x3x4xf32>) -> tensor<2x4xf32>

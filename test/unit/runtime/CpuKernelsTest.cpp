@@ -27,11 +27,15 @@ TEST(CpuRegistry, KnowsEveryGraphOp) {
         "reduce_mean", "reduce_max", "reshape",    "transpose",  "slice",
         "concat",      "split",      "gather",     "expand",     "trilu"})
     EXPECT_NE(findKernel(op), nullptr) << op;
+  // Gradient ops that colossal-autodiff emits.
+  for (const char *op : {"conv2d_backward_input", "conv2d_backward_weight",
+                         "max_pool2d_backward"})
+    EXPECT_NE(findKernel(op), nullptr) << op;
   EXPECT_EQ(findKernel("constant"), nullptr);
   EXPECT_EQ(findKernel("no_such_op"), nullptr);
   std::vector<std::string> names = kernelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(names.size(), 50u);
+  EXPECT_EQ(names.size(), 53u);
 }
 
 //===----------------------------------------------------------------------===//
