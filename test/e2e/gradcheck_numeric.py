@@ -109,6 +109,38 @@ def cases(rng):
                    f"%y = cg.gather %pa, %ids {{axis = 0}} : ({t((5, 3))}, {t((2, 2), 'i64')}) -> {t((2, 2, 3))}",
                    (2, 2, 3), {"ids": (t((2, 2), "i64"), np.array([[0, 3], [3, 4]], np.int64))},
                    (-2.0, 2.0))
+    # Convolutional layers.
+    x, w = (1, 2, 5, 5), (3, 2, 3, 3)
+    c["conv2d"] = ({"a": x, "w": w, "b": (3,)},
+                   f"%y = cg.conv2d %pa, %pw, %pb {{strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 1}} : ({t(x)}, {t(w)}, {t((3,))}) -> {t((1, 3, 3, 3))}",
+                   (1, 3, 3, 3), {}, (-1.0, 1.0))
+    c["conv2d-grouped"] = ({"a": (1, 4, 4, 4), "w": (4, 2, 2, 2)},
+                           f"%y = cg.conv2d %pa, %pw {{strides = array<i64: 1, 1>, padding = array<i64: 0, 1, 0, 1>, dilations = array<i64: 1, 1>, groups = 2}} : ({t((1, 4, 4, 4))}, {t((4, 2, 2, 2))}) -> {t((1, 4, 3, 5))}",
+                           (1, 4, 3, 5), {}, (-1.0, 1.0))
+    c["batch_norm"] = ({"a": (2, 3, 2, 2), "s": (3,), "b": (3,)},
+                       f"%y = cg.batch_norm %pa, %ps, %pb, %mean, %var {{epsilon = 1.0e-5}} : ({t((2, 3, 2, 2))}, {t((3,))}, {t((3,))}, {t((3,))}, {t((3,))}) -> {t((2, 3, 2, 2))}",
+                       (2, 3, 2, 2),
+                       {"mean": (t((3,)), rng.uniform(-0.5, 0.5, 3).astype(np.float32)),
+                        "var": (t((3,)), rng.uniform(0.5, 1.5, 3).astype(np.float32))},
+                       (-1.0, 1.0))
+    c["max_pool2d"] = ({"a": (1, 2, 5, 5)},
+                       f"%y = cg.max_pool2d %pa {{kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}} : ({t((1, 2, 5, 5))}) -> {t((1, 2, 3, 3))}",
+                       (1, 2, 3, 3), {}, (-1.0, 1.0))
+    c["avg_pool2d"] = ({"a": (1, 2, 5, 5)},
+                       f"%y = cg.avg_pool2d %pa {{kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}} : ({t((1, 2, 5, 5))}) -> {t((1, 2, 3, 3))}",
+                       (1, 2, 3, 3), {}, (-1.0, 1.0))
+    c["reduce_max"] = ({"a": (2, 3, 4)},
+                       f"%y = cg.reduce_max %pa {{axes = array<i64: 2>}} : ({t((2, 3, 4))}) -> {t((2, 3))}",
+                       (2, 3), {}, (-2.0, 2.0))
+    c["trilu"] = ({"a": (3, 4)},
+                  f"%y = cg.trilu %pa {{diagonal = 1}} : {t((3, 4))}", (3, 4), {}, (-2.0, 2.0))
+    c["slice-strided"] = ({"a": (4, 7)},
+                          f"%y = cg.slice %pa {{starts = array<i64: 1, 6>, limits = array<i64: 4, 0>, steps = array<i64: 2, -3>}} : ({t((4, 7))}) -> {t((2, 2))}",
+                          (2, 2), {}, (-2.0, 2.0))
+    c["gather-axis1"] = ({"a": (2, 5, 3)},
+                         f"%y = cg.gather %pa, %ids {{axis = 1}} : ({t((2, 5, 3))}, {t((2,), 'i64')}) -> {t((2, 2, 3))}",
+                         (2, 2, 3), {"ids": (t((2,), "i64"), np.array([4, 1], np.int64))},
+                         (-2.0, 2.0))
     qkv = (1, 2, 4, 3)
     for name, attrs, extra, mask in [
             ("attention", "{scale = 0.5 : f64}", {}, ""),
