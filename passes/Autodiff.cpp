@@ -349,7 +349,8 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
             return success();
           })
           .Case([&](GatherOp ga) {
-            // one_hot(indices)^T @ g: the embedding gradient. Along another
+            // g's rows added into the looked-up rows (scatter_add_rows): the
+            // embedding gradient, without a one-hot matrix. Along another
             // axis, g's index dimensions move to the front first and the
             // gathered axis goes back in place after.
             auto data = typeOf(ga.getInput());
@@ -369,7 +370,6 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
             Value wrapped = b.create<WhereOp>(
                 loc, typeOf(flat), cmp(CmpPredicate::lt, flat, scalar(0, it)),
                 binary<AddOp>(flat, scalar(rows, it)), flat);
-            Value hot = oneHot(b, loc, wrapped, rows, f);
             int64_t gRank = typeOf(g).getRank(), k = idx.getRank();
             SmallVector<int64_t> toFront;
             for (int64_t i = axis; i < axis + k; ++i)
@@ -379,7 +379,8 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
                 toFront.push_back(i);
             Value g2 = b.create<ReshapeOp>(
                 loc, RankedTensorType::get({n, width}, f), permute(g, toFront));
-            Value rowsFirst = matmul(transposeLast2(hot), g2);
+            Value rowsFirst = b.create<ScatterAddRowsOp>(
+                loc, RankedTensorType::get({rows, width}, f), wrapped, g2);
             // [rows, width] -> data's shape with the axis in front, then
             // the axis back in place.
             SmallVector<int64_t> front = {rows}, back;

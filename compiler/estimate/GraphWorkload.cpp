@@ -46,8 +46,8 @@ std::string blockKey(StringRef name) {
 bool isElementwise(Operation *op) {
   return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
              CmpOp, WhereOp, CastOp, NegOp, AbsOp, SqrtOp, RsqrtOp, ExpOp,
-             LogOp, TanhOp, ErfOp, SinOp, CosOp, ReciprocalOp, ReluOp, SigmoidOp, SiluOp,
-             NotOp, GeluOp>(op);
+             LogOp, TanhOp, ErfOp, SinOp, CosOp, ReciprocalOp, ReluOp,
+             SigmoidOp, SiluOp, NotOp, GeluOp>(op);
 }
 
 /// Ops that only rearrange or broadcast: free (folded into the kernels
@@ -441,7 +441,7 @@ void Extractor::addOp(cost::LayerSpec &layer, Operation *op, int index) {
         saveActivation(layer, s->getResult(0));
       })
       .Case<ReduceSumOp, ReduceMeanOp, ReduceMaxOp, MaxPool2DOp, AvgPool2DOp,
-            MaxPool2DBackwardOp, TriluOp>([&](Operation *r) {
+            MaxPool2DBackwardOp, TriluOp, ScatterAddRowsOp>([&](Operation *r) {
         double b = bytes(r->getOperand(0)) + bytes(r->getResult(0));
         layer.ops.push_back(
             cost::OpSpec::memoryBound(r->getName().stripDialect().str(), b, b,

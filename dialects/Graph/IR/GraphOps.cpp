@@ -509,6 +509,24 @@ LogicalResult Conv2DBackwardWeightOp::verify() {
       getStrides(), getPadding(), getDilations(), getGroups());
 }
 
+LogicalResult ScatterAddRowsOp::verify() {
+  auto idx = shapedOf(getIndices());
+  auto upd = shapedOf(getUpdates());
+  auto res = shapedOf(getResult());
+  if (idx.getRank() != 1 || upd.getRank() != 2 || res.getRank() != 2)
+    return emitOpError("takes indices [n] and updates [n, width] to a result "
+                       "[rows, width]");
+  if (upd.getElementType() != res.getElementType())
+    return emitOpError("updates and result must have one element type");
+  if (idx.getDimSize(0) != upd.getDimSize(0) ||
+      upd.getDimSize(1) != res.getDimSize(1))
+    return emitOpError("indices ")
+           << idx << ", updates " << upd << " and result " << res
+           << " disagree (indices [n], updates [n, width], result [rows, "
+              "width])";
+  return success();
+}
+
 LogicalResult MaxPool2DBackwardOp::verify() {
   auto input = shapedOf(getInput());
   if (getResult().getType() != getInput().getType())

@@ -485,6 +485,26 @@ def CG_GatherOp : CG_Op<"gather", [DeclareOpInterfaceMethods<CG_TensorParallelOp
   let assemblyFormat = "$input `,` $indices attr-dict `:` functional-type(operands, results)";
 }
 
+def CG_ScatterAddRowsOp : CG_Op<"scatter_add_rows", [
+    DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure]> {
+  let summary = "Adds rows of `updates` into a zero tensor at the rows `indices` name";
+  let description = [{
+    `result[indices[i], :] += updates[i, :]` over a zero `[rows, width]`
+    result: the gradient of an embedding lookup (gather along axis 0), which
+    touches only the looked-up rows instead of multiplying by a one-hot
+    matrix. Indices outside `[0, rows)` add nothing (the caller wraps
+    negative ones).
+
+    ```mlir
+    %g = cg.scatter_add_rows %ids, %d : (tensor<512xi64>, tensor<512x768xf32>) -> tensor<50257x768xf32>
+    ```
+  }];
+  let arguments = (ins CG_IndexTensor:$indices, CG_FloatTensor:$updates);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$indices `,` $updates attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def CG_ExpandOp : CG_Op<"expand", [CG_TensorParallelOpInterface, Pure, SameOperandsAndResultElementType]> {
   let summary = "Broadcasts to the result shape (numpy rules)";
   let arguments = (ins CG_Tensor:$input);

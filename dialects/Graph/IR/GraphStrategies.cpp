@@ -249,6 +249,7 @@ CG_STRATEGIES(Conv2DBackwardWeightOp) {
   out.push_back(replicatedStrategy(*this));
 }
 CG_STRATEGIES(MaxPool2DBackwardOp) { out.push_back(replicatedStrategy(*this)); }
+CG_STRATEGIES(ScatterAddRowsOp) { out.push_back(replicatedStrategy(*this)); }
 
 /// Reductions: kept dimensions split; a reduced dimension split leaves a
 /// pending sum (not for max).

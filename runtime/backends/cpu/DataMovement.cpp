@@ -342,6 +342,58 @@ Status gatherKernel(const std::vector<TensorRef> &inputs,
 }
 
 //===----------------------------------------------------------------------===//
+// scatter_add_rows
+//===----------------------------------------------------------------------===//
+
+template <class T>
+void scatterAddRows(const std::vector<int64_t> &idx, const T *upd, T *out,
+                    int64_t rows, int64_t width) {
+  // Threads own column ranges, so no two write one element and the sums
+  // are added in index order: deterministic.
+  const int64_t n = static_cast<int64_t>(idx.size());
+  parallelRange(width, n * width, [&](int64_t b, int64_t e) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (idx[i] < 0 || idx[i] >= rows)
+        continue;
+      T *dst = out + idx[i] * width;
+      const T *src = upd + i * width;
+      for (int64_t c = b; c < e; ++c)
+        dst[c] += src[c];
+    }
+  });
+}
+
+Status scatterAddRowsKernel(const std::vector<TensorRef> &inputs,
+                            const std::vector<TensorRef> &outputs,
+                            const AttributeMap &attrs) {
+  if (Status s = checkArity("scatter_add_rows", inputs, outputs, 2, 2, 1); !s)
+    return s;
+  if (has16BitFloat(inputs))
+    return runViaF32("scatter_add_rows", &scatterAddRowsKernel, inputs, outputs,
+                     attrs);
+  const TensorRef &indices = inputs[0], &upd = inputs[1], &out = outputs[0];
+  if (!isInt(indices.dtype) || upd.dtype != DType::F32 ||
+      out.dtype != DType::F32)
+    return Status::error("scatter_add_rows: takes int indices and float "
+                         "updates/result");
+  if (indices.shape.size() != 1 || upd.shape.size() != 2 ||
+      out.shape.size() != 2 || upd.shape[0] != indices.shape[0] ||
+      upd.shape[1] != out.shape[1])
+    return Status::error("scatter_add_rows: indices " +
+                         shapeString(indices.shape) + ", updates " +
+                         shapeString(upd.shape) + " and result " +
+                         shapeString(out.shape) + " disagree");
+  std::vector<int64_t> idx(static_cast<size_t>(indices.numel()));
+  for (size_t i = 0; i < idx.size(); ++i)
+    idx[i] = indices.dtype == DType::I64 ? indices.as<int64_t>()[i]
+                                         : indices.as<int32_t>()[i];
+  std::memset(out.data, 0, out.bytes());
+  scatterAddRows(idx, upd.as<float>(), out.as<float>(), out.shape[0],
+                 out.shape[1]);
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
 // trilu
 //===----------------------------------------------------------------------===//
 
@@ -395,6 +447,7 @@ void appendDataMovementKernels(std::vector<KernelEntry> &table) {
   table.push_back({"concat", &concatKernel});
   table.push_back({"split", &splitKernel});
   table.push_back({"gather", &gatherKernel});
+  table.push_back({"scatter_add_rows", &scatterAddRowsKernel});
   table.push_back({"expand", &expandKernel});
   table.push_back({"trilu", &triluKernel});
 }

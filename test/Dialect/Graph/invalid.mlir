@@ -244,3 +244,11 @@ func.func @trilu_rank(%a: tensor<3xf32>) {
   %0 = cg.trilu %a : tensor<3xf32>
   return
 }
+
+// -----
+
+func.func @scatter_add_rows_width(%i: tensor<4xi64>, %u: tensor<4x3xf32>) {
+  // expected-error @+1 {{disagree (indices [n], updates [n, width], result [rows, width])}}
+  %0 = cg.scatter_add_rows %i, %u : (tensor<4xi64>, tensor<4x3xf32>) -> tensor<10x2xf32>
+  return
+}

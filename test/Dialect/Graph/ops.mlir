@@ -175,5 +175,9 @@ func.func @data_movement(%x: tensor<2x3x4xf32>, %table: tensor<100x8xf32>, %ids:
   %7 = cg.expand %x : (tensor<2x3x4xf32>) -> tensor<5x2x3x4xf32>
   // CHECK: cg.trilu %{{.*}} {diagonal = 1 : i64, upper} : tensor<2x3x4xf32>
   %8 = cg.trilu %x {upper, diagonal = 1} : tensor<2x3x4xf32>
+  // CHECK: cg.scatter_add_rows %{{.*}}, %{{.*}} : (tensor<10xi64>, tensor<10x8xf32>) -> tensor<100x8xf32>
+  %ids10 = cg.reshape %ids : (tensor<2x5xi64>) -> tensor<10xi64>
+  %rows = cg.reshape %6 : (tensor<2x5x8xf32>) -> tensor<10x8xf32>
+  %9 = cg.scatter_add_rows %ids10, %rows : (tensor<10xi64>, tensor<10x8xf32>) -> tensor<100x8xf32>
   return
 }

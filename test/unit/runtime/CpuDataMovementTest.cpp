@@ -157,6 +157,26 @@ TEST(CpuDataMovement, ConcatSplitRoundTrip) {
   EXPECT_FALSE(run("concat", {&a, &b}, {&bad}, attrs({{"axis", int64_t(1)}})));
 }
 
+TEST(CpuDataMovement, ScatterAddRowsSumsRepeatedRows) {
+  // Rows 0, 3, 3 (repeated: summed) of a 4x2 zero result; -1 adds nothing.
+  Tensor idx = i64({4}, {3, 0, 3, -1});
+  Tensor upd = f32({4, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  Tensor out(DType::F32, {4, 2});
+  std::fill(out.as<float>(), out.as<float>() + 8, 99.0f); // overwritten
+  ASSERT_OK(run("scatter_add_rows", {&idx, &upd}, {&out}));
+  expectClose(out.values<float>(), {3, 4, 0, 0, 0, 0, 6, 8}, 0, 0);
+  // int32 indices, bfloat16 values through float32.
+  Tensor idx32 = i32({2}, {1, 1});
+  Tensor bf = make<uint16_t>(DType::BF16, {2, 1}, {0x3F80, 0x4000}); // 1, 2
+  Tensor outBf(DType::BF16, {2, 1});
+  ASSERT_OK(run("scatter_add_rows", {&idx32, &bf}, {&outBf}));
+  EXPECT_EQ(outBf.as<uint16_t>()[0], 0u);
+  EXPECT_EQ(outBf.as<uint16_t>()[1], 0x4040u); // 3
+  Tensor wrong(DType::F32, {4, 3});
+  Status bad = run("scatter_add_rows", {&idx, &upd}, {&wrong});
+  EXPECT_NE(bad.message().find("disagree"), std::string::npos) << bad.message();
+}
+
 TEST(CpuDataMovement, GatherNegativeIndexAndOutOfRange) {
   Tensor table = iota({5, 2});
   Tensor idx = i64({2, 2}, {0, -1, 3, -5});

@@ -29,13 +29,13 @@ TEST(CpuRegistry, KnowsEveryGraphOp) {
     EXPECT_NE(findKernel(op), nullptr) << op;
   // Gradient ops that colossal-autodiff emits.
   for (const char *op : {"conv2d_backward_input", "conv2d_backward_weight",
-                         "max_pool2d_backward"})
+                         "max_pool2d_backward", "scatter_add_rows"})
     EXPECT_NE(findKernel(op), nullptr) << op;
   EXPECT_EQ(findKernel("constant"), nullptr);
   EXPECT_EQ(findKernel("no_such_op"), nullptr);
   std::vector<std::string> names = kernelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(names.size(), 53u);
+  EXPECT_EQ(names.size(), 54u);
 }
 
 //===----------------------------------------------------------------------===//
