@@ -101,6 +101,13 @@ struct AddLossPass : mlir::colossal::impl::AddLossPassBase<AddLossPass> {
           b.create<MaxOp>(loc, st, count, scalarConstant(b, loc, f, 1.0));
       lossValue =
           b.create<NegOp>(loc, st, b.create<DivOp>(loc, st, picked, denom));
+      // What a training loop checks labels against.
+      func->getParentOfType<ModuleOp>()->setAttr(
+          "cg.loss",
+          b.getDictionaryAttr(
+              {b.getNamedAttr("classes", b.getI64IntegerAttr(classes)),
+               b.getNamedAttr("ignore_index",
+                              b.getI64IntegerAttr(ignoreIndex))}));
     } else {
       func.insertArgument(func.getNumArguments(), pt, {}, loc);
       Value targets = body.getArgument(body.getNumArguments() - 1);

@@ -489,6 +489,11 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
     auto labelType = typeOf(func.getArgument(last));
     bool classes = isa<IntegerType>(labelType.getElementType());
     str("loss", classes ? "cross-entropy" : "mse");
+    if (auto info =
+            func->getParentOfType<ModuleOp>()->getAttrOfType<DictionaryAttr>(
+                "cg.loss"))
+      for (NamedAttribute field : info)
+        fields.push_back(field);
     if (tokensInput != "none" && classes) {
       for (unsigned i = 0; i < last; ++i) {
         auto type = typeOf(func.getArgument(i));

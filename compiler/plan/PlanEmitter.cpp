@@ -197,6 +197,10 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       t.set_lr(lr.getValueAsDouble());
     if (auto k = training.getAs<IntegerAttr>("micro_batches"))
       t.set_micro_batches(k.getInt());
+    if (auto n = training.getAs<IntegerAttr>("classes"))
+      t.set_num_classes(n.getInt());
+    if (auto i = training.getAs<IntegerAttr>("ignore_index"))
+      t.set_ignore_index(i.getInt());
     t.set_loss_output("loss");
     t.set_lr_output("lr");
     t.set_grad_norm_output("grad_norm");

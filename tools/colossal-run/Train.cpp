@@ -70,6 +70,8 @@ public:
   /// The inputs of micro-batch number `index` (0-based over the whole run).
   virtual Status batch(int64_t index, std::vector<rt::HostTensor> &out) = 0;
   virtual std::string describe() const = 0;
+  /// Where micro-batch `index`'s `input` came from, for messages.
+  virtual std::string origin(int64_t index, const std::string &input) const = 0;
   int64_t tokensPerBatch = 0; // 0: report samples/s instead
   int64_t samplesPerBatch = 1;
 };
@@ -178,6 +180,11 @@ public:
       }
     }
     return Status::ok();
+  }
+
+  std::string origin(int64_t index, const std::string &) const override {
+    return "token file '" + path_ + "' (micro-batch " + std::to_string(index) +
+           "; is --data-dtype right?)";
   }
 
   std::string describe() const override {
@@ -298,6 +305,14 @@ public:
       out.push_back(std::move(t));
     }
     return Status::ok();
+  }
+
+  std::string origin(int64_t index, const std::string &input) const override {
+    return "'" +
+           (std::filesystem::path(batches_[index % batches_.size()]) /
+            (input + ".npy"))
+               .string() +
+           "'";
   }
 
   std::string describe() const override {
@@ -458,6 +473,30 @@ Status readScalar(const Session &session, const std::string &name, float &out) {
   return session.copyOutput(name, &out, sizeof out);
 }
 
+/// Cross-entropy labels must name a class or be the ignore index; any other
+/// value would silently count as a wrong prediction.
+Status checkLabels(const rt::HostTensor &labels, const plan::Training &t,
+                   const std::string &origin) {
+  if (t.loss() != "cross-entropy" || t.num_classes() <= 0)
+    return Status::ok();
+  int64_t n = rt::numElements(labels.shape);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t v = labels.dtype == DType::I64
+                    ? reinterpret_cast<const int64_t *>(labels.data.data())[i]
+                    : reinterpret_cast<const int32_t *>(labels.data.data())[i];
+    if ((v < 0 || v >= t.num_classes()) && v != t.ignore_index())
+      return fail(origin + ": label " + std::to_string(v) + " (element " +
+                  std::to_string(i) +
+                  ") is not a class of the model, which "
+                  "has " +
+                  std::to_string(t.num_classes()) + " (0.." +
+                  std::to_string(t.num_classes() - 1) +
+                  "), nor the ignore index " +
+                  std::to_string(t.ignore_index()));
+  }
+  return Status::ok();
+}
+
 Status checkTrainPlan(const Plan &plan) {
   if (plan.mode() != "train" || !plan.proto().has_training())
     return fail("plan '" + plan.source() + "' is not a training step (mode '" +
@@ -614,6 +653,11 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     for (int64_t micro = 0; micro < k; ++micro) {
       if (Status s = data->batch(position, inputs); !s)
         return s;
+      for (const rt::HostTensor &in : inputs)
+        if (in.name == t.labels_input())
+          if (Status s = checkLabels(in, t, data->origin(position, in.name));
+              !s)
+            return s;
       ++position;
       for (rt::HostTensor &in : inputs)
         if (Status s = session->setInput(in.name, in.ref()); !s)

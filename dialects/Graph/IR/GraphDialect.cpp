@@ -69,9 +69,9 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   // How a training step is driven (colossal-optimizer).
-  if (isa<ModuleOp>(op) && name == "cg.training") {
+  if (isa<ModuleOp>(op) && (name == "cg.training" || name == "cg.loss")) {
     if (!isa<DictionaryAttr>(attr.getValue()))
-      return op->emitError() << "'cg.training' must be a dictionary";
+      return op->emitError() << "'" << name << "' must be a dictionary";
     return success();
   }
   // Training state the optimizer keeps, as opposed to a model weight.
