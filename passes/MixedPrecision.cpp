@@ -66,7 +66,12 @@ struct MixedPrecisionPass
       if (retyped(v.getType(), to) == v.getType() || v.use_empty())
         return;
       auto cast = b.create<CastOp>(v.getLoc(), retyped(v.getType(), to), v);
-      v.replaceAllUsesExcept(cast.getResult(), cast);
+      // An assignment keeps writing the float32 parameter itself.
+      v.replaceUsesWithIf(cast.getResult(), [&](OpOperand &use) {
+        auto assign = dyn_cast<AssignOp>(use.getOwner());
+        return use.getOwner() != cast &&
+               !(assign && use.getOperandNumber() == 1);
+      });
       entryCasts.insert(cast);
     };
     b.setInsertionPointToStart(&body);
@@ -78,9 +83,19 @@ struct MixedPrecisionPass
     }
 
     // Everything else computes in `to`.
-    for (Operation &op : body.without_terminator()) {
+    for (Operation &op :
+         llvm::make_early_inc_range(body.without_terminator())) {
       if (isa<ParamOp>(op) || entryCasts.contains(&op))
         continue;
+      if (auto assign = dyn_cast<AssignOp>(op)) {
+        // State is stored in float32: cast the computed value back.
+        if (assign.getValue().getType() != assign.getParam().getType()) {
+          b.setInsertionPoint(assign);
+          assign.getValueMutable().assign(b.create<CastOp>(
+              assign.getLoc(), assign.getParam().getType(), assign.getValue()));
+        }
+        continue;
+      }
       if (auto constant = dyn_cast<ConstantOp>(op)) {
         auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
         if (!dense || !dense.getElementType().isF32())

@@ -133,6 +133,23 @@ def AutodiffPass : Pass<"colossal-autodiff", "::mlir::ModuleOp"> {
   ];
 }
 
+def BatchNormTrainingPass : Pass<"colossal-batch-norm-training", "::mlir::ModuleOp"> {
+  let summary = "Batch norms normalize with batch statistics and update their running ones";
+  let description = [{
+    Rewrites each cg.batch_norm (the inference form) as torch's train-mode
+    batch norm: the mean and biased variance over every dimension but the
+    channels (1) normalize the input, and running statistics that are
+    parameters are updated, `running := (1 - momentum) running + momentum
+    batch` (the variance unbiased), with cg.assign at the end of the forward
+    pass. Written with graph ops, so autodiff needs no new rule. Run before
+    colossal-add-loss.
+  }];
+  let options = [
+    Option<"momentum", "momentum", "double", "0.1",
+           "Weight of the batch statistics in the running ones">
+  ];
+}
+
 def MixedPrecisionPass : Pass<"colossal-mixed-precision", "::mlir::ModuleOp"> {
   let summary = "Computes in bfloat16 or float16 with float32 storage (master weights)";
   let description = [{

@@ -4,10 +4,12 @@ max_pool2d, residual adds, global average pooling, linear) for 10 SGD steps
 with colossal-opt --mode=train + colossal-run --train, and compares the
 per-step losses with torch's on the same batches, within 1e-4 relative.
 
-Batch norm is in eval mode on both sides: the model is exported with its
-running statistics (colossal's batch_norm is the inference form), and torch
-trains it in eval mode too, so the statistics stay fixed and only scale and
-bias learn.
+Batch norm both ways: by default (--batch-norm=batch) as torch's train
+mode, normalizing with batch statistics and updating the running ones, which
+the exported ONNX model then carries (its eval-mode logits in onnxruntime
+must equal torch's); and with --batch-norm=running as torch's eval mode,
+the statistics fixed. The model is exported with TrainingMode.PRESERVE so
+that its batch norms are not folded into the convolutions.
 """
 import argparse
 import json
@@ -18,6 +20,7 @@ import tempfile
 import warnings
 
 import numpy as np
+import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
@@ -25,7 +28,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts", "models"))
 from export_torch import TinyResNet  # noqa: E402
 
-BATCH, SIZE, CLASSES, STEPS = 2, 32, 10, 10
+# Batch 8: with 2 images, the last stage's batch norm (1x1 maps) sees two
+# values per channel and float32 and float64 runs part ways chaotically
+# after a few steps (measured: error x10 per step), right or wrong.
+BATCH, SIZE, CLASSES, STEPS = 8, 32, 10, 10
 BATCHES = 2  # colossal-run cycles through them; the loss must fall
 LR, MOMENTUM = 0.01, 0.9
 
@@ -46,17 +52,11 @@ def make_model():
     return model.eval()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--build", required=True, help="build directory (bin/ inside)")
-    a = ap.parse_args()
-    rng = np.random.default_rng(3)
-    batches = [(rng.standard_normal((BATCH, 3, SIZE, SIZE)).astype(np.float32),
-                rng.integers(0, CLASSES, size=BATCH).astype(np.int64))
-               for _ in range(BATCHES)]
-    with tempfile.TemporaryDirectory() as tmp:
-        model = make_model()
-        onnx_path = os.path.join(tmp, "cnn.onnx")
+def run_case(build, tmp, batches, mode):
+    """Trains with --batch-norm=`mode`; returns (ok, message)."""
+    model = make_model()
+    onnx_path = os.path.join(tmp, "cnn.onnx")
+    if not os.path.exists(onnx_path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (torch.zeros(BATCH, 3, SIZE, SIZE),),
@@ -65,29 +65,33 @@ def main():
                               do_constant_folding=False,
                               # EVAL would fold each batch norm into its conv.
                               training=torch.onnx.TrainingMode.PRESERVE)
-        data = os.path.join(tmp, "data")
+    data = os.path.join(tmp, "data")
+    if not os.path.exists(data):
         for i, (x, y) in enumerate(batches):
             d = os.path.join(data, f"{i:03d}")
             os.makedirs(d)
             np.save(os.path.join(d, "pixels.npy"), x)
             np.save(os.path.join(d, "labels.npy"), y)
-        plan = os.path.join(tmp, "cnn.cplan")
-        subprocess.run([os.path.join(a.build, "bin", "colossal-opt"), onnx_path,
-                        "--bind", f"batch={BATCH}", "--mode=train",
-                        "--loss=cross-entropy", "--optimizer=sgd", f"--lr={LR}",
-                        f"--momentum={MOMENTUM}", "--emit=plan", "-o", plan],
-                       check=True)
-        metrics = os.path.join(tmp, "metrics.jsonl")
-        subprocess.run([os.path.join(a.build, "bin", "colossal-run"), plan,
-                        "--train", f"--steps={STEPS}", f"--data={data}",
-                        "--data-order=sequential", "--log-every=1",
-                        f"--metrics={metrics}", "--threads=2"],
-                       check=True, stdout=subprocess.DEVNULL)
-        with open(metrics) as f:
-            got = [json.loads(line)["loss"] for line in f if line.strip()]
+    plan = os.path.join(tmp, f"cnn-{mode}.cplan")
+    subprocess.run([os.path.join(build, "bin", "colossal-opt"), onnx_path,
+                    "--bind", f"batch={BATCH}", "--mode=train",
+                    "--loss=cross-entropy", "--optimizer=sgd", f"--lr={LR}",
+                    f"--momentum={MOMENTUM}", f"--batch-norm={mode}",
+                    "--emit=plan", "-o", plan], check=True)
+    metrics = os.path.join(tmp, f"metrics-{mode}.jsonl")
+    trained = os.path.join(tmp, f"trained-{mode}.onnx")
+    subprocess.run([os.path.join(build, "bin", "colossal-run"), plan,
+                    "--train", f"--steps={STEPS}", f"--data={data}",
+                    "--data-order=sequential", "--log-every=1",
+                    f"--metrics={metrics}", "--threads=2",
+                    "--export-onnx", trained],
+                   check=True, stdout=subprocess.DEVNULL)
+    with open(metrics) as f:
+        got = [json.loads(line)["loss"] for line in f if line.strip()]
 
-    # The reference: the same model, eval mode, SGD with momentum.
+    # The reference: the same model, train or eval mode, SGD with momentum.
     model = make_model().double()
+    model.train(mode == "batch")
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     want = []
     for step in range(STEPS):
@@ -98,14 +102,41 @@ def main():
         loss.backward()
         opt.step()
         want.append(loss.item())
+    if os.environ.get("COLOSSAL_DEBUG"):
+        print(mode, [f"{abs(g - w) / abs(w):.1e}" for g, w in zip(got, want)])
     if len(got) != len(want):
-        print(f"FAIL cnn-sgd: {len(got)} losses, torch has {len(want)}")
-        sys.exit(1)
+        return False, f"{len(got)} losses, torch has {len(want)}"
     err = max(abs(g - w) / max(abs(w), 1e-12) for g, w in zip(got, want))
     ok = err <= 1e-4 and want[-1] < want[0]
-    print(f"{'ok  ' if ok else 'FAIL'} cnn-sgd: {len(got)} steps, loss "
-          f"{want[0]:.4f} -> {want[-1]:.4f}, max rel err {err:.2e} (tol 1e-4)")
-    sys.exit(0 if ok else 1)
+    message = (f"{len(got)} steps, loss {want[0]:.4f} -> {want[-1]:.4f}, "
+               f"max rel err {err:.2e} (tol 1e-4)")
+    # The exported model (running statistics included) in eval mode.
+    model.eval()
+    x = batches[0][0]
+    sess = ort.InferenceSession(trained, providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"pixels": x})[0]
+    with torch.no_grad():
+        ref = model(torch.tensor(x, dtype=torch.float64)).numpy()
+    eerr = np.abs(out - ref).max() / np.abs(ref).max()
+    ok &= eerr < 1e-4
+    return ok, message + f"; exported model vs torch eval: {eerr:.2e}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--build", required=True, help="build directory (bin/ inside)")
+    a = ap.parse_args()
+    rng = np.random.default_rng(3)
+    batches = [(rng.standard_normal((BATCH, 3, SIZE, SIZE)).astype(np.float32),
+                rng.integers(0, CLASSES, size=BATCH).astype(np.int64))
+               for _ in range(BATCHES)]
+    all_ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in ("batch", "running"):
+            ok, message = run_case(a.build, tmp, batches, mode)
+            print(f"{'ok  ' if ok else 'FAIL'} cnn-sgd --batch-norm={mode}: {message}")
+            all_ok &= ok
+    sys.exit(0 if all_ok else 1)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,19 @@ static llvm::cl::opt<std::string> lossScaleOption(
                    "the default with --precision=fp16)"),
     llvm::cl::value_desc("none|S|dynamic[:INIT]"), llvm::cl::init(""),
     llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> batchNormOption(
+    "batch-norm",
+    llvm::cl::desc("With --loss: batch norms normalize with the batch's "
+                   "statistics and update their running ones (batch, the "
+                   "default, as torch's train mode), or keep using the "
+                   "running statistics (running, as torch's eval mode)"),
+    llvm::cl::value_desc("batch|running"), llvm::cl::init("batch"),
+    llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<double> batchNormMomentumOption(
+    "batch-norm-momentum",
+    llvm::cl::desc("With --batch-norm=batch: weight of each batch in the "
+                   "running statistics (default 0.1, as torch)"),
+    llvm::cl::init(0.1), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> labelsNameOption(
     "labels-name",
     llvm::cl::desc("With --loss: name of the new labels/targets input "
@@ -314,6 +327,11 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
     return failure();
   pm.addPass(mlir::colossal::createFuseAttentionPass());
   pm.addPass(createCanonicalizerPass());
+  if (trainStep && batchNormOption == "batch") {
+    mlir::colossal::BatchNormTrainingPassOptions bn;
+    bn.momentum = batchNormMomentumOption;
+    pm.addPass(mlir::colossal::createBatchNormTrainingPass(bn));
+  }
   if (precisionOption != "fp32") {
     mlir::colossal::MixedPrecisionPassOptions mixed;
     mixed.compute = precisionOption;
@@ -401,6 +419,19 @@ static int runDriven(Driven what, StringRef path,
         precisionOption != "fp16") {
       llvm::errs() << "colossal-opt: --precision=" << precisionOption
                    << " is not known; use fp32, bf16 or fp16\n";
+      return 1;
+    }
+    if (batchNormOption != "batch" && batchNormOption != "running") {
+      llvm::errs() << "colossal-opt: --batch-norm=" << batchNormOption
+                   << " is not known; use batch or running\n";
+      return 1;
+    }
+    if ((batchNormOption.getNumOccurrences() ||
+         batchNormMomentumOption.getNumOccurrences()) &&
+        !trainStep) {
+      llvm::errs() << "colossal-opt: --batch-norm and --batch-norm-momentum "
+                      "choose how a training step normalizes; use them with "
+                      "--mode=train --loss=...\n";
       return 1;
     }
     if (lossScaleOption.getNumOccurrences() && !trainStep) {
