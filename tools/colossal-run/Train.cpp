@@ -519,6 +519,25 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     return s;
   const plan::Training &t = plan->proto().training();
   int64_t k = std::max<int64_t>(1, t.micro_batches());
+  // An export that cannot happen is reported before hours of training.
+  if (!opts.exportOnnx.empty()) {
+    if (plan->proto().source_model().empty())
+      return fail("--export-onnx: the plan was not compiled from an ONNX "
+                  "file, so there is no model to write the weights into");
+    std::string model = rt::resolvePath(rt::directoryOf(plan->source()),
+                                        plan->proto().source_model());
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(model, ec))
+      return fail("--export-onnx: the plan's model '" + model +
+                  "' is missing; the trained weights are written into a "
+                  "copy of it, so it must stay where the plan was compiled "
+                  "from (relative to the plan)");
+    std::string parent =
+        std::filesystem::path(opts.exportOnnx).parent_path().string();
+    if (!parent.empty())
+      if (Status s = rt::ensureDirectory(parent); !s)
+        return fail("--export-onnx " + opts.exportOnnx + ": " + s.message());
+  }
 
   // State to start from.
   int64_t step = 0, position = 0;
@@ -773,9 +792,6 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     for (const auto &w : weights)
       refs[w.first] = &w.second;
     const std::string &source = plan->proto().source_model();
-    if (source.empty())
-      return fail("the plan was not compiled from an ONNX file, so there is "
-                  "no model to export its weights into");
     std::string model =
         rt::resolvePath(rt::directoryOf(plan->source()), source);
     int64_t replaced = 0;
