@@ -34,6 +34,7 @@
 #include <map>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace colossal::tools {
@@ -539,6 +540,12 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
         return fail("--export-onnx " + opts.exportOnnx + ": " + s.message());
   }
 
+  // Kernel threads: sums split per thread, so bitwise-equal resumes need
+  // the same number.
+  int threads = sessionOptions.threads > 0
+                    ? sessionOptions.threads
+                    : static_cast<int>(std::thread::hardware_concurrency());
+
   // State to start from.
   int64_t step = 0, position = 0;
   uint64_t seed = opts.seed;
@@ -575,6 +582,13 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                     std::to_string(seedValue));
       seed = static_cast<uint64_t>(seedValue);
       restoredFrom = rt::checkpointPath(opts.checkpointDir, ckptStep);
+      auto saved = meta.find("threads");
+      if (saved != meta.end() && saved->second != std::to_string(threads))
+        std::printf("warning: the checkpoint was trained with %s threads, "
+                    "this run uses %d; it continues from the same state, but "
+                    "its losses may differ in the last bits from an "
+                    "uninterrupted run's (sums are split per thread)\n",
+                    saved->second.c_str(), threads);
       auto data = meta.find("data");
       if (data != meta.end() && !opts.data.empty() && data->second != opts.data)
         std::printf("warning: the checkpoint was trained on '%s', this run "
@@ -643,6 +657,7 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     m["seed"] = std::to_string(seed);
     m["rng"] = "splitmix64(seed, sample number); state = data_position";
     m["micro_batches"] = std::to_string(k);
+    m["threads"] = std::to_string(threads);
     m["data"] = opts.data;
     m["data_order"] = opts.dataOrder;
     m["training"] = t.options();
