@@ -143,9 +143,12 @@ LogicalResult convertBatchNorm(NodeContext &c) {
   if (failed(requireFloat(c, 0)) ||
       failed(refuseExtraOutputs(c, "running statistics")))
     return failure();
-  if (c.intAttr("training_mode", 0) != 0)
-    return c.error() << "training_mode=1 is not supported; export the model "
-                        "in eval mode";
+  if (c.intAttr("training_mode", 0) != 0 && !c.options().batchNormTrainingMode)
+    return c.error()
+           << "training_mode=1 (batch statistics) is supported only when "
+              "compiling a training step (--mode=train, where "
+              "--batch-norm=batch normalizes with batch statistics); for "
+              "inference export the model in eval mode";
   if (c.inputType(0).getRank() < 2)
     return c.error() << "input needs a channel dimension";
   c.setOutput(0,

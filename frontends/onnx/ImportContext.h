@@ -12,6 +12,7 @@
 #define COLOSSAL_FRONTENDS_ONNX_IMPORTCONTEXT_H
 
 #include "dialects/Graph/IR/GraphOps.h"
+#include "frontends/onnx/OnnxImporter.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
@@ -81,6 +82,8 @@ public:
   int64_t opset() const { return opset_; }
   Location loc() const { return loc_; }
   OpBuilder &builder();
+  /// The options of this import.
+  const ImportOptions &options() const;
   MLIRContext *context();
 
   /// Starts an error about this node ("node 'x' (MatMul, opset 17): ...";

@@ -554,6 +554,7 @@ NodeContext::NodeContext(Importer &importer, const ::onnx::NodeProto &node,
       opset_(opset) {}
 
 OpBuilder &NodeContext::builder() { return importer_.builder; }
+const ImportOptions &NodeContext::options() const { return importer_.options; }
 MLIRContext *NodeContext::context() { return &importer_.context; }
 
 InFlightDiagnostic NodeContext::error() {

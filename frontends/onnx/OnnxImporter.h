@@ -26,6 +26,10 @@ struct ImportOptions {
   llvm::StringMap<int64_t> bindings;
   /// Name of the function the graph becomes.
   std::string functionName = "main";
+  /// Accept BatchNormalization with training_mode=1 (torch's TRAINING
+  /// export) as a batch norm, for a training step that normalizes with
+  /// batch statistics anyway (colossal-batch-norm-training).
+  bool batchNormTrainingMode = false;
 };
 
 /// Parses "batch=8,seq=2048" into `bindings`; returns an error message on

@@ -52,11 +52,15 @@ def make_model():
     return model.eval()
 
 
-def run_case(build, tmp, batches, mode):
-    """Trains with --batch-norm=`mode`; returns (ok, message)."""
+def run_case(build, tmp, batches, mode, export_mode="PRESERVE"):
+    """Trains with --batch-norm=`mode` a model exported in `export_mode`
+    (PRESERVE: an eval model with inference batch norms; TRAINING: a train
+    model whose batch norms say training_mode=1); returns (ok, message)."""
     model = make_model()
-    onnx_path = os.path.join(tmp, "cnn.onnx")
+    onnx_path = os.path.join(tmp, f"cnn-{export_mode}.onnx")
     if not os.path.exists(onnx_path):
+        if export_mode == "TRAINING":
+            model.train()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (torch.zeros(BATCH, 3, SIZE, SIZE),),
@@ -64,7 +68,7 @@ def run_case(build, tmp, batches, mode):
                               input_names=["pixels"], output_names=["logits"],
                               do_constant_folding=False,
                               # EVAL would fold each batch norm into its conv.
-                              training=torch.onnx.TrainingMode.PRESERVE)
+                              training=getattr(torch.onnx.TrainingMode, export_mode))
     data = os.path.join(tmp, "data")
     if not os.path.exists(data):
         for i, (x, y) in enumerate(batches):
@@ -72,14 +76,14 @@ def run_case(build, tmp, batches, mode):
             os.makedirs(d)
             np.save(os.path.join(d, "pixels.npy"), x)
             np.save(os.path.join(d, "labels.npy"), y)
-    plan = os.path.join(tmp, f"cnn-{mode}.cplan")
+    plan = os.path.join(tmp, f"cnn-{mode}-{export_mode}.cplan")
     subprocess.run([os.path.join(build, "bin", "colossal-opt"), onnx_path,
                     "--bind", f"batch={BATCH}", "--mode=train",
                     "--loss=cross-entropy", "--optimizer=sgd", f"--lr={LR}",
                     f"--momentum={MOMENTUM}", f"--batch-norm={mode}",
                     "--emit=plan", "-o", plan], check=True)
-    metrics = os.path.join(tmp, f"metrics-{mode}.jsonl")
-    trained = os.path.join(tmp, f"trained-{mode}.onnx")
+    metrics = os.path.join(tmp, f"metrics-{mode}-{export_mode}.jsonl")
+    trained = os.path.join(tmp, f"trained-{mode}-{export_mode}.onnx")
     subprocess.run([os.path.join(build, "bin", "colossal-run"), plan,
                     "--train", f"--steps={STEPS}", f"--data={data}",
                     "--data-order=sequential", "--log-every=1",
@@ -110,6 +114,8 @@ def run_case(build, tmp, batches, mode):
     ok = err <= 1e-4 and want[-1] < want[0]
     message = (f"{len(got)} steps, loss {want[0]:.4f} -> {want[-1]:.4f}, "
                f"max rel err {err:.2e} (tol 1e-4)")
+    if export_mode == "TRAINING":
+        return ok, message  # its exported batch norms use batch statistics
     # The exported model (running statistics included) in eval mode.
     model.eval()
     x = batches[0][0]
@@ -132,9 +138,11 @@ def main():
                for _ in range(BATCHES)]
     all_ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in ("batch", "running"):
-            ok, message = run_case(a.build, tmp, batches, mode)
-            print(f"{'ok  ' if ok else 'FAIL'} cnn-sgd --batch-norm={mode}: {message}")
+        for mode, export_mode in (("batch", "PRESERVE"), ("running", "PRESERVE"),
+                                  ("batch", "TRAINING")):
+            ok, message = run_case(a.build, tmp, batches, mode, export_mode)
+            print(f"{'ok  ' if ok else 'FAIL'} cnn-sgd --batch-norm={mode} "
+                  f"(exported {export_mode}): {message}")
             all_ok &= ok
     sys.exit(0 if all_ok else 1)
 

@@ -247,6 +247,9 @@ loadModule(MLIRContext &context, llvm::SourceMgr &sourceMgr, StringRef path,
     llvm::errs() << "colossal-opt: " << error << "\n";
     return nullptr;
   }
+  options.batchNormTrainingMode = modeOption == "train" &&
+                                  !lossOption.empty() &&
+                                  batchNormOption == "batch";
   // Costs are per sample: an unbound batch dimension imports as 1.
   if (defaultBatch)
     options.bindings.try_emplace("batch", 1);
