@@ -208,9 +208,9 @@ LogicalResult convertDropout(NodeContext &c) {
                           "eval mode";
   }
   if (c.outputUsed(1))
-    return c.error() << "the dropout mask output is not supported (the "
-                        "importer builds inference graphs; training adds its "
-                        "own dropout)";
+    return c.error() << "the dropout mask output is not supported (dropout "
+                        "is imported as the identity, for inference and for "
+                        "training steps alike)";
   return convertIdentity(c);
 }
 
