@@ -544,8 +544,10 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
       return diff.scalar(1.0, f);
     double init = 65536.0;
     if (text.consume_front("dynamic")) {
+      // The scale must stay finite in float32, even doubled.
       if (!text.empty() &&
-          (!text.consume_front(":") || text.getAsDouble(init) || !(init > 0)))
+          (!text.consume_front(":") || text.getAsDouble(init) || !(init > 0) ||
+           !(init < 1e38)))
         return failure();
       auto st = RankedTensorType::get({}, f);
       auto p = b.create<ParamOp>(
@@ -555,7 +557,7 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
       return p.getResult();
     }
     double scale;
-    if (text.getAsDouble(scale) || !(scale > 0))
+    if (text.getAsDouble(scale) || !(scale > 0) || !(scale < 1e38))
       return failure();
     // colossal-optimizer divides the gradients by it.
     func::FuncOp func =
@@ -590,8 +592,8 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
     DenseMap<Value, Value> grad;
     FailureOr<Value> seedValue = seed(b, func.getLoc(), lossType, diff);
     if (failed(seedValue))
-      return func.emitError("loss-scale must be none, a positive number or "
-                            "dynamic[:INIT], got '")
+      return func.emitError("loss-scale must be none, a positive number "
+                            "below 1e38 or dynamic[:INIT], got '")
              << lossScale << "'";
     grad[loss] = b.create<ReshapeOp>(func.getLoc(), lossType, *seedValue);
 

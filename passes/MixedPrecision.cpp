@@ -61,6 +61,26 @@ struct MixedPrecisionPass
     OpBuilder b(func.getContext());
     SmallPtrSet<Operation *, 32> entryCasts;
 
+    // State updates (running statistics written back with cg.assign) stay
+    // float32, as storage does: the ops that feed only an assignment.
+    SmallPtrSet<Operation *, 32> state;
+    SmallVector<Operation *> work;
+    for (auto assign : body.getOps<AssignOp>())
+      if (Operation *def = assign.getValue().getDefiningOp())
+        work.push_back(def);
+    while (!work.empty()) {
+      Operation *op = work.pop_back_val();
+      if (state.contains(op) || isa<ParamOp>(op) ||
+          llvm::any_of(op->getUsers(), [&](Operation *user) {
+            return !isa<AssignOp>(user) && !state.contains(user);
+          }))
+        continue;
+      state.insert(op);
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp())
+          work.push_back(def);
+    }
+
     // Float32 values entering: parameters and arguments, cast once.
     auto castIn = [&](Value v) {
       if (retyped(v.getType(), to) == v.getType() || v.use_empty())
@@ -70,7 +90,8 @@ struct MixedPrecisionPass
       v.replaceUsesWithIf(cast.getResult(), [&](OpOperand &use) {
         auto assign = dyn_cast<AssignOp>(use.getOwner());
         return use.getOwner() != cast &&
-               !(assign && use.getOperandNumber() == 1);
+               !(assign && use.getOperandNumber() == 1) &&
+               !state.contains(use.getOwner());
       });
       entryCasts.insert(cast);
     };
@@ -87,6 +108,19 @@ struct MixedPrecisionPass
          llvm::make_early_inc_range(body.without_terminator())) {
       if (isa<ParamOp>(op) || entryCasts.contains(&op))
         continue;
+      if (state.contains(&op)) {
+        // Float32 in: values computed in the compute type are cast up.
+        b.setInsertionPoint(&op);
+        for (OpOperand &operand : op.getOpOperands()) {
+          auto t = dyn_cast<RankedTensorType>(operand.get().getType());
+          if (t && t.getElementType() == to)
+            operand.set(b.create<CastOp>(
+                op.getLoc(),
+                RankedTensorType::get(t.getShape(), b.getF32Type()),
+                operand.get()));
+        }
+        continue;
+      }
       if (auto assign = dyn_cast<AssignOp>(op)) {
         // State is stored in float32: cast the computed value back.
         if (assign.getValue().getType() != assign.getParam().getType()) {

@@ -149,6 +149,15 @@ mlir::colossal::checkOptimizerOptions(const OptimizerPassOptions &o) {
   if (o.beta1 < 0 || o.beta1 >= 1 || o.beta2 < 0 || o.beta2 >= 1)
     return "betas must lie in [0, 1), got " + std::to_string(o.beta1) + "," +
            std::to_string(o.beta2);
+  for (double v : {o.lr, o.weightDecay, o.beta1, o.beta2, o.eps, o.momentum,
+                   o.trustCoefficient, o.clipGradNorm})
+    if (!std::isfinite(v))
+      return "optimizer settings must be finite numbers";
+  if (o.momentum >= 1)
+    return "momentum must lie in [0, 1), got " + std::to_string(o.momentum);
+  if (o.trustCoefficient <= 0)
+    return "trust-coefficient must be positive, got " +
+           std::to_string(o.trustCoefficient);
   if (o.clipGradNorm < 0)
     return "clip-grad-norm must be positive (or 0 for no clipping), got " +
            std::to_string(o.clipGradNorm);

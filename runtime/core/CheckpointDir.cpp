@@ -169,10 +169,15 @@ Status ensureDir(const std::string &dir) {
       "; check the permissions of its parent or choose another directory");
 }
 
-Status prune(const std::string &dir, int keep) {
-  std::vector<int64_t> steps;
-  if (Status s = listSteps(dir, steps); !s)
+Status prune(const std::string &dir, int keep, int64_t newest) {
+  std::vector<int64_t> all, steps;
+  if (Status s = listSteps(dir, all); !s)
     return s;
+  // Only checkpoints up to `newest` (the one just written) compete; a later
+  // step (a corrupt file the run skipped) is never a reason to delete one.
+  for (int64_t step : all)
+    if (step <= newest)
+      steps.push_back(step);
   Status result;
   auto remove = [&](const std::string &path, const char *what) {
     std::error_code ec;
@@ -243,9 +248,9 @@ Status ensureDirectory(const std::string &dir) {
                  [&] { return ensureDir(dir); });
 }
 
-Status pruneCheckpoints(const std::string &dir, int keep) {
+Status pruneCheckpoints(const std::string &dir, int keep, int64_t newest) {
   return guarded("pruning checkpoints in '" + dir + "'",
-                 [&] { return prune(dir, keep); });
+                 [&] { return prune(dir, keep, newest); });
 }
 
 } // namespace colossal::rt

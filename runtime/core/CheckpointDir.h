@@ -41,10 +41,13 @@ Status loadLatestCheckpoint(const std::string &dir, int64_t &step,
 /// if it cannot (a file where a directory should be, no permission, ...).
 Status ensureDirectory(const std::string &dir);
 
-/// Deletes all but the newest `keep` checkpoints (keep <= 0: keeps all) and
-/// stale temporaries: files named `*.tmp-<pid>` whose writing process is no
+/// Deletes all but the newest `keep` checkpoints among those with a step up
+/// to `newest` (keep <= 0: keeps all; later steps are left alone: they are
+/// not this run's, or are files a resume skipped as corrupt), and stale
+/// temporaries: files named `*.tmp-<pid>` whose writing process is no
 /// longer alive (a live writer's temporary is left alone).
-Status pruneCheckpoints(const std::string &dir, int keep);
+Status pruneCheckpoints(const std::string &dir, int keep,
+                        int64_t newest = INT64_MAX);
 
 } // namespace colossal::rt
 

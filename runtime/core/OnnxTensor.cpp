@@ -508,9 +508,8 @@ Status exportOnnxModel(const std::string &sourceModel,
     return Status::error("cannot write '" + outPath +
                          "': " + std::strerror(errno));
   }
-  // An inline export replaces an earlier one's data file.
-  if (dataName.empty())
-    std::remove((outPath + ".data").c_str());
+  // An earlier export's OUT.data is left alone: it may be another model's
+  // external data, and deleting a user's file is worse than a stale one.
   return Status::ok();
 }
 

@@ -317,6 +317,17 @@ static bool optimizerFromFlags(mlir::colossal::OptimizerPassOptions &opt,
             " is not two numbers; write e.g. --betas=0.9,0.95";
     return false;
   }
+  // Negative values mean "the optimizer's default" to the pass; given on
+  // the command line they are mistakes.
+  for (auto [flag, option] : {std::pair<const char *, llvm::cl::opt<double> *>{
+                                  "--weight-decay", &weightDecayOption},
+                              {"--eps", &epsOption},
+                              {"--momentum", &momentumOption}})
+    if (option->getNumOccurrences() && !(*option >= 0)) {
+      error = std::string(flag) + " must be a number >= 0, got " +
+              std::to_string(double(*option));
+      return false;
+    }
   error = mlir::colossal::checkOptimizerOptions(opt);
   return error.empty();
 }

@@ -143,13 +143,12 @@ public:
     }
     stream->count_ = static_cast<int64_t>(stream->bytes_ / stream->width_);
     int64_t seq = tokens->shape[1];
-    if (stream->count_ < seq + 2) {
+    if (stream->count_ < seq + 1) {
       ::close(fd);
-      return fail("token file '" + path + "' has " +
-                  std::to_string(stream->count_) + " tokens; windows of " +
-                  std::to_string(seq + 1) +
-                  " tokens (sequence + next token) need at least " +
-                  std::to_string(seq + 2));
+      return fail(
+          "token file '" + path + "' has " + std::to_string(stream->count_) +
+          " tokens; one window (the sequence of " + std::to_string(seq) +
+          " and the next token) needs " + std::to_string(seq + 1));
     }
     void *p = mmap(nullptr, stream->bytes_, PROT_READ, MAP_PRIVATE, fd, 0);
     ::close(fd);
@@ -369,7 +368,7 @@ Status saveCheckpoint(const Session &session, const std::string &dir,
   path = rt::checkpointPath(dir, step);
   if (Status s = rt::writeSafetensors(path, refs, metadata); !s)
     return s;
-  return rt::pruneCheckpoints(dir, keep);
+  return rt::pruneCheckpoints(dir, keep, step);
 }
 
 /// Loads checkpoint tensors into the session; every plan parameter must be
@@ -559,12 +558,12 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     std::vector<std::string> warnings;
     bool found = false;
     int64_t ckptStep = 0;
-    if (Status s = rt::loadLatestCheckpoint(opts.checkpointDir, ckptStep,
-                                            restored, meta, warnings, found);
-        !s)
-      return s;
+    Status loaded = rt::loadLatestCheckpoint(opts.checkpointDir, ckptStep,
+                                             restored, meta, warnings, found);
     for (const std::string &w : warnings)
       std::printf("warning: %s\n", w.c_str());
+    if (!loaded)
+      return loaded;
     if (found) {
       int64_t seedValue = 0;
       if (!metaInt(meta, "step", step) ||
@@ -594,10 +593,57 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
         std::printf("warning: the checkpoint was trained on '%s', this run "
                     "reads '%s'; the data position carries over\n",
                     data->second.c_str(), opts.data.c_str());
+      auto order = meta.find("data_order");
+      if (order != meta.end() && order->second != opts.dataOrder)
+        std::printf("warning: the checkpoint read its data in %s order, this "
+                    "run in %s order\n",
+                    order->second.c_str(), opts.dataOrder.c_str());
+    } else if (opts.steps == 0) {
+      return fail("no checkpoint in '" + opts.checkpointDir +
+                  "' to export; train first, or check the directory");
     } else {
+      // Nothing to resume. A run creates its checkpoint directory first, so
+      // a missing one with a metrics history is a typo, which should not
+      // cost that history (a run killed before its first checkpoint left
+      // the directory and starts over).
+      std::ifstream history(opts.metrics);
+      std::string line;
+      std::error_code ec;
+      if (!std::filesystem::exists(opts.checkpointDir, ec) &&
+          !opts.metrics.empty() && history && std::getline(history, line))
+        return fail("--resume found no checkpoint in '" + opts.checkpointDir +
+                    "', but metrics file '" + opts.metrics +
+                    "' holds a run's history; check --checkpoint-dir, or "
+                    "move the metrics file away to start from step 0");
       std::printf("resume: no checkpoint in %s yet; starting at step 0\n",
                   opts.checkpointDir.c_str());
     }
+  } else if (!opts.checkpointDir.empty()) {
+    // A fresh run must not overwrite or prune another run's checkpoints.
+    std::vector<int64_t> existing;
+    if (Status s = rt::listCheckpoints(opts.checkpointDir, existing); !s)
+      return s;
+    if (!existing.empty())
+      return fail("'" + opts.checkpointDir +
+                  "' already holds checkpoints "
+                  "(newest: step " +
+                  std::to_string(existing.back()) +
+                  "); continue that run with --resume, or give a new "
+                  "--checkpoint-dir");
+  }
+  // A checkpoint directory that cannot be written is found now, not after
+  // the training.
+  if (!opts.checkpointDir.empty() && opts.steps > 0) {
+    if (Status s = rt::ensureDirectory(opts.checkpointDir); !s)
+      return fail("--checkpoint-dir: " + s.message());
+    std::string probe =
+        (std::filesystem::path(opts.checkpointDir) / ".write-test").string();
+    std::FILE *f = std::fopen(probe.c_str(), "wb");
+    if (!f)
+      return fail("--checkpoint-dir '" + opts.checkpointDir +
+                  "' is not writable: " + std::strerror(errno));
+    std::fclose(f);
+    std::remove(probe.c_str());
   }
 
   // Data is opened only when there is something to train.

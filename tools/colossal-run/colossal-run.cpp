@@ -172,17 +172,27 @@ Status parseArgs(int argc, char **argv, Options &opts) {
                flag == "--seed") {
       if (Status s = takeValue(); !s)
         return s;
-      int v = 0;
-      if (Status s = parseInt(flag, value, flag == "--steps" ? 1 : 0, v); !s)
-        return s;
+      // Counts and the seed are 64-bit.
+      char *end = nullptr;
+      errno = 0;
+      long long v = std::strtoll(value.c_str(), &end, 10);
+      long long least = flag == "--steps" ? 1 : 0;
+      if (value.empty() || *end != '\0')
+        return fail(flag + " takes a whole number, not '" + value + "'");
+      if (errno == ERANGE || v < least)
+        return fail(flag + " takes a whole number from " +
+                    std::to_string(least) + " to 9223372036854775807, not '" +
+                    value + "'");
+      if (flag == "--keep-checkpoints" && v > 1000000)
+        return fail("--keep-checkpoints takes at most 1000000");
       if (flag == "--steps")
         opts.training.steps = v;
       else if (flag == "--log-every")
-        opts.training.logEvery = std::max(v, 1);
+        opts.training.logEvery = std::max<long long>(v, 1);
       else if (flag == "--checkpoint-every")
         opts.training.checkpointEvery = v;
       else if (flag == "--keep-checkpoints")
-        opts.training.keepCheckpoints = v;
+        opts.training.keepCheckpoints = static_cast<int>(v);
       else {
         opts.training.seed = static_cast<uint64_t>(v);
         opts.training.seedGiven = true;
@@ -223,6 +233,10 @@ Status parseArgs(int argc, char **argv, Options &opts) {
   if (opts.trainFlags && !opts.train)
     return fail("--steps, --data, --metrics, --resume and the other training "
                 "flags belong to the training loop: add --train");
+  if (!opts.train && opts.training.exportOnnx.empty() &&
+      !opts.training.checkpointDir.empty())
+    return fail("--checkpoint-dir belongs to --train (where checkpoints go) "
+                "or --export-onnx (which checkpoint to export)");
   if (opts.train && opts.training.steps <= 0)
     return fail("--train needs --steps N (the optimizer step to train to)");
   if (opts.train && (!opts.inputs.empty() || opts.bench > 0))
