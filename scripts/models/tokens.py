@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A token stream for training demos and tests, as nanoGPT and llm.c write
-them: a flat little-endian uint16 (or uint32) file of token ids.
+them: a flat little-endian uint16 (or uint32) file of token ids, optionally
+after llm.c's header (--format llm.c).
 
 The text is generated from a small grammar ("the quick cat sees a red
 ball.") and encoded as bytes (vocabulary 256), so a small GPT learns it in a
@@ -40,9 +41,18 @@ def main():
     ap.add_argument("--tokens", type=int, default=200000, help="number of tokens")
     ap.add_argument("--dtype", choices=["uint16", "uint32"], default="uint16")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--format", choices=["flat", "llm.c"], default="flat",
+                    help="flat ids (nanoGPT), or llm.c's 1024-byte header "
+                         "(magic 20240520, version 1 for uint16 / 2 for "
+                         "uint32, token count) before them")
     a = ap.parse_args()
     ids = np.frombuffer(text(a.tokens, a.seed).encode("ascii"), dtype=np.uint8)
-    ids.astype(a.dtype).tofile(a.output)
+    with open(a.output, "wb") as f:
+        if a.format == "llm.c":
+            header = np.zeros(256, np.int32)
+            header[:3] = [20240520, 1 if a.dtype == "uint16" else 2, len(ids)]
+            f.write(header.tobytes())
+        f.write(ids.astype(a.dtype).tobytes())
     print(f"wrote {len(ids)} {a.dtype} tokens (bytes of generated sentences) "
           f"to {a.output}")
 

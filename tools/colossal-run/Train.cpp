@@ -81,8 +81,8 @@ public:
 class TokenStream : public BatchSource {
 public:
   ~TokenStream() override {
-    if (base_)
-      munmap(const_cast<uint8_t *>(base_), bytes_);
+    if (map_)
+      munmap(const_cast<uint8_t *>(map_), bytes_);
   }
 
   static Status open(const std::string &path, const std::string &dtype,
@@ -134,14 +134,40 @@ public:
       return fail("'" + path + "' is not a regular file");
     }
     stream->bytes_ = static_cast<size_t>(st.st_size);
-    if (stream->bytes_ % stream->width_ != 0) {
+    // llm.c's files start with a 256 x int32 header: magic 20240520,
+    // version (1: uint16 tokens, 2: uint32), token count.
+    int32_t header[256] = {0};
+    if (stream->bytes_ >= sizeof header &&
+        ::pread(fd, header, sizeof header, 0) ==
+            static_cast<ssize_t>(sizeof header) &&
+        header[0] == 20240520) {
+      if (header[1] != 1 && header[1] != 2) {
+        ::close(fd);
+        return fail("'" + path + "' has llm.c's header with version " +
+                    std::to_string(header[1]) +
+                    "; versions 1 (uint16 tokens) and 2 (uint32) are known");
+      }
+      stream->width_ = header[1] == 1 ? 2 : 4;
+      stream->offset_ = sizeof header;
+      stream->format_ = "llm.c";
+      if (header[2] < 0 ||
+          stream->bytes_ !=
+              sizeof header + static_cast<size_t>(header[2]) * stream->width_) {
+        ::close(fd);
+        return fail("'" + path + "' has llm.c's header for " +
+                    std::to_string(header[2]) + " tokens but " +
+                    std::to_string(stream->bytes_) +
+                    " bytes; the file is truncated or corrupt");
+      }
+    } else if (stream->bytes_ % stream->width_ != 0) {
       ::close(fd);
       return fail("token file '" + path + "' has " +
                   std::to_string(stream->bytes_) +
                   " bytes, not a whole number of " + dtype +
                   " tokens; is --data-dtype right?");
     }
-    stream->count_ = static_cast<int64_t>(stream->bytes_ / stream->width_);
+    stream->count_ = static_cast<int64_t>((stream->bytes_ - stream->offset_) /
+                                          stream->width_);
     int64_t seq = tokens->shape[1];
     if (stream->count_ < seq + 1) {
       ::close(fd);
@@ -155,7 +181,8 @@ public:
     if (p == MAP_FAILED)
       return fail("cannot map token file '" + path +
                   "': " + std::strerror(errno));
-    stream->base_ = static_cast<const uint8_t *>(p);
+    stream->map_ = static_cast<const uint8_t *>(p);
+    stream->base_ = stream->map_ + stream->offset_;
     stream->samplesPerBatch = tokens->shape[0];
     stream->tokensPerBatch = tokens->shape[0] * seq;
     out = std::move(stream);
@@ -188,9 +215,9 @@ public:
   }
 
   std::string describe() const override {
-    return path_ + " (" + std::to_string(count_) + " " +
-           (width_ == 2 ? "uint16" : "uint32") + " tokens, " +
-           (random_ ? "random" : "sequential") + " windows of " +
+    return path_ + " (" + (format_ == "llm.c" ? "llm.c file, " : "") +
+           std::to_string(count_) + " " + (width_ == 2 ? "uint16" : "uint32") +
+           " tokens, " + (random_ ? "random" : "sequential") + " windows of " +
            std::to_string(tokens_.shape[1]) + ")";
   }
 
@@ -230,8 +257,10 @@ private:
 
   std::string path_;
   TensorInfo tokens_, labels_;
-  const uint8_t *base_ = nullptr;
-  size_t bytes_ = 0;
+  const uint8_t *map_ = nullptr;  // the whole file
+  const uint8_t *base_ = nullptr; // its first token
+  size_t bytes_ = 0, offset_ = 0;
+  std::string format_ = "flat";
   int64_t count_ = 0;
   int width_ = 2;
   bool random_ = true;
