@@ -150,6 +150,20 @@ def BatchNormTrainingPass : Pass<"colossal-batch-norm-training", "::mlir::Module
   ];
 }
 
+def DropoutPass : Pass<"colossal-dropout", "::mlir::ModuleOp"> {
+  let summary = "Lowers training-mode dropout to random masks that change every run";
+  let description = [{
+    `cg.dropout %x {ratio}` becomes `where(keep, x / (1 - ratio), 0)` with
+    `keep = cg.random_keep %counter {ratio, seed, stream}`, where the counter
+    is an int64 optimizer-state parameter `rng.counter` that each run
+    advances (cg.assign): masks differ from run to run and a resumed run
+    repeats an uninterrupted one's. Run before colossal-add-loss.
+  }];
+  let options = [
+    Option<"seed", "seed", "int64_t", "0", "Seed of the dropout masks">
+  ];
+}
+
 def MixedPrecisionPass : Pass<"colossal-mixed-precision", "::mlir::ModuleOp"> {
   let summary = "Computes in bfloat16 or float16 with float32 storage (master weights)";
   let description = [{

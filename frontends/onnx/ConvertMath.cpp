@@ -198,20 +198,41 @@ LogicalResult convertIdentity(NodeContext &c) {
 }
 
 LogicalResult convertDropout(NodeContext &c) {
-  // Dropout is the identity in inference, which is what an imported graph
-  // computes; a graph that asks for training-mode dropout wants randomness.
+  // Dropout is the identity in inference. In training mode (torch's
+  // TRAINING export) it is random, which a training step supports.
+  bool training = false;
   if (c.hasInput(2)) {
-    const HostTensor *training = c.constant(2);
-    if (!training || training->intAt(0) != 0)
-      return c.error() << "dropout in training mode (training_mode input) is "
-                          "not supported by the importer; export the model in "
-                          "eval mode";
+    const HostTensor *mode = c.constant(2);
+    if (!mode)
+      return c.error() << "the training_mode input must be a constant";
+    training = mode->intAt(0) != 0;
   }
   if (c.outputUsed(1))
-    return c.error() << "the dropout mask output is not supported (dropout "
-                        "is imported as the identity, for inference and for "
-                        "training steps alike)";
-  return convertIdentity(c);
+    return c.error() << "the dropout mask output is not supported";
+  if (!training)
+    return convertIdentity(c);
+  if (!c.options().dropoutTrainingMode)
+    return c.error() << "dropout in training mode (training_mode input) is "
+                        "supported only when compiling a training step "
+                        "(--mode=train --loss=...); for inference export the "
+                        "model in eval mode";
+  double ratio = 0.5;
+  if (c.hasInput(1)) {
+    const HostTensor *r = c.constant(1);
+    if (!r)
+      return c.error() << "the ratio input must be a constant";
+    ratio = r->floatAt(0);
+  }
+  if (!(ratio >= 0 && ratio < 1))
+    return c.error() << "ratio must lie in [0, 1), got " << ratio;
+  if (!isa<FloatType>(c.inputType(0).getElementType()))
+    return c.error() << "needs a floating-point input";
+  if (ratio == 0)
+    return convertIdentity(c);
+  c.setOutput(0,
+              c.createTyped<cg::DropoutOp>(c.inputType(0), c.value(0),
+                                           c.builder().getF64FloatAttr(ratio)));
+  return success();
 }
 
 template <typename OpT> LogicalResult convertSoftmax(NodeContext &c) {

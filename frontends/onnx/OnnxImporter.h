@@ -30,6 +30,9 @@ struct ImportOptions {
   /// export) as a batch norm, for a training step that normalizes with
   /// batch statistics anyway (colossal-batch-norm-training).
   bool batchNormTrainingMode = false;
+  /// Import Dropout in training mode as cg.dropout (a training step lowers
+  /// it to random masks) instead of refusing it.
+  bool dropoutTrainingMode = false;
 };
 
 /// Parses "batch=8,seq=2048" into `bindings`; returns an error message on

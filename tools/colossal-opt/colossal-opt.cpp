@@ -96,6 +96,12 @@ static llvm::cl::opt<double> batchNormMomentumOption(
     llvm::cl::desc("With --batch-norm=batch: weight of each batch in the "
                    "running statistics (default 0.1, as torch)"),
     llvm::cl::init(0.1), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<int64_t> dropoutSeedOption(
+    "dropout-seed",
+    llvm::cl::desc("With --loss: seed of the masks of training-mode dropout "
+                   "(ONNX Dropout with training_mode, from torch's TRAINING "
+                   "exports); default 0"),
+    llvm::cl::init(0), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> labelsNameOption(
     "labels-name",
     llvm::cl::desc("With --loss: name of the new labels/targets input "
@@ -250,6 +256,7 @@ loadModule(MLIRContext &context, llvm::SourceMgr &sourceMgr, StringRef path,
   options.batchNormTrainingMode = modeOption == "train" &&
                                   !lossOption.empty() &&
                                   batchNormOption == "batch";
+  options.dropoutTrainingMode = modeOption == "train" && !lossOption.empty();
   // Costs are per sample: an unbound batch dimension imports as 1.
   if (defaultBatch)
     options.bindings.try_emplace("batch", 1);
@@ -341,6 +348,11 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
     return failure();
   pm.addPass(mlir::colossal::createFuseAttentionPass());
   pm.addPass(createCanonicalizerPass());
+  if (trainStep) {
+    mlir::colossal::DropoutPassOptions dropout;
+    dropout.seed = dropoutSeedOption;
+    pm.addPass(mlir::colossal::createDropoutPass(dropout));
+  }
   if (trainStep && batchNormOption == "batch") {
     mlir::colossal::BatchNormTrainingPassOptions bn;
     bn.momentum = batchNormMomentumOption;

@@ -40,6 +40,22 @@ static ShapedType shapedOf(Value v) { return cast<ShapedType>(v.getType()); }
 // Parameters and constants
 //===----------------------------------------------------------------------===//
 
+LogicalResult DropoutOp::verify() {
+  double r = getRatio().convertToDouble();
+  if (!(r >= 0 && r < 1))
+    return emitOpError("ratio must lie in [0, 1), got ") << r;
+  return success();
+}
+
+LogicalResult RandomKeepOp::verify() {
+  double r = getRatio().convertToDouble();
+  if (!(r >= 0 && r < 1))
+    return emitOpError("ratio must lie in [0, 1), got ") << r;
+  if (cast<ShapedType>(getCounter().getType()).getRank() != 0)
+    return emitOpError("counter must be a scalar");
+  return success();
+}
+
 LogicalResult AssignOp::verify() {
   auto param = getParam().getDefiningOp<ParamOp>();
   if (!param)

@@ -63,6 +63,36 @@ def CG_AssignOp : CG_Op<"assign", [MemoryEffects<[MemWrite]>,
   let hasVerifier = 1;
 }
 
+def CG_DropoutOp : CG_Op<"dropout", [SameOperandsAndResultType]> {
+  let summary = "Training-mode dropout (zeroes elements with probability `ratio`)";
+  let description = [{
+    Imported from ONNX Dropout nodes in training mode when compiling a
+    training step; colossal-dropout lowers it to a `cg.random_keep` mask
+    (`where(keep, x / (1 - ratio), 0)`) drawn fresh on every run. Not pure:
+    two dropouts of one value draw different masks.
+  }];
+  let arguments = (ins CG_FloatTensor:$input, F64Attr:$ratio);
+  let results = (outs CG_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def CG_RandomKeepOp : CG_Op<"random_keep", [Pure]> {
+  let summary = "A Bernoulli(1 - ratio) keep-mask, a function of a counter";
+  let description = [{
+    Element `j` is true when `u(seed, stream, counter, j) >= ratio`, with `u`
+    uniform in [0, 1) from a counter-based hash (splitmix64), so the mask is
+    a pure function of its operand and attributes: a run that resumes with
+    the same counter draws the same masks. `counter` (an int64 scalar) is
+    the training state that advances every run.
+  }];
+  let arguments = (ins CG_IndexTensor:$counter, F64Attr:$ratio,
+                       I64Attr:$seed, I64Attr:$stream);
+  let results = (outs CG_BoolTensor:$result);
+  let assemblyFormat = "$counter attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def CG_ConstantOp : CG_Op<"constant", [ConstantLike, Pure,
     AllTypesMatch<["value", "result"]>]> {
   let summary = "A constant tensor";

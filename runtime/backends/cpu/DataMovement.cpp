@@ -394,6 +394,49 @@ Status scatterAddRowsKernel(const std::vector<TensorRef> &inputs,
 }
 
 //===----------------------------------------------------------------------===//
+// random_keep
+//===----------------------------------------------------------------------===//
+
+/// splitmix64 of `x`: a well-mixed 64-bit hash.
+inline uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+Status randomKeepKernel(const std::vector<TensorRef> &inputs,
+                        const std::vector<TensorRef> &outputs,
+                        const AttributeMap &attrs) {
+  if (Status s = checkArity("random_keep", inputs, outputs, 1, 1, 1); !s)
+    return s;
+  const TensorRef &counter = inputs[0], &out = outputs[0];
+  if (!isInt(counter.dtype) || counter.numel() != 1 || out.dtype != DType::Bool)
+    return Status::error("random_keep: takes an integer scalar counter to a "
+                         "bool mask");
+  double ratio = attrs.getFloat("ratio", 0.0);
+  if (!(ratio >= 0 && ratio < 1))
+    return Status::error("random_keep: ratio must lie in [0, 1)");
+  uint64_t c = counter.dtype == DType::I64
+                   ? static_cast<uint64_t>(counter.as<int64_t>()[0])
+                   : static_cast<uint64_t>(counter.as<int32_t>()[0]);
+  // One stream per (seed, dropout site, run); 53 random bits per element.
+  uint64_t key =
+      mix64(mix64(static_cast<uint64_t>(attrs.getInt("seed", 0)) ^
+                  mix64(static_cast<uint64_t>(attrs.getInt("stream", 0)))) ^
+            c);
+  const double threshold = ratio * 9007199254740992.0; // 2^53
+  uint8_t *keep = out.as<uint8_t>();
+  const int64_t n = out.numel();
+  parallelRange(n, n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      keep[i] = static_cast<double>(mix64(key + static_cast<uint64_t>(i)) >>
+                                    11) >= threshold;
+  });
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
 // trilu
 //===----------------------------------------------------------------------===//
 
@@ -448,6 +491,7 @@ void appendDataMovementKernels(std::vector<KernelEntry> &table) {
   table.push_back({"split", &splitKernel});
   table.push_back({"gather", &gatherKernel});
   table.push_back({"scatter_add_rows", &scatterAddRowsKernel});
+  table.push_back({"random_keep", &randomKeepKernel});
   table.push_back({"expand", &expandKernel});
   table.push_back({"trilu", &triluKernel});
 }

@@ -177,6 +177,33 @@ TEST(CpuDataMovement, ScatterAddRowsSumsRepeatedRows) {
   EXPECT_NE(bad.message().find("disagree"), std::string::npos) << bad.message();
 }
 
+TEST(CpuDataMovement, RandomKeepIsABernoulliMaskOfTheCounter) {
+  auto draw = [&](int64_t counter, int64_t stream, double ratio) {
+    Tensor c = i64({}, {counter});
+    Tensor out(DType::Bool, {100000});
+    EXPECT_TRUE(
+        run("random_keep", {&c}, {&out},
+            attrs({{"ratio", ratio}, {"seed", int64_t(7)}, {"stream", stream}}))
+            .isOk());
+    return std::vector<uint8_t>(out.as<uint8_t>(),
+                                out.as<uint8_t>() + out.numel());
+  };
+  std::vector<uint8_t> a = draw(3, 0, 0.3), again = draw(3, 0, 0.3);
+  EXPECT_EQ(a, again); // a function of its inputs: resumes repeat it
+  double kept = std::count(a.begin(), a.end(), 1) / 100000.0;
+  EXPECT_NEAR(kept, 0.7, 0.01);  // 1 - ratio (sd ~0.0015)
+  EXPECT_NE(a, draw(4, 0, 0.3)); // the next run
+  EXPECT_NE(a, draw(3, 1, 0.3)); // another dropout site
+  std::vector<uint8_t> all = draw(3, 0, 0.0);
+  EXPECT_EQ(std::count(all.begin(), all.end(), 1), 100000);
+  // Same-position agreement of two runs is that of independent draws.
+  std::vector<uint8_t> b = draw(4, 0, 0.3);
+  int64_t same = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    same += a[i] == b[i];
+  EXPECT_NEAR(same / 100000.0, 0.7 * 0.7 + 0.3 * 0.3, 0.01);
+}
+
 TEST(CpuDataMovement, GatherNegativeIndexAndOutOfRange) {
   Tensor table = iota({5, 2});
   Tensor idx = i64({2, 2}, {0, -1, 3, -5});

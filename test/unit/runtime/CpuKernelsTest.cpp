@@ -28,14 +28,15 @@ TEST(CpuRegistry, KnowsEveryGraphOp) {
         "concat",      "split",      "gather",     "expand",     "trilu"})
     EXPECT_NE(findKernel(op), nullptr) << op;
   // Gradient ops that colossal-autodiff emits.
-  for (const char *op : {"conv2d_backward_input", "conv2d_backward_weight",
-                         "max_pool2d_backward", "scatter_add_rows"})
+  for (const char *op :
+       {"conv2d_backward_input", "conv2d_backward_weight",
+        "max_pool2d_backward", "scatter_add_rows", "random_keep"})
     EXPECT_NE(findKernel(op), nullptr) << op;
   EXPECT_EQ(findKernel("constant"), nullptr);
   EXPECT_EQ(findKernel("no_such_op"), nullptr);
   std::vector<std::string> names = kernelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(names.size(), 54u);
+  EXPECT_EQ(names.size(), 55u);
 }
 
 //===----------------------------------------------------------------------===//
