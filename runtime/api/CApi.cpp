@@ -361,6 +361,29 @@ colossal_status_t colossal_session_write_parameter(colossal_session_t *session,
 }
 
 colossal_status_t
+colossal_session_save_parameters(const colossal_session_t *session,
+                                 const char *path) {
+  const char *fn = "colossal_session_save_parameters";
+  if (!session || !path)
+    return nullArgument(fn, !session ? "session" : "path");
+  return guarded(fn, [&] {
+    colossal::Status s = session->session->saveParameters(path);
+    return s ? succeed() : fromStatus(s, COLOSSAL_ERROR_INVALID_ARGUMENT);
+  });
+}
+
+colossal_status_t colossal_session_load_parameters(colossal_session_t *session,
+                                                   const char *path) {
+  const char *fn = "colossal_session_load_parameters";
+  if (!session || !path)
+    return nullArgument(fn, !session ? "session" : "path");
+  return guarded(fn, [&] {
+    colossal::Status s = session->session->loadParameters(path);
+    return s ? succeed() : fromStatus(s, COLOSSAL_ERROR_LOAD);
+  });
+}
+
+colossal_status_t
 colossal_session_peak_device_bytes(const colossal_session_t *session,
                                    int64_t *out) {
   if (!session || !out)

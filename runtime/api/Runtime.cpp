@@ -15,6 +15,7 @@
 #include "runtime/core/PlanFile.h"
 #include "runtime/core/PlanTypes.h"
 #include "runtime/core/PlanValidator.h"
+#include "runtime/core/Safetensors.h"
 
 #include <filesystem>
 #include <new>
@@ -384,6 +385,71 @@ Status Session::writeParameter(const std::string &name, const void *src,
   for (OutputSlot &o : impl_->outputs)
     o.valid = false;
   return impl_->backend->copyToDevice(buffer->data, src, bytes);
+}
+
+Status Session::saveParameters(
+    const std::string &path,
+    const std::map<std::string, std::string> &metadata) const {
+  try {
+    std::vector<rt::HostTensor> tensors(impl_->parameters.size());
+    std::vector<const rt::HostTensor *> refs;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const ParameterInfo &p = impl_->parameters[i];
+      rt::HostTensor &t = tensors[i];
+      t.name = p.name;
+      t.dtype = p.dtype;
+      t.shape = p.shape;
+      t.data.assign(p.bytes(), '\0');
+      if (Status s = readParameter(p.name, t.data.data(), t.data.size()); !s)
+        return s;
+      refs.push_back(&t);
+    }
+    return rt::writeSafetensors(path, refs, metadata);
+  } catch (const std::bad_alloc &) {
+    return Status::error("out of host memory saving parameters to '" + path +
+                         "'");
+  }
+}
+
+Status Session::loadParameters(const std::string &path,
+                               std::map<std::string, std::string> *metadata) {
+  std::vector<rt::HostTensor> tensors;
+  std::map<std::string, std::string> meta;
+  if (Status s = rt::readSafetensors(path, tensors, meta); !s)
+    return s;
+  if (Status s = restoreParameters(tensors, "'" + path + "'"); !s)
+    return s;
+  if (metadata)
+    *metadata = std::move(meta);
+  return Status::ok();
+}
+
+Status Session::restoreParameters(const std::vector<rt::HostTensor> &tensors,
+                                  const std::string &source) {
+  std::map<std::string, const rt::HostTensor *> byName;
+  for (const rt::HostTensor &t : tensors)
+    byName[t.name] = &t;
+  const std::string what = source + " does not match this plan: ";
+  const char *hint = "; load it into the plan that wrote it";
+  for (const ParameterInfo &p : impl_->parameters) {
+    auto it = byName.find(p.name);
+    if (it == byName.end())
+      return Status::error(what + "it has no '" + p.name + "'" + hint);
+    const rt::HostTensor &t = *it->second;
+    if (t.dtype != p.dtype || t.shape != p.shape)
+      return Status::error(what + "'" + p.name + "' is " +
+                           rt::dtypeName(t.dtype) + rt::formatShape(t.shape) +
+                           " there but " + rt::dtypeName(p.dtype) +
+                           rt::formatShape(p.shape) + " in the plan" + hint);
+    byName.erase(it);
+  }
+  if (!byName.empty())
+    return Status::error(what + "it has '" + byName.begin()->first +
+                         "', which the plan does not" + hint);
+  for (const rt::HostTensor &t : tensors)
+    if (Status s = writeParameter(t.name, t.data.data(), t.data.size()); !s)
+      return s;
+  return Status::ok();
 }
 
 size_t Session::peakDeviceBytes() const {

@@ -378,61 +378,10 @@ Status saveCheckpoint(const Session &session, const std::string &dir,
                       int keep, std::string &path) {
   if (Status s = rt::ensureDirectory(dir); !s)
     return s;
-  std::vector<rt::SafetensorsEntry> entries;
-  entries.reserve(session.parameters().size());
-  for (const ParameterInfo &p : session.parameters()) {
-    rt::SafetensorsEntry e;
-    e.name = p.name;
-    e.dtype = p.dtype;
-    e.shape = p.shape;
-    e.data.assign(p.bytes(), '\0');
-    if (Status s = session.readParameter(p.name, e.data.data(), e.data.size());
-        !s)
-      return s;
-    entries.push_back(std::move(e));
-  }
-  std::vector<const rt::SafetensorsEntry *> refs;
-  for (const rt::SafetensorsEntry &e : entries)
-    refs.push_back(&e);
   path = rt::checkpointPath(dir, step);
-  if (Status s = rt::writeSafetensors(path, refs, metadata); !s)
+  if (Status s = session.saveParameters(path, metadata); !s)
     return s;
   return rt::pruneCheckpoints(dir, keep, step);
-}
-
-/// Loads checkpoint tensors into the session; every plan parameter must be
-/// there with its type, and nothing else.
-Status restore(Session &session, const std::string &path,
-               const std::vector<rt::SafetensorsEntry> &tensors) {
-  std::map<std::string, const rt::SafetensorsEntry *> byName;
-  for (const rt::SafetensorsEntry &e : tensors)
-    byName[e.name] = &e;
-  const char *hint = "; resume with the plan that wrote it, or train from "
-                     "scratch with another --checkpoint-dir";
-  for (const ParameterInfo &p : session.parameters()) {
-    auto it = byName.find(p.name);
-    if (it == byName.end())
-      return fail("checkpoint '" + path +
-                  "' does not match this plan: it has "
-                  "no '" +
-                  p.name + "'" + hint);
-    const rt::SafetensorsEntry &e = *it->second;
-    if (e.dtype != p.dtype || e.shape != p.shape)
-      return fail("checkpoint '" + path + "' does not match this plan: '" +
-                  p.name + "' is " + rt::dtypeName(e.dtype) +
-                  rt::formatShape(e.shape) + " there but " +
-                  rt::dtypeName(p.dtype) + rt::formatShape(p.shape) +
-                  " in the plan" + hint);
-    byName.erase(it);
-  }
-  if (!byName.empty())
-    return fail("checkpoint '" + path + "' does not match this plan: it has '" +
-                byName.begin()->first + "', which the plan does not" + hint);
-  for (const rt::SafetensorsEntry &e : tensors)
-    if (Status s = session.writeParameter(e.name, e.data.data(), e.data.size());
-        !s)
-      return s;
-  return Status::ok();
 }
 
 bool metaInt(const std::map<std::string, std::string> &meta,
@@ -694,8 +643,11 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
   if (Status s = Session::create(plan, sessionOptions, session); !s)
     return s;
   if (!restoredFrom.empty()) {
-    if (Status s = restore(*session, restoredFrom, restored); !s)
-      return s;
+    if (Status s = session->restoreParameters(restored, "checkpoint '" +
+                                                            restoredFrom + "'");
+        !s)
+      return fail(s.message() + ", or train from scratch with another "
+                                "--checkpoint-dir");
     restored.clear();
     std::printf("resumed from %s (step %" PRId64 ", data position %" PRId64
                 ")\n",

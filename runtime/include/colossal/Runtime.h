@@ -20,10 +20,12 @@
 #ifndef COLOSSAL_RUNTIME_INCLUDE_COLOSSAL_RUNTIME_H
 #define COLOSSAL_RUNTIME_INCLUDE_COLOSSAL_RUNTIME_H
 
+#include "runtime/core/HostTensor.h"
 #include "runtime/core/Types.h"
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -143,6 +145,24 @@ public:
   Status readParameter(const std::string &name, void *dst, size_t bytes) const;
   /// Overwrites parameter `name` from host memory (exact size).
   Status writeParameter(const std::string &name, const void *src, size_t bytes);
+
+  /// Writes every parameter (weights and optimizer state) and `metadata` to
+  /// a safetensors file at `path`, atomically: a crash leaves the old file
+  /// or the new one, never a torn one.
+  Status
+  saveParameters(const std::string &path,
+                 const std::map<std::string, std::string> &metadata = {}) const;
+  /// Reads a safetensors file written by saveParameters (or any with
+  /// exactly the plan's parameters, types and shapes) into the session;
+  /// `metadata` (may be null) receives its string metadata. On a mismatch
+  /// nothing is written and the message names the parameter.
+  Status loadParameters(const std::string &path,
+                        std::map<std::string, std::string> *metadata = nullptr);
+  /// Sets every parameter from `tensors` (named, typed host tensors), after
+  /// checking that they are exactly the plan's; `source` names them in
+  /// messages.
+  Status restoreParameters(const std::vector<rt::HostTensor> &tensors,
+                           const std::string &source);
 
   /// The most device memory this session's backend has held at once; equals
   /// the plan's arena size.

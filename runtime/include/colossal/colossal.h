@@ -119,6 +119,14 @@ colossal_status_t colossal_session_write_parameter(colossal_session_t *session,
                                                    const char *name,
                                                    const void *src,
                                                    size_t bytes);
+/* Saves every parameter to a safetensors file at `path`, atomically (a
+ * checkpoint of a train plan); loads one back (it must hold exactly the
+ * plan's parameters). */
+colossal_status_t
+colossal_session_save_parameters(const colossal_session_t *session,
+                                 const char *path);
+colossal_status_t colossal_session_load_parameters(colossal_session_t *session,
+                                                   const char *path);
 /* The most device memory the session held at once (its arena). */
 colossal_status_t
 colossal_session_peak_device_bytes(const colossal_session_t *session,

@@ -367,8 +367,48 @@ TEST(RuntimeTraining, CApiParameters) {
   EXPECT_EQ(colossal_session_read_parameter(session, "w", back, 4),
             COLOSSAL_ERROR_INVALID_ARGUMENT);
   EXPECT_HAS(std::string(colossal_last_error()), "not 4");
+
+  // Checkpoint round trip: save, change, load back.
+  std::string ckpt = path + ".safetensors";
+  ASSERT_EQ(colossal_session_save_parameters(session, ckpt.c_str()),
+            COLOSSAL_OK)
+      << colossal_last_error();
+  float zeros[3] = {0, 0, 0};
+  ASSERT_EQ(colossal_session_write_parameter(session, "w", zeros, sizeof zeros),
+            COLOSSAL_OK);
+  ASSERT_EQ(colossal_session_load_parameters(session, ckpt.c_str()),
+            COLOSSAL_OK)
+      << colossal_last_error();
+  ASSERT_EQ(colossal_session_read_parameter(session, "w", back, sizeof back),
+            COLOSSAL_OK);
+  EXPECT_EQ(back[0], 1.0f);
+  EXPECT_EQ(colossal_session_load_parameters(session, "/no/such.safetensors"),
+            COLOSSAL_ERROR_LOAD);
   colossal_session_free(session);
   colossal_plan_free(plan);
+}
+
+TEST(RuntimeTraining, LoadParametersChecksThePlan) {
+  std::unique_ptr<Session> session;
+  ASSERT_TRUE(createSession(trainPlan(), "test", session).isOk());
+  std::string dir = rttest::makeTempDir();
+  // A file of other parameters: refused, naming what is missing.
+  rt::HostTensor v;
+  v.name = "v";
+  v.dtype = DType::F32;
+  v.shape = {3};
+  v.data.assign(12, '\0');
+  std::vector<rt::HostTensor> other = {v};
+  Status s = session->restoreParameters(other, "the test file");
+  ASSERT_FALSE(s.isOk());
+  EXPECT_HAS(s.message(), "the test file does not match this plan: it has no "
+                          "'w'");
+  // Metadata round trip.
+  ASSERT_TRUE(
+      session->saveParameters(dir + "/p.safetensors", {{"step", "7"}}).isOk());
+  std::map<std::string, std::string> meta;
+  ASSERT_TRUE(session->loadParameters(dir + "/p.safetensors", &meta).isOk());
+  EXPECT_EQ(meta["step"], "7");
 }
 
 TEST(RuntimeTraining, ParameterNamesAreUnique) {
