@@ -813,6 +813,11 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     std::printf("trained steps %" PRId64 "..%" PRId64 " in %.2f s; final "
                 "loss %.4f\n",
                 firstStep + 1, step, elapsed, loss);
+    // What the compiler planned is what the run used.
+    int64_t peak = static_cast<int64_t>(session->peakDeviceBytes());
+    std::printf("peak device bytes: %" PRId64 " (%.2f MiB; the plan's arena: "
+                "%" PRId64 ")\n",
+                peak, peak / (1024.0 * 1024.0), plan->arenaBytes());
   }
 
   if (!opts.exportOnnx.empty()) {
