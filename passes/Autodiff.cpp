@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/GlobPattern.h"
 
 #include <cmath>
 
@@ -636,10 +637,25 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
     SmallVector<Type> types(func.getResultTypes());
     SmallVector<std::string> names;
     bool anyPath = false;
+    SmallVector<llvm::GlobPattern> frozen;
+    SmallVector<StringRef> patterns;
+    StringRef(freeze).split(patterns, ',', -1, /*KeepEmpty=*/false);
+    for (StringRef text : patterns) {
+      auto pattern = llvm::GlobPattern::create(text.trim());
+      if (!pattern) {
+        llvm::consumeError(pattern.takeError());
+        return func.emitError("--freeze pattern '") << text << "' is malformed";
+      }
+      frozen.push_back(std::move(*pattern));
+    }
     for (Operation &op : body)
       if (auto param = dyn_cast<ParamOp>(op)) {
         if (!isa<FloatType>(typeOf(param.getResult()).getElementType()) ||
             param->hasAttr("cg.role")) // optimizer state, not a weight
+          continue;
+        if (llvm::any_of(frozen, [&](const llvm::GlobPattern &g) {
+              return g.match(param.getName());
+            }))
           continue;
         Value g = grad.lookup(param.getResult());
         anyPath |= static_cast<bool>(g);

@@ -242,6 +242,10 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
                << "optimizer expects colossal-autodiff's results only";
       StringRef pname = name.getValue().drop_front(5);
       ParamOp p = params.lookup(pname);
+      // A parameter off the loss path (an unused head) was erased as dead
+      // code; its gradient is zero and there is nothing to update.
+      if (!p && isStructuralZero(ret.getOperand(i)))
+        continue;
       if (!p)
         return func.emitError("gradient '")
                << name.getValue() << "' names no parameter";

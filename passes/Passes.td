@@ -129,7 +129,10 @@ def AutodiffPass : Pass<"colossal-autodiff", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"lossScale", "loss-scale", "std::string", "\"none\"",
-           "none, a number, or dynamic[:INIT]">
+           "none, a number, or dynamic[:INIT]">,
+    Option<"freeze", "freeze", "std::string", "\"\"",
+           "Comma-separated glob patterns of parameters that get no gradient "
+           "(frozen: buffers such as rotary tables, or layers to keep)">
   ];
 }
 

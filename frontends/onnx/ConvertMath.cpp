@@ -190,10 +190,21 @@ LogicalResult convertCast(NodeContext &c) {
 
 LogicalResult convertIdentity(NodeContext &c) {
   ImportedValue &in = c.input(0);
-  if (in.constant && !in.value)
+  if (in.constant && !in.value) {
     c.setConstantOutput(0, *in.constant);
-  else
-    c.setOutput(0, c.value(0));
+    return success();
+  }
+  Value v = c.value(0);
+  auto param = v.getDefiningOp<cg::ParamOp>();
+  StringRef name = c.node().output(0);
+  if (c.options().untieIdentityWeights && param && !name.empty() &&
+      name != param.getName()) {
+    // A parameter of its own that starts from the same bytes.
+    v = c.builder().create<cg::ParamOp>(c.loc(), param.getType(),
+                                        c.builder().getStringAttr(name),
+                                        param.getSourceAttr());
+  }
+  c.setOutput(0, v);
   return success();
 }
 

@@ -290,7 +290,12 @@ LogicalResult Importer::importInitializer(const ::onnx::TensorProto &tensor) {
     }
   auto type = RankedTensorType::get(shape, element);
   bool external = tensor.data_location() == ::onnx::TensorProto::EXTERNAL;
-  bool weight = isa<FloatType>(element) && cg::numElements(shape) > 1;
+  StringRef name = tensor.name();
+  bool exporterConstant = name.starts_with("onnx::") || name.starts_with("/") ||
+                          name.starts_with("const.") || name.empty();
+  bool weight = isa<FloatType>(element) &&
+                (cg::numElements(shape) > 1 ||
+                 (options.scalarParameters && !exporterConstant));
   ImportedValue imported{type, Value(), std::nullopt};
   if (!external && !weight) {
     // Scalars and integer tensors are constants: shape arithmetic and the

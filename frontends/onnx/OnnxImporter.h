@@ -33,6 +33,15 @@ struct ImportOptions {
   /// Import Dropout in training mode as cg.dropout (a training step lowers
   /// it to random masks) instead of refusing it.
   bool dropoutTrainingMode = false;
+  /// Import one-element float initializers named like model parameters
+  /// (not "onnx::...", "/...", "const....": exporter-made constants) as
+  /// parameters, so a training step trains them (a Linear(n, 1)'s bias, a
+  /// learnable scale). Otherwise every scalar is a constant.
+  bool scalarParameters = false;
+  /// Identity nodes on weights (how torch's exporter shares initializers of
+  /// equal value between distinct parameters) make a parameter of their
+  /// own, named after their output, so training keeps them apart.
+  bool untieIdentityWeights = false;
 };
 
 /// Parses "batch=8,seq=2048" into `bindings`; returns an error message on

@@ -442,10 +442,62 @@ Status exportOnnxModel(const std::string &sourceModel,
     }
     total += static_cast<int64_t>(t.raw_data().size());
   }
+  // A weight named after an Identity of an initializer (torch's exporter
+  // shares equal initializers that way; training untied them) becomes an
+  // initializer of its own in place of the Identity.
+  std::map<std::string, const onnx::TensorProto *> initializers;
+  for (const onnx::TensorProto &t : model.graph().initializer())
+    initializers[t.name()] = &t;
+  std::vector<int> untied;
+  std::vector<onnx::TensorProto> added;
+  for (int i = 0; i < model.graph().node_size(); ++i) {
+    const onnx::NodeProto &node = model.graph().node(i);
+    if (node.op_type() != "Identity" || node.input_size() != 1 ||
+        node.output_size() != 1 || !initializers.count(node.input(0)))
+      continue;
+    auto w = weights.find(node.output(0));
+    if (w == weights.end() || used[w->first])
+      continue;
+    const onnx::TensorProto &from = *initializers[node.input(0)];
+    std::vector<int64_t> dims(from.dims().begin(), from.dims().end());
+    if (dims != w->second->shape ||
+        from.data_type() != onnxDataType(w->second->dtype))
+      return Status::error("cannot export weight '" + w->first +
+                           "': it does not match the initializer '" +
+                           from.name() + "' it was copied from");
+    onnx::TensorProto t;
+    t.set_name(w->first);
+    setRaw(t, *w->second);
+    total += static_cast<int64_t>(t.raw_data().size());
+    added.push_back(std::move(t));
+    untied.push_back(i);
+    used[w->first] = true;
+    ++replaced;
+  }
+  for (auto it = untied.rbegin(); it != untied.rend(); ++it)
+    model.mutable_graph()->mutable_node()->DeleteSubrange(*it, 1);
+  for (onnx::TensorProto &t : added)
+    *model.mutable_graph()->add_initializer() = std::move(t);
+
   for (const auto &u : used)
     if (!u.second)
       return Status::error("cannot export weight '" + u.first + "': '" +
                            sourceModel + "' has no initializer of that name");
+
+  // The copy is for inference: training-mode batch norms and dropout (from
+  // torch's TRAINING exports) become their inference forms.
+  for (onnx::NodeProto &node : *model.mutable_graph()->mutable_node()) {
+    if (node.op_type() == "BatchNormalization") {
+      for (onnx::AttributeProto &a : *node.mutable_attribute())
+        if (a.name() == "training_mode")
+          a.set_i(0);
+      while (node.output_size() > 1)
+        node.mutable_output()->RemoveLast();
+    } else if (node.op_type() == "Dropout" && node.input_size() > 2) {
+      while (node.input_size() > 2)
+        node.mutable_input()->RemoveLast();
+    }
+  }
 
   // Large models keep their bytes in OUT.data (protobuf's 2 GiB limit).
   std::string tmp = outPath + ".tmp";

@@ -55,8 +55,9 @@ private:
 /// type as before). Every initializer of the copy holds its bytes itself, or,
 /// when they total more than `externalAbove` bytes, in `outPath`.data next to
 /// it (ONNX external data), so the copy does not depend on the source's
-/// files. The file appears atomically. `replaced` counts the initializers
-/// replaced; a weight that names no initializer is an error.
+/// files. Training-mode BatchNormalization and Dropout nodes become their
+/// inference forms. The file appears atomically. `replaced` counts the
+/// initializers replaced; a weight that names no initializer is an error.
 Status exportOnnxModel(const std::string &sourceModel,
                        const std::map<std::string, const HostTensor *> &weights,
                        const std::string &outPath, int64_t &replaced,

@@ -96,6 +96,16 @@ static llvm::cl::opt<double> batchNormMomentumOption(
     llvm::cl::desc("With --batch-norm=batch: weight of each batch in the "
                    "running statistics (default 0.1, as torch)"),
     llvm::cl::init(0.1), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> freezeOption(
+    "freeze",
+    llvm::cl::desc(
+        "With --loss: comma-separated glob patterns of parameters "
+        "that are not trained (default '*rope*,*rotary*,*inv_freq*': "
+        "rotary tables the exporter stores as initializers; give "
+        "'' to train everything)"),
+    llvm::cl::value_desc("glob,..."),
+    llvm::cl::init("*rope*,*rotary*,*inv_freq*"),
+    llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<int64_t> dropoutSeedOption(
     "dropout-seed",
     llvm::cl::desc("With --loss: seed of the masks of training-mode dropout "
@@ -122,7 +132,8 @@ static llvm::cl::opt<std::string> optimizerOption(
     llvm::cl::value_desc("sgd|adamw|lamb|lars"), llvm::cl::init(""),
     llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<double>
-    lrOption("lr", llvm::cl::desc("With --optimizer: learning rate"),
+    lrOption("lr",
+             llvm::cl::desc("With --optimizer: learning rate (default 1e-3)"),
              llvm::cl::init(1e-3), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<double> weightDecayOption(
     "weight-decay",
@@ -257,6 +268,8 @@ loadModule(MLIRContext &context, llvm::SourceMgr &sourceMgr, StringRef path,
                                   !lossOption.empty() &&
                                   batchNormOption == "batch";
   options.dropoutTrainingMode = modeOption == "train" && !lossOption.empty();
+  options.scalarParameters = options.dropoutTrainingMode;
+  options.untieIdentityWeights = options.dropoutTrainingMode;
   // Costs are per sample: an unbound batch dimension imports as 1.
   if (defaultBatch)
     options.bindings.try_emplace("batch", 1);
@@ -324,6 +337,22 @@ static bool optimizerFromFlags(mlir::colossal::OptimizerPassOptions &opt,
             " is not two numbers; write e.g. --betas=0.9,0.95";
     return false;
   }
+  // A setting the chosen optimizer does not have is a mistake, not a no-op.
+  bool adam = opt.optimizer == "adamw" || opt.optimizer == "lamb";
+  if (adam && momentumOption.getNumOccurrences()) {
+    error = "--momentum applies to sgd and lars; " + opt.optimizer +
+            " keeps moments set by --betas";
+    return false;
+  }
+  if (!adam &&
+      (betasOption.getNumOccurrences() || epsOption.getNumOccurrences())) {
+    error = "--betas and --eps apply to adamw and lamb, not " + opt.optimizer;
+    return false;
+  }
+  if (opt.optimizer != "lars" && trustCoefficientOption.getNumOccurrences()) {
+    error = "--trust-coefficient applies to lars only";
+    return false;
+  }
   // Negative values mean "the optimizer's default" to the pass; given on
   // the command line they are mistakes.
   for (auto [flag, option] : {std::pair<const char *, llvm::cl::opt<double> *>{
@@ -376,6 +405,7 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
         lossScaleOption.empty()
             ? std::string(precisionOption == "fp16" ? "dynamic" : "none")
             : std::string(lossScaleOption);
+    autodiff.freeze = freezeOption;
     pm.addPass(mlir::colossal::createAutodiffPass(autodiff));
     pm.addPass(createCanonicalizerPass());
     if (!optimizerOption.empty()) {

@@ -181,6 +181,12 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                   "' is missing; the trained weights are written into a "
                   "copy of it, so it must stay where the plan was compiled "
                   "from (relative to the plan)");
+    std::error_code same;
+    if (std::filesystem::equivalent(model, opts.exportOnnx, same))
+      return fail("--export-onnx " + opts.exportOnnx +
+                  " is the plan's own model; write the trained weights to "
+                  "another file (the plan reads its initial weights from "
+                  "this one)");
     std::string parent =
         std::filesystem::path(opts.exportOnnx).parent_path().string();
     if (!parent.empty())
@@ -322,6 +328,17 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                 restoredFrom.c_str(), step, position);
   }
   std::printf("training: %s\n", t.options().c_str());
+  // A cosine schedule ends at its T; later steps keep its final lr.
+  const std::string &schedule = t.lr_schedule();
+  long long warmup = 0, total = 0;
+  if (std::sscanf(schedule.c_str(), "warmup-cosine:%lld,%lld", &warmup,
+                  &total) == 2 &&
+      opts.steps > total)
+    std::printf("warning: --steps %" PRId64 " runs past the lr schedule's end "
+                "(step %lld of %s); the steps after it keep its final lr "
+                "(MIN x lr, 0 unless given): compile with a longer schedule "
+                "to keep learning\n",
+                opts.steps, total, schedule.c_str());
   if (data)
     std::printf("data: %s\n", data->describe().c_str());
 
@@ -409,7 +426,11 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
       return fail("the loss became " +
                   std::string(std::isnan(loss) ? "NaN" : "inf") + " at step " +
                   std::to_string(step) +
-                  ": lower --lr or add --clip-grad-norm when compiling" +
+                  (step == firstStep + 1
+                       ? ", before any update: check the data (NaN or "
+                         "infinite inputs or targets) and the weights"
+                       : ": lower --lr or add --clip-grad-norm when compiling, "
+                         "or check the data") +
                   (lastCheckpoint.empty()
                        ? std::string()
                        : "; the last good checkpoint is " + lastCheckpoint));
@@ -432,9 +453,13 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                    static_cast<double>(opts.steps - step);
       std::printf("step %" PRId64 "/%" PRId64
                   " | loss %.4f | lr %.3e | grad norm %.3f | %.0f %s | "
-                  "ETA %s\n",
+                  "ETA %s%s\n",
                   step, opts.steps, loss, lr, gradNorm, rate, unit,
-                  clock(eta).c_str());
+                  clock(eta).c_str(),
+                  std::isfinite(gradNorm)
+                      ? ""
+                      : " | update skipped: the gradients overflowed (the "
+                        "loss scale halves)");
       std::fflush(stdout);
       if (metrics) {
         std::fprintf(metrics,

@@ -148,6 +148,20 @@ public:
                   "': " + std::strerror(errno));
     stream->map_ = static_cast<const uint8_t *>(p);
     stream->base_ = stream->map_ + stream->offset_;
+    // uint32 ids read as uint16 show as every second token being 0.
+    if (stream->width_ == 2 && stream->format_ == "flat" &&
+        stream->count_ >= 64) {
+      int64_t n = std::min<int64_t>(stream->count_ / 2 * 2, 8192);
+      bool oddZero = true, evenSet = false;
+      for (int64_t i = 0; i < n; i += 2) {
+        evenSet |= stream->token(i) != 0;
+        oddZero &= stream->token(i + 1) == 0;
+      }
+      if (oddZero && evenSet)
+        return fail("token file '" + path +
+                    "' read as uint16 has every second token 0: it holds "
+                    "uint32 ids; pass --data-dtype=uint32");
+    }
     stream->samplesPerBatch = tokens->shape[0];
     stream->tokensPerBatch = tokens->shape[0] * seq;
     out = std::move(stream);

@@ -233,6 +233,9 @@ Status parseArgs(int argc, char **argv, Options &opts) {
   if (opts.trainFlags && !opts.train)
     return fail("--steps, --data, --metrics, --resume and the other training "
                 "flags belong to the training loop: add --train");
+  if (opts.training.checkpointEvery > 0 && opts.training.checkpointDir.empty())
+    return fail("--checkpoint-every says how often to save; add "
+                "--checkpoint-dir D (where to save)");
   if (!opts.train && opts.training.exportOnnx.empty() &&
       !opts.training.checkpointDir.empty())
     return fail("--checkpoint-dir belongs to --train (where checkpoints go) "

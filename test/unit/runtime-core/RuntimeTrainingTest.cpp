@@ -389,6 +389,7 @@ TEST(RuntimeTraining, CApiParameters) {
 }
 
 TEST(RuntimeTraining, LoadParametersChecksThePlan) {
+  rttest::registerTestBackend();
   std::unique_ptr<Session> session;
   ASSERT_TRUE(createSession(trainPlan(), "test", session).isOk());
   std::string dir = rttest::makeTempDir();
