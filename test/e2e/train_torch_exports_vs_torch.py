@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Training models exactly as torch.onnx.export writes them from a fresh
+initialization, against torch:
+
+* a regressor whose output layer is Linear(8, 1) (a one-element bias) times
+  a scalar nn.Parameter: every parameter must train (MSE, SGD);
+* a small transformer block whose LayerNorms start at ones/zeros, which the
+  exporter deduplicates into one initializer plus Identity nodes: each
+  parameter must still train on its own (AdamW), and the exported model
+  must equal torch's trained one in onnxruntime.
+
+Per-step losses within 1e-4 relative of torch's.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import onnxruntime as ort
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+STEPS = 12
+
+
+class Regressor(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(4, 8)
+        self.out = nn.Linear(8, 1)
+        self.scale = nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.hidden(x))) * self.scale
+
+
+class Block(nn.Module):
+    def __init__(self, vocab=32, d=16):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.n1 = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, 4 * d)
+        self.proj = nn.Linear(4 * d, d)
+        self.n2 = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, ids):
+        x = self.emb(ids)
+        x = x + self.proj(F.gelu(self.fc(self.n1(x))))
+        return self.head(self.n2(x))
+
+
+def export(model, example, path, input_name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), path, opset_version=17,
+                          input_names=[input_name], output_names=["out"],
+                          do_constant_folding=False)
+
+
+def run(build, tmp, name, onnx_path, data, flags, steps):
+    plan = os.path.join(tmp, name + ".cplan")
+    subprocess.run([os.path.join(build, "bin", "colossal-opt"), onnx_path,
+                    "--mode=train", *flags, "--emit=plan", "-o", plan], check=True)
+    metrics = os.path.join(tmp, name + ".jsonl")
+    trained = os.path.join(tmp, name + "-trained.onnx")
+    subprocess.run([os.path.join(build, "bin", "colossal-run"), plan, "--train",
+                    f"--steps={steps}", f"--data={data}", "--data-order=sequential",
+                    "--log-every=1", f"--metrics={metrics}", "--threads=2",
+                    "--export-onnx", trained], check=True, stdout=subprocess.DEVNULL)
+    with open(metrics) as f:
+        return [json.loads(line)["loss"] for line in f if line.strip()], trained
+
+
+def compare(name, got, want):
+    err = max(abs(g - w) / max(abs(w), 1e-12) for g, w in zip(got, want))
+    ok = len(got) == len(want) and err <= 1e-4
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(got)} steps, loss {want[0]:.4f} -> "
+          f"{want[-1]:.4f}, max rel err {err:.2e} (tol 1e-4)")
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--build", required=True, help="build directory (bin/ inside)")
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        # The regressor: scalars train.
+        torch.manual_seed(0)
+        model = Regressor()
+        x = rng.standard_normal((16, 4)).astype(np.float32)
+        t = (x.sum(1, keepdims=True) + 5).astype(np.float32)
+        path = os.path.join(tmp, "reg.onnx")
+        export(model, torch.tensor(x), path, "x")
+        data = os.path.join(tmp, "reg", "000")
+        os.makedirs(data)
+        np.save(os.path.join(data, "x.npy"), x)
+        np.save(os.path.join(data, "targets.npy"), t)
+        got, trained = run(a.build, tmp, "reg", path, os.path.dirname(data),
+                           ["--loss=mse", "--optimizer=sgd", "--lr=0.05"], STEPS)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        want = []
+        for _ in range(STEPS):
+            opt.zero_grad()
+            loss = F.mse_loss(model(torch.tensor(x)), torch.tensor(t))
+            loss.backward()
+            opt.step()
+            want.append(loss.item())
+        ok &= compare("regressor with a Linear(8, 1) bias and a scalar scale", got, want)
+        from onnx import load, numpy_helper
+        values = {i.name: numpy_helper.to_array(i) for i in load(trained).graph.initializer}
+        scalars_ok = (abs(float(values["scale"]) - model.scale.item()) < 1e-4 and
+                      abs(float(values["out.bias"][0]) - model.out.bias.item()) < 1e-4)
+        print(f"{'ok  ' if scalars_ok else 'FAIL'} exported scale and out.bias equal torch's")
+        ok &= scalars_ok
+
+        # The block: deduplicated LayerNorm initializers train apart.
+        torch.manual_seed(0)
+        model = Block()
+        ids = rng.integers(0, 32, size=(4, 8)).astype(np.int64)
+        labels = rng.integers(0, 32, size=(4, 8)).astype(np.int64)
+        path = os.path.join(tmp, "block.onnx")
+        export(model, torch.tensor(ids), path, "ids")
+        from onnx import load as load_onnx
+        identities = sum(n.op_type == "Identity" for n in load_onnx(path).graph.node)
+        data = os.path.join(tmp, "block", "000")
+        os.makedirs(data)
+        np.save(os.path.join(data, "ids.npy"), ids)
+        np.save(os.path.join(data, "labels.npy"), labels)
+        got, trained = run(a.build, tmp, "block", path, os.path.dirname(data),
+                           ["--loss=cross-entropy", "--optimizer=adamw", "--lr=1e-2"],
+                           STEPS)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        want = []
+        for _ in range(STEPS):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(torch.tensor(ids)).reshape(-1, 32),
+                                   torch.tensor(labels).reshape(-1))
+            loss.backward()
+            opt.step()
+            want.append(loss.item())
+        ok &= compare(f"block with {identities} Identity-shared initializers", got, want)
+        out = ort.InferenceSession(trained, providers=["CPUExecutionProvider"]).run(
+            None, {"ids": ids})[0]
+        with torch.no_grad():
+            ref = model(torch.tensor(ids)).numpy()
+        err = np.abs(out - ref).max() / np.abs(ref).max()
+        print(f"{'ok  ' if err < 1e-4 else 'FAIL'} exported block vs torch's trained "
+              f"one: {err:.2e}")
+        ok &= err < 1e-4 and identities > 0
+    print("PASS" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
