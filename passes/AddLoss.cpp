@@ -72,6 +72,24 @@ struct AddLossPass : mlir::colossal::impl::AddLossPassBase<AddLossPass> {
     Value lossValue;
     StringRef targetName;
     if (loss == "cross-entropy") {
+      // Classes on another axis (torch's [N, C, d1, ...]) move last.
+      int64_t classes0 = classAxis < 0 ? classAxis + pt.getRank() : classAxis;
+      if (pt.getRank() >= 1 && (classes0 < 0 || classes0 >= pt.getRank()))
+        return func.emitError("--class-axis=")
+               << static_cast<int64_t>(classAxis) << " is not an axis of "
+               << pt;
+      if (pt.getRank() >= 1 && classes0 != pt.getRank() - 1) {
+        SmallVector<int64_t> perm, shape;
+        for (int64_t d = 0; d < pt.getRank(); ++d)
+          if (d != classes0)
+            perm.push_back(d);
+        perm.push_back(classes0);
+        for (int64_t d : perm)
+          shape.push_back(pt.getDimSize(d));
+        pred = b.create<TransposeOp>(loc, RankedTensorType::get(shape, f), pred,
+                                     b.getDenseI64ArrayAttr(perm));
+        pt = typeOf(pred);
+      }
       if (pt.getRank() < 1 || pt.getShape().back() < 1)
         return func.emitError("cross-entropy needs logits shaped "
                               "[..., classes]; output ")

@@ -203,6 +203,10 @@ def AddLossPass : Pass<"colossal-add-loss", "::mlir::ModuleOp"> {
            "Which result is the prediction (logits for cross-entropy)">,
     Option<"ignoreIndex", "ignore-index", "int64_t", "-100",
            "Cross-entropy: the label that marks positions to skip">,
+    Option<"classAxis", "class-axis", "int64_t", "-1",
+           "Cross-entropy: the axis of the logits that holds the classes "
+           "(-1: the last, as for language models; 1 for NCHW outputs as "
+           "torch's CrossEntropyLoss)">,
     Option<"targetName", "target-name", "std::string", "\"\"",
            "Name of the new target input (default: labels, or targets for "
            "mse)">

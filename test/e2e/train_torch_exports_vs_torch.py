@@ -7,7 +7,9 @@ initialization, against torch:
 * a small transformer block whose LayerNorms start at ones/zeros, which the
   exporter deduplicates into one initializer plus Identity nodes: each
   parameter must still train on its own (AdamW), and the exported model
-  must equal torch's trained one in onnxruntime.
+  must equal torch's trained one in onnxruntime;
+* a per-pixel classifier (NCHW logits) with --class-axis=1, as torch's
+  CrossEntropyLoss takes them.
 
 Per-step losses within 1e-4 relative of torch's.
 """
@@ -156,6 +158,30 @@ def main():
         print(f"{'ok  ' if err < 1e-4 else 'FAIL'} exported block vs torch's trained "
               f"one: {err:.2e}")
         ok &= err < 1e-4 and identities > 0
+        # Per-pixel classes on axis 1.
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                              nn.Conv2d(8, 5, 3, padding=1))
+        x = rng.standard_normal((2, 3, 12, 12)).astype(np.float32)
+        y = rng.integers(0, 5, size=(2, 12, 12)).astype(np.int64)
+        path = os.path.join(tmp, "seg.onnx")
+        export(model, torch.tensor(x), path, "pixels")
+        data = os.path.join(tmp, "seg", "000")
+        os.makedirs(data)
+        np.save(os.path.join(data, "pixels.npy"), x)
+        np.save(os.path.join(data, "labels.npy"), y)
+        got, _ = run(a.build, tmp, "seg", path, os.path.dirname(data),
+                     ["--loss=cross-entropy", "--class-axis=1", "--optimizer=sgd",
+                      "--lr=0.1"], STEPS)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        want = []
+        for _ in range(STEPS):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(torch.tensor(x)), torch.tensor(y))
+            loss.backward()
+            opt.step()
+            want.append(loss.item())
+        ok &= compare("per-pixel classifier, --class-axis=1", got, want)
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
 

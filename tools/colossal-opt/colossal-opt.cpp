@@ -112,6 +112,12 @@ static llvm::cl::opt<int64_t> dropoutSeedOption(
                    "(ONNX Dropout with training_mode, from torch's TRAINING "
                    "exports); default 0"),
     llvm::cl::init(0), llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<int64_t> classAxisOption(
+    "class-axis",
+    llvm::cl::desc("With --loss=cross-entropy: the logits' axis of classes "
+                   "(default -1, the last; 1 for NCHW outputs, as torch's "
+                   "CrossEntropyLoss); the labels have the other axes"),
+    llvm::cl::init(-1), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> labelsNameOption(
     "labels-name",
     llvm::cl::desc("With --loss: name of the new labels/targets input "
@@ -399,6 +405,7 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
       return failure();
     loss.ignoreIndex = ignoreIndexOption;
     loss.targetName = labelsNameOption;
+    loss.classAxis = classAxisOption;
     pm.addPass(mlir::colossal::createAddLossPass(loss));
     mlir::colossal::AutodiffPassOptions autodiff;
     autodiff.lossScale =
