@@ -215,7 +215,8 @@ LogicalResult convertDropout(NodeContext &c) {
   if (c.hasInput(2)) {
     const HostTensor *mode = c.constant(2);
     if (!mode)
-      return c.error() << "the training_mode input must be a constant";
+      return c.error() << "a training_mode input known only at run time is "
+                          "not supported; make it a constant";
     training = mode->intAt(0) != 0;
   }
   if (c.outputUsed(1))
@@ -231,7 +232,8 @@ LogicalResult convertDropout(NodeContext &c) {
   if (c.hasInput(1)) {
     const HostTensor *r = c.constant(1);
     if (!r)
-      return c.error() << "the ratio input must be a constant";
+      return c.error() << "a ratio input known only at run time is not "
+                          "supported; make it a constant";
     ratio = r->floatAt(0);
   }
   if (!(ratio >= 0 && ratio < 1))
@@ -271,6 +273,184 @@ LogicalResult convertGelu(NodeContext &c) {
     return c.error() << "needs a floating-point input";
   c.setOutput(0, c.builder().create<cg::GeluOp>(c.loc(), c.inputType(0),
                                                 c.value(0), kind));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Activations composed of graph ops (their gradients follow from the ops')
+//===----------------------------------------------------------------------===//
+
+/// Builds `x`-shaped elementwise expressions for one node.
+struct Expr {
+  NodeContext &c;
+  Type f;
+
+  Value s(double v) {
+    auto type = RankedTensorType::get({}, f);
+    return c.builder().create<cg::ConstantOp>(
+        c.loc(), DenseElementsAttr::get(type, c.builder().getFloatAttr(f, v)));
+  }
+  template <typename OpT> FailureOr<Value> bin(Value a, Value b) {
+    return c.create<OpT>(a, b);
+  }
+  FailureOr<Value> cmp(cg::CmpPredicate p, Value a, Value b) {
+    return c.create<cg::CmpOp>(p, a, b);
+  }
+};
+
+/// `where(x >= 0 (or > 0), x, negative(x))`.
+template <typename Negative>
+FailureOr<Value> piecewise(NodeContext &c, bool strict, Negative negative) {
+  if (!isa<FloatType>(c.inputType(0).getElementType()))
+    return static_cast<LogicalResult>(c.error()
+                                      << "needs a floating-point input");
+  Expr e{c, c.inputType(0).getElementType()};
+  Value x = c.value(0);
+  auto keep =
+      e.cmp(strict ? cg::CmpPredicate::gt : cg::CmpPredicate::ge, x, e.s(0.0));
+  FailureOr<Value> neg = negative(e, x);
+  if (failed(keep) || failed(neg))
+    return failure();
+  return c.create<cg::WhereOp>(*keep, x, *neg);
+}
+
+template <typename Negative>
+LogicalResult convertPiecewise(NodeContext &c, bool strict, Negative negative) {
+  FailureOr<Value> y = piecewise(c, strict, negative);
+  if (failed(y))
+    return failure();
+  c.setOutput(0, *y);
+  return success();
+}
+
+LogicalResult convertLeakyRelu(NodeContext &c) {
+  double alpha = c.floatAttr("alpha", 0.01);
+  return convertPiecewise(c, false, [&](Expr &e, Value x) {
+    return e.bin<cg::MulOp>(x, e.s(alpha));
+  });
+}
+
+LogicalResult convertPRelu(NodeContext &c) {
+  return convertPiecewise(c, false, [&](Expr &e, Value x) {
+    return e.bin<cg::MulOp>(x, c.value(1));
+  });
+}
+
+/// alpha * (exp(x) - 1), times gamma for Selu.
+LogicalResult convertElu(NodeContext &c, double alpha, double gamma) {
+  FailureOr<Value> y =
+      piecewise(c, true, [&](Expr &e, Value x) -> FailureOr<Value> {
+        auto ex = c.create<cg::ExpOp>(x);
+        if (failed(ex))
+          return failure();
+        auto em1 = e.bin<cg::SubOp>(*ex, e.s(1.0));
+        if (failed(em1))
+          return failure();
+        return e.bin<cg::MulOp>(*em1, e.s(alpha));
+      });
+  if (failed(y))
+    return failure();
+  if (gamma != 1.0) {
+    Expr e{c, c.inputType(0).getElementType()};
+    y = e.bin<cg::MulOp>(*y, e.s(gamma));
+    if (failed(y))
+      return failure();
+  }
+  c.setOutput(0, *y);
+  return success();
+}
+
+LogicalResult convertEluNode(NodeContext &c) {
+  return convertElu(c, c.floatAttr("alpha", 1.0), 1.0);
+}
+
+LogicalResult convertSelu(NodeContext &c) {
+  return convertElu(c, c.floatAttr("alpha", 1.67326319217681884765625),
+                    c.floatAttr("gamma", 1.05070102214813232421875));
+}
+
+/// max(x, 0) + log(1 + exp(-|x|)): softplus without overflow.
+LogicalResult convertSoftplus(NodeContext &c) {
+  if (!isa<FloatType>(c.inputType(0).getElementType()))
+    return c.error() << "needs a floating-point input";
+  Expr e{c, c.inputType(0).getElementType()};
+  Value x = c.value(0);
+  auto pos = e.bin<cg::MaxOp>(x, e.s(0.0));
+  auto ab = c.create<cg::AbsOp>(x);
+  if (failed(pos) || failed(ab))
+    return failure();
+  auto neg = c.create<cg::NegOp>(*ab);
+  if (failed(neg))
+    return failure();
+  auto ex = c.create<cg::ExpOp>(*neg);
+  if (failed(ex))
+    return failure();
+  auto one = e.bin<cg::AddOp>(*ex, e.s(1.0));
+  if (failed(one))
+    return failure();
+  auto lg = c.create<cg::LogOp>(*one);
+  if (failed(lg))
+    return failure();
+  auto y = e.bin<cg::AddOp>(*pos, *lg);
+  if (failed(y))
+    return failure();
+  c.setOutput(0, *y);
+  return success();
+}
+
+/// min(max(alpha x + beta, 0), 1), times x for HardSwish.
+LogicalResult convertHard(NodeContext &c, double alpha, double beta,
+                          bool swish) {
+  if (!isa<FloatType>(c.inputType(0).getElementType()))
+    return c.error() << "needs a floating-point input";
+  Expr e{c, c.inputType(0).getElementType()};
+  Value x = c.value(0);
+  auto ax = e.bin<cg::MulOp>(x, e.s(alpha));
+  if (failed(ax))
+    return failure();
+  auto axb = e.bin<cg::AddOp>(*ax, e.s(beta));
+  if (failed(axb))
+    return failure();
+  auto lo = e.bin<cg::MaxOp>(*axb, e.s(0.0));
+  if (failed(lo))
+    return failure();
+  auto y = e.bin<cg::MinOp>(*lo, e.s(1.0));
+  if (failed(y))
+    return failure();
+  if (swish) {
+    y = e.bin<cg::MulOp>(x, *y);
+    if (failed(y))
+      return failure();
+  }
+  c.setOutput(0, *y);
+  return success();
+}
+
+LogicalResult convertHardSigmoid(NodeContext &c) {
+  return convertHard(c, c.floatAttr("alpha", 0.2), c.floatAttr("beta", 0.5),
+                     false);
+}
+
+LogicalResult convertHardSwish(NodeContext &c) {
+  return convertHard(c, 1.0 / 6.0, 0.5, true);
+}
+
+/// min(max(x, lo), hi) with absent bounds skipped (opset 11+ inputs).
+LogicalResult convertClip(NodeContext &c) {
+  Value y = c.value(0);
+  if (c.hasInput(1)) {
+    auto lo = c.create<cg::MaxOp>(y, c.value(1));
+    if (failed(lo))
+      return failure();
+    y = *lo;
+  }
+  if (c.hasInput(2)) {
+    auto hi = c.create<cg::MinOp>(y, c.value(2));
+    if (failed(hi))
+      return failure();
+    y = *hi;
+  }
+  c.setOutput(0, y);
   return success();
 }
 
@@ -354,6 +534,14 @@ void mlir::colossal::onnx::registerMathConverters(ConverterTable &t) {
   t["Reciprocal"] = {convertUnary<cg::ReciprocalOp, fRecip, true>, 1, 1};
   t["Sigmoid"] = {convertUnary<cg::SigmoidOp, fSigmoid, true>, 1, 1};
   t["Gelu"] = {convertGelu, 1, 1};
+  t["LeakyRelu"] = {convertLeakyRelu, 1, 1};
+  t["PRelu"] = {convertPRelu, 2, 2};
+  t["Elu"] = {convertEluNode, 1, 1};
+  t["Selu"] = {convertSelu, 1, 1};
+  t["Softplus"] = {convertSoftplus, 1, 1};
+  t["HardSigmoid"] = {convertHardSigmoid, 1, 1};
+  t["HardSwish"] = {convertHardSwish, 1, 1};
+  t["Clip"] = {convertClip, 1, 3};
   t["Softmax"] = {convertSoftmax<cg::SoftmaxOp>, 1, 1};
   t["LogSoftmax"] = {convertSoftmax<cg::LogSoftmaxOp>, 1, 1};
   t["Cast"] = {convertCast, 1, 1};

@@ -9,7 +9,9 @@ initialization, against torch:
   parameter must still train on its own (AdamW), and the exported model
   must equal torch's trained one in onnxruntime;
 * a per-pixel classifier (NCHW logits) with --class-axis=1, as torch's
-  CrossEntropyLoss takes them.
+  CrossEntropyLoss takes them;
+* an MLP through LeakyReLU, PReLU, ELU, SELU, Softplus, Mish, Hardsigmoid,
+  Hardswish and ReLU6 (imported as compositions of graph ops).
 
 Per-step losses within 1e-4 relative of torch's.
 """
@@ -39,6 +41,21 @@ class Regressor(nn.Module):
 
     def forward(self, x):
         return self.out(torch.tanh(self.hidden(x))) * self.scale
+
+
+class Activations(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(8, 8) for _ in range(9))
+        self.acts = nn.ModuleList([nn.LeakyReLU(0.1), nn.PReLU(8), nn.ELU(0.7),
+                                   nn.SELU(), nn.Softplus(), nn.Mish(),
+                                   nn.Hardsigmoid(), nn.Hardswish(), nn.ReLU6()])
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x):
+        for layer, act in zip(self.layers, self.acts):
+            x = act(layer(x)) * 2.0
+        return self.out(x)
 
 
 class Block(nn.Module):
@@ -182,6 +199,30 @@ def main():
             opt.step()
             want.append(loss.item())
         ok &= compare("per-pixel classifier, --class-axis=1", got, want)
+
+        # Activations composed at import.
+        torch.manual_seed(0)
+        model = Activations()
+        x = rng.standard_normal((16, 8)).astype(np.float32) * 2
+        y = rng.integers(0, 3, size=16).astype(np.int64)
+        path = os.path.join(tmp, "acts.onnx")
+        export(model, torch.tensor(x), path, "x")
+        data = os.path.join(tmp, "acts", "000")
+        os.makedirs(data)
+        np.save(os.path.join(data, "x.npy"), x)
+        np.save(os.path.join(data, "labels.npy"), y)
+        got, _ = run(a.build, tmp, "acts", path, os.path.dirname(data),
+                     ["--loss=cross-entropy", "--optimizer=sgd", "--lr=0.05",
+                      "--momentum=0.9"], STEPS)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        want = []
+        for _ in range(STEPS):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(torch.tensor(x)), torch.tensor(y))
+            loss.backward()
+            opt.step()
+            want.append(loss.item())
+        ok &= compare("MLP through nine activations", got, want)
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
 
