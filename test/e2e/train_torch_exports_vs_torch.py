@@ -96,6 +96,18 @@ def run(build, tmp, name, onnx_path, data, flags, steps):
         return [json.loads(line)["loss"] for line in f if line.strip()], trained
 
 
+def torch_losses(opt, loss_fn):
+    """STEPS steps of `opt` on `loss_fn()`; the losses."""
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
 def compare(name, got, want):
     err = max(abs(g - w) / max(abs(w), 1e-12) for g, w in zip(got, want))
     ok = len(got) == len(want) and err <= 1e-4
@@ -126,13 +138,8 @@ def main():
         got, trained = run(a.build, tmp, "reg", path, os.path.dirname(data),
                            ["--loss=mse", "--optimizer=sgd", "--lr=0.05"], STEPS)
         opt = torch.optim.SGD(model.parameters(), lr=0.05)
-        want = []
-        for _ in range(STEPS):
-            opt.zero_grad()
-            loss = F.mse_loss(model(torch.tensor(x)), torch.tensor(t))
-            loss.backward()
-            opt.step()
-            want.append(loss.item())
+        want = torch_losses(
+            opt, lambda: F.mse_loss(model(torch.tensor(x)), torch.tensor(t)))
         ok &= compare("regressor with a Linear(8, 1) bias and a scalar scale", got, want)
         from onnx import load, numpy_helper
         values = {i.name: numpy_helper.to_array(i) for i in load(trained).graph.initializer}
@@ -158,14 +165,8 @@ def main():
                            ["--loss=cross-entropy", "--optimizer=adamw", "--lr=1e-2"],
                            STEPS)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-        want = []
-        for _ in range(STEPS):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(torch.tensor(ids)).reshape(-1, 32),
-                                   torch.tensor(labels).reshape(-1))
-            loss.backward()
-            opt.step()
-            want.append(loss.item())
+        want = torch_losses(opt, lambda: F.cross_entropy(
+            model(torch.tensor(ids)).reshape(-1, 32), torch.tensor(labels).reshape(-1)))
         ok &= compare(f"block with {identities} Identity-shared initializers", got, want)
         out = ort.InferenceSession(trained, providers=["CPUExecutionProvider"]).run(
             None, {"ids": ids})[0]
@@ -191,13 +192,8 @@ def main():
                      ["--loss=cross-entropy", "--class-axis=1", "--optimizer=sgd",
                       "--lr=0.1"], STEPS)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        want = []
-        for _ in range(STEPS):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(torch.tensor(x)), torch.tensor(y))
-            loss.backward()
-            opt.step()
-            want.append(loss.item())
+        want = torch_losses(
+            opt, lambda: F.cross_entropy(model(torch.tensor(x)), torch.tensor(y)))
         ok &= compare("per-pixel classifier, --class-axis=1", got, want)
 
         # Activations composed at import.
@@ -215,13 +211,8 @@ def main():
                      ["--loss=cross-entropy", "--optimizer=sgd", "--lr=0.05",
                       "--momentum=0.9"], STEPS)
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        want = []
-        for _ in range(STEPS):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(torch.tensor(x)), torch.tensor(y))
-            loss.backward()
-            opt.step()
-            want.append(loss.item())
+        want = torch_losses(
+            opt, lambda: F.cross_entropy(model(torch.tensor(x)), torch.tensor(y)))
         ok &= compare("MLP through nine activations", got, want)
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
