@@ -466,6 +466,96 @@ LogicalResult convertExpand(NodeContext &c) {
   return success();
 }
 
+/// Pad in constant mode: negative pads crop (a slice), positive ones add
+/// blocks of the constant (a concat), one axis at a time, so the gradient
+/// follows from slice and concat.
+LogicalResult convertPad(NodeContext &c) {
+  std::string mode = c.stringAttr("mode", "constant");
+  if (mode != "constant")
+    return c.error() << "mode '" << mode
+                     << "' is not supported (constant padding only)";
+  RankedTensorType in = c.inputType(0);
+  int64_t rank = in.getRank();
+  const HostTensor *padsT = c.hasInput(1) ? c.constant(1) : nullptr;
+  if (!padsT)
+    return c.error() << "pads known only at run time are not supported; "
+                        "make them a constant";
+  std::vector<int64_t> axes;
+  if (c.hasInput(3)) {
+    const HostTensor *axesT = c.constant(3);
+    if (!axesT)
+      return c.error() << "axes known only at run time are not supported";
+    for (int64_t i = 0; i < axesT->size(); ++i) {
+      auto a = cg::normalizeAxis(axesT->intAt(i), rank);
+      if (!a)
+        return c.error() << "axis " << axesT->intAt(i) << " is out of range";
+      axes.push_back(*a);
+    }
+  } else {
+    for (int64_t d = 0; d < rank; ++d)
+      axes.push_back(d);
+  }
+  int64_t n = static_cast<int64_t>(axes.size());
+  if (padsT->size() != 2 * n)
+    return c.error() << "pads has " << padsT->size() << " values; " << 2 * n
+                     << " expected (begins, then ends)";
+  Type element = in.getElementType();
+  double fill = 0;
+  if (c.hasInput(2)) {
+    const HostTensor *v = c.constant(2);
+    if (!v)
+      return c.error() << "a constant_value known only at run time is not "
+                          "supported";
+    fill = v->floatAt(0);
+  }
+  Value cur = c.value(0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t d = axes[i], begin = padsT->intAt(i), end = padsT->intAt(i + n);
+    auto type = cast<RankedTensorType>(cur.getType());
+    if (begin < 0 || end < 0) {
+      SmallVector<int64_t> lo(rank, 0), hi(type.getShape()), st(rank, 1);
+      lo[d] = std::max<int64_t>(0, -begin);
+      hi[d] = type.getDimSize(d) - std::max<int64_t>(0, -end);
+      if (hi[d] < lo[d])
+        return c.error() << "pads crop more than axis " << d << " holds";
+      auto sliced =
+          c.create<cg::SliceOp>(cur, ArrayRef<int64_t>(lo),
+                                ArrayRef<int64_t>(hi), ArrayRef<int64_t>(st));
+      if (failed(sliced))
+        return failure();
+      cur = *sliced;
+      type = cast<RankedTensorType>(cur.getType());
+    }
+    SmallVector<Value> parts;
+    auto block = [&](int64_t size) {
+      SmallVector<int64_t> shape(type.getShape());
+      shape[d] = size;
+      auto scalar = RankedTensorType::get({}, element);
+      Attribute value = isa<FloatType>(element)
+                            ? Attribute(c.builder().getFloatAttr(element, fill))
+                            : Attribute(c.builder().getIntegerAttr(
+                                  element, static_cast<int64_t>(fill)));
+      Value s = c.builder().create<cg::ConstantOp>(
+          c.loc(), DenseElementsAttr::get(scalar, value));
+      return c.createTyped<cg::ExpandOp>(RankedTensorType::get(shape, element),
+                                         s);
+    };
+    if (begin > 0)
+      parts.push_back(block(begin));
+    parts.push_back(cur);
+    if (end > 0)
+      parts.push_back(block(end));
+    if (parts.size() > 1) {
+      auto joined = c.create<cg::ConcatOp>(parts, d);
+      if (failed(joined))
+        return failure();
+      cur = *joined;
+    }
+  }
+  c.setOutput(0, cur);
+  return success();
+}
+
 LogicalResult convertShape(NodeContext &c) {
   ArrayRef<int64_t> dims = c.inputType(0).getShape();
   int64_t rank = dims.size();
@@ -577,6 +667,7 @@ void mlir::colossal::onnx::registerTensorConverters(ConverterTable &t) {
   t["Unsqueeze"] = {convertUnsqueeze, 1, 2};
   t["Squeeze"] = {convertSqueeze, 1, 2};
   t["Expand"] = {convertExpand, 2, 2};
+  t["Pad"] = {convertPad, 2, 4};
   t["Shape"] = {convertShape, 1, 1};
   t["Size"] = {convertSize, 1, 1};
   t["ConstantOfShape"] = {convertConstantOfShape, 1, 1};

@@ -11,7 +11,9 @@ initialization, against torch:
 * a per-pixel classifier (NCHW logits) with --class-axis=1, as torch's
   CrossEntropyLoss takes them;
 * an MLP through LeakyReLU, PReLU, ELU, SELU, Softplus, Mish, Hardsigmoid,
-  Hardswish and ReLU6 (imported as compositions of graph ops).
+  Hardswish and ReLU6 (imported as compositions of graph ops);
+* a CNN with explicit padding (ONNX Pad: positive, negative (cropping) and
+  a non-zero constant).
 
 Per-step losses within 1e-4 relative of torch's.
 """
@@ -56,6 +58,17 @@ class Activations(nn.Module):
         for layer, act in zip(self.layers, self.acts):
             x = act(layer(x)) * 2.0
         return self.out(x)
+
+
+class Padded(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 9 * 11, 3)
+
+    def forward(self, x):
+        x = F.pad(x, (1, 2, 0, -1), value=0.5)  # W: +1/+2, H: +0/-1
+        return self.fc(torch.flatten(torch.relu(self.conv(x)), 1))
 
 
 class Block(nn.Module):
@@ -214,6 +227,24 @@ def main():
         want = torch_losses(
             opt, lambda: F.cross_entropy(model(torch.tensor(x)), torch.tensor(y)))
         ok &= compare("MLP through nine activations", got, want)
+
+        # Explicit padding.
+        torch.manual_seed(0)
+        model = Padded()
+        x = rng.standard_normal((4, 3, 12, 10)).astype(np.float32)
+        y = rng.integers(0, 3, size=4).astype(np.int64)
+        path = os.path.join(tmp, "pad.onnx")
+        export(model, torch.tensor(x), path, "x")
+        data = os.path.join(tmp, "pad", "000")
+        os.makedirs(data)
+        np.save(os.path.join(data, "x.npy"), x)
+        np.save(os.path.join(data, "labels.npy"), y)
+        got, _ = run(a.build, tmp, "pad", path, os.path.dirname(data),
+                     ["--loss=cross-entropy", "--optimizer=sgd", "--lr=0.05"], STEPS)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        want = torch_losses(
+            opt, lambda: F.cross_entropy(model(torch.tensor(x)), torch.tensor(y)))
+        ok &= compare("CNN with explicit padding (ONNX Pad)", got, want)
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
 
