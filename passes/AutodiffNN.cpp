@@ -44,8 +44,11 @@ FailureOr<Value> Differentiator::avgPoolGrad(AvgPool2DOp p, Value g) {
   ArrayRef<int64_t> k = p.getKernel(), s = p.getStrides(), pad = p.getPadding();
   int64_t h = x.getDimSize(2), w = x.getDimSize(3), oh = gt.getDimSize(2),
           ow = gt.getDimSize(3);
-  if ((h + pad[0] + pad[2] - k[0]) / s[0] + 1 != oh ||
-      (w + pad[1] + pad[3] - k[1]) / s[1] + 1 != ow)
+  // Ceil mode adds windows past the bottom/right padding: spreading the
+  // gradient back treats them as extra padding there.
+  int64_t extraH = (oh - 1) * s[0] + k[0] - (h + pad[0] + pad[2]);
+  int64_t extraW = (ow - 1) * s[1] + k[1] - (w + pad[1] + pad[3]);
+  if (extraH < 0 || extraW < 0 || extraH >= s[0] || extraW >= s[1])
     return failure();
   bool includePad = p.getCountIncludePad();
   auto extent = [&](int64_t o, int64_t stride, int64_t before, int64_t kernel,
@@ -73,11 +76,12 @@ FailureOr<Value> Differentiator::avgPoolGrad(AvgPool2DOp p, Value g) {
   int64_t c = x.getDimSize(1);
   Value ones = b.create<ExpandOp>(
       loc, RankedTensorType::get({c, 1, k[0], k[1]}, f), scalar(1.0, f));
+  auto padding = b.getDenseI64ArrayAttr(
+      {pad[0], pad[1], pad[2] + extraH, pad[3] + extraW});
   return b
-      .create<Conv2DBackwardInputOp>(loc, x, binary<DivOp>(g, divisor), ones,
-                                     p.getStridesAttr(), p.getPaddingAttr(),
-                                     b.getDenseI64ArrayAttr({1, 1}),
-                                     b.getI64IntegerAttr(c))
+      .create<Conv2DBackwardInputOp>(
+          loc, x, binary<DivOp>(g, divisor), ones, p.getStridesAttr(), padding,
+          b.getDenseI64ArrayAttr({1, 1}), b.getI64IntegerAttr(c))
       .getResult();
 }
 

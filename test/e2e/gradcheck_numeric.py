@@ -129,6 +129,12 @@ def cases(rng):
     c["avg_pool2d"] = ({"a": (1, 2, 5, 5)},
                        f"%y = cg.avg_pool2d %pa {{kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}} : ({t((1, 2, 5, 5))}) -> {t((1, 2, 3, 3))}",
                        (1, 2, 3, 3), {}, (-1.0, 1.0))
+    c["avg_pool2d-ceil"] = ({"a": (1, 2, 4, 4)},
+                            f"%y = cg.avg_pool2d %pa {{kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, ceil_mode}} : ({t((1, 2, 4, 4))}) -> {t((1, 2, 2, 2))}",
+                            (1, 2, 2, 2), {}, (-1.0, 1.0))
+    c["avg_pool2d-ceil-pad"] = ({"a": (1, 1, 5, 6)},
+                                f"%y = cg.avg_pool2d %pa {{kernel = array<i64: 2, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 0, 0, 1>, ceil_mode, count_include_pad}} : ({t((1, 1, 5, 6))}) -> {t((1, 1, 3, 3))}",
+                                (1, 1, 3, 3), {}, (-1.0, 1.0))
     c["reduce_max"] = ({"a": (2, 3, 4)},
                        f"%y = cg.reduce_max %pa {{axes = array<i64: 2>}} : ({t((2, 3, 4))}) -> {t((2, 3))}",
                        (2, 3), {}, (-2.0, 2.0))
