@@ -518,12 +518,20 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
         if (!isa<IntegerType>(type.getElementType()) ||
             type.getShape() != labelType.getShape())
           continue;
-        if (!tokens.empty()) { // two candidates: not a plain LM
-          tokens.clear();
+        // Several candidates (ids, attention mask, token types): the one
+        // named input_ids, as Hugging Face exports name it; else none.
+        if (argName(i) == "input_ids") {
+          tokens = argName(i);
           break;
+        }
+        if (!tokens.empty()) {
+          tokens = "\x01"; // ambiguous, unless input_ids follows
+          continue;
         }
         tokens = argName(i);
       }
+      if (tokens == "\x01")
+        tokens.clear();
       if (!tokensInput.empty() && tokens.empty()) {
         std::string names;
         for (unsigned i = 0; i < last; ++i)

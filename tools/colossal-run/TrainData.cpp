@@ -66,13 +66,26 @@ public:
         labels->shape != tokens->shape)
       return fail("the plan's token input '" + t.tokens_input() +
                   "' and labels must both be [batch, seq]; recompile");
-    for (const TensorInfo &info : plan.inputs())
-      if (info.name != tokens->name && info.name != labels->name)
+    // Inputs a language model's batch conventionally carries besides its
+    // ids are filled as an unpadded batch would have them.
+    std::vector<TensorInfo> extra;
+    for (const TensorInfo &info : plan.inputs()) {
+      if (info.name == tokens->name || info.name == labels->name)
+        continue;
+      bool known = info.shape == tokens->shape &&
+                   (info.dtype == DType::I64 || info.dtype == DType::I32) &&
+                   (info.name.find("attention_mask") != std::string::npos ||
+                    info.name.find("token_type_ids") != std::string::npos ||
+                    info.name.find("position_ids") != std::string::npos);
+      if (!known)
         return fail("the plan also needs input '" + info.name + "' (" +
                     colossal::tools::describe(info) +
                     "), which a token file does not provide; give --data a "
                     "directory of .npy batches instead");
+      extra.push_back(info);
+    }
     auto stream = std::make_unique<TokenStream>();
+    stream->extra_ = extra;
     stream->path_ = path;
     stream->tokens_ = *tokens;
     stream->labels_ = *labels;
@@ -170,9 +183,22 @@ public:
 
   Status batch(int64_t index, std::vector<rt::HostTensor> &out) override {
     int64_t rows = tokens_.shape[0], seq = tokens_.shape[1];
-    out.resize(2);
+    out.resize(2 + extra_.size());
     fill(out[0], tokens_);
     fill(out[1], labels_);
+    // attention_mask: ones; token_type_ids: zeros; position_ids: 0..seq-1.
+    for (size_t e = 0; e < extra_.size(); ++e) {
+      rt::HostTensor &t = out[2 + e];
+      fill(t, extra_[e]);
+      const std::string &name = extra_[e].name;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < seq; ++i)
+          put(t, r * seq + i,
+              name.find("attention_mask") != std::string::npos ? 1
+              : name.find("position_ids") != std::string::npos
+                  ? static_cast<uint32_t>(i)
+                  : 0);
+    }
     int64_t windows = (count_ - 1) / seq;
     for (int64_t r = 0; r < rows; ++r) {
       uint64_t sample = static_cast<uint64_t>(index * rows + r);
@@ -236,6 +262,7 @@ private:
 
   std::string path_;
   TensorInfo tokens_, labels_;
+  std::vector<TensorInfo> extra_; // filled as an unpadded batch has them
   const uint8_t *map_ = nullptr;  // the whole file
   const uint8_t *base_ = nullptr; // its first token
   size_t bytes_ = 0, offset_ = 0;
