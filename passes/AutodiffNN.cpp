@@ -46,9 +46,12 @@ FailureOr<Value> Differentiator::avgPoolGrad(AvgPool2DOp p, Value g) {
           ow = gt.getDimSize(3);
   // Ceil mode adds windows past the bottom/right padding: spreading the
   // gradient back treats them as extra padding there.
-  int64_t extraH = (oh - 1) * s[0] + k[0] - (h + pad[0] + pad[2]);
-  int64_t extraW = (ow - 1) * s[1] + k[1] - (w + pad[1] + pad[3]);
-  if (extraH < 0 || extraW < 0 || extraH >= s[0] || extraW >= s[1])
+  int64_t extraH =
+      std::max<int64_t>(0, (oh - 1) * s[0] + k[0] - (h + pad[0] + pad[2]));
+  int64_t extraW =
+      std::max<int64_t>(0, (ow - 1) * s[1] + k[1] - (w + pad[1] + pad[3]));
+  if ((h + pad[0] + pad[2] + extraH - k[0]) / s[0] + 1 != oh ||
+      (w + pad[1] + pad[3] + extraW - k[1]) / s[1] + 1 != ow)
     return failure();
   bool includePad = p.getCountIncludePad();
   auto extent = [&](int64_t o, int64_t stride, int64_t before, int64_t kernel,

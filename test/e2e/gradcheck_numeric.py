@@ -129,6 +129,9 @@ def cases(rng):
     c["avg_pool2d"] = ({"a": (1, 2, 5, 5)},
                        f"%y = cg.avg_pool2d %pa {{kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}} : ({t((1, 2, 5, 5))}) -> {t((1, 2, 3, 3))}",
                        (1, 2, 3, 3), {}, (-1.0, 1.0))
+    c["avg_pool2d-unused-pad"] = ({"a": (1, 2, 4, 4)},
+                                  f"%y = cg.avg_pool2d %pa {{kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}} : ({t((1, 2, 4, 4))}) -> {t((1, 2, 2, 2))}",
+                                  (1, 2, 2, 2), {}, (-1.0, 1.0))
     c["avg_pool2d-ceil"] = ({"a": (1, 2, 4, 4)},
                             f"%y = cg.avg_pool2d %pa {{kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, ceil_mode}} : ({t((1, 2, 4, 4))}) -> {t((1, 2, 2, 2))}",
                             (1, 2, 2, 2), {}, (-1.0, 1.0))
