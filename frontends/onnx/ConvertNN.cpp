@@ -159,6 +159,68 @@ LogicalResult convertBatchNorm(NodeContext &c) {
   return success();
 }
 
+/// InstanceNormalization: statistics per (image, channel) over the spatial
+/// dims, then a per-channel affine map; composed of graph ops, so it trains
+/// (torch also exports GroupNorm this way).
+LogicalResult convertInstanceNorm(NodeContext &c) {
+  if (failed(requireFloat(c, 0)))
+    return failure();
+  RankedTensorType in = c.inputType(0);
+  int64_t rank = in.getRank();
+  if (rank < 3)
+    return c.error() << "input needs a channel and a spatial dimension";
+  Type f = in.getElementType();
+  SmallVector<int64_t> axes, statShape(in.getShape().take_front(2)),
+      channelShape(rank, 1);
+  for (int64_t d = 2; d < rank; ++d) {
+    axes.push_back(d);
+    statShape.push_back(1);
+  }
+  channelShape[1] = in.getDimSize(1);
+  OpBuilder &b = c.builder();
+  auto statType = RankedTensorType::get(statShape, f);
+  auto mean = [&](Value v) -> Value {
+    return b.create<cg::ReduceMeanOp>(
+        c.loc(), statType, v, b.getDenseI64ArrayAttr(axes), b.getUnitAttr());
+  };
+  Value x = c.value(0);
+  Value mu = mean(x);
+  auto centered = c.create<cg::SubOp>(x, mu);
+  if (failed(centered))
+    return failure();
+  auto sq = c.create<cg::MulOp>(*centered, *centered);
+  if (failed(sq))
+    return failure();
+  Value var = mean(*sq);
+  auto scalar = RankedTensorType::get({}, f);
+  Value eps = b.create<cg::ConstantOp>(
+      c.loc(), DenseElementsAttr::get(
+                   scalar, b.getFloatAttr(f, c.floatAttr("epsilon", 1e-5))));
+  auto shifted = c.create<cg::AddOp>(var, eps);
+  if (failed(shifted))
+    return failure();
+  Value inv = b.create<cg::RsqrtOp>(c.loc(), statType, *shifted);
+  auto normed = c.create<cg::MulOp>(*centered, inv);
+  if (failed(normed))
+    return failure();
+  auto perChannel = [&](unsigned i) -> Value {
+    return b.create<cg::ReshapeOp>(
+        c.loc(), RankedTensorType::get(channelShape, f), c.value(i));
+  };
+  if (c.inputType(1).getNumElements() != in.getDimSize(1) ||
+      c.inputType(2).getNumElements() != in.getDimSize(1))
+    return c.error() << "scale and B need one value per channel ("
+                     << in.getDimSize(1) << ")";
+  auto scaled = c.create<cg::MulOp>(*normed, perChannel(1));
+  if (failed(scaled))
+    return failure();
+  auto y = c.create<cg::AddOp>(*scaled, perChannel(2));
+  if (failed(y))
+    return failure();
+  c.setOutput(0, *y);
+  return success();
+}
+
 /// Checks that every value of a window attribute is at least `least`.
 LogicalResult requireAtLeast(NodeContext &c, StringRef what,
                              ArrayRef<int64_t> values, int64_t least) {
@@ -385,6 +447,7 @@ void mlir::colossal::onnx::registerNNConverters(ConverterTable &t) {
   t["Gemm"] = {convertGemm, 2, 3};
   t["LayerNormalization"] = {convertLayerNorm, 2, 3};
   t["BatchNormalization"] = {convertBatchNorm, 5, 5};
+  t["InstanceNormalization"] = {convertInstanceNorm, 3, 3};
   t["Conv"] = {convertConv, 2, 3};
   t["MaxPool"] = {convertPool<cg::MaxPool2DOp>, 1, 1};
   t["AveragePool"] = {convertPool<cg::AvgPool2DOp>, 1, 1};

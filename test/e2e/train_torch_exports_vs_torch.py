@@ -13,7 +13,9 @@ initialization, against torch:
 * an MLP through LeakyReLU, PReLU, ELU, SELU, Softplus, Mish, Hardsigmoid,
   Hardswish and ReLU6 (imported as compositions of graph ops);
 * a CNN with explicit padding (ONNX Pad: positive, negative (cropping) and
-  a non-zero constant).
+  a non-zero constant);
+* a CNN with GroupNorm and affine InstanceNorm2d (both exported as ONNX
+  InstanceNormalization).
 
 Per-step losses within 1e-4 relative of torch's.
 """
@@ -69,6 +71,21 @@ class Padded(nn.Module):
     def forward(self, x):
         x = F.pad(x, (1, 2, 0, -1), value=0.5)  # W: +1/+2, H: +0/-1
         return self.fc(torch.flatten(torch.relu(self.conv(x)), 1))
+
+
+class Normed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.gn = nn.GroupNorm(2, 8)
+        self.c2 = nn.Conv2d(8, 6, 3, padding=1)
+        self.inorm = nn.InstanceNorm2d(6, affine=True)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.gn(self.c1(x)))
+        x = torch.relu(self.inorm(self.c2(x)))
+        return self.fc(x.mean(dim=(2, 3)))
 
 
 class Block(nn.Module):
@@ -245,6 +262,29 @@ def main():
         want = torch_losses(
             opt, lambda: F.cross_entropy(model(torch.tensor(x)), torch.tensor(y)))
         ok &= compare("CNN with explicit padding (ONNX Pad)", got, want)
+
+        # GroupNorm and InstanceNorm (with distinct affine values, which the
+        # exporter would otherwise share).
+        torch.manual_seed(0)
+        model = Normed()
+        with torch.no_grad():
+            for m in (model.gn, model.inorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+        x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+        y = rng.integers(0, 3, size=4).astype(np.int64)
+        path = os.path.join(tmp, "norm.onnx")
+        export(model, torch.tensor(x), path, "x")
+        data = os.path.join(tmp, "norm", "000")
+        os.makedirs(data)
+        np.save(os.path.join(data, "x.npy"), x)
+        np.save(os.path.join(data, "labels.npy"), y)
+        got, _ = run(a.build, tmp, "norm", path, os.path.dirname(data),
+                     ["--loss=cross-entropy", "--optimizer=adamw", "--lr=1e-2"], STEPS)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        want = torch_losses(
+            opt, lambda: F.cross_entropy(model(torch.tensor(x)), torch.tensor(y)))
+        ok &= compare("CNN with GroupNorm and InstanceNorm2d", got, want)
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
 
