@@ -123,6 +123,19 @@ LogicalResult Differentiator::nnRule(Operation *op, Value g,
           d[2] = sumExceptChannels(g);
         return success();
       })
+      .Case([&](Conv2DBackwardInputOp t) {
+        // y = conv2d_backward_input(x, w) is ONNX's ConvTranspose: linear in
+        // x with the adjoint of conv2d, so dx = conv2d(dy, w) and
+        // dw = conv2d_backward_weight(dy, x).
+        d[0] =
+            b.create<Conv2DOp>(loc, typeOf(t.getGrad()), g, t.getWeight(),
+                               Value(), t.getStridesAttr(), t.getPaddingAttr(),
+                               t.getDilationsAttr(), t.getGroupsAttr());
+        d[1] = b.create<Conv2DBackwardWeightOp>(
+            loc, typeOf(t.getWeight()), g, t.getGrad(), t.getStridesAttr(),
+            t.getPaddingAttr(), t.getDilationsAttr(), t.getGroupsAttr());
+        return success();
+      })
       .Case([&](MaxPool2DOp m) {
         d[0] = b.create<MaxPool2DBackwardOp>(
             loc, typeOf(m.getInput()), m.getInput(), g, m.getKernelAttr(),

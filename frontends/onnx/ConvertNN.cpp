@@ -1,11 +1,14 @@
 //===- ConvertNN.cpp - Contractions, normalization, convolution -----------===//
 //
-// MatMul, Gemm, LayerNormalization, BatchNormalization, Conv, pooling,
-// reductions, Flatten and Trilu.
+// MatMul, Gemm, LayerNormalization, BatchNormalization,
+// InstanceNormalization, Conv, ConvTranspose, pooling, reductions, Flatten
+// and Trilu.
 //
 //===----------------------------------------------------------------------===//
 
 #include "frontends/onnx/ImportContext.h"
+
+#include "mlir/IR/Verifier.h"
 
 #include <cmath>
 
@@ -303,6 +306,72 @@ LogicalResult convertConv(NodeContext &c) {
   return success();
 }
 
+/// ConvTranspose: the input gradient of a conv2d whose output is `x`
+/// (cg.conv2d_backward_input), plus the bias per channel.
+LogicalResult convertConvTranspose(NodeContext &c) {
+  if (failed(requireFloat(c, 0)) || failed(requireFloat(c, 1)))
+    return failure();
+  auto x = c.inputType(0), w = c.inputType(1);
+  if (x.getRank() != 4 || w.getRank() != 4)
+    return c.error() << "only 2-D transposed convolution (NCHW input, "
+                        "[C_in, C_out/group, kH, kW] weight) is supported";
+  std::string autoPad = c.stringAttr("auto_pad", "NOTSET");
+  if (autoPad != "NOTSET" && autoPad != "VALID")
+    return c.error() << "auto_pad=" << autoPad
+                     << " is not supported; give explicit pads";
+  if (!c.intsAttr("output_shape").empty())
+    return c.error() << "output_shape is not supported; give pads and "
+                        "output_padding";
+  auto strides = orDefault(c.intsAttr("strides"), 2, 1);
+  auto dilations = orDefault(c.intsAttr("dilations"), 2, 1);
+  auto outPad = orDefault(c.intsAttr("output_padding"), 2, 0);
+  auto pads = orDefault(c.intsAttr("pads"), 4, 0);
+  int64_t group = c.intAttr("group", 1);
+  if (strides.size() != 2 || dilations.size() != 2 || outPad.size() != 2 ||
+      pads.size() != 4)
+    return c.error() << "strides, dilations and output_padding need 2 "
+                        "values, pads 4";
+  if (failed(requireAtLeast(c, "strides", strides, 1)) ||
+      failed(requireAtLeast(c, "dilations", dilations, 1)) ||
+      failed(requireAtLeast(c, "group", {group}, 1)))
+    return failure();
+  for (int i = 0; i < 2; ++i)
+    if (outPad[i] < 0 || outPad[i] >= std::max(strides[i], dilations[i]))
+      return c.error() << "output_padding must lie in [0, max(stride, "
+                          "dilation))";
+  if (x.getDimSize(1) != w.getDimSize(0))
+    return c.error() << "input has " << x.getDimSize(1)
+                     << " channels but the weight expects " << w.getDimSize(0);
+  // ONNX pads are [top, left, bottom, right] (begins, then ends).
+  SmallVector<int64_t> padding = {pads[0], pads[1], pads[2], pads[3]};
+  SmallVector<int64_t> shape = {x.getDimSize(0), w.getDimSize(1) * group};
+  for (int i = 0; i < 2; ++i)
+    shape.push_back((x.getDimSize(2 + i) - 1) * strides[i] - pads[i] -
+                    pads[i + 2] + dilations[i] * (w.getDimSize(2 + i) - 1) +
+                    outPad[i] + 1);
+  if (shape[2] < 1 || shape[3] < 1)
+    return c.error() << "pads leave no output";
+  OpBuilder &b = c.builder();
+  auto type = RankedTensorType::get(shape, x.getElementType());
+  Value y = b.create<cg::Conv2DBackwardInputOp>(
+      c.loc(), type, c.value(0), c.value(1), b.getDenseI64ArrayAttr(strides),
+      b.getDenseI64ArrayAttr(padding), b.getDenseI64ArrayAttr(dilations),
+      b.getI64IntegerAttr(group));
+  if (failed(mlir::verify(y.getDefiningOp())))
+    return failure();
+  if (c.hasInput(2)) {
+    Value bias = b.create<cg::ReshapeOp>(
+        c.loc(), RankedTensorType::get({1, shape[1], 1, 1}, x.getElementType()),
+        c.value(2));
+    auto sum = c.create<cg::AddOp>(y, bias);
+    if (failed(sum))
+      return failure();
+    y = *sum;
+  }
+  c.setOutput(0, y);
+  return success();
+}
+
 template <typename OpT> LogicalResult convertPool(NodeContext &c) {
   if (failed(requireFloat(c, 0)) || failed(refuseExtraOutputs(c, "indices")))
     return failure();
@@ -448,6 +517,7 @@ void mlir::colossal::onnx::registerNNConverters(ConverterTable &t) {
   t["LayerNormalization"] = {convertLayerNorm, 2, 3};
   t["BatchNormalization"] = {convertBatchNorm, 5, 5};
   t["InstanceNormalization"] = {convertInstanceNorm, 3, 3};
+  t["ConvTranspose"] = {convertConvTranspose, 2, 3};
   t["Conv"] = {convertConv, 2, 3};
   t["MaxPool"] = {convertPool<cg::MaxPool2DOp>, 1, 1};
   t["AveragePool"] = {convertPool<cg::AvgPool2DOp>, 1, 1};

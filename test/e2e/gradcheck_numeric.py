@@ -117,6 +117,9 @@ def cases(rng):
     c["conv2d-grouped"] = ({"a": (1, 4, 4, 4), "w": (4, 2, 2, 2)},
                            f"%y = cg.conv2d %pa, %pw {{strides = array<i64: 1, 1>, padding = array<i64: 0, 1, 0, 1>, dilations = array<i64: 1, 1>, groups = 2}} : ({t((1, 4, 4, 4))}, {t((4, 2, 2, 2))}) -> {t((1, 4, 3, 5))}",
                            (1, 4, 3, 5), {}, (-1.0, 1.0))
+    c["conv_transpose"] = ({"a": (1, 4, 3, 3), "w": (4, 1, 3, 3)},
+                           f"%y = cg.conv2d_backward_input %pa, %pw {{strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 2}} : ({t((1, 4, 3, 3))}, {t((4, 1, 3, 3))}) -> {t((1, 2, 6, 6))}",
+                           (1, 2, 6, 6), {}, (-1.0, 1.0))
     c["batch_norm"] = ({"a": (2, 3, 2, 2), "s": (3,), "b": (3,)},
                        f"%y = cg.batch_norm %pa, %ps, %pb, %mean, %var {{epsilon = 1.0e-5}} : ({t((2, 3, 2, 2))}, {t((3,))}, {t((3,))}, {t((3,))}, {t((3,))}) -> {t((2, 3, 2, 2))}",
                        (2, 3, 2, 2),

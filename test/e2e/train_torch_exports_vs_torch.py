@@ -15,7 +15,9 @@ initialization, against torch:
 * a CNN with explicit padding (ONNX Pad: positive, negative (cropping) and
   a non-zero constant);
 * a CNN with GroupNorm and affine InstanceNorm2d (both exported as ONNX
-  InstanceNormalization).
+  InstanceNormalization);
+* an upsampling decoder with ConvTranspose2d (stride 2, output_padding,
+  groups, with and without bias).
 
 Per-step losses within 1e-4 relative of torch's.
 """
@@ -86,6 +88,20 @@ class Normed(nn.Module):
         x = torch.relu(self.gn(self.c1(x)))
         x = torch.relu(self.inorm(self.c2(x)))
         return self.fc(x.mean(dim=(2, 3)))
+
+
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.up1 = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1)
+        self.up2 = nn.ConvTranspose2d(6, 4, 4, stride=2, padding=1, groups=2,
+                                      bias=False)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.up1(torch.relu(self.down(x))))
+        return self.fc(self.up2(x).mean(dim=(2, 3)))
 
 
 class Block(nn.Module):
@@ -285,6 +301,24 @@ def main():
         want = torch_losses(
             opt, lambda: F.cross_entropy(model(torch.tensor(x)), torch.tensor(y)))
         ok &= compare("CNN with GroupNorm and InstanceNorm2d", got, want)
+
+        # Transposed convolutions.
+        torch.manual_seed(0)
+        model = Decoder()
+        x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+        y = rng.integers(0, 3, size=2).astype(np.int64)
+        path = os.path.join(tmp, "dec.onnx")
+        export(model, torch.tensor(x), path, "x")
+        data = os.path.join(tmp, "dec", "000")
+        os.makedirs(data)
+        np.save(os.path.join(data, "x.npy"), x)
+        np.save(os.path.join(data, "labels.npy"), y)
+        got, _ = run(a.build, tmp, "dec", path, os.path.dirname(data),
+                     ["--loss=cross-entropy", "--optimizer=sgd", "--lr=0.1"], STEPS)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        want = torch_losses(
+            opt, lambda: F.cross_entropy(model(torch.tensor(x)), torch.tensor(y)))
+        ok &= compare("decoder with ConvTranspose2d", got, want)
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
 
