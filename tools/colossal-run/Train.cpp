@@ -328,6 +328,21 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                 restoredFrom.c_str(), step, position);
   }
   std::printf("training: %s\n", t.options().c_str());
+  {
+    int64_t weights = 0, weightElements = 0, state = 0, stateBytes = 0;
+    for (const ParameterInfo &p : session->parameters()) {
+      if (p.optimizerState) {
+        ++state;
+        stateBytes += static_cast<int64_t>(p.bytes());
+      } else {
+        ++weights;
+        weightElements += rt::numElements(p.shape);
+      }
+    }
+    std::printf("parameters: %" PRId64 " tensors, %" PRId64
+                " elements; optimizer state: %" PRId64 " tensors, %.2f MiB\n",
+                weights, weightElements, state, stateBytes / (1024.0 * 1024.0));
+  }
   // A cosine schedule ends at its T; later steps keep its final lr.
   const std::string &schedule = t.lr_schedule();
   long long warmup = 0, total = 0;
