@@ -231,6 +231,12 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       plan.set_source_model(
           relativePath(absolute(source.getValue()), planDirAbs));
 
+  if (auto derived =
+          module->getAttrOfType<DictionaryAttr>("cg.derived_weights"))
+    for (NamedAttribute d : derived)
+      if (auto how = dyn_cast<StringAttr>(d.getValue()))
+        (*plan.mutable_derived_weights())[d.getName().str()] = how.str();
+
   DenseMap<Value, int64_t> bufferOf;
   auto addBuffer = [&](Value v, int64_t offset) -> FailureOr<int64_t> {
     auto type = cast<ShapedType>(v.getType());

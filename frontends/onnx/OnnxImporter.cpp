@@ -59,6 +59,7 @@ private:
   FailureOr<RankedTensorType> inputType(const ::onnx::ValueInfoProto &input,
                                         SmallVectorImpl<std::string> &unbound);
   LogicalResult importInitializer(const ::onnx::TensorProto &tensor);
+  void retieFoldedTransposes(const ::onnx::GraphProto &graph, ModuleOp module);
   LogicalResult importOutputs(const ::onnx::GraphProto &graph,
                               func::FuncOp func);
 
@@ -341,6 +342,55 @@ LogicalResult Importer::importInitializer(const ::onnx::TensorProto &tensor) {
   return success();
 }
 
+/// torch's constant folding stores W^T of a weight that is also used as W
+/// (a language model's head tied to its embedding) as an initializer of its
+/// own ("onnx::MatMul_12"). A training step must keep the two one weight: the
+/// folded copy becomes transpose(W), and the module records it
+/// (cg.derived_weights) so an ONNX export rewrites it from the trained W.
+void Importer::retieFoldedTransposes(const ::onnx::GraphProto &graph,
+                                     ModuleOp module) {
+  SmallVector<NamedAttribute> derived;
+  for (const auto &a : graph.initializer()) {
+    StringRef name = a.name();
+    auto ia = values.find(name);
+    if (!name.starts_with("onnx::") || a.dims_size() != 2 ||
+        ia == values.end() || !ia->second.value ||
+        !ia->second.value.getDefiningOp<cg::ParamOp>())
+      continue;
+    for (const auto &b : graph.initializer()) {
+      auto ib = values.find(b.name());
+      if (StringRef(b.name()).starts_with("onnx::") || b.dims_size() != 2 ||
+          b.dims(0) != a.dims(1) || b.dims(1) != a.dims(0) ||
+          b.data_type() != a.data_type() || ib == values.end() ||
+          !ib->second.value || !ib->second.value.getDefiningOp<cg::ParamOp>())
+        continue;
+      std::string message;
+      auto ta = hostTensorFromProto(&context, a, message);
+      auto tb = hostTensorFromProto(&context, b, message);
+      if (failed(ta) || failed(tb) || !ta->isFloat())
+        continue;
+      int64_t rows = a.dims(0), cols = a.dims(1);
+      bool same = true;
+      for (int64_t i = 0; same && i < rows; ++i)
+        for (int64_t j = 0; same && j < cols; ++j)
+          same = ta->floatAt(i * cols + j) == tb->floatAt(j * rows + i);
+      if (!same)
+        continue;
+      auto folded = ia->second.value.getDefiningOp<cg::ParamOp>();
+      Value t = builder.create<cg::TransposeOp>(
+          folded.getLoc(), folded.getType(), ib->second.value,
+          builder.getDenseI64ArrayAttr({1, 0}));
+      folded.erase();
+      ia->second.value = t;
+      derived.push_back(builder.getNamedAttr(
+          name, builder.getStringAttr("transpose:" + b.name())));
+      break;
+    }
+  }
+  if (!derived.empty())
+    module->setAttr("cg.derived_weights", builder.getDictionaryAttr(derived));
+}
+
 //===----------------------------------------------------------------------===//
 // Outputs
 //===----------------------------------------------------------------------===//
@@ -520,6 +570,8 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
     if (failed(importInitializer(init)))
       return nullptr;
   }
+  if (options.untieIdentityWeights)
+    retieFoldedTransposes(graph, module.get());
 
   for (int index : *order) {
     const auto &node = graph.node(index);

@@ -396,9 +396,35 @@ void setRaw(onnx::TensorProto &t, const HostTensor &host) {
 } // namespace
 
 Status exportOnnxModel(const std::string &sourceModel,
-                       const std::map<std::string, const HostTensor *> &weights,
+                       const std::map<std::string, const HostTensor *> &given,
                        const std::string &outPath, int64_t &replaced,
-                       int64_t externalAbove) {
+                       int64_t externalAbove,
+                       const std::map<std::string, std::string> &derived) {
+  // Derived initializers join the weights, computed from them.
+  std::map<std::string, const HostTensor *> weights = given;
+  std::vector<HostTensor> computed;
+  computed.reserve(derived.size());
+  for (const auto &[name, how] : derived) {
+    const std::string prefix = "transpose:";
+    auto from = given.find(how.substr(prefix.size()));
+    if (how.rfind(prefix, 0) != 0 || from == given.end() ||
+        from->second->shape.size() != 2)
+      return Status::error("cannot export '" + name + "': it is '" + how +
+                           "', which names no 2-D trained weight; recompile");
+    const HostTensor &w = *from->second;
+    HostTensor t;
+    t.name = name;
+    t.dtype = w.dtype;
+    t.shape = {w.shape[1], w.shape[0]};
+    size_t e = dtypeSize(w.dtype);
+    t.data.resize(w.data.size());
+    for (int64_t i = 0; i < w.shape[0]; ++i)
+      for (int64_t j = 0; j < w.shape[1]; ++j)
+        std::memcpy(&t.data[(j * w.shape[0] + i) * e],
+                    &w.data[(i * w.shape[1] + j) * e], e);
+    computed.push_back(std::move(t));
+    weights[name] = &computed.back();
+  }
   std::string bytes, why;
   if (!readWholeFile(sourceModel, bytes, why))
     return Status::error(

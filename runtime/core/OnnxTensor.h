@@ -58,10 +58,13 @@ private:
 /// files. Training-mode BatchNormalization and Dropout nodes become their
 /// inference forms. The file appears atomically. `replaced` counts the
 /// initializers replaced; a weight that names no initializer is an error.
+/// `derived` names initializers that are functions of weights
+/// ("transpose:<weight>": a 2-D transpose), rewritten from them too.
 Status exportOnnxModel(const std::string &sourceModel,
                        const std::map<std::string, const HostTensor *> &weights,
                        const std::string &outPath, int64_t &replaced,
-                       int64_t externalAbove = int64_t(1) << 30);
+                       int64_t externalAbove = int64_t(1) << 30,
+                       const std::map<std::string, std::string> &derived = {});
 
 } // namespace colossal::rt
 

@@ -17,7 +17,11 @@ initialization, against torch:
 * a CNN with GroupNorm and affine InstanceNorm2d (both exported as ONNX
   InstanceNormalization);
 * an upsampling decoder with ConvTranspose2d (stride 2, output_padding,
-  groups, with and without bias).
+  groups, with and without bias);
+* a language model whose head is tied to its embedding, exported with
+  torch's default constant folding (which stores the head's transpose as a
+  separate initializer): it must train as one weight, and the export must
+  carry the trained transpose.
 
 Per-step losses within 1e-4 relative of torch's.
 """
@@ -104,6 +108,16 @@ class Decoder(nn.Module):
         return self.fc(self.up2(x).mean(dim=(2, 3)))
 
 
+class TiedLM(nn.Module):
+    def __init__(self, vocab=32, d=16):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.mix = nn.Linear(d, d)
+
+    def forward(self, ids):
+        return torch.tanh(self.mix(self.emb(ids))) @ self.emb.weight.T
+
+
 class Block(nn.Module):
     def __init__(self, vocab=32, d=16):
         super().__init__()
@@ -120,22 +134,22 @@ class Block(nn.Module):
         return self.head(self.n2(x))
 
 
-def export(model, example, path, input_name):
+def export(model, example, path, input_name, fold=False):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (example,), path, opset_version=17,
                           input_names=[input_name], output_names=["out"],
-                          do_constant_folding=False)
+                          do_constant_folding=fold)
 
 
 def train_both(build, tmp, name, model, x, input_name, target, target_name,
-               flags, make_opt, loss_fn):
+               flags, make_opt, loss_fn, fold=False):
     """Exports `model` at input `x`, trains it STEPS steps with colossal
     (`flags`) on the batch (x, target) and with torch (`make_opt`,
     `loss_fn(out, target)`); returns (colossal losses, torch losses, the
     exported trained model)."""
     path = os.path.join(tmp, name + ".onnx")
-    export(model, torch.tensor(x), path, input_name)
+    export(model, torch.tensor(x), path, input_name, fold)
     data = os.path.join(tmp, name, "000")
     os.makedirs(data)
     np.save(os.path.join(data, input_name + ".npy"), x)
@@ -187,11 +201,11 @@ def main():
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         def case(title, name, model, x, input_name, target, target_name, flags,
-                 make_opt, loss_fn):
+                 make_opt, loss_fn, fold=False):
             nonlocal ok
             got, want, trained = train_both(a.build, tmp, name, model, x, input_name,
                                             target, target_name, flags, make_opt,
-                                            loss_fn)
+                                            loss_fn, fold)
             ok &= compare(title, got, want)
             return trained
 
@@ -278,6 +292,25 @@ def main():
              rng.standard_normal((2, 3, 8, 8)).astype(np.float32), "x",
              rng.integers(0, 3, size=2).astype(np.int64), "labels",
              xent_flags("--optimizer=sgd", "--lr=0.1"), sgd(0.1), F.cross_entropy)
+
+        # A head tied to the embedding, folded by the exporter.
+        torch.manual_seed(0)
+        model = TiedLM()
+        ids = rng.integers(0, 32, size=(4, 8)).astype(np.int64)
+        trained = case("tied embedding and head (constant-folded export)", "tied",
+                       model, ids, "ids", rng.integers(0, 32, size=(4, 8)).astype(np.int64),
+                       "labels", xent_flags("--optimizer=adamw", "--lr=1e-2"),
+                       lambda p: torch.optim.AdamW(p, lr=1e-2),
+                       lambda out, y: F.cross_entropy(out.reshape(-1, 32), y.reshape(-1)),
+                       fold=True)
+        out = ort.InferenceSession(trained, providers=["CPUExecutionProvider"]).run(
+            None, {"ids": ids})[0]
+        with torch.no_grad():
+            ref = model(torch.tensor(ids)).numpy()
+        err = np.abs(out - ref).max() / np.abs(ref).max()
+        print(f"{'ok  ' if err < 1e-4 else 'FAIL'} exported tied model vs torch's "
+              f"trained one: {err:.2e}")
+        ok &= err < 1e-4
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
 

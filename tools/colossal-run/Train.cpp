@@ -550,7 +550,11 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     std::string model =
         rt::resolvePath(rt::directoryOf(plan->source()), source);
     int64_t replaced = 0;
-    if (Status s = rt::exportOnnxModel(model, refs, opts.exportOnnx, replaced);
+    std::map<std::string, std::string> derived(
+        plan->proto().derived_weights().begin(),
+        plan->proto().derived_weights().end());
+    if (Status s = rt::exportOnnxModel(model, refs, opts.exportOnnx, replaced,
+                                       int64_t(1) << 30, derived);
         !s)
       return s;
     std::printf("exported %" PRId64 " trained weights into %s (from %s)\n",

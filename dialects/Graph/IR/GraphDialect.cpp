@@ -69,7 +69,8 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   // How a training step is driven (colossal-optimizer).
-  if (isa<ModuleOp>(op) && (name == "cg.training" || name == "cg.loss")) {
+  if (isa<ModuleOp>(op) && (name == "cg.training" || name == "cg.loss" ||
+                            name == "cg.derived_weights")) {
     if (!isa<DictionaryAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be a dictionary";
     return success();
