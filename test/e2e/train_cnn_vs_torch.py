@@ -115,8 +115,6 @@ def run_case(build, tmp, batches, mode, export_mode="PRESERVE"):
         loss.backward()
         opt.step()
         want.append(loss.item())
-    if os.environ.get("COLOSSAL_DEBUG"):
-        print(mode, [f"{abs(g - w) / abs(w):.1e}" for g, w in zip(got, want)])
     if len(got) != len(want):
         return False, f"{len(got)} losses, torch has {len(want)}"
     err = max(abs(g - w) / max(abs(w), 1e-12) for g, w in zip(got, want))
