@@ -18,6 +18,7 @@
 #include "llvm/Support/Path.h"
 
 #include <charconv>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -364,16 +365,19 @@ void Importer::retieFoldedTransposes(const ::onnx::GraphProto &graph,
           b.data_type() != a.data_type() || ib == values.end() ||
           !ib->second.value || !ib->second.value.getDefiningOp<cg::ParamOp>())
         continue;
-      std::string message;
-      auto ta = hostTensorFromProto(&context, a, message);
-      auto tb = hostTensorFromProto(&context, b, message);
-      if (failed(ta) || failed(tb) || !ta->isFloat())
-        continue;
+      // Raw little-endian bytes only (what torch writes); compared element
+      // by element, stopping at the first difference.
+      const std::string &ra = a.raw_data(), &rb = b.raw_data();
       int64_t rows = a.dims(0), cols = a.dims(1);
+      if (ra.empty() || ra.size() != rb.size() || rows * cols == 0 ||
+          ra.size() % static_cast<size_t>(rows * cols) != 0)
+        continue;
+      size_t e = ra.size() / static_cast<size_t>(rows * cols);
       bool same = true;
       for (int64_t i = 0; same && i < rows; ++i)
         for (int64_t j = 0; same && j < cols; ++j)
-          same = ta->floatAt(i * cols + j) == tb->floatAt(j * rows + i);
+          same = std::memcmp(ra.data() + (i * cols + j) * e,
+                             rb.data() + (j * rows + i) * e, e) == 0;
       if (!same)
         continue;
       auto folded = ia->second.value.getDefiningOp<cg::ParamOp>();
