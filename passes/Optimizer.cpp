@@ -176,9 +176,14 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
     options.lr = lr;
     options.beta1 = beta1;
     options.beta2 = beta2;
+    options.weightDecay = weightDecay;
+    options.eps = eps;
+    options.momentum = momentum;
+    options.trustCoefficient = trustCoefficient;
     options.clipGradNorm = clipGradNorm;
     options.lrSchedule = lrSchedule;
     options.microBatches = microBatches;
+    options.tokensInput = tokensInput;
     if (std::string why = checkOptimizerOptions(options); !why.empty()) {
       module.emitError(why);
       return signalPassFailure();
@@ -508,30 +513,21 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
       for (NamedAttribute field : info)
         fields.push_back(field);
     if (tokensInput != "none" && classes) {
+      // Named, or else the one integer input shaped like the labels; of
+      // several (ids, attention mask, token types), the one named
+      // input_ids, as Hugging Face exports name it.
+      SmallVector<std::string> candidates;
       for (unsigned i = 0; i < last; ++i) {
         auto type = typeOf(func.getArgument(i));
-        if (!tokensInput.empty()) {
-          if (argName(i) == tokensInput)
-            tokens = tokensInput;
-          continue;
-        }
-        if (!isa<IntegerType>(type.getElementType()) ||
-            type.getShape() != labelType.getShape())
-          continue;
-        // Several candidates (ids, attention mask, token types): the one
-        // named input_ids, as Hugging Face exports name it; else none.
-        if (argName(i) == "input_ids") {
-          tokens = argName(i);
-          break;
-        }
-        if (!tokens.empty()) {
-          tokens = "\x01"; // ambiguous, unless input_ids follows
-          continue;
-        }
-        tokens = argName(i);
+        if (!tokensInput.empty() ? argName(i) == tokensInput
+                                 : isa<IntegerType>(type.getElementType()) &&
+                                       type.getShape() == labelType.getShape())
+          candidates.push_back(argName(i));
       }
-      if (tokens == "\x01")
-        tokens.clear();
+      if (candidates.size() == 1)
+        tokens = candidates.front();
+      else if (llvm::is_contained(candidates, "input_ids"))
+        tokens = "input_ids";
       if (!tokensInput.empty() && tokens.empty()) {
         std::string names;
         for (unsigned i = 0; i < last; ++i)
