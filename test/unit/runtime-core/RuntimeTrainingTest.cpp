@@ -467,16 +467,6 @@ TEST(RuntimeTraining, AssignOfUnknownBuffers) {
 // ONNX export
 //===----------------------------------------------------------------------===//
 
-onnx::TensorProto tensor(const std::string &name, int type,
-                         std::vector<int64_t> dims) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(type);
-  for (int64_t d : dims)
-    t.add_dims(d);
-  return t;
-}
-
 rt::HostTensor hostTensor(const std::string &name, rt::DType dtype,
                           std::vector<int64_t> shape, std::string data) {
   rt::HostTensor t;
@@ -518,15 +508,18 @@ protected:
     model.add_opset_import()->set_version(17);
     onnx::GraphProto *g = model.mutable_graph();
     g->set_name("g");
-    onnx::TensorProto w = tensor("w", onnx::TensorProto::FLOAT, {2, 2});
+    onnx::TensorProto w =
+        rttest::onnxTensor("w", onnx::TensorProto::FLOAT, {2, 2});
     for (float v : {1.0f, 2.0f, 3.0f, 4.0f})
       w.add_float_data(v);
     *g->add_initializer() = w;
-    onnx::TensorProto ids = tensor("ids", onnx::TensorProto::INT64, {3});
+    onnx::TensorProto ids =
+        rttest::onnxTensor("ids", onnx::TensorProto::INT64, {3});
     for (int64_t v : {7, -8, 9})
       ids.add_int64_data(v);
     *g->add_initializer() = ids;
-    onnx::TensorProto ext = tensor("big", onnx::TensorProto::FLOAT, {300});
+    onnx::TensorProto ext =
+        rttest::onnxTensor("big", onnx::TensorProto::FLOAT, {300});
     ext.set_data_location(onnx::TensorProto::EXTERNAL);
     const char *external[][2] = {
         {"location", "model.onnx.data"}, {"offset", "8"}, {"length", "1200"}};

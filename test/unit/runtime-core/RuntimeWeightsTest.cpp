@@ -167,16 +167,6 @@ void writeModel(const std::string &path,
   model.SerializeToOstream(&out);
 }
 
-onnx::TensorProto tensor(const std::string &name, int type,
-                         std::vector<int64_t> dims) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(type);
-  for (int64_t d : dims)
-    t.add_dims(d);
-  return t;
-}
-
 plan::Parameter initializerParam(rt::DType dtype, std::vector<int64_t> shape,
                                  const std::string &name) {
   plan::Parameter p;
@@ -188,18 +178,23 @@ plan::Parameter initializerParam(rt::DType dtype, std::vector<int64_t> shape,
 }
 
 TEST_F(WeightsTest, OnnxInitializers) {
-  onnx::TensorProto raw = tensor("raw", onnx::TensorProto::FLOAT, {2, 2});
+  onnx::TensorProto raw =
+      rttest::onnxTensor("raw", onnx::TensorProto::FLOAT, {2, 2});
   raw.set_raw_data(rttest::floatBytes({1, 2, 3, 4}));
-  onnx::TensorProto typed = tensor("typed", onnx::TensorProto::FLOAT, {3});
+  onnx::TensorProto typed =
+      rttest::onnxTensor("typed", onnx::TensorProto::FLOAT, {3});
   for (float f : {0.5f, 1.5f, 2.5f})
     typed.add_float_data(f);
-  onnx::TensorProto half = tensor("half", onnx::TensorProto::FLOAT16, {2});
+  onnx::TensorProto half =
+      rttest::onnxTensor("half", onnx::TensorProto::FLOAT16, {2});
   half.add_int32_data(0x3c00); // 1.0
   half.add_int32_data(0xc000); // -2.0
-  onnx::TensorProto ids = tensor("ids", onnx::TensorProto::INT64, {2});
+  onnx::TensorProto ids =
+      rttest::onnxTensor("ids", onnx::TensorProto::INT64, {2});
   ids.add_int64_data(-7);
   ids.add_int64_data(1ll << 40);
-  onnx::TensorProto mask = tensor("mask", onnx::TensorProto::BOOL, {3});
+  onnx::TensorProto mask =
+      rttest::onnxTensor("mask", onnx::TensorProto::BOOL, {3});
   for (int v : {1, 0, 1})
     mask.add_int32_data(v);
   writeModel(dir + "/model.onnx", {raw, typed, half, ids, mask});
@@ -250,7 +245,8 @@ TEST_F(WeightsTest, OnnxInitializers) {
 }
 
 TEST_F(WeightsTest, OnnxInitializerErrors) {
-  onnx::TensorProto raw = tensor("raw", onnx::TensorProto::FLOAT, {2});
+  onnx::TensorProto raw =
+      rttest::onnxTensor("raw", onnx::TensorProto::FLOAT, {2});
   raw.set_raw_data(rttest::floatBytes({1, 2}));
   writeModel(dir + "/model.onnx", {raw});
   std::string out;
@@ -286,7 +282,8 @@ TEST_F(WeightsTest, OnnxInitializerErrors) {
 
 TEST_F(WeightsTest, OnnxExternalData) {
   writeFile("model.data", "pad!" + rttest::floatBytes({3, 1, 4}));
-  onnx::TensorProto ext = tensor("ext", onnx::TensorProto::FLOAT, {3});
+  onnx::TensorProto ext =
+      rttest::onnxTensor("ext", onnx::TensorProto::FLOAT, {3});
   ext.set_data_location(onnx::TensorProto::EXTERNAL);
   auto *kv = ext.add_external_data();
   kv->set_key("location");
@@ -317,7 +314,8 @@ TEST_F(WeightsTest, OnnxTensorFileConversions) {
   };
   rt::HostTensor out;
 
-  onnx::TensorProto u32 = tensor("a", onnx::TensorProto::UINT32, {2});
+  onnx::TensorProto u32 =
+      rttest::onnxTensor("a", onnx::TensorProto::UINT32, {2});
   u32.add_uint64_data(7);
   u32.add_uint64_data(2147483647);
   ASSERT_TRUE(read(u32, true, rt::DType::I32, out).isOk());
@@ -334,7 +332,7 @@ TEST_F(WeightsTest, OnnxTensorFileConversions) {
   EXPECT_HAS(s.message(),
              "element type UINT32, which the runtime does not support");
 
-  onnx::TensorProto i8 = tensor("b", onnx::TensorProto::INT8, {3});
+  onnx::TensorProto i8 = rttest::onnxTensor("b", onnx::TensorProto::INT8, {3});
   i8.set_raw_data(std::string("\xff\x80\x05", 3));
   ASSERT_TRUE(read(i8, true, rt::DType::I64, out).isOk());
   int64_t i64[3];
@@ -343,11 +341,13 @@ TEST_F(WeightsTest, OnnxTensorFileConversions) {
   EXPECT_EQ(i64[1], -128);
   EXPECT_EQ(i64[2], 5);
 
-  onnx::TensorProto u64 = tensor("c", onnx::TensorProto::UINT64, {1});
+  onnx::TensorProto u64 =
+      rttest::onnxTensor("c", onnx::TensorProto::UINT64, {1});
   u64.add_uint64_data(~uint64_t(0));
   EXPECT_FALSE(read(u64, true, rt::DType::I64, out).isOk());
 
-  onnx::TensorProto bf = tensor("d", onnx::TensorProto::UINT16, {2});
+  onnx::TensorProto bf =
+      rttest::onnxTensor("d", onnx::TensorProto::UINT16, {2});
   bf.add_int32_data(0x3f80);
   bf.add_int32_data(0xc040);
   ASSERT_TRUE(read(bf, true, rt::DType::BF16, out).isOk());
@@ -358,7 +358,7 @@ TEST_F(WeightsTest, OnnxTensorFileConversions) {
   EXPECT_EQ(h[1], 0xc040);
 
   // A float tensor stays float even if the caller wants integers.
-  onnx::TensorProto f = tensor("e", onnx::TensorProto::FLOAT, {1});
+  onnx::TensorProto f = rttest::onnxTensor("e", onnx::TensorProto::FLOAT, {1});
   f.add_float_data(1.5f);
   ASSERT_TRUE(read(f, true, rt::DType::I64, out).isOk());
   EXPECT_EQ(out.dtype, rt::DType::F32);

@@ -129,6 +129,16 @@ struct TempDirs {
 TempDirs tempDirs;
 } // namespace
 
+onnx::TensorProto onnxTensor(const std::string &name, int type,
+                             std::vector<int64_t> dims) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(type);
+  for (int64_t d : dims)
+    t.add_dims(d);
+  return t;
+}
+
 std::string makeTempDir() {
   std::string pattern =
       (std::filesystem::temp_directory_path() / "colossal-rt-XXXXXX").string();

@@ -13,6 +13,8 @@
 #include "runtime/core/Types.h"
 #include "runtime/proto/plan.pb.h"
 
+#include "onnx/onnx_pb.h"
+
 #include <string>
 #include <vector>
 
@@ -44,6 +46,11 @@ plan::Plan addReluPlan();
 /// y = x with x and y sharing one buffer and no kernels: runs on any
 /// backend. `outputName` may hold odd characters.
 plan::Plan identityPlan(const std::string &outputName = "y");
+
+/// An ONNX TensorProto named `name` of ONNX element type `type` and shape
+/// `dims`, without data.
+onnx::TensorProto onnxTensor(const std::string &name, int type,
+                             std::vector<int64_t> dims);
 
 /// A fresh empty directory under the system temp directory.
 std::string makeTempDir();
