@@ -7,6 +7,7 @@
 #ifndef COLOSSAL_PASSES_PASSES_H
 #define COLOSSAL_PASSES_PASSES_H
 
+#include "dialects/Dist/IR/DistOps.h"
 #include "dialects/Graph/IR/GraphOps.h"
 
 #include "mlir/IR/BuiltinOps.h"

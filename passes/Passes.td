@@ -267,4 +267,95 @@ def OptimizerPass : Pass<"colossal-optimizer", "::mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Partitioning: from a whole-model program to one program per device
+//===----------------------------------------------------------------------===//
+
+def ShardForParallelPass : Pass<"colossal-shard-for-parallel", "::mlir::ModuleOp"> {
+  let summary = "Lays out inputs and state for data parallelism and ZeRO over a `dp` mesh axis";
+  let description = [{
+    The entry of partitioning for a hand-written or searched
+    `--parallel=dp=N,zero=K` configuration. Adds the module's mesh and the
+    shardings the rest of the program follows from:
+
+    * every function argument with a leading (batch) dimension is split
+      over `dp` (each data-parallel rank reads its part of the global
+      batch); a batch that does not divide is an error;
+    * `zero >= 1`: optimizer state (`cg.role = "optimizer"`) is split over
+      `dp` along its first dimension that divides (ZeRO-1; the gradient
+      resolution of colossal-propagate-sharding makes it ZeRO-2);
+    * `zero = 3`: the model's weights too (each use gathers them).
+
+    ```mlir
+    // dp=2 zero=1
+    cg.mesh @mesh = <["dp" = 2]>
+    func.func @main(%x: tensor<8x16xf32> {cg.sharding = #cg.sharding<@mesh, [["dp"]]>})
+    %m = cg.param "adamw.m:w" ... {cg.role = "optimizer", cg.sharding = [#cg.sharding<@mesh, [["dp"]]>]}
+    ```
+
+    Tensor parallelism is not executable yet: `tp > 1` is refused.
+  }];
+  let options = [
+    Option<"dp", "dp", "int64_t", "1", "Devices on the data-parallel axis">,
+    Option<"tp", "tp", "int64_t", "1", "Devices on the tensor-parallel axis (only 1 is executable)">,
+    Option<"zero", "zero", "int64_t", "0", "ZeRO stage: 0 (none), 1 (optimizer state), 2 (and gradients), 3 (and weights)">
+  ];
+  let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
+}
+
+def PropagateShardingPass : Pass<"colossal-propagate-sharding", "::mlir::ModuleOp"> {
+  let summary = "Gives every value a sharding, following the per-op rules from the annotated ones";
+  let description = [{
+    Walks the program in order. Function arguments, parameters and
+    `cg.shard` ops keep the shardings they were given; every other op asks
+    its sharding rule (passes/ShardingRules.cpp) how it handles its
+    operands' layouts. The op gets `cg.sharding` (one per result) and
+    `cg.operand_sharding` (the layout each operand must arrive in: where it
+    differs from the operand's own, colossal-partition inserts a
+    collective). Returned values must be whole; `cg.assign` writes in the
+    parameter's own layout. Ops without a rule run on whole tensors.
+
+    ```mlir
+    %y = cg.matmul %x, %w {cg.sharding = [#cg.sharding<@mesh, [["dp"]]>],
+                           cg.operand_sharding = [#cg.sharding<@mesh, [["dp"]]>, #cg.sharding<@mesh, []>]}
+    %g = cg.reduce_sum %p {axes = array<i64: 0>, cg.sharding = [#cg.sharding<@mesh, [], partial = ["dp"]>], ...}
+    ```
+  }];
+  let options = [
+    Option<"resolvePartial", "resolve-partial", "std::string", "\"all-reduce\"",
+           "How a pending sum is resolved when its consumer has no split to follow: all-reduce (replicated) or reduce-scatter (split along dim 0)">
+  ];
+  let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
+}
+
+def PartitionPass : Pass<"colossal-partition", "::mlir::ModuleOp"> {
+  let summary = "Rewrites a sharded program into the per-device (SPMD) program, with cgd collectives";
+  let description = [{
+    After colossal-propagate-sharding: every value takes its per-device
+    shape, and where an operand's layout differs from the one its consumer
+    wants, the reshard is inserted right before the consumer, in steps that
+    work on meshes of any number of axes:
+
+    1. pending sums the consumer does not keep: `cgd.reduce_scatter` when
+       the wanted layout splits a whole dimension over exactly those axes,
+       else `cgd.all_reduce`;
+    2. dimensions split differently: `cgd.all_gather` of the old split;
+    3. dimensions split further: `cgd.all_slice` (local, no communication).
+
+    ```mlir
+    // before: %g partial over dp, consumer wants it whole
+    %r = cgd.all_reduce %g on @mesh ["dp"] sum : tensor<16x16xf32>
+    ```
+
+    A reshard is made once per value and layout, except for parameters
+    (and views of them), which are regathered at every use so a ZeRO-3
+    weight is whole only while an op reads it. A mean over a split
+    dimension is rescaled into a pending sum. `cg.sharding` stays on
+    parameters and function arguments (the plan records which slice each
+    device holds).
+  }];
+  let dependentDialects = ["::mlir::colossal::cg::CGDialect",
+                           "::mlir::colossal::cgd::CGDDialect"];
+}
+
 #endif // COLOSSAL_PASSES_PASSES_TD

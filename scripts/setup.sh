@@ -11,7 +11,7 @@ apt_pkgs=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools clang-19 libclang-rt-19-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   coinor-libcbc-dev libopenblas-dev libopenblas0-pthread
-  libopenmpi-dev openmpi-bin libgtest-dev nlohmann-json3-dev
+  libopenmpi-dev openmpi-bin libgloo-dev libgtest-dev nlohmann-json3-dev
   python3 python3-venv python3-torch python3-torchvision
 )
 missing=()

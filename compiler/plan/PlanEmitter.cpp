@@ -10,6 +10,7 @@
 
 #include "compiler/plan/PlanEmitter.h"
 
+#include "dialects/Dist/IR/DistOps.h"
 #include "dialects/Graph/IR/GraphOps.h"
 #include "runtime/core/PlanFile.h"
 
@@ -162,6 +163,71 @@ std::string locationString(Location loc) {
   return os.str();
 }
 
+/// The sharding of a partitioned value (null: whole on every device).
+ShardingAttr shardingOf(Operation *op) {
+  auto list = op->getAttrOfType<ArrayAttr>("cg.shard_of");
+  return list && list.size() == 1 ? dyn_cast<ShardingAttr>(list[0])
+                                  : ShardingAttr();
+}
+
+/// Writes `sharding` into the plan's form; false when it has pending sums
+/// (a stored value is never one).
+bool fillSharding(ShardingAttr sharding, int64_t rank, pb::Sharding &out) {
+  if (!sharding)
+    return true;
+  if (!sharding.getPartialAxes().empty())
+    return false;
+  for (int64_t d = 0; d < rank; ++d) {
+    pb::AxisList &axes = *out.add_dims();
+    for (StringRef a : sharding.getDimAxes(d))
+      axes.add_axes(a.str());
+  }
+  return true;
+}
+
+/// The whole shape of a value whose per-device shape is `local`.
+SmallVector<int64_t> globalShape(ArrayRef<int64_t> local,
+                                 ShardingAttr sharding, MeshAttr mesh) {
+  SmallVector<int64_t> shape(local.begin(), local.end());
+  if (!sharding || !mesh)
+    return shape;
+  for (int64_t d = 0; d < (int64_t)shape.size(); ++d)
+    for (StringRef a : sharding.getDimAxes(d))
+      shape[d] *= mesh.getAxisSize(a);
+  return shape;
+}
+
+/// A collective of the cgd dialect as a plan instruction.
+LogicalResult emitCollective(Operation &op, pb::Collective &c,
+                             const DenseMap<Value, int64_t> &bufferOf) {
+  auto axes = op.getAttrOfType<ArrayAttr>("axes");
+  for (Attribute a : axes)
+    c.add_axes(cast<StringAttr>(a).str());
+  c.set_input(bufferOf.lookup(op.getOperand(0)));
+  c.set_output(bufferOf.lookup(op.getResult(0)));
+  if (auto r = dyn_cast<cgd::AllReduceOp>(op)) {
+    c.set_kind("all_reduce");
+    c.set_reduction(cgd::stringifyReductionKind(r.getReduction()).str());
+  } else if (auto g = dyn_cast<cgd::AllGatherOp>(op)) {
+    c.set_kind("all_gather");
+    c.set_dim(g.getDim());
+  } else if (auto rs = dyn_cast<cgd::ReduceScatterOp>(op)) {
+    c.set_kind("reduce_scatter");
+    c.set_dim(rs.getDim());
+    c.set_reduction(cgd::stringifyReductionKind(rs.getReduction()).str());
+  } else if (auto s = dyn_cast<cgd::AllSliceOp>(op)) {
+    c.set_kind("all_slice");
+    c.set_dim(s.getDim());
+  } else if (auto t = dyn_cast<cgd::AllToAllOp>(op)) {
+    c.set_kind("all_to_all");
+    c.set_dim(t.getSplitDim());
+    c.set_concat_dim(t.getConcatDim());
+  } else {
+    return op.emitError("has no plan instruction yet");
+  }
+  return success();
+}
+
 } // namespace
 
 LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
@@ -205,11 +271,26 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     t.set_lr_output("lr");
     t.set_grad_norm_output("grad_norm");
   }
-  plan.mutable_mesh()->add_axis_names("device");
-  plan.mutable_mesh()->add_axis_sizes(1);
+  // The mesh: the module's, or one device. Partitioned programs are SPMD:
+  // one program that every rank runs.
+  MeshAttr mesh;
+  for (auto m : module.getOps<MeshOp>())
+    mesh = m.getMesh();
   pb::RankProgram &rank = *plan.add_ranks();
   rank.set_rank(0);
   rank.set_arena_bytes(arena.getInt());
+  if (mesh) {
+    for (auto [name, size] :
+         llvm::zip(mesh.getAxisNames(), mesh.getAxisSizes())) {
+      plan.mutable_mesh()->add_axis_names(name.str());
+      plan.mutable_mesh()->add_axis_sizes(size);
+    }
+    for (int64_t r = 0; r < mesh.getNumDevices(); ++r)
+      rank.add_members(static_cast<int32_t>(r));
+  } else {
+    plan.mutable_mesh()->add_axis_names("device");
+    plan.mutable_mesh()->add_axis_sizes(1);
+  }
 
   std::string modelDir;
   if (auto source = module->getAttrOfType<StringAttr>("cg.source"))
@@ -254,13 +335,15 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     bufferOf[v] = id;
     return id;
   };
-  auto fillType = [&](pb::TensorType &t, Value v) -> LogicalResult {
+  // Plans declare whole (global) types; `sharding` says how `v` was split.
+  auto fillType = [&](pb::TensorType &t, Value v,
+                      ShardingAttr sharding = {}) -> LogicalResult {
     auto type = cast<ShapedType>(v.getType());
     auto dtype = dtypeOf(type.getElementType(), v.getLoc());
     if (failed(dtype))
       return failure();
     t.set_dtype(*dtype);
-    for (int64_t d : type.getShape())
+    for (int64_t d : globalShape(type.getShape(), sharding, mesh))
       t.add_shape(d);
     return success();
   };
@@ -280,11 +363,17 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "cg.name");
     in.set_name(name ? name.str()
                      : "input" + std::to_string(arg.getArgNumber()));
-    if (failed(fillType(*in.mutable_type(), arg)))
+    auto sharding = func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(),
+                                                         "cg.shard_of");
+    if (failed(fillType(*in.mutable_type(), arg, sharding)))
       return failure();
     pb::IOBinding &io = *rank.add_inputs();
     io.set_index(arg.getArgNumber());
     io.set_buffer(*id);
+    if (!fillSharding(sharding, arg.getType().cast<ShapedType>().getRank(),
+                      *io.mutable_sharding()))
+      return func.emitError("argument ")
+             << arg.getArgNumber() << " cannot be a pending sum";
   }
 
   // Last uses, for frees.
@@ -326,7 +415,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     if (auto param = dyn_cast<ParamOp>(op)) {
       pb::Parameter &p = *plan.add_parameters();
       p.set_name(param.getName().str());
-      if (failed(fillType(*p.mutable_type(), param.getResult())))
+      ShardingAttr sharding = shardingOf(param);
+      if (failed(fillType(*p.mutable_type(), param.getResult(), sharding)))
         return failure();
       Attribute source = param.getSourceAttr();
       if (auto ext = dyn_cast_or_null<ExternalDataAttr>(source)) {
@@ -352,6 +442,9 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       pb::ParamSlice &slice = *rank.add_parameters();
       slice.set_parameter(plan.parameters_size() - 1);
       slice.set_buffer(bufferOf[param.getResult()]);
+      if (!fillSharding(sharding, param.getType().getRank(),
+                        *slice.mutable_sharding()))
+        return param.emitError("a parameter cannot be a pending sum");
       continue;
     }
     if (auto constant = dyn_cast<ConstantOp>(op)) {
@@ -367,6 +460,15 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     if (isa<ReshapeOp, ShardOp>(op) &&
         offsets[0] == rank.buffers(bufferOf[op.getOperand(0)]).offset())
       continue;
+    if (op.getDialect() &&
+        op.getDialect()->getNamespace() ==
+            cgd::CGDDialect::getDialectNamespace()) {
+      if (failed(emitCollective(op, *rank.add_program()->mutable_collective(),
+                                bufferOf)))
+        return failure();
+      freeDead(op, offsets.asArrayRef());
+      continue;
+    }
     if (op.getDialect() == nullptr ||
         op.getDialect()->getNamespace() != CGDialect::getDialectNamespace())
       return op.emitError("has no kernel: plans are emitted from the graph "

@@ -10,6 +10,9 @@
 #include "runtime/include/colossal/Runtime.h"
 
 #include "runtime/core/Backend.h"
+#include "runtime/core/Communicator.h"
+#include "runtime/core/MeshLayout.h"
+#include "runtime/core/WeightLoader.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/FileIO.h"
 #include "runtime/core/PlanFile.h"
@@ -17,6 +20,7 @@
 #include "runtime/core/PlanValidator.h"
 #include "runtime/core/Safetensors.h"
 
+#include <cstring>
 #include <filesystem>
 #include <new>
 #include <system_error>
@@ -53,7 +57,7 @@ struct Plan::Impl {
   Status validateAndIndex() {
     if (Status s = rt::validatePlan(proto, source); !s)
       return s;
-    if (Status s = rt::checkSingleDevice(proto, source); !s)
+    if (Status s = rt::checkRunnable(proto, source); !s)
       return s;
     collectInfo(proto.inputs(), inputs, inputIndex);
     collectInfo(proto.outputs(), outputs, outputIndex);
@@ -114,6 +118,12 @@ int Plan::findOutput(const std::string &name) const {
   return it == impl_->outputIndex.end() ? -1 : it->second;
 }
 int64_t Plan::arenaBytes() const { return impl_->proto.ranks(0).arena_bytes(); }
+int64_t Plan::numRanks() const {
+  return rt::MeshLayout(impl_->proto.mesh()).numRanks();
+}
+std::string Plan::meshDescription() const {
+  return rt::MeshLayout(impl_->proto.mesh()).describe();
+}
 const std::string &Plan::producer() const { return impl_->proto.producer(); }
 const std::string &Plan::mode() const { return impl_->proto.mode(); }
 const std::string &Plan::source() const { return impl_->source; }
@@ -126,6 +136,9 @@ const plan::Plan &Plan::proto() const { return impl_->proto; }
 namespace {
 struct InputSlot {
   const TensorRef *buffer = nullptr;
+  // A split input: this rank's piece of the whole starts at `offsets`.
+  bool piece = false;
+  std::vector<int64_t> offsets;
   bool set = false;     // since the last run
   bool everSet = false; // for a clearer message
   std::vector<int> overlappingOutputs;
@@ -153,6 +166,11 @@ struct Session::Impl {
   std::vector<ParameterInfo> parameters;
   std::vector<const TensorRef *> parameterBuffers;
   std::unordered_map<std::string, int> parameterIndex;
+  // Split parameters: the sharding and where this rank's piece starts.
+  std::vector<const plan::Sharding *> parameterSharding;
+  std::vector<std::vector<int64_t>> parameterOffsets;
+  int rank = 0;
+  std::shared_ptr<rt::Communicator> comm;
 
   Status findParameter(const std::string &name, size_t bytes,
                        const TensorRef *&buffer) const {
@@ -163,11 +181,12 @@ struct Session::Impl {
     if (!buffer)
       return Status::error("parameter '" + name +
                            "' is not held by this session's device");
-    if (bytes != buffer->bytes())
+    const ParameterInfo &info = parameters[it->second];
+    if (bytes != info.bytes())
       return Status::error(
-          "parameter '" + name + "' is " + std::to_string(buffer->bytes()) +
-          " bytes (" + rt::dtypeName(buffer->dtype) +
-          rt::formatShape(buffer->shape) + "), not " + std::to_string(bytes));
+          "parameter '" + name + "' is " + std::to_string(info.bytes()) +
+          " bytes (" + rt::dtypeName(info.dtype) +
+          rt::formatShape(info.shape) + "), not " + std::to_string(bytes));
     return Status::ok();
   }
 
@@ -206,7 +225,29 @@ Status Session::create(std::shared_ptr<const Plan> plan,
     Impl &impl = *session->impl_;
     impl.plan = plan;
     const Plan::Impl &p = *plan->impl_;
-    const plan::RankProgram &program = p.proto.ranks(0);
+    int64_t world = plan->numRanks();
+    int commSize = options.communicator ? options.communicator->size() : 1;
+    if (commSize != world)
+      return Status::error(
+          "plan '" + p.source + "' was compiled for " + std::to_string(world) +
+          " ranks (mesh " + plan->meshDescription() + ") but this run has " +
+          std::to_string(commSize) +
+          (commSize == 1 ? " rank" : " ranks") + "; launch it with "
+          "colossal-run --ranks " + std::to_string(world) + " (or mpirun -np " +
+          std::to_string(world) + "), or compile it for " +
+          std::to_string(commSize) + (commSize == 1 ? " device" : " devices"));
+    if (options.communicator && options.communicator->rank() != options.rank)
+      return Status::error("SessionOptions::rank (" +
+                           std::to_string(options.rank) +
+                           ") is not the communicator's rank (" +
+                           std::to_string(options.communicator->rank()) + ")");
+    int programIndex = rt::programIndexFor(p.proto, options.rank);
+    if (programIndex < 0)
+      return Status::error("plan '" + p.source + "' has no program for rank " +
+                           std::to_string(options.rank));
+    const plan::RankProgram &program = p.proto.ranks(programIndex);
+    impl.rank = options.rank;
+    impl.comm = options.communicator;
 
     rt::BackendOptions backendOptions;
     backendOptions.threads = options.threads;
@@ -217,16 +258,27 @@ Status Session::create(std::shared_ptr<const Plan> plan,
     if (Status s = rt::checkBackendSupport(program, *impl.backend, p.source);
         !s)
       return s;
-    if (Status s = rt::Executor::create(p.proto, 0, p.baseDir, p.source,
+    if (Status s = rt::Executor::create(p.proto, programIndex, options.rank,
+                                        impl.comm.get(), p.baseDir, p.source,
                                         *impl.backend, impl.executor);
         !s)
       return s;
+    rt::MeshLayout mesh(p.proto.mesh());
 
     // Every input and output must live in a buffer of the rank.
     impl.inputs.resize(p.inputs.size());
     impl.outputs.resize(p.outputs.size());
-    for (const plan::IOBinding &b : program.inputs())
-      impl.inputs[b.index()].buffer = impl.executor->buffer(b.buffer());
+    for (const plan::IOBinding &b : program.inputs()) {
+      InputSlot &slot = impl.inputs[b.index()];
+      slot.buffer = impl.executor->buffer(b.buffer());
+      if (b.has_sharding() && slot.buffer) {
+        slot.piece = true;
+        if (Status s = mesh.pieceOffsets(options.rank, b.sharding(),
+                                         slot.buffer->shape, slot.offsets);
+            !s)
+          return s;
+      }
+    }
     for (const plan::IOBinding &b : program.outputs())
       impl.outputs[b.index()].buffer = impl.executor->buffer(b.buffer());
     std::vector<std::pair<int64_t, int64_t>> outRanges(p.outputs.size());
@@ -254,12 +306,27 @@ Status Session::create(std::shared_ptr<const Plan> plan,
       impl.parameters.push_back(std::move(info));
     }
     impl.parameterBuffers.assign(impl.parameters.size(), nullptr);
+    impl.parameterSharding.assign(impl.parameters.size(), nullptr);
+    impl.parameterOffsets.resize(impl.parameters.size());
     // What this session holds of each: the slice its buffer has.
     for (const plan::ParamSlice &slice : program.parameters()) {
       const TensorRef *buffer = impl.executor->buffer(slice.buffer());
       impl.parameterBuffers[slice.parameter()] = buffer;
-      if (buffer)
-        impl.parameters[slice.parameter()].shape = buffer->shape;
+      ParameterInfo &info = impl.parameters[slice.parameter()];
+      if (!buffer)
+        continue;
+      info.pieceShape = buffer->shape;
+      if (slice.has_sharding() && buffer->shape != info.shape) {
+        impl.parameterSharding[slice.parameter()] = &slice.sharding();
+        if (Status s =
+                mesh.pieceOffsets(options.rank, slice.sharding(), buffer->shape,
+                                  impl.parameterOffsets[slice.parameter()]);
+            !s)
+          return s;
+      } else {
+        // A single-device plan may load a slice; then it holds the slice.
+        info.shape = buffer->shape;
+      }
     }
     // Which outputs an input's bytes would overwrite.
     for (const plan::IOBinding &b : program.inputs()) {
@@ -299,8 +366,17 @@ Status Session::setInput(const std::string &name, const TensorRef &tensor) {
     return Status::error("input '" + name + "' has no data (null pointer)");
   for (int o : slot.overlappingOutputs)
     impl_->outputs[o].valid = false;
-  if (Status s =
-          impl_->backend->copyToDevice(slot.buffer->data, tensor.data, bytes);
+  const void *src = tensor.data;
+  std::string piece;
+  if (slot.piece) {
+    // This rank's part of the whole input.
+    piece.resize(bytes);
+    rt::copyBox(static_cast<const char *>(tensor.data), info.shape,
+                slot.offsets, slot.buffer->shape, rt::dtypeSize(info.dtype),
+                piece.data());
+    src = piece.data();
+  }
+  if (Status s = impl_->backend->copyToDevice(slot.buffer->data, src, bytes);
       !s)
     return Status::error("cannot copy input '" + name +
                          "' to the device: " + s.message());
@@ -371,7 +447,46 @@ Status Session::readParameter(const std::string &name, void *dst,
     return s;
   if (bytes != 0 && !dst)
     return Status::error("readParameter('" + name + "'): null destination");
-  return impl_->backend->copyToHost(dst, buffer->data, bytes);
+  int index = impl_->parameterIndex.at(name);
+  const plan::Sharding *sharding = impl_->parameterSharding[index];
+  if (!sharding)
+    return impl_->backend->copyToHost(dst, buffer->data, bytes);
+  // A split parameter: gather the pieces, one split dimension at a time.
+  try {
+    rt::MeshLayout mesh(impl_->plan->proto().mesh());
+    std::vector<int64_t> shape = buffer->shape;
+    std::string cur(buffer->bytes(), '\0');
+    if (Status s = impl_->backend->copyToHost(cur.data(), buffer->data,
+                                              cur.size());
+        !s)
+      return s;
+    for (int d = 0; d < sharding->dims_size(); ++d) {
+      std::vector<std::string> axes(sharding->dims(d).axes().begin(),
+                                    sharding->dims(d).axes().end());
+      if (axes.empty())
+        continue;
+      std::vector<int> group;
+      int position;
+      if (Status s = mesh.group(impl_->rank, axes, group, position); !s)
+        return s;
+      std::vector<int64_t> grown = shape;
+      grown[d] *= static_cast<int64_t>(group.size());
+      std::string next(static_cast<size_t>(rt::numElements(grown)) *
+                           rt::dtypeSize(buffer->dtype),
+                       '\0');
+      TensorRef in{cur.data(), buffer->dtype, shape};
+      TensorRef out{next.data(), buffer->dtype, grown};
+      if (Status s = impl_->comm->allGather(in, out, d, group); !s)
+        return Status::error("reading parameter '" + name +
+                             "' from its ranks: " + s.message());
+      cur.swap(next);
+      shape = grown;
+    }
+    std::memcpy(dst, cur.data(), bytes);
+    return Status::ok();
+  } catch (const std::bad_alloc &) {
+    return Status::error("out of host memory reading parameter '" + name + "'");
+  }
 }
 
 Status Session::writeParameter(const std::string &name, const void *src,
@@ -384,7 +499,16 @@ Status Session::writeParameter(const std::string &name, const void *src,
   // Outputs may have been computed from the old values.
   for (OutputSlot &o : impl_->outputs)
     o.valid = false;
-  return impl_->backend->copyToDevice(buffer->data, src, bytes);
+  int index = impl_->parameterIndex.at(name);
+  if (!impl_->parameterSharding[index])
+    return impl_->backend->copyToDevice(buffer->data, src, bytes);
+  // A split parameter keeps this rank's piece of the whole.
+  const ParameterInfo &info = impl_->parameters[index];
+  std::string piece(buffer->bytes(), '\0');
+  rt::copyBox(static_cast<const char *>(src), info.shape,
+              impl_->parameterOffsets[index], buffer->shape,
+              rt::dtypeSize(info.dtype), piece.data());
+  return impl_->backend->copyToDevice(buffer->data, piece.data(), piece.size());
 }
 
 Status Session::saveParameters(
@@ -404,6 +528,9 @@ Status Session::saveParameters(
         return s;
       refs.push_back(&t);
     }
+    // Every rank took part in gathering the split parameters; one writes.
+    if (impl_->rank != 0)
+      return Status::ok();
     return rt::writeSafetensors(path, refs, metadata);
   } catch (const std::bad_alloc &) {
     return Status::error("out of host memory saving parameters to '" + path +

@@ -2,6 +2,7 @@
 
 #include "runtime/core/Executor.h"
 
+#include "runtime/core/MeshLayout.h"
 #include "runtime/core/PlanTypes.h"
 #include "runtime/core/WeightLoader.h"
 
@@ -29,14 +30,19 @@ static Attribute toAttribute(const plan::Attribute &a) {
   return int64_t(0); // rejected by the validator
 }
 
-Status Executor::create(const plan::Plan &plan, int rankIndex,
-                        const std::string &planDir, const std::string &source,
-                        Backend &backend, std::unique_ptr<Executor> &out) {
+Status Executor::create(const plan::Plan &plan, int programIndex, int rank,
+                        Communicator *comm, const std::string &planDir,
+                        const std::string &source, Backend &backend,
+                        std::unique_ptr<Executor> &out) {
   std::unique_ptr<Executor> exec(new (std::nothrow) Executor(backend));
   if (!exec)
     return Status::error("out of host memory creating the executor");
+  exec->rank_ = rank;
+  exec->comm_ = comm;
   try {
-    if (Status s = exec->load(plan, plan.ranks(rankIndex), planDir, source); !s)
+    if (Status s =
+            exec->load(plan, plan.ranks(programIndex), planDir, source);
+        !s)
       return s;
   } catch (const std::bad_alloc &) {
     return Status::error("plan '" + source +
@@ -70,10 +76,18 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
 
   // Parameters, then constants, go through host memory to the device.
   WeightLoader weights(plan, planDir, source);
+  MeshLayout mesh(plan.mesh());
   for (const plan::ParamSlice &slice : program.parameters()) {
     const TensorRef &dst = buffers_.at(slice.buffer());
     std::vector<int64_t> offsets(slice.offsets().begin(),
                                  slice.offsets().end());
+    if (slice.has_sharding())
+      if (Status s =
+              mesh.pieceOffsets(rank_, slice.sharding(), dst.shape, offsets);
+          !s)
+        return Status::error("plan '" + source + "': parameter '" +
+                             plan.parameters(slice.parameter()).name() +
+                             "': " + s.message());
     std::string bytes;
     if (Status s =
             weights.loadSlice(slice.parameter(), offsets, dst.shape, bytes);
@@ -108,6 +122,13 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
       steps_.push_back(std::move(step));
       continue;
     }
+    if (inst.kind_case() == plan::Instruction::kCollective) {
+      if (Status s = addCollective(inst.collective(),
+                                   "instruction #" + std::to_string(i), plan);
+          !s)
+        return Status::error("plan '" + source + "': " + s.message());
+      continue;
+    }
     if (inst.kind_case() != plan::Instruction::kKernel)
       continue;
     const plan::Kernel &k = inst.kernel();
@@ -126,8 +147,86 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
   return backend_.synchronize();
 }
 
+Status Executor::addCollective(const plan::Collective &c,
+                               const std::string &where,
+                               const plan::Plan &plan) {
+  MeshLayout mesh(plan.mesh());
+  Step step;
+  step.where = where + " (" + c.kind() + ")";
+  step.inputs.push_back(buffers_.at(c.input()));
+  step.outputs.push_back(buffers_.at(c.output()));
+  std::vector<std::string> axes(c.axes().begin(), c.axes().end());
+  int position = 0;
+  if (Status s = mesh.group(rank_, axes, step.group, position); !s)
+    return Status::error(step.where + ": " + s.message());
+  step.dim = c.dim();
+  step.concatDim = c.concat_dim();
+  if (c.kind() == "all_slice") {
+    // This rank's piece along `dim`: a slice kernel with bounds known now.
+    const TensorRef &in = step.inputs[0], &out = step.outputs[0];
+    std::vector<int64_t> starts(in.shape.size(), 0), limits = in.shape,
+                                                     steps(in.shape.size(), 1);
+    starts[step.dim] = position * out.shape[step.dim];
+    limits[step.dim] = starts[step.dim] + out.shape[step.dim];
+    step.op = "slice";
+    step.attributes.set("starts", starts);
+    step.attributes.set("limits", limits);
+    step.attributes.set("steps", steps);
+    steps_.push_back(std::move(step));
+    return Status::ok();
+  }
+  if (!comm_)
+    return Status::error(step.where +
+                         " needs other ranks, but this session has no "
+                         "communicator; launch with colossal-run --ranks N "
+                         "(or mpirun / torchrun)");
+  if (c.kind() == "all_reduce")
+    step.collective = Collective::AllReduce;
+  else if (c.kind() == "all_gather")
+    step.collective = Collective::AllGather;
+  else if (c.kind() == "reduce_scatter")
+    step.collective = Collective::ReduceScatter;
+  else if (c.kind() == "all_to_all")
+    step.collective = Collective::AllToAll;
+  else
+    return Status::error(step.where + ": unknown collective '" + c.kind() +
+                         "'; recompile the model with this version");
+  const std::string &r = c.reduction();
+  step.reduction = r == "max"   ? ReduceOp::Max
+                   : r == "min" ? ReduceOp::Min
+                   : r == "avg" ? ReduceOp::Avg
+                                : ReduceOp::Sum;
+  steps_.push_back(std::move(step));
+  return Status::ok();
+}
+
+Status Executor::runCollective(const Step &step) {
+  const TensorRef &in = step.inputs[0], &out = step.outputs[0];
+  // Collectives read device memory the backend may still be writing.
+  if (Status s = backend_.synchronize(); !s)
+    return s;
+  switch (step.collective) {
+  case Collective::AllReduce:
+    return comm_->allReduce(in, out, step.reduction, step.group);
+  case Collective::AllGather:
+    return comm_->allGather(in, out, step.dim, step.group);
+  case Collective::ReduceScatter:
+    return comm_->reduceScatter(in, out, step.reduction, step.dim, step.group);
+  case Collective::AllToAll:
+    return comm_->allToAll(in, out, step.dim, step.concatDim, step.group);
+  case Collective::None:
+    break;
+  }
+  return Status::ok();
+}
+
 Status Executor::run() {
   for (const Step &step : steps_) {
+    if (step.collective != Collective::None) {
+      if (Status s = runCollective(step); !s)
+        return Status::error(step.where + " failed: " + s.message());
+      continue;
+    }
     if (step.op.empty()) {
       const TensorRef &src = step.inputs[0], &dst = step.outputs[0];
       if (Status s = backend_.copyOnDevice(dst.data, src.data, dst.bytes()); !s)

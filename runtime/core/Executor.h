@@ -12,6 +12,7 @@
 #define COLOSSAL_RUNTIME_CORE_EXECUTOR_H
 
 #include "runtime/core/Backend.h"
+#include "runtime/core/Communicator.h"
 #include "runtime/core/Types.h"
 #include "runtime/proto/plan.pb.h"
 
@@ -24,13 +25,16 @@ namespace colossal::rt {
 
 class Executor {
 public:
-  /// Prepares rank program `rankIndex` of `plan` (checked by validatePlan,
-  /// checkSingleDevice and checkBackendSupport) on `backend`, which must
-  /// outlive the executor. `planDir` resolves relative weight paths;
-  /// `source` names the plan in messages.
-  static Status create(const plan::Plan &plan, int rankIndex,
-                       const std::string &planDir, const std::string &source,
-                       Backend &backend, std::unique_ptr<Executor> &out);
+  /// Prepares rank program `programIndex` of `plan` (checked by
+  /// validatePlan, checkRunnable and checkBackendSupport) on `backend`, for
+  /// global rank `rank` of the plan's mesh (its coordinates pick its pieces
+  /// of sharded parameters and its collective groups). `comm` (may be null
+  /// for one rank) and `backend` must outlive the executor. `planDir`
+  /// resolves relative weight paths; `source` names the plan in messages.
+  static Status create(const plan::Plan &plan, int programIndex, int rank,
+                       Communicator *comm, const std::string &planDir,
+                       const std::string &source, Backend &backend,
+                       std::unique_ptr<Executor> &out);
   ~Executor();
   Executor(const Executor &) = delete;
   Executor &operator=(const Executor &) = delete;
@@ -50,17 +54,28 @@ private:
   Status load(const plan::Plan &plan, const plan::RankProgram &program,
               const std::string &planDir, const std::string &source);
 
-  /// A kernel launch, or (op empty) a device copy of `bytes` from
-  /// inputs[0] to outputs[0]: an assignment of training state.
+  /// A kernel launch, a collective (`collective` set), or (op empty) a
+  /// device copy of inputs[0] to outputs[0]: an assignment of training state.
+  enum class Collective { None, AllReduce, AllGather, ReduceScatter, AllToAll };
   struct Step {
     std::string op;
+    Collective collective = Collective::None;
+    ReduceOp reduction = ReduceOp::Sum;
+    int64_t dim = 0, concatDim = 0;
+    RankGroup group;
     std::vector<TensorRef> inputs;
     std::vector<TensorRef> outputs;
     AttributeMap attributes;
     std::string where; // "instruction #3 at <location>", for messages
   };
 
+  Status addCollective(const plan::Collective &c, const std::string &where,
+                       const plan::Plan &plan);
+  Status runCollective(const Step &step);
+
   Backend &backend_;
+  Communicator *comm_ = nullptr;
+  int rank_ = 0;
   void *arena_ = nullptr;
   int64_t arenaBytes_ = 0;
   std::unordered_map<int64_t, TensorRef> buffers_;

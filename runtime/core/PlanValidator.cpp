@@ -2,6 +2,8 @@
 
 #include "runtime/core/PlanValidator.h"
 
+#include "runtime/core/MeshLayout.h"
+
 #include "runtime/core/Backend.h"
 #include "runtime/core/PlanTypes.h"
 
@@ -381,38 +383,159 @@ Status validatePlan(const plan::Plan &plan, const std::string &source) {
   return Validator(plan, source).run();
 }
 
-Status checkSingleDevice(const plan::Plan &plan, const std::string &source) {
-  std::string prefix = "plan '" + source + "': ";
-  constexpr const char *kOneDevice =
-      "; this runtime build executes single-device plans only (multi-device "
-      "execution over threads, MPI or NCCL is not supported yet): compile the "
-      "model for one device";
-  if (plan.ranks_size() != 1)
-    return Status::error(prefix + "it has " +
-                         std::to_string(plan.ranks_size()) + " ranks" +
-                         kOneDevice);
-  const plan::RankProgram &program = plan.ranks(0);
-  if (program.rank() != 0)
-    return Status::error(prefix + "its only program is for rank " +
-                         std::to_string(program.rank()) + ", not rank 0" +
-                         kRecompile);
-  for (int i = 0; i < program.program_size(); ++i) {
-    const plan::Instruction &inst = program.program(i);
-    switch (inst.kind_case()) {
-    case plan::Instruction::kKernel:
-    case plan::Instruction::kFree:
-    case plan::Instruction::kAssign:
-      break;
-    case plan::Instruction::kCollective:
-      return Status::error(prefix + "instruction #" + std::to_string(i) +
-                           " is a collective (" + inst.collective().kind() +
-                           ")" + kOneDevice);
-    default:
-      return Status::error(prefix + "instruction #" + std::to_string(i) +
-                           " is a " + instructionKind(inst) + kOneDevice);
-    }
+/// Checks that `sharding` names mesh axes and splits `whole` evenly into
+/// pieces of `piece`.
+static Status checkSharding(const plan::Sharding &sharding,
+                            const MeshLayout &mesh,
+                            const std::vector<int64_t> &whole,
+                            const std::vector<int64_t> &piece) {
+  if (whole.size() != piece.size())
+    return Status::error("its piece has rank " + std::to_string(piece.size()) +
+                         " but the whole tensor rank " +
+                         std::to_string(whole.size()));
+  if (sharding.dims_size() > static_cast<int>(whole.size()))
+    return Status::error("its sharding lists more dimensions than it has");
+  for (size_t d = 0; d < whole.size(); ++d) {
+    int64_t split = 1;
+    if (static_cast<int>(d) < sharding.dims_size())
+      for (const std::string &a : sharding.dims(d).axes()) {
+        int i = mesh.axisIndex(a);
+        if (i < 0)
+          return Status::error("its sharding names axis '" + a +
+                               "', which the mesh (" + mesh.describe() +
+                               ") does not have");
+        std::vector<int> members;
+        int position;
+        (void)mesh.group(0, {a}, members, position);
+        split *= static_cast<int64_t>(members.size());
+      }
+    if (piece[d] * split != whole[d])
+      return Status::error("its piece " + formatShape(piece) +
+                           " split as the plan says does not make its whole "
+                           "shape " + formatShape(whole));
   }
   return Status::ok();
+}
+
+Status checkRunnable(const plan::Plan &plan, const std::string &source) {
+  std::string prefix = "plan '" + source + "': ";
+  const plan::Mesh &m = plan.mesh();
+  if (m.axis_names_size() != m.axis_sizes_size())
+    return Status::error(prefix + "its mesh has " +
+                         std::to_string(m.axis_names_size()) + " axis names but " +
+                         std::to_string(m.axis_sizes_size()) + " sizes" +
+                         kRecompile);
+  for (int64_t size : m.axis_sizes())
+    if (size < 1 || size > 65536)
+      return Status::error(prefix + "its mesh has an axis of size " +
+                           std::to_string(size) + kRecompile);
+  MeshLayout mesh(m);
+  int64_t world = mesh.numRanks();
+  std::vector<int> owner(static_cast<size_t>(world), -1);
+  for (int p = 0; p < plan.ranks_size(); ++p) {
+    const plan::RankProgram &program = plan.ranks(p);
+    std::vector<int> members(program.members().begin(),
+                             program.members().end());
+    if (members.empty())
+      members.push_back(program.rank());
+    for (int r : members) {
+      if (r < 0 || r >= world)
+        return Status::error(prefix + "a program is for rank " +
+                             std::to_string(r) + ", outside its mesh (" +
+                             mesh.describe() + ")" + kRecompile);
+      if (owner[r] >= 0)
+        return Status::error(prefix + "rank " + std::to_string(r) +
+                             " has two programs" + kRecompile);
+      owner[r] = p;
+    }
+    for (int i = 0; i < program.program_size(); ++i) {
+      const plan::Instruction &inst = program.program(i);
+      std::string what = "instruction #" + std::to_string(i);
+      switch (inst.kind_case()) {
+      case plan::Instruction::kKernel:
+      case plan::Instruction::kFree:
+      case plan::Instruction::kAssign:
+        break;
+      case plan::Instruction::kCollective: {
+        const plan::Collective &c = inst.collective();
+        static const char *kinds[] = {"all_reduce", "all_gather",
+                                      "reduce_scatter", "all_to_all",
+                                      "all_slice"};
+        if (std::find(std::begin(kinds), std::end(kinds), c.kind()) ==
+            std::end(kinds))
+          return Status::error(prefix + what + " is an unknown collective '" +
+                               c.kind() + "'" + kRecompile);
+        if (!c.reduction().empty() && c.reduction() != "sum" &&
+            c.reduction() != "max" && c.reduction() != "min" &&
+            c.reduction() != "avg")
+          return Status::error(prefix + what + " has unknown reduction '" +
+                               c.reduction() + "'" + kRecompile);
+        for (const std::string &a : c.axes())
+          if (mesh.axisIndex(a) < 0)
+            return Status::error(prefix + what + " names mesh axis '" + a +
+                                 "', which the mesh (" + mesh.describe() +
+                                 ") does not have" + kRecompile);
+        break;
+      }
+      default:
+        return Status::error(prefix + what + " is a " + instructionKind(inst) +
+                             "; this runtime does not execute pipeline "
+                             "sends/receives or host offload yet: compile "
+                             "without pipeline parallelism and offload");
+      }
+    }
+    std::map<int64_t, const plan::Buffer *> buffers;
+    for (const plan::Buffer &b : program.buffers())
+      buffers[b.id()] = &b;
+    for (const plan::ParamSlice &slice : program.parameters()) {
+      if (!slice.has_sharding())
+        continue;
+      const plan::Parameter &param = plan.parameters(slice.parameter());
+      if (Status s = checkSharding(slice.sharding(), mesh,
+                                   shapeOf(param.type()),
+                                   shapeOf(buffers.at(slice.buffer())->type()));
+          !s)
+        return Status::error(prefix + "parameter '" + param.name() + "': " +
+                             s.message() + kRecompile);
+    }
+    for (const plan::IOBinding &io : program.inputs()) {
+      if (!io.has_sharding())
+        continue;
+      const plan::Binding &in = plan.inputs(io.index());
+      if (Status s =
+              checkSharding(io.sharding(), mesh, shapeOf(in.type()),
+                            shapeOf(buffers.at(io.buffer())->type()));
+          !s)
+        return Status::error(prefix + "input '" + in.name() + "': " +
+                             s.message() + kRecompile);
+    }
+    for (const plan::IOBinding &io : program.outputs())
+      if (io.has_sharding() && io.sharding().dims_size())
+        for (const plan::AxisList &axes : io.sharding().dims())
+          if (axes.axes_size())
+            return Status::error(prefix + "output '" +
+                                 plan.outputs(io.index()).name() +
+                                 "' is split; outputs must be whole" +
+                                 kRecompile);
+  }
+  for (int64_t r = 0; r < world; ++r)
+    if (owner[r] < 0)
+      return Status::error(prefix + "rank " + std::to_string(r) +
+                           " of its mesh (" + mesh.describe() +
+                           ") has no program" + kRecompile);
+  return Status::ok();
+}
+
+int programIndexFor(const plan::Plan &plan, int rank) {
+  for (int p = 0; p < plan.ranks_size(); ++p) {
+    const plan::RankProgram &program = plan.ranks(p);
+    if (program.members_size() == 0 ? program.rank() == rank
+                                    : std::find(program.members().begin(),
+                                                program.members().end(),
+                                                rank) != program.members().end())
+      return p;
+  }
+  return -1;
 }
 
 Status checkBackendSupport(const plan::RankProgram &program,

@@ -25,9 +25,14 @@ class Backend;
 /// `source` names the plan in messages.
 Status validatePlan(const plan::Plan &plan, const std::string &source);
 
-/// Checks that this single-process runtime can run the plan: exactly one
-/// rank, no collectives, sends, receives or host copies.
-Status checkSingleDevice(const plan::Plan &plan, const std::string &source);
+/// Checks that this runtime can run the plan: a valid mesh, every rank of it
+/// covered by exactly one program, collectives it knows over the mesh's
+/// axes, shardings that split whole shapes into the pieces the buffers hold
+/// (no sends, receives or host copies yet).
+Status checkRunnable(const plan::Plan &plan, const std::string &source);
+
+/// The program rank `rank` runs, or -1.
+int programIndexFor(const plan::Plan &plan, int rank);
 
 /// Checks that `backend` implements every kernel op of `program`; the error
 /// lists the missing ops with the location of their first use.

@@ -7,6 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/cost/ClusterSpec.h"
+#include "compiler/cost/ParallelConfig.h"
 #include "compiler/estimate/Estimate.h"
 #include "compiler/plan/PlanEmitter.h"
 #include "dialects/Dist/IR/DistOps.h"
@@ -374,6 +376,74 @@ static bool optimizerFromFlags(mlir::colossal::OptimizerPassOptions &opt,
   return error.empty();
 }
 
+/// The parallel layout a compiled plan executes (--parallel, checked against
+/// --cluster): what can run today, or a message saying what cannot.
+struct ExecutableParallel {
+  int64_t dp = 1;
+  int zero = 0;
+};
+static bool executableParallelFromFlags(ExecutableParallel &out,
+                                        std::string &error) {
+  using namespace ::colossal::cost;
+  int64_t clusterDevices = 1;
+  if (!clusterOption.empty()) {
+    auto cluster = parseClusterArg(clusterOption);
+    if (!cluster) {
+      error = llvm::toString(cluster.takeError());
+      return false;
+    }
+    clusterDevices = cluster->numDevices();
+  }
+  if (parallelOption.empty()) {
+    if (clusterDevices > 1) {
+      error = "--cluster=" + clusterOption + " has " +
+              std::to_string(clusterDevices) +
+              " devices, but no --parallel says how to use them; add "
+              "--parallel=dp=" +
+              std::to_string(clusterDevices) +
+              " (or zero=1..3), or plan with --auto-parallel";
+      return false;
+    }
+    return true;
+  }
+  auto cfg = parseParallelConfig(parallelOption);
+  if (!cfg) {
+    error = llvm::toString(cfg.takeError());
+    return false;
+  }
+  std::string unsupported;
+  if (cfg->tp > 1)
+    unsupported = "tensor parallelism (tp=" + std::to_string(cfg->tp) + ")";
+  else if (cfg->pp > 1)
+    unsupported = "pipeline parallelism (pp=" + std::to_string(cfg->pp) + ")";
+  else if (cfg->sp > 1)
+    unsupported = "sequence parallelism (sp=" + std::to_string(cfg->sp) + ")";
+  else if (cfg->recompute != Recompute::None)
+    unsupported = "activation recomputation";
+  else if (cfg->offload != Offload::None)
+    unsupported = "offload";
+  else if (cfg->micro_batch != 1)
+    unsupported = "micro-batch=" + std::to_string(cfg->micro_batch) +
+                  " without a pipeline (accumulate with --micro-batches)";
+  if (!unsupported.empty()) {
+    error = "--parallel=" + parallelOption + ": " + unsupported +
+            " cannot be executed yet; compiled plans run data parallelism "
+            "and ZeRO (dp=N,zero=0..3). Use --estimate to see what the "
+            "other layouts would cost";
+    return false;
+  }
+  if (!clusterOption.empty() && cfg->devices() != clusterDevices) {
+    error = "--parallel=" + parallelOption + " uses " +
+            std::to_string(cfg->devices()) + " devices but --cluster=" +
+            clusterOption + " has " + std::to_string(clusterDevices) +
+            "; make them agree";
+    return false;
+  }
+  out.dp = cfg->dp;
+  out.zero = cfg->zero;
+  return true;
+}
+
 /// Fuses attention and canonicalizes (the form every pipeline starts from),
 /// then plans memory when asked; mlir-opt's pass-manager flags apply.
 static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
@@ -424,8 +494,25 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
       pm.addPass(createCanonicalizerPass());
     }
   }
-  if (planMemory)
+  if (planMemory) {
+    // Partition for the devices of --parallel, then plan each device's
+    // memory: the arena holds exactly its shards and buffers.
+    ExecutableParallel par;
+    std::string error;
+    if (!executableParallelFromFlags(par, error))
+      return module.emitError(error);
+    if (par.dp > 1) {
+      mlir::colossal::ShardForParallelPassOptions shard;
+      shard.dp = par.dp;
+      shard.zero = par.zero;
+      pm.addPass(mlir::colossal::createShardForParallelPass(shard));
+      mlir::colossal::PropagateShardingPassOptions propagate;
+      propagate.resolvePartial = par.zero >= 2 ? "reduce-scatter" : "all-reduce";
+      pm.addPass(mlir::colossal::createPropagateShardingPass(propagate));
+      pm.addPass(mlir::colossal::createPartitionPass());
+    }
     pm.addPass(mlir::colossal::createPlanMemoryPass());
+  }
   return pm.run(module);
 }
 
@@ -527,6 +614,12 @@ static int runDriven(Driven what, StringRef path,
                       "--loss=cross-entropy (integer labels) or --loss=mse; "
                       "or use --estimate / --auto-parallel to plan a "
                       "training job\n";
+      return 1;
+    }
+    ExecutableParallel par;
+    std::string parError;
+    if (!executableParallelFromFlags(par, parError)) {
+      llvm::errs() << "colossal-opt: " << parError << "\n";
       return 1;
     }
     if (emitOption != "mlir" && emitOption != "plan") {

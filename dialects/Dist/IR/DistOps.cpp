@@ -96,6 +96,7 @@ CGD_GROUP_SIZE(AllReduceOp)
 CGD_GROUP_SIZE(AllGatherOp)
 CGD_GROUP_SIZE(ReduceScatterOp)
 CGD_GROUP_SIZE(AllToAllOp)
+CGD_GROUP_SIZE(AllSliceOp)
 #undef CGD_GROUP_SIZE
 
 LogicalResult AllReduceOp::verifySymbolUses(SymbolTableCollection &symbols) {
@@ -112,6 +113,14 @@ LogicalResult AllGatherOp::verifySymbolUses(SymbolTableCollection &symbols) {
 
 LogicalResult
 ReduceScatterOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  FailureOr<int64_t> group = getGroupSize(symbols);
+  if (failed(group))
+    return failure();
+  return verifyResized(*this, getInput().getType(), getType(), getDim(), *group,
+                       /*grows=*/false);
+}
+
+LogicalResult AllSliceOp::verifySymbolUses(SymbolTableCollection &symbols) {
   FailureOr<int64_t> group = getGroupSize(symbols);
   if (failed(group))
     return failure();

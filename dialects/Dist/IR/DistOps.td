@@ -58,6 +58,24 @@ def CGD_AllToAllOp : CGD_CollectiveOp<"all_to_all"> {
   let assemblyFormat = "$input `on` $mesh $axes attr-dict `:` functional-type(operands, results)";
 }
 
+def CGD_AllSliceOp : CGD_CollectiveOp<"all_slice"> {
+  let summary = "Keeps this device's piece along `dim` of a tensor every device holds";
+  let description = [{
+    The inverse of `all_gather` without communication: each device of a group
+    over `axes` keeps the chunk of `dim` its position in the group names
+    (group order: the listed axes major to minor). Used where a replicated
+    value meets a consumer that wants it split, as upstream `mesh.all_slice`.
+
+    ```mlir
+    %1 = cgd.all_slice %x on @mesh ["dp"] {dim = 0} : (tensor<8x16xf32>) -> tensor<2x16xf32>
+    ```
+  }];
+  let arguments = (ins CGD_Tensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, I64Attr:$dim);
+  let results = (outs CGD_Tensor:$result);
+  let assemblyFormat = "$input `on` $mesh $axes attr-dict `:` functional-type(operands, results)";
+}
+
 def CGD_SendOp : CGD_Op<"send"> {
   let summary = "Sends a tensor to device `peer` (a linear device id of the mesh)";
   let arguments = (ins CGD_Tensor:$input, FlatSymbolRefAttr:$mesh,

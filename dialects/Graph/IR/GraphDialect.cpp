@@ -100,6 +100,27 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
                              << op->getNumResults() << ")";
     return success();
   }
+  // Partitioning: the layout each operand must arrive in
+  // (colossal-propagate-sharding), and, on a per-device value, the split of
+  // the whole tensor it is a piece of (colossal-partition).
+  if (name == "cg.operand_sharding" || name == "cg.shard_of") {
+    auto list = dyn_cast<ArrayAttr>(attr.getValue());
+    unsigned expected = name == "cg.shard_of" ? op->getNumResults()
+                                              : op->getNumOperands();
+    if (!list || list.size() != expected ||
+        !llvm::all_of(list, [](Attribute a) { return isa<ShardingAttr>(a); }))
+      return op->emitError() << "'" << name << "' must list one #cg.sharding "
+                             << "per " << (name == "cg.shard_of" ? "result" : "operand")
+                             << " (" << expected << ")";
+    if (name == "cg.operand_sharding")
+      for (auto [sharding, operand] : llvm::zip(list, op->getOperands())) {
+        auto emitError = [&] { return op->emitError(); };
+        if (failed(verifySharding(op, cast<ShardingAttr>(sharding),
+                                  operand.getType(), emitError)))
+          return failure();
+      }
+    return success();
+  }
   if (attr.getName() != getShardingAttrName())
     return op->emitError() << "unknown attribute '" << attr.getName().getValue()
                            << "' of the cg dialect";
@@ -131,6 +152,12 @@ static LogicalResult verifyValueAttribute(Operation *op, Type type,
              << what << " attribute '" << name << "' must be a #cg.sharding";
     auto emitError = [&] { return op->emitError() << what << ": "; };
     return verifySharding(op, sharding, type, emitError);
+  }
+  if (name == "cg.shard_of") {
+    if (!isa<ShardingAttr>(attr.getValue()))
+      return op->emitError()
+             << what << " attribute 'cg.shard_of' must be a #cg.sharding";
+    return success();
   }
   if (name == "cg.name") {
     if (!isa<StringAttr>(attr.getValue()))

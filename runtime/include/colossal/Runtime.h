@@ -39,6 +39,9 @@ using rt::TensorRef;
 namespace plan {
 class Plan;
 } // namespace plan
+namespace rt {
+class Communicator;
+} // namespace rt
 
 /// A model input or output as the plan declares it.
 struct TensorInfo {
@@ -71,8 +74,13 @@ public:
   /// Index of the input/output `name`, or -1.
   int findInput(const std::string &name) const;
   int findOutput(const std::string &name) const;
-  /// Bytes of the one device allocation a session makes.
+  /// Bytes of the one device allocation a session makes (each rank's, for
+  /// a plan of several ranks).
   int64_t arenaBytes() const;
+  /// Ranks the plan runs on (the product of its mesh) and its mesh as text
+  /// ("dp=4").
+  int64_t numRanks() const;
+  std::string meshDescription() const;
   /// Who wrote the plan ("colossal-opt 0.1.0"), "infer" or "train", and
   /// where it was loaded from.
   const std::string &producer() const;
@@ -90,12 +98,13 @@ private:
 };
 
 /// A parameter of the plan: a model weight, or (in a train plan) state the
-/// optimizer keeps. `shape` is what the session holds: the whole parameter
-/// on one device (a plan may load a slice of it; then the slice).
+/// optimizer keeps. `shape` is the whole parameter; `pieceShape` the part
+/// this rank holds (equal unless the plan splits it over ranks).
 struct ParameterInfo {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
+  std::vector<int64_t> pieceShape;
   bool optimizerState = false;
 
   size_t bytes() const {
@@ -108,6 +117,10 @@ struct SessionOptions {
   int threads = 0;
   /// Registered backend name ("cpu").
   std::string backend = "cpu";
+  /// This session's global rank, and how it talks to the others: required
+  /// when the plan has more than one rank (its size must be the plan's).
+  int rank = 0;
+  std::shared_ptr<rt::Communicator> communicator;
 };
 
 /// One instance of a plan on a device: its arena, parameters and IO.
@@ -126,7 +139,8 @@ public:
   const char *backendName() const;
 
   /// Copies `tensor` (host memory) into the input's arena buffer. Its dtype
-  /// and shape must match the plan's. Inputs must be set before every run():
+  /// and shape must match the plan's (the whole input: a rank of a split
+  /// plan keeps its piece). Inputs must be set before every run():
   /// the plan may reuse their memory once they are consumed.
   Status setInput(const std::string &name, const TensorRef &tensor);
   /// Runs the program; fails naming any input not set since the last run.
@@ -139,7 +153,10 @@ public:
 
   /// The plan's parameters, in plan order. A train plan updates them in
   /// place on every optimizer step; reading and writing them is how a
-  /// training loop checkpoints and resumes.
+  /// training loop checkpoints and resumes. Reads and writes take whole
+  /// tensors; in a session of several ranks, reading a parameter split over
+  /// ranks gathers it (collective: every rank reads the same parameters in
+  /// the same order), and writing keeps this rank's piece.
   const std::vector<ParameterInfo> &parameters() const;
   /// Copies parameter `name` to host memory; `bytes` must be its exact size.
   Status readParameter(const std::string &name, void *dst, size_t bytes) const;

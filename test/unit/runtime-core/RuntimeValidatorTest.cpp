@@ -14,7 +14,7 @@ namespace {
 std::string validate(const plan::Plan &p) {
   rt::Status s = rt::validatePlan(p, "m.cplan");
   if (s)
-    s = rt::checkSingleDevice(p, "m.cplan");
+    s = rt::checkRunnable(p, "m.cplan");
   return s ? "" : s.message();
 }
 
@@ -120,24 +120,34 @@ TEST(RuntimeValidator, ConstantSizeMismatch) {
   EXPECT_HAS(validate(p), "constant #0 has 8 bytes for buffer 1 of 24");
 }
 
-TEST(RuntimeValidator, MultiRankRejected) {
+TEST(RuntimeValidator, RankOutsideMesh) {
   plan::Plan p = rttest::addReluPlan();
   *p.add_ranks() = p.ranks(0);
   p.mutable_ranks(1)->set_rank(1);
-  std::string m = validate(p);
-  EXPECT_HAS(m, "it has 2 ranks");
-  EXPECT_HAS(m, "single-device plans only");
+  EXPECT_HAS(validate(p), "a program is for rank 1, outside its mesh");
 }
 
-TEST(RuntimeValidator, CollectiveRejected) {
+TEST(RuntimeValidator, RankWithoutProgram) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_mesh()->set_axis_sizes(0, 2);
+  EXPECT_HAS(validate(p), "rank 1 of its mesh (device=2) has no program");
+  p.mutable_ranks(0)->add_members(0);
+  p.mutable_ranks(0)->add_members(1);
+  EXPECT_EQ(validate(p), "");
+}
+
+TEST(RuntimeValidator, CollectivesChecked) {
   plan::Plan p = rttest::addReluPlan();
   plan::Collective *c = p.mutable_ranks(0)->add_program()->mutable_collective();
   c->set_kind("all_reduce");
   c->set_input(2);
   c->set_output(2);
-  std::string m = validate(p);
-  EXPECT_HAS(m, "instruction #3 is a collective (all_reduce)");
-  EXPECT_HAS(m, "not supported yet");
+  c->add_axes("device");
+  EXPECT_EQ(validate(p), "");
+  c->set_axes(0, "tp");
+  EXPECT_HAS(validate(p), "names mesh axis 'tp', which the mesh (device=1)");
+  c->set_kind("broadcast_all");
+  EXPECT_HAS(validate(p), "instruction #3 is an unknown collective");
 }
 
 TEST(RuntimeValidator, SendRejected) {

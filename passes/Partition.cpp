@@ -1,0 +1,298 @@
+//===- Partition.cpp - The per-device program, with collectives -----------===//
+//
+// Steps: (1) arguments take their per-device types, (2) for every op in
+// order, reshard each operand that arrives in another layout than the op
+// wants (pending sums, then gathers, then local slices: general on meshes of
+// several axes), (3) give results their per-device types and fix the few
+// ops whose meaning depends on the whole shape (a mean over a split
+// dimension, slice bounds), (4) drop the consumed annotations.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/GraphBuild.h"
+#include "passes/Passes.h"
+#include "passes/Sharding.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include <map>
+
+namespace mlir::colossal {
+#define GEN_PASS_DEF_PARTITIONPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::colossal
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::cg;
+
+namespace {
+
+using Axes = SmallVector<std::string, 2>;
+
+RankedTensorType withShape(Type t, ArrayRef<int64_t> shape) {
+  return RankedTensorType::get(shape,
+                               cast<ShapedType>(t).getElementType());
+}
+
+struct Partitioner {
+  MLIRContext *ctx;
+  MeshInfo mesh;
+  FlatSymbolRefAttr meshRef;
+  DenseMap<Value, Spec> specOf;
+  // Reshards made once per (value, wanted layout).
+  std::map<std::pair<void *, std::string>, Value> cache;
+
+  ArrayAttr axesAttr(const Axes &axes) {
+    SmallVector<StringRef> names(axes.begin(), axes.end());
+    return Builder(ctx).getStrArrayAttr(names);
+  }
+
+  /// Per-device type of `v` (typed globally) under `spec`.
+  FailureOr<RankedTensorType> localType(Value v, Type global,
+                                        const Spec &spec) {
+    auto shaped = cast<ShapedType>(global);
+    auto shape = spec.localShape(shaped.getShape(), mesh);
+    if (failed(shape))
+      return failure();
+    return withShape(global, *shape);
+  }
+
+  /// Whether `v` is a parameter or a view of one: its reshards are redone
+  /// at each use so a gathered weight does not outlive the op reading it.
+  static bool isParamView(Value v) {
+    Operation *def = v.getDefiningOp();
+    while (def && isa<TransposeOp, ReshapeOp>(def))
+      def = def->getOperand(0).getDefiningOp();
+    return def && isa<ParamOp>(def);
+  }
+
+  /// `v` (per-device, laid out as `from`) re-laid as `to`, built at `b`.
+  FailureOr<Value> reshard(OpBuilder &b, Location loc, Value v,
+                           const Spec &from, const Spec &to) {
+    if (from == to)
+      return v;
+    std::pair<void *, std::string> key{v.getAsOpaquePointer(), to.str()};
+    bool cacheable = !isParamView(v);
+    if (cacheable)
+      if (auto it = cache.find(key); it != cache.end())
+        return it->second;
+    Spec s = from;
+    Value x = v;
+    auto shapeOfX = [&] {
+      return SmallVector<int64_t>(cast<ShapedType>(x.getType()).getShape());
+    };
+    // (1) Pending sums the consumer does not keep.
+    Axes pending;
+    for (const std::string &a : s.partial)
+      if (!llvm::is_contained(to.partial, a))
+        pending.push_back(a);
+    for (const std::string &a : to.partial)
+      if (!llvm::is_contained(s.partial, a))
+        return emitError(loc, "cannot make a pending sum over '")
+               << a << "' out of a value that is not one";
+    if (!pending.empty()) {
+      auto sum = cgd::ReductionKindAttr::get(ctx, cgd::ReductionKind::sum);
+      int64_t scatterDim = -1;
+      for (int64_t d = 0; d < s.rank(); ++d)
+        if (s.dims[d].empty() && to.dims[d] == pending) {
+          scatterDim = d;
+          break;
+        }
+      if (scatterDim >= 0) {
+        SmallVector<int64_t> shape = shapeOfX();
+        shape[scatterDim] /= product(pending);
+        x = b.create<cgd::ReduceScatterOp>(
+            loc, withShape(x.getType(), shape), x, meshRef, axesAttr(pending),
+            b.getI64IntegerAttr(scatterDim), sum);
+        s.dims[scatterDim] = pending;
+      } else {
+        x = b.create<cgd::AllReduceOp>(loc, x.getType(), x, meshRef,
+                                       axesAttr(pending), sum);
+      }
+      s.partial = to.partial;
+    }
+    // (2) Dimensions split differently: gather the old split.
+    for (int64_t d = 0; d < s.rank(); ++d) {
+      const Axes &have = s.dims[d], &want = to.dims[d];
+      bool prefix = have.size() <= want.size() &&
+                    std::equal(have.begin(), have.end(), want.begin());
+      if (have == want || prefix)
+        continue;
+      SmallVector<int64_t> shape = shapeOfX();
+      shape[d] *= product(have);
+      x = b.create<cgd::AllGatherOp>(loc, withShape(x.getType(), shape), x,
+                                     meshRef, axesAttr(have),
+                                     b.getI64IntegerAttr(d));
+      s.dims[d].clear();
+    }
+    // (3) Dimensions split further: keep this device's piece.
+    for (int64_t d = 0; d < s.rank(); ++d) {
+      if (s.dims[d] == to.dims[d])
+        continue;
+      Axes extra(to.dims[d].begin() + s.dims[d].size(), to.dims[d].end());
+      SmallVector<int64_t> shape = shapeOfX();
+      if (shape[d] % product(extra) != 0)
+        return emitError(loc, "dimension ")
+               << d << " of size " << shape[d] << " does not split over "
+               << product(extra) << " devices";
+      shape[d] /= product(extra);
+      x = b.create<cgd::AllSliceOp>(loc, withShape(x.getType(), shape), x,
+                                    meshRef, axesAttr(extra),
+                                    b.getI64IntegerAttr(d));
+      s.dims[d] = to.dims[d];
+    }
+    if (cacheable)
+      cache[key] = x;
+    return x;
+  }
+
+  int64_t product(const Axes &axes) const {
+    int64_t n = 1;
+    for (const std::string &a : axes)
+      n *= mesh.size(a);
+    return n;
+  }
+
+  LogicalResult run(func::FuncOp func) {
+    // Step 1: arguments.
+    SmallVector<Type> argTypes;
+    for (BlockArgument arg : func.getArguments()) {
+      auto attr = func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(),
+                                                      "cg.sharding");
+      Spec spec =
+          Spec::fromAttr(attr, cast<ShapedType>(arg.getType()).getRank());
+      auto local = localType(arg, arg.getType(), spec);
+      if (failed(local))
+        return func.emitError("argument ")
+               << arg.getArgNumber() << " does not split as " << spec.str();
+      arg.setType(*local);
+      argTypes.push_back(*local);
+      specOf[arg] = spec;
+      if (attr) {
+        func.removeArgAttr(arg.getArgNumber(), "cg.sharding");
+        func.setArgAttr(arg.getArgNumber(), "cg.shard_of", attr);
+      }
+    }
+    SmallVector<Operation *> ops;
+    for (Operation &op : func.getBody().front())
+      ops.push_back(&op);
+    for (Operation *op : ops) {
+      // Step 2: operands.
+      auto wanted = op->getAttrOfType<ArrayAttr>(operandShardingAttrName());
+      if (op->getNumOperands() && !wanted)
+        return op->emitError("has no cg.operand_sharding; run "
+                             "--colossal-propagate-sharding first");
+      OpBuilder b(op);
+      for (unsigned i = 0; i < op->getNumOperands(); ++i) {
+        Value v = op->getOperand(i);
+        auto attr = dyn_cast<ShardingAttr>(wanted[i]);
+        if (!attr)
+          return op->emitError("cg.operand_sharding must hold shardings");
+        Spec want = Spec::fromAttr(attr, cast<ShapedType>(v.getType()).getRank());
+        auto local = reshard(b, op->getLoc(), v, specOf.lookup(v), want);
+        if (failed(local))
+          return failure();
+        op->setOperand(i, *local);
+      }
+      op->removeAttr(operandShardingAttrName());
+      if (auto shard = dyn_cast<ShardOp>(op)) {
+        specOf[shard.getResult()] = specOf.lookup(shard.getInput());
+        Spec want = Spec::fromAttr(shard.getSharding(),
+                                   cast<ShapedType>(shard.getType()).getRank());
+        shard.getResult().replaceAllUsesWith(shard.getInput());
+        specOf[shard.getInput()] = want;
+        shard.erase();
+        continue;
+      }
+      if (isa<func::ReturnOp>(op))
+        continue;
+      // Step 3: results.
+      auto results = op->getAttrOfType<ArrayAttr>("cg.sharding");
+      if (op->getNumResults() && !results)
+        return op->emitError("has no cg.sharding; run "
+                             "--colossal-propagate-sharding first");
+      SmallVector<Spec> resultSpecs;
+      for (auto [i, r] : llvm::enumerate(op->getResults())) {
+        auto attr = dyn_cast<ShardingAttr>(results[i]);
+        Spec spec =
+            Spec::fromAttr(attr, cast<ShapedType>(r.getType()).getRank());
+        auto local = localType(r, r.getType(), spec);
+        if (failed(local))
+          return op->emitError("result ")
+                 << i << " does not split as " << spec.str();
+        r.setType(*local);
+        specOf[r] = spec;
+        resultSpecs.push_back(spec);
+      }
+      if (failed(fixWholeShapeOps(op, resultSpecs)))
+        return failure();
+      // A parameter remembers which piece of the whole it holds.
+      if (isa<ParamOp>(op) && !resultSpecs[0].isReplicated())
+        op->setAttr("cg.shard_of", results);
+      op->removeAttr("cg.sharding");
+    }
+    func.setType(FunctionType::get(ctx, argTypes,
+                                   func.getFunctionType().getResults()));
+    return success();
+  }
+
+  /// Ops whose attributes or value depend on the whole shape.
+  LogicalResult fixWholeShapeOps(Operation *op, ArrayRef<Spec> results) {
+    if (auto slice = dyn_cast<SliceOp>(op)) {
+      // Split dimensions are taken whole (the rule says so): local bounds.
+      SmallVector<int64_t> limits(slice.getLimits());
+      auto shape = cast<ShapedType>(slice.getInput().getType()).getShape();
+      for (int64_t d = 0; d < (int64_t)limits.size(); ++d)
+        if (!results[0].dims[d].empty())
+          limits[d] = shape[d];
+      slice.setLimits(limits);
+      return success();
+    }
+    if (auto mean = dyn_cast<ReduceMeanOp>(op)) {
+      // A mean of a piece, times its share of the whole, is a pending sum.
+      const Spec &in = specOf.lookup(mean.getInput());
+      int64_t rank = in.rank(), share = 1;
+      for (int64_t axis : mean.getAxes())
+        share *= in.splitOf(axis < 0 ? axis + rank : axis, mesh);
+      if (share == 1)
+        return success();
+      OpBuilder b(op->getContext());
+      b.setInsertionPointAfter(op);
+      Type element = getElementTypeOrSelf(mean.getType());
+      if (!isa<FloatType>(element))
+        return op->emitError("a mean of integers over a split dimension "
+                             "cannot be rescaled exactly");
+      Value c = scalarConstant(b, op->getLoc(), element, 1.0 / double(share));
+      Value scaled = b.create<MulOp>(op->getLoc(), mean.getType(),
+                                     mean.getResult(), c);
+      mean.getResult().replaceAllUsesExcept(scaled, scaled.getDefiningOp());
+      specOf[scaled] = results[0];
+      return success();
+    }
+    return success();
+  }
+};
+
+struct PartitionPass
+    : mlir::colossal::impl::PartitionPassBase<PartitionPass> {
+  using PartitionPassBase::PartitionPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MeshOp meshOp = findMesh(module);
+    if (!meshOp)
+      return markAllAnalysesPreserved();
+    Partitioner p{&getContext(), MeshInfo::fromAttr(meshOp.getMesh()),
+                  FlatSymbolRefAttr::get(meshOp.getSymNameAttr()),
+                  {},
+                  {}};
+    for (auto func : module.getOps<func::FuncOp>())
+      if (!func.isExternal() && failed(p.run(func)))
+        return signalPassFailure();
+  }
+};
+
+} // namespace

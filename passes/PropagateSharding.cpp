@@ -1,0 +1,144 @@
+//===- PropagateSharding.cpp - A sharding for every value -----------------===//
+//
+// Steps: (1) seed from function arguments, parameters and cg.shard ops,
+// (2) walk the program in order asking each op's rule, (3) record result and
+// operand shardings on the ops. Programs are single blocks in dataflow
+// order, so one forward walk sees every operand before its users.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+#include "passes/Sharding.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::colossal {
+#define GEN_PASS_DEF_PROPAGATESHARDINGPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::colossal
+
+using namespace mlir;
+using namespace mlir::colossal;
+using namespace mlir::colossal::cg;
+
+namespace {
+
+int64_t rankOf(Value v) { return cast<ShapedType>(v.getType()).getRank(); }
+
+/// The sharding given to a value by hand or by an earlier pass.
+FailureOr<Spec> annotated(Operation *op, ArrayAttr list, unsigned index,
+                          Value v, MeshAttr mesh) {
+  if (!list)
+    return Spec::replicated(rankOf(v));
+  if (index >= list.size())
+    return op->emitError("cg.sharding lists ")
+           << list.size() << " shardings for " << op->getNumResults()
+           << " results";
+  auto attr = dyn_cast<ShardingAttr>(list[index]);
+  if (!attr)
+    return op->emitError("cg.sharding must hold #cg.sharding attributes");
+  if (failed(attr.verifyFor([&] { return op->emitError(); }, mesh,
+                            cast<ShapedType>(v.getType()))))
+    return failure();
+  return Spec::fromAttr(attr, rankOf(v));
+}
+
+struct PropagateShardingPass
+    : mlir::colossal::impl::PropagateShardingPassBase<PropagateShardingPass> {
+  using PropagateShardingPassBase::PropagateShardingPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MeshOp meshOp = findMesh(module);
+    if (!meshOp)
+      return markAllAnalysesPreserved(); // nothing is sharded
+    PartialResolution resolution;
+    if (resolvePartial == "all-reduce")
+      resolution = PartialResolution::AllReduce;
+    else if (resolvePartial == "reduce-scatter")
+      resolution = PartialResolution::ReduceScatter;
+    else {
+      module.emitError("resolve-partial=")
+          << resolvePartial << " is not known; use all-reduce or reduce-scatter";
+      return signalPassFailure();
+    }
+    MeshAttr meshAttr = meshOp.getMesh();
+    MeshInfo mesh = MeshInfo::fromAttr(meshAttr);
+    auto meshRef = FlatSymbolRefAttr::get(meshOp.getSymNameAttr());
+    MLIRContext *ctx = &getContext();
+    Builder b(ctx);
+    auto toArray = [&](ArrayRef<Spec> specs) {
+      SmallVector<Attribute> attrs;
+      for (const Spec &s : specs)
+        attrs.push_back(s.toAttr(ctx, meshRef));
+      return b.getArrayAttr(attrs);
+    };
+
+    WalkResult walk = module.walk([&](func::FuncOp func) {
+      if (func.isExternal())
+        return WalkResult::advance();
+      DenseMap<Value, Spec> specOf;
+      // Step 1: arguments.
+      for (BlockArgument arg : func.getArguments()) {
+        auto attr =
+            func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), "cg.sharding");
+        if (attr && failed(attr.verifyFor([&] { return func.emitError(); },
+                                          meshAttr,
+                                          cast<ShapedType>(arg.getType()))))
+          return WalkResult::interrupt();
+        specOf[arg] = Spec::fromAttr(attr, rankOf(arg));
+      }
+      // Step 2: every op in order.
+      for (Operation &op : func.getBody().front()) {
+        SmallVector<Spec> in;
+        for (Value v : op.getOperands())
+          in.push_back(specOf.lookup(v));
+        OpShardings s;
+        if (auto param = dyn_cast<ParamOp>(op)) {
+          auto spec = annotated(&op, op.getAttrOfType<ArrayAttr>("cg.sharding"),
+                                0, param.getResult(), meshAttr);
+          if (failed(spec))
+            return WalkResult::interrupt();
+          s.results.push_back(*spec);
+        } else if (auto shard = dyn_cast<ShardOp>(op)) {
+          Spec want = Spec::fromAttr(shard.getSharding(), rankOf(shard));
+          s.operands.push_back(want);
+          s.results.push_back(want);
+        } else if (auto assign = dyn_cast<AssignOp>(op)) {
+          Spec target = specOf.lookup(assign.getParam());
+          s.operands = {target, target};
+        } else if (isa<func::ReturnOp>(op)) {
+          for (Value v : op.getOperands())
+            s.operands.push_back(Spec::replicated(rankOf(v)));
+        } else {
+          s = inferOpShardings(&op, in, mesh, resolution);
+        }
+        // A pending sum resolved for one consumer stays resolved for the
+        // later ones (the partitioner reuses the one collective).
+        for (auto [v, want] : llvm::zip(op.getOperands(), s.operands))
+          if (specOf.lookup(v).hasPartial() && !want.hasPartial())
+            specOf[v] = want;
+        // Step 3: record.
+        for (auto [r, spec] : llvm::zip(op.getResults(), s.results)) {
+          if (failed(spec.localShape(cast<ShapedType>(r.getType()).getShape(),
+                                     mesh))) {
+            op.emitError("result sharding ")
+                << spec.str() << " does not divide " << r.getType();
+            return WalkResult::interrupt();
+          }
+          specOf[r] = spec;
+        }
+        if (op.getNumResults())
+          op.setAttr("cg.sharding", toArray(s.results));
+        if (op.getNumOperands())
+          op.setAttr(operandShardingAttrName(), toArray(s.operands));
+      }
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,35 @@
+// RUN: colossal-opt %s --colossal-shard-for-parallel="dp=2" | FileCheck %s --check-prefix=DP
+// RUN: colossal-opt %s --colossal-shard-for-parallel="dp=2 zero=1" | FileCheck %s --check-prefix=Z1
+// RUN: colossal-opt %s --colossal-shard-for-parallel="dp=2 zero=3" | FileCheck %s --check-prefix=Z3
+// RUN: colossal-opt %s --colossal-shard-for-parallel="dp=1" | FileCheck %s --check-prefix=ONE
+// RUN: not colossal-opt %s --colossal-shard-for-parallel="dp=3" 2>&1 | FileCheck %s --check-prefix=BATCH
+// RUN: not colossal-opt %s --colossal-shard-for-parallel="dp=2 tp=2" 2>&1 | FileCheck %s --check-prefix=TP
+// RUN: not colossal-opt %s --colossal-shard-for-parallel="dp=1 zero=2" 2>&1 | FileCheck %s --check-prefix=ZERO
+
+// Data parallel: the mesh, and the batch of every input split over dp;
+// weights and optimizer state stay whole.
+// DP: cg.mesh @mesh = <["dp" = 2]>
+// DP: func.func @step(%{{.*}}: tensor<4x6xf32> {cg.name = "x", cg.sharding = #cg.sharding<@mesh, {{\[}}["dp"]]>}, %{{.*}}: tensor<f32>)
+// DP-NOT: cg.sharding = [
+// ZeRO-1: optimizer state split along its first dimension that divides
+// (the 3x4 moment along dim 1, the step counter stays whole).
+// Z1: cg.param "w" {{.*}}: tensor<6x4xf32>
+// Z1-NOT: cg.sharding
+// Z1: cg.param "m:w" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>]
+// Z1: cg.param "m:b" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["dp"]]>]
+// Z1: cg.param "step" {{.*}}cg.role = "optimizer"} : tensor<f32>
+// ZeRO-3: the weights too.
+// Z3: cg.param "w" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>]
+// One device: nothing to lay out.
+// ONE-NOT: cg.mesh
+// BATCH: input 'x' has batch 4, which does not split over dp=3; compile with a global batch that is a multiple of 3
+// TP: tensor parallelism (tp=2) cannot be executed yet
+// ZERO: zero=2 shards over the data-parallel axis; it needs dp > 1
+func.func @step(%x: tensor<4x6xf32> {cg.name = "x"}, %s: tensor<f32>) -> tensor<4x4xf32> {
+  %w = cg.param "w" from(dense<1.0> : tensor<6x4xf32>) : tensor<6x4xf32>
+  %mw = cg.param "m:w" from(dense<0.0> : tensor<6x4xf32>) {cg.role = "optimizer"} : tensor<6x4xf32>
+  %mb = cg.param "m:b" from(dense<0.0> : tensor<3x4xf32>) {cg.role = "optimizer"} : tensor<3x4xf32>
+  %st = cg.param "step" from(dense<0.0> : tensor<f32>) {cg.role = "optimizer"} : tensor<f32>
+  %y = cg.matmul %x, %w : (tensor<4x6xf32>, tensor<6x4xf32>) -> tensor<4x4xf32>
+  return %y : tensor<4x4xf32>
+}
