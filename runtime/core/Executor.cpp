@@ -6,6 +6,7 @@
 #include "runtime/core/PlanTypes.h"
 #include "runtime/core/WeightLoader.h"
 
+#include <algorithm>
 #include <new>
 
 namespace colossal::rt {
@@ -143,6 +144,18 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
     step.where = "instruction #" + std::to_string(i) +
                  (k.location().empty() ? "" : " at " + k.location());
     steps_.push_back(std::move(step));
+  }
+  // Connect the collective groups now, so a missing peer is found before
+  // the first step rather than in the middle of one.
+  if (comm_) {
+    std::vector<RankGroup> groups;
+    for (const Step &step : steps_)
+      if (step.collective != Collective::None &&
+          std::find(groups.begin(), groups.end(), step.group) == groups.end())
+        groups.push_back(step.group);
+    if (Status s = comm_->prepareGroups(groups); !s)
+      return Status::error("plan '" + source +
+                           "': connecting to the other ranks: " + s.message());
   }
   return backend_.synchronize();
 }

@@ -344,8 +344,12 @@ private:
       if (it == buffers.end())
         return fail(rank + what + " uses buffer " + std::to_string(b.buffer()) +
                     ", which the rank does not define" + kRecompile);
+      // A split input's buffer holds a piece (checkRunnable checks that the
+      // pieces make up the whole).
+      bool piece = b.has_sharding() &&
+                   it->second.shape.size() == shapeOf(binding.type()).size();
       if (static_cast<int>(it->second.dtype) != binding.type().dtype() ||
-          it->second.shape != shapeOf(binding.type())) {
+          (it->second.shape != shapeOf(binding.type()) && !piece)) {
         DType expected = DType::F32;
         toDType(binding.type().dtype(), expected);
         return fail(rank + what + " is " + dtypeName(expected) +

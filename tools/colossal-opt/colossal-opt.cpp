@@ -381,6 +381,7 @@ static bool optimizerFromFlags(mlir::colossal::OptimizerPassOptions &opt,
 struct ExecutableParallel {
   int64_t dp = 1;
   int zero = 0;
+  int64_t microBatch = 0; // given explicitly: sequences per replica per run
 };
 static bool executableParallelFromFlags(ExecutableParallel &out,
                                         std::string &error) {
@@ -422,9 +423,6 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     unsupported = "activation recomputation";
   else if (cfg->offload != Offload::None)
     unsupported = "offload";
-  else if (cfg->micro_batch != 1)
-    unsupported = "micro-batch=" + std::to_string(cfg->micro_batch) +
-                  " without a pipeline (accumulate with --micro-batches)";
   if (!unsupported.empty()) {
     error = "--parallel=" + parallelOption + ": " + unsupported +
             " cannot be executed yet; compiled plans run data parallelism "
@@ -441,6 +439,8 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   }
   out.dp = cfg->dp;
   out.zero = cfg->zero;
+  if (StringRef(parallelOption).contains("micro-batch"))
+    out.microBatch = cfg->micro_batch;
   return true;
 }
 
@@ -501,6 +501,21 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
     std::string error;
     if (!executableParallelFromFlags(par, error))
       return module.emitError(error);
+    // A run is one micro-batch of every replica; more are accumulated.
+    if (par.microBatch > 0)
+      for (auto func : module.getOps<func::FuncOp>())
+        for (BlockArgument arg : func.getArguments()) {
+          auto type = cast<ShapedType>(arg.getType());
+          if (type.getRank() == 0 ||
+              type.getDimSize(0) == par.dp * par.microBatch)
+            continue;
+          return module.emitError("--parallel=")
+                 << parallelOption << " runs " << par.dp * par.microBatch
+                 << " sequences at a time (dp x micro-batch), but the model "
+                 << "is bound to batch " << type.getDimSize(0)
+                 << "; bind batch=" << par.dp * par.microBatch
+                 << " and accumulate with --micro-batches";
+        }
     if (par.dp > 1) {
       mlir::colossal::ShardForParallelPassOptions shard;
       shard.dp = par.dp;
@@ -538,13 +553,96 @@ static int reportError(llvm::Error error) {
 /// The pipelines colossal-opt drives itself rather than mlir-opt's driver.
 enum class Driven { Estimate, AutoParallel, Compile };
 
+static int runDriven(Driven what, StringRef path,
+                     std::unique_ptr<llvm::MemoryBuffer> input, bool onnx,
+                     DialectRegistry &registry, StringRef outputFilename);
+
+/// After --auto-parallel chose a layout (the module's cg.plan): compile the
+/// training step for it, one run per micro-batch of every data-parallel
+/// replica (dp x micro-batch sequences), accumulating the global batch.
+static int compileSearchedPlan(ModuleOp searched, StringRef path,
+                               DialectRegistry &registry,
+                               StringRef outputFilename) {
+  auto chosen = searched->getAttrOfType<StringAttr>("cg.plan");
+  if (!chosen) {
+    llvm::errs() << "colossal-opt: the search recorded no plan\n";
+    return 1;
+  }
+  auto cfg = ::colossal::cost::parseParallelConfig(chosen.getValue());
+  if (!cfg)
+    return reportError(cfg.takeError());
+  int64_t perRun = cfg->dp * cfg->micro_batch;
+  if (batchOption <= 0 || perRun <= 0 || batchOption % perRun != 0) {
+    llvm::errs() << "colossal-opt: the search chose " << chosen.getValue()
+                 << ", whose dp x micro-batch (" << perRun
+                 << ") does not divide --batch=" << batchOption << "\n";
+    return 1;
+  }
+  int64_t accumulate = batchOption / perRun;
+  if (microBatchesOption.getNumOccurrences() &&
+      microBatchesOption != accumulate) {
+    llvm::errs() << "colossal-opt: the searched plan accumulates "
+                 << accumulate << " micro-batches per step, but "
+                 << "--micro-batches=" << microBatchesOption
+                 << " was given; drop --micro-batches\n";
+    return 1;
+  }
+  llvm::errs() << "colossal-opt: auto-parallel chose " << chosen.getValue()
+               << "; compiling it: " << perRun << " sequences per run ("
+               << cfg->dp << " ranks x micro-batch " << cfg->micro_batch
+               << "), " << accumulate << " run(s) per optimizer step\n";
+  microBatchesOption = accumulate;
+  std::string parallel = "dp=" + std::to_string(cfg->dp);
+  if (cfg->zero)
+    parallel += ",zero=" + std::to_string(cfg->zero);
+  parallelOption = parallel;
+  std::string bind;
+  for (StringRef item : llvm::split(StringRef(bindOption), ','))
+    if (!item.trim().empty() && !item.trim().starts_with("batch="))
+      bind += (bind.empty() ? "" : ",") + item.trim().str();
+  bindOption = bind + (bind.empty() ? "" : ",") + "batch=" +
+               std::to_string(perRun);
+  std::string message;
+  auto input = openInputFile(path, &message);
+  if (!input) {
+    llvm::errs() << "colossal-opt: " << message << "\n";
+    return 1;
+  }
+  bool onnx = mlir::colossal::onnx::looksLikeOnnx(path, input->getBuffer());
+  return runDriven(Driven::Compile, path, std::move(input), onnx, registry,
+                   outputFilename);
+}
+
 /// --estimate (JSON of the cost model's estimate), --auto-parallel (the
 /// annotated IR), --mode=infer (the compiled IR or a plan file).
 static int runDriven(Driven what, StringRef path,
                      std::unique_ptr<llvm::MemoryBuffer> input, bool onnx,
                      DialectRegistry &registry, StringRef outputFilename) {
+  // --auto-parallel --emit=plan: search, then compile what was chosen.
+  bool searchThenCompile =
+      what == Driven::AutoParallel && emitOption == "plan";
+  if (searchThenCompile) {
+    if (modeOption != "train" || lossOption.empty() ||
+        optimizerOption.empty()) {
+      llvm::errs() << "colossal-opt: --auto-parallel --emit=plan compiles the "
+                      "searched training step: add --mode=train --loss=... "
+                      "--optimizer=... (or drop --emit=plan to see the "
+                      "annotated IR)\n";
+      return 1;
+    }
+    if (!parallelOption.empty()) {
+      llvm::errs() << "colossal-opt: --parallel and --auto-parallel both say "
+                      "how to split the model; give one of them\n";
+      return 1;
+    }
+    if (outputFilename == "-" || outputFilename.empty()) {
+      llvm::errs() << "colossal-opt: --emit=plan writes a binary file; name it "
+                      "with -o FILE.cplan\n";
+      return 1;
+    }
+  }
   bool trainStep = what == Driven::Compile && modeOption == "train";
-  if (!lossOption.empty() && !trainStep) {
+  if (!lossOption.empty() && !trainStep && !searchThenCompile) {
     llvm::errs() << "colossal-opt: --loss compiles a training step; use it "
                     "with --mode=train (and without --estimate or "
                     "--auto-parallel)\n";
@@ -666,12 +764,19 @@ static int runDriven(Driven what, StringRef path,
     request.job = jobFromFlags();
     request.memoryBudget = memoryBudgetOption;
     request.constraints = constrainOption;
+    // A plan to execute is searched among the layouts the runtime runs.
+    if (searchThenCompile)
+      request.constraints +=
+          std::string(request.constraints.empty() ? "" : ",") +
+          "tp=1,pp=1,sp=1,recompute=none,offload=none";
     request.reportPath = reportOption;
     request.reportText = reportTextOption;
     if (llvm::Error error =
             mlir::colossal::autoParallelModule(*module, request))
       return reportError(std::move(error));
-    return printModule(*module, outputFilename);
+    if (!searchThenCompile)
+      return printModule(*module, outputFilename);
+    return compileSearchedPlan(*module, path, registry, outputFilename);
   }
   case Driven::Compile:
     if (emitOption == "plan") {

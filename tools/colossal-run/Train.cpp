@@ -12,6 +12,7 @@
 #include "tools/colossal-run/TrainData.h"
 
 #include "runtime/core/CheckpointDir.h"
+#include "runtime/core/Communicator.h"
 #include "runtime/core/FileIO.h"
 #include "runtime/core/HostTensor.h"
 #include "runtime/core/OnnxTensor.h"
@@ -43,16 +44,33 @@ void onSignal(int) { interrupted = 1; }
 // Checkpoints
 //===----------------------------------------------------------------------===//
 
+/// Every rank takes part (split parameters are gathered); rank 0 writes
+/// the file and prunes old ones.
 Status saveCheckpoint(const Session &session, const std::string &dir,
                       int64_t step,
                       const std::map<std::string, std::string> &metadata,
-                      int keep, std::string &path) {
-  if (Status s = rt::ensureDirectory(dir); !s)
-    return s;
+                      int keep, bool lead, std::string &path) {
+  if (lead)
+    if (Status s = rt::ensureDirectory(dir); !s)
+      return s;
   path = rt::checkpointPath(dir, step);
   if (Status s = session.saveParameters(path, metadata); !s)
     return s;
-  return rt::pruneCheckpoints(dir, keep, step);
+  return lead ? rt::pruneCheckpoints(dir, keep, step) : Status::ok();
+}
+
+/// Whether any rank was interrupted: ranks stop at the same step, so the
+/// collective checkpoint that follows has every rank in it.
+Status anyInterrupted(const SessionOptions &options, bool &out) {
+  int32_t flag = interrupted ? 1 : 0;
+  if (options.communicator && options.communicator->size() > 1) {
+    TensorRef t{&flag, DType::I32, {}};
+    if (Status s = options.communicator->allReduce(t, t, rt::ReduceOp::Max, {});
+        !s)
+      return s;
+  }
+  out = flag != 0;
+  return Status::ok();
 }
 
 bool metaInt(const std::map<std::string, std::string> &meta,
@@ -287,8 +305,9 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                   "--checkpoint-dir");
   }
   // A checkpoint directory that cannot be written is found now, not after
-  // the training.
-  if (!opts.checkpointDir.empty() && opts.steps > 0) {
+  // the training (rank 0 writes checkpoints).
+  bool lead = sessionOptions.rank == 0;
+  if (!opts.checkpointDir.empty() && opts.steps > 0 && lead) {
     if (Status s = rt::ensureDirectory(opts.checkpointDir); !s)
       return fail("--checkpoint-dir: " + s.message());
     std::string probe =
@@ -358,7 +377,7 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     std::printf("data: %s\n", data->describe().c_str());
 
   std::FILE *metrics = nullptr;
-  if (!opts.metrics.empty()) {
+  if (!opts.metrics.empty() && lead) {
     if (opts.resume)
       if (Status s = truncateMetrics(opts.metrics, step); !s)
         return s;
@@ -450,8 +469,11 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                        ? std::string()
                        : "; the last good checkpoint is " + lastCheckpoint));
 
+    bool stop = false;
+    if (Status s = anyInterrupted(sessionOptions, stop); !s)
+      return s;
     bool log = step % std::max<int64_t>(1, opts.logEvery) == 0 ||
-               step == firstStep + 1 || step == opts.steps || interrupted;
+               step == firstStep + 1 || step == opts.steps || stop;
     if (log) {
       auto now = Clock::now();
       double interval = std::chrono::duration<double>(now - lastLog).count() -
@@ -495,19 +517,19 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     bool save =
         !opts.checkpointDir.empty() &&
         ((opts.checkpointEvery > 0 && step % opts.checkpointEvery == 0) ||
-         step == opts.steps || interrupted);
+         step == opts.steps || stop);
     if (save) {
       auto t0 = Clock::now();
       if (Status s = saveCheckpoint(*session, opts.checkpointDir, step,
                                     metadata(step, position),
-                                    opts.keepCheckpoints, lastCheckpoint);
+                                    opts.keepCheckpoints, lead, lastCheckpoint);
           !s)
         return s;
       checkpointSeconds +=
           std::chrono::duration<double>(Clock::now() - t0).count();
       std::printf("checkpoint: %s\n", lastCheckpoint.c_str());
     }
-    if (interrupted)
+    if (stop)
       return fail(
           "interrupted at step " + std::to_string(step) +
           (opts.checkpointDir.empty()
@@ -521,8 +543,13 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     std::printf("trained steps %" PRId64 "..%" PRId64 " in %.2f s; final "
                 "loss %.4f\n",
                 firstStep + 1, step, elapsed, loss);
-    // What the compiler planned is what the run used.
+    // What the compiler planned is what the run used, on every rank.
     int64_t peak = static_cast<int64_t>(session->peakDeviceBytes());
+    if (peak != plan->arenaBytes())
+      return fail("this rank held " + std::to_string(peak) +
+                  " device bytes at its peak, but its plan's arena is " +
+                  std::to_string(plan->arenaBytes()) +
+                  ": the runtime allocated memory the plan did not predict");
     std::printf("peak device bytes: %" PRId64 " (%.2f MiB; the plan's arena: "
                 "%" PRId64 ")\n",
                 peak, peak / (1024.0 * 1024.0), plan->arenaBytes());
@@ -543,6 +570,9 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
           !s)
         return s;
     }
+    // Every rank helped gather the split weights; rank 0 writes the model.
+    if (!lead)
+      return Status::ok();
     std::map<std::string, const rt::HostTensor *> refs;
     for (const auto &w : weights)
       refs[w.first] = &w.second;

@@ -7,12 +7,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/comm/Launch.h"
+#include "runtime/core/Communicator.h"
 #include "runtime/core/Float16.h"
 #include "runtime/core/HostTensor.h"
 #include "runtime/core/Npy.h"
 #include "runtime/core/OnnxTensor.h"
 #include "runtime/core/PlanTypes.h"
 #include "runtime/include/colossal/Runtime.h"
+#include "tools/colossal-run/Launcher.h"
 #include "tools/colossal-run/Train.h"
 
 #include <google/protobuf/stubs/logging.h>
@@ -59,6 +62,21 @@ const char *kUsage =
     "                     and throughput\n"
     "  --warmup W         warm-up runs before timing (default 3)\n"
     "\n"
+    "Several ranks (a plan compiled with --parallel=dp=N,zero=K):\n"
+    "  --ranks N          run N ranks on this machine (child processes; "
+    "--threads\n"
+    "                     is per rank). Without it, the world comes from "
+    "torchrun's\n"
+    "                     or Slurm's environment (RANK, WORLD_SIZE, "
+    "MASTER_ADDR,\n"
+    "                     MASTER_PORT; SLURM_PROCID, SLURM_NTASKS) or from "
+    "mpirun.\n"
+    "                     Only rank 0 prints progress and writes metrics,\n"
+    "                     checkpoints and outputs.\n"
+    "  --comm-timeout S   seconds any collective or the rendezvous may wait "
+    "for\n"
+    "                     the other ranks before the run fails (default 60)\n"
+    "\n"
     "Training (a plan from colossal-opt --mode=train --loss=... "
     "--optimizer=...):\n"
     "  --train            run the training loop instead of one run\n"
@@ -94,6 +112,9 @@ struct Options {
   int bench = 0;
   int warmup = 3;
   bool help = false;
+  int ranks = 0;          // --ranks: launch this many local ranks
+  int commTimeout = 60;   // seconds
+  std::vector<std::string> forwarded; // arguments for launched ranks
   bool train = false;
   bool trainFlags = false; // a training flag was given
   tools::TrainOptions training;
@@ -151,6 +172,21 @@ Status parseArgs(int argc, char **argv, Options &opts) {
       if (Status s = takeValue(); !s)
         return s;
       if (Status s = parseInt(flag, value, 1, opts.threads); !s)
+        return s;
+    } else if (flag == "--ranks") {
+      if (Status s = takeValue(); !s)
+        return s;
+      if (Status s = parseInt(flag, value, 1, opts.ranks); !s)
+        return s;
+      if (opts.ranks > 1024)
+        return fail("--ranks " + value + " is more than this launcher "
+                    "starts on one machine (1024); use torchrun, Slurm or "
+                    "mpirun across machines");
+      continue; // not forwarded to the ranks
+    } else if (flag == "--comm-timeout") {
+      if (Status s = takeValue(); !s)
+        return s;
+      if (Status s = parseInt(flag, value, 1, opts.commTimeout); !s)
         return s;
     } else if (flag == "--bench") {
       if (Status s = takeValue(); !s)
@@ -441,18 +477,37 @@ Status writeOutputs(const Session &session, const std::string &dir) {
   return Status::ok();
 }
 
-Status runMain(const Options &opts) {
+Status runMain(const Options &opts, const rt::WorldInfo &world,
+               std::shared_ptr<rt::Communicator> comm) {
   std::shared_ptr<Plan> plan;
   if (Status s = Plan::load(opts.plan, plan); !s)
     return s;
+  // A plan runs on the world it was compiled for; say so before any work.
+  if (plan->numRanks() != world.size)
+    return fail(
+        "plan '" + opts.plan + "' was compiled for " +
+        std::to_string(plan->numRanks()) + " ranks (mesh " +
+        plan->meshDescription() + ") but this run has " +
+        std::to_string(world.size) + (world.size == 1 ? " rank" : " ranks") +
+        (world.launcher == "single" ? "" : " (from " + world.launcher + ")") +
+        "; run it with --ranks " + std::to_string(plan->numRanks()) +
+        " (or mpirun -np " + std::to_string(plan->numRanks()) +
+        ", torchrun --nproc-per-node " + std::to_string(plan->numRanks()) +
+        "), or compile it for " + std::to_string(world.size) +
+        (world.size == 1 ? " device" : " devices"));
   std::printf("plan: %s (%s%s%s)\n", opts.plan.c_str(),
               plan->producer().empty() ? "unknown producer"
                                        : plan->producer().c_str(),
               plan->mode().empty() ? "" : ", ", plan->mode().c_str());
   std::printf("arena: %s\n", mib(plan->arenaBytes()).c_str());
+  if (plan->numRanks() > 1)
+    std::printf("ranks: %" PRId64 " (mesh %s, from %s)\n", plan->numRanks(),
+                plan->meshDescription().c_str(), world.launcher.c_str());
   if (opts.train || !opts.training.exportOnnx.empty()) {
     SessionOptions options;
     options.threads = opts.threads;
+    options.rank = world.rank;
+    options.communicator = comm;
     return opts.train ? tools::train(plan, options, opts.training)
                       : tools::exportOnly(plan, options, opts.training);
   }
@@ -481,6 +536,8 @@ Status runMain(const Options &opts) {
 
   SessionOptions options;
   options.threads = opts.threads;
+  options.rank = world.rank;
+  options.communicator = comm;
   std::unique_ptr<Session> session;
   if (Status s = Session::create(plan, options, session); !s)
     return s;
@@ -545,7 +602,8 @@ Status runMain(const Options &opts) {
                 describe(info).c_str(), values.c_str(),
                 ref.numel() > n ? " ..." : "");
   }
-  if (!opts.outputDir.empty())
+  // Outputs are whole on every rank; rank 0 writes them.
+  if (!opts.outputDir.empty() && world.rank == 0)
     if (Status s = writeOutputs(*session, opts.outputDir); !s)
       return s;
   // "peak device bytes" equal to "arena" is what scripts check: the runtime
@@ -562,6 +620,7 @@ int main(int argc, char **argv) {
   // A corrupt plan is reported once, as our error; protobuf's own log lines
   // about it would only be noise.
   google::protobuf::SetLogHandler(nullptr);
+  std::string who; // "rank R: " in a run of several ranks
   try {
     Options opts;
     if (Status s = parseArgs(argc, argv, opts); !s) {
@@ -572,16 +631,70 @@ int main(int argc, char **argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (Status s = runMain(opts); !s) {
-      std::fflush(stdout);
+    if (opts.ranks > 0) {
+      if (std::getenv("RANK") || std::getenv("OMPI_COMM_WORLD_RANK")) {
+        std::fprintf(stderr,
+                     "colossal-run: error: --ranks starts its own ranks, but "
+                     "this process is already one rank of a launched job "
+                     "(RANK or OMPI_COMM_WORLD_RANK is set); drop --ranks "
+                     "under torchrun, Slurm or mpirun\n");
+        return 1;
+      }
+      if (opts.ranks > 1) {
+        std::vector<std::string> args;
+        for (int i = 1; i < argc; ++i) {
+          std::string a = argv[i];
+          if (a == "--ranks") {
+            ++i;
+            continue;
+          }
+          if (a.rfind("--ranks=", 0) == 0)
+            continue;
+          args.push_back(a);
+        }
+        if (Status s = tools::launchRanks(opts.ranks, args, opts.commTimeout);
+            !s) {
+          std::fprintf(stderr, "colossal-run: error: %s\n",
+                       s.message().c_str());
+          return 1;
+        }
+        return 0;
+      }
+    }
+    rt::WorldInfo world;
+    if (Status s = rt::detectWorld(world); !s) {
       std::fprintf(stderr, "colossal-run: error: %s\n", s.message().c_str());
+      return 1;
+    }
+    std::shared_ptr<rt::Communicator> comm;
+    if (world.size > 1) {
+      who = "rank " + std::to_string(world.rank) + ": ";
+      // Only rank 0 reports progress; every rank reports its errors.
+      if (world.rank != 0 && !std::freopen("/dev/null", "w", stdout))
+        return 1;
+      std::unique_ptr<rt::Communicator> created;
+      if (Status s = rt::createWorldCommunicator(
+              world, std::chrono::seconds(opts.commTimeout), created);
+          !s) {
+        std::fprintf(stderr, "colossal-run: %serror: %s\n", who.c_str(),
+                     s.message().c_str());
+        return 1;
+      }
+      comm = std::move(created);
+    }
+    if (Status s = runMain(opts, world, comm); !s) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "colossal-run: %serror: %s\n", who.c_str(),
+                   s.message().c_str());
       return 1;
     }
     return 0;
   } catch (const std::bad_alloc &) {
-    std::fprintf(stderr, "colossal-run: error: out of host memory\n");
+    std::fprintf(stderr, "colossal-run: %serror: out of host memory\n",
+                 who.c_str());
   } catch (const std::exception &e) {
-    std::fprintf(stderr, "colossal-run: error: internal error: %s\n", e.what());
+    std::fprintf(stderr, "colossal-run: %serror: internal error: %s\n",
+                 who.c_str(), e.what());
   }
   return 1;
 }
