@@ -358,4 +358,36 @@ def PartitionPass : Pass<"colossal-partition", "::mlir::ModuleOp"> {
                            "::mlir::colossal::cgd::CGDDialect"];
 }
 
+def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleOp"> {
+  let summary = "Joins gradient all-reduces into buckets, issued as backward produces them";
+  let description = [{
+    After colossal-partition: all-reduces of one kind (mesh axes, reduction,
+    element type) are grouped, in the order their inputs are produced, into
+    buckets of about `bucket-bytes`, as PyTorch DDP does; each bucket is one
+    all-reduce of the flattened, concatenated members, placed right after
+    the last member's input is computed (so a backend with a communication
+    stream can overlap it with the rest of the backward), then split and
+    reshaped back. A member joins only while every member's input exists
+    before any member's result is used. Buckets are marked `cg.bucket`
+    (their member count).
+
+    ```mlir
+    %f1 = cg.reshape %g1 : (tensor<4x4xf32>) -> tensor<16xf32>
+    %f2 = cg.reshape %g2 : (tensor<4xf32>) -> tensor<4xf32>
+    %c = cg.concat %f1, %f2 {axis = 0 : i64} : (...) -> tensor<20xf32>
+    %r = cgd.all_reduce %c on @mesh ["dp"] sum {cg.bucket = 2 : i64} : tensor<20xf32>
+    %p:2 = cg.split %r {axis = 0 : i64, sizes = array<i64: 16, 4>} : ...
+    ```
+  }];
+  let options = [
+    Option<"bucketBytes", "bucket-bytes", "int64_t", "26214400",
+           "Bytes per bucket (PyTorch DDP's 25 MiB); 0 keeps every all-reduce on its own">
+  ];
+  let statistics = [
+    Statistic<"numBuckets", "buckets", "Number of buckets formed">
+  ];
+  let dependentDialects = ["::mlir::colossal::cg::CGDialect",
+                           "::mlir::colossal::cgd::CGDDialect"];
+}
+
 #endif // COLOSSAL_PASSES_PASSES_TD

@@ -39,6 +39,26 @@ assert losses[-1] < 0.5 * losses[0], "the loss did not fall"
 PY
 
 echo
+echo "== 3b. The same training on 2 ranks, with a plan the search chose, against the 1-rank run"
+"$opt" "$work/gpt.onnx" --bind seq=64 --batch=8 --cluster=cpu:gpus_per_node=2 \
+  --auto-parallel --mode=train --loss=cross-entropy --optimizer=adamw --lr=3e-3 \
+  --lr-schedule=warmup-cosine:20,300,0.1 --clip-grad-norm=1 \
+  --emit=plan -o "$work/train-2ranks.cplan"
+"$run" "$work/train-2ranks.cplan" --ranks 2 --threads 1 --train --steps 50 \
+  --data "$work/tokens.bin" --log-every 25 --metrics "$work/metrics-2ranks.jsonl"
+"$py" - "$work" <<'PY'
+import json, sys
+steps = {json.loads(l)["step"]: json.loads(l)["loss"] for l in open(f"{sys.argv[1]}/metrics.jsonl")}
+pairs = [(json.loads(l)["step"], json.loads(l)["loss"]) for l in open(f"{sys.argv[1]}/metrics-2ranks.jsonl")]
+err = max(abs(l - steps[s]) / abs(steps[s]) for s, l in pairs if s in steps)
+for s, l in pairs:
+    if s in steps:
+        print(f"step {s:3d}: 2 ranks {l:.6f}  1 rank {steps[s]:.6f}")
+print(f"2 ranks match 1 rank: max relative difference {err:.1e} over {len(pairs)} logged steps")
+assert err < 1e-5, "the 2-rank run does not match the 1-rank run"
+PY
+
+echo
 echo "== 4. Use the trained model: compile it for inference, check against onnxruntime, generate"
 "$opt" "$work/trained.onnx" --bind batch=1,seq=64 --mode=infer --emit=plan -o "$work/trained.cplan"
 "$py" - "$work" <<'PY'

@@ -53,6 +53,15 @@ public:
   /// Point-to-point; matched by (peer, tag).
   virtual Status send(const TensorRef &tensor, int peer, int64_t tag) = 0;
   virtual Status recv(const TensorRef &tensor, int peer, int64_t tag) = 0;
+
+  /// Sets up the groups this rank belongs to before their first collective,
+  /// so connection failures surface at startup rather than mid-step. Every
+  /// rank passes the same list in the same order (groups it is not in are
+  /// skipped). Optional: collectives set up an unprepared group on first use.
+  virtual Status prepareGroups(const std::vector<RankGroup> &groups) {
+    (void)groups;
+    return Status::ok();
+  }
 };
 
 /// The communicator of a one-rank world: collectives copy `in` to `out` on

@@ -525,6 +525,7 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
       propagate.resolvePartial = par.zero >= 2 ? "reduce-scatter" : "all-reduce";
       pm.addPass(mlir::colossal::createPropagateShardingPass(propagate));
       pm.addPass(mlir::colossal::createPartitionPass());
+      pm.addPass(mlir::colossal::createBucketCollectivesPass());
     }
     pm.addPass(mlir::colossal::createPlanMemoryPass());
   }

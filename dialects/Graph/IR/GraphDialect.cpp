@@ -92,6 +92,12 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' has the wrong kind of value";
     return success();
   }
+  // A collective that serves a bucket of several (colossal-bucket-collectives).
+  if (name == "cg.bucket") {
+    if (!isa<IntegerAttr>(attr.getValue()))
+      return op->emitError() << "'cg.bucket' must be an integer (members)";
+    return success();
+  }
   // The memory plan: one arena offset per result.
   if (name == "cg.offsets") {
     auto offsets = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
