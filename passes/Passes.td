@@ -285,6 +285,10 @@ def ShardForParallelPass : Pass<"colossal-shard-for-parallel", "::mlir::ModuleOp
       `dp` along its first dimension that divides (ZeRO-1; the gradient
       resolution of colossal-propagate-sharding makes it ZeRO-2);
     * `zero = 3`: the model's weights too (each use gathers them).
+    * `tp > 1`: the mesh and the weights' tensor-parallel splits come from
+      colossal-tensor-parallel-layout, run on the forward graph; optimizer
+      state (named `<optimizer>.<state>:<weight>` by colossal-optimizer)
+      takes its weight's split, and ZeRO splits another dimension over dp.
 
     ```mlir
     // dp=2 zero=1
@@ -292,13 +296,39 @@ def ShardForParallelPass : Pass<"colossal-shard-for-parallel", "::mlir::ModuleOp
     func.func @main(%x: tensor<8x16xf32> {cg.sharding = #cg.sharding<@mesh, [["dp"]]>})
     %m = cg.param "adamw.m:w" ... {cg.role = "optimizer", cg.sharding = [#cg.sharding<@mesh, [["dp"]]>]}
     ```
-
-    Tensor parallelism is not executable yet: `tp > 1` is refused.
   }];
   let options = [
     Option<"dp", "dp", "int64_t", "1", "Devices on the data-parallel axis">,
-    Option<"tp", "tp", "int64_t", "1", "Devices on the tensor-parallel axis (only 1 is executable)">,
+    Option<"tp", "tp", "int64_t", "1", "Devices on the tensor-parallel axis (the mesh must come from colossal-tensor-parallel-layout)">,
     Option<"zero", "zero", "int64_t", "0", "ZeRO stage: 0 (none), 1 (optimizer state), 2 (and gradients), 3 (and weights)">
+  ];
+  let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
+}
+
+def TensorParallelLayoutPass : Pass<"colossal-tensor-parallel-layout", "::mlir::ModuleOp"> {
+  let summary = "Splits the weights of linear layers over `tp` as Megatron-LM does";
+  let description = [{
+    On the forward graph (before colossal-add-loss): adds the mesh
+    (`["dp" = D, "tp" = T]`, tp minor) and walks the ops in order, tracking
+    which dimension of each activation is split over tp. A matmul whose
+    input is whole splits its weight by output columns (and the bias added
+    next with them); one whose input is split along the contraction splits
+    its weight by rows, leaving a pending sum that colossal-partition
+    reduces where it meets the residual stream. q, k and v projections are
+    column-parallel, so attention runs on a split of the heads, and the
+    output projection and the second MLP layer are row-parallel. Weights the
+    walk cannot place stay whole. Only weights are annotated: the
+    propagation derives activations, gradients and the backward's
+    collectives from them.
+
+    ```mlir
+    %w1 = cg.param "fc.weight" ... {cg.sharding = [#cg.sharding<@mesh, [[], ["tp"]]>]}   // column
+    %w2 = cg.param "proj.weight" ... {cg.sharding = [#cg.sharding<@mesh, [["tp"]]>]}    // row
+    ```
+  }];
+  let options = [
+    Option<"dp", "dp", "int64_t", "1", "Devices on the data-parallel axis (the mesh's major axis)">,
+    Option<"tp", "tp", "int64_t", "1", "Devices on the tensor-parallel axis">
   ];
   let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
 }

@@ -1,8 +1,10 @@
 //===- ShardForParallel.cpp - Data-parallel and ZeRO layouts --------------===//
 //
-// Steps: (1) refuse what cannot run yet, (2) add the mesh, (3) split every
-// batched function argument over dp, (4) split optimizer state (ZeRO-1/2)
-// and weights (ZeRO-3) along their first dimension that divides.
+// Steps: (1) check the options and the mesh (colossal-tensor-parallel-layout
+// makes it when tp > 1), (2) add the mesh, (3) split every batched function
+// argument over dp, (4) give optimizer state its weight's tensor-parallel
+// split, and split optimizer state (ZeRO-1/2) and weights (ZeRO-3) along
+// their first other dimension that divides by dp.
 //
 //===----------------------------------------------------------------------===//
 
@@ -36,14 +38,6 @@ struct ShardForParallelPass
       module.emitError("colossal-shard-for-parallel: dp and tp must be >= 1");
       return signalPassFailure();
     }
-    if (tp > 1) {
-      module.emitError("tensor parallelism (tp=")
-          << tp
-          << ") cannot be executed yet: plans run data parallelism and "
-             "ZeRO (dp=N, zero=0..3); use --parallel=dp=N[,zero=K], or "
-             "--estimate to see what tp would cost";
-      return signalPassFailure();
-    }
     if (zero < 0 || zero > 3) {
       module.emitError("zero=") << zero << " is not a ZeRO stage; use 0 to 3";
       return signalPassFailure();
@@ -53,9 +47,26 @@ struct ShardForParallelPass
           << zero << " shards over the data-parallel axis; it needs dp > 1";
       return signalPassFailure();
     }
-    if (dp == 1)
+    if (dp == 1 && tp == 1)
       return markAllAnalysesPreserved();
-    if (findMesh(module)) {
+    MeshOp existing = findMesh(module);
+    if (tp > 1) {
+      // The tensor-parallel layout came first and made the mesh.
+      bool ok = existing;
+      if (ok) {
+        MeshAttr m = existing.getMesh();
+        ok = m.getAxisIndex("tp") && m.getAxisSize("tp") == tp &&
+             (dp == 1 ? m.getAxisNames().size() == 1
+                      : m.getAxisIndex("dp") && m.getAxisSize("dp") == dp);
+      }
+      if (!ok) {
+        module.emitError("tp=")
+            << tp << " needs the mesh and weight splits of "
+            << "colossal-tensor-parallel-layout{dp=" << dp << " tp=" << tp
+            << "}, run on the forward graph first";
+        return signalPassFailure();
+      }
+    } else if (existing) {
       module.emitError("the module already has a cg.mesh; "
                        "colossal-shard-for-parallel adds its own");
       return signalPassFailure();
@@ -74,12 +85,15 @@ struct ShardForParallelPass
     MLIRContext *ctx = &getContext();
     OpBuilder b(ctx);
     b.setInsertionPointToStart(module.getBody());
-    auto meshAttr = MeshAttr::get(ctx, {b.getStringAttr("dp")}, {dp});
-    b.create<MeshOp>(module.getLoc(), "mesh", meshAttr);
+    if (!existing)
+      b.create<MeshOp>(module.getLoc(), "mesh",
+                       MeshAttr::get(ctx, {b.getStringAttr("dp")}, {dp}));
     auto meshRef = FlatSymbolRefAttr::get(ctx, "mesh");
 
     // Step 3: the global batch, split over dp.
     for (BlockArgument arg : func.getArguments()) {
+      if (dp == 1)
+        break;
       auto type = cast<ShapedType>(arg.getType());
       if (type.getRank() == 0)
         continue;
@@ -99,24 +113,38 @@ struct ShardForParallelPass
                       s.toAttr(ctx, meshRef));
     }
 
-    // Step 4: ZeRO.
-    if (zero == 0)
-      return;
+    // Step 4: optimizer state follows its weight's tensor-parallel split;
+    // ZeRO then splits another dimension over dp.
+    llvm::StringMap<Spec> weightSpec;
+    func.walk([&](ParamOp param) {
+      auto list = param->getAttrOfType<ArrayAttr>("cg.sharding");
+      if (list && list.size() == 1)
+        if (auto attr = dyn_cast<ShardingAttr>(list[0]))
+          weightSpec[param.getName()] = Spec::fromAttr(
+              attr, cast<ShapedType>(param.getType()).getRank());
+    });
     func.walk([&](ParamOp param) {
       auto role = param->getAttrOfType<StringAttr>("cg.role");
       bool state = role && role.getValue() == "optimizer";
-      if (!state && zero < 3)
-        return;
       auto type = cast<ShapedType>(param.getType());
-      for (int64_t d = 0; d < type.getRank(); ++d) {
-        if (type.getDimSize(d) % dp != 0)
-          continue;
-        Spec s = Spec::replicated(type.getRank());
-        s.dims[d] = {"dp"};
+      Spec s = Spec::replicated(type.getRank());
+      if (auto it = weightSpec.find(param.getName()); it != weightSpec.end())
+        s = it->second;
+      // colossal-optimizer names state "<optimizer>.<state>:<weight>".
+      StringRef weight = param.getName().split(':').second;
+      if (state && !weight.empty())
+        if (auto it = weightSpec.find(weight);
+            it != weightSpec.end() && it->second.rank() == type.getRank())
+          s = it->second;
+      if (zero > 0 && (state || zero == 3))
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          if (s.dims[d].empty() && type.getDimSize(d) % dp == 0) {
+            s.dims[d] = {"dp"};
+            break;
+          }
+      if (!s.isReplicated())
         param->setAttr("cg.sharding",
                        b.getArrayAttr({s.toAttr(ctx, meshRef)}));
-        return;
-      }
     });
   }
 };

@@ -3,9 +3,11 @@
 20 steps) or run for inference by plans compiled with --parallel, must give
 the 1-rank results within 1e-5 relative, step by step.
 
-Cases (one line each in CASES): data parallelism and ZeRO-1/2/3 over dp, on
-a small GPT and (dp/zero) a ResNet-style CNN with batch norms, launched with
-`colossal-run --ranks N` and, for a subset, `mpirun -np N`. Also: each
+Cases (one line each in CASES): data parallelism and ZeRO-1/2/3 over dp,
+Megatron tensor parallelism (tp=2, tp=4) and meshes combining them
+(dp=2 x tp=2, ZeRO-3 x tp=2), on a small GPT and (dp/zero) a ResNet-style
+CNN with batch norms, launched with `colossal-run --ranks N` and, for a
+subset, `mpirun -np N`. Also: each
 rank's peak device bytes equal its plan's arena; weights exported from N
 ranks equal the 1-rank ones; a run resumed on a different mesh continues
 the same run (dp=4 on 4 ranks -> zero=2 on 2 -> 1 rank == 30 steps on 1
@@ -40,6 +42,11 @@ CASES = [
     ("gpt dp=4 zero=1", "gpt", "dp=4,zero=1", 4, "ranks"),
     ("gpt dp=4 zero=2", "gpt", "dp=4,zero=2", 4, "ranks"),
     ("gpt dp=4 zero=3", "gpt", "dp=4,zero=3", 4, "ranks"),
+    ("gpt tp=2", "gpt", "tp=2", 2, "ranks"),
+    ("gpt tp=4", "gpt", "tp=4", 4, "ranks"),
+    ("gpt dp=2 x tp=2", "gpt", "dp=2,tp=2", 4, "ranks"),
+    ("gpt zero=3 x tp=2", "gpt", "dp=2,tp=2,zero=3", 4, "ranks"),
+    ("gpt dp=2 x tp=2 (mpirun)", "gpt", "dp=2,tp=2", 4, "mpirun"),
     ("gpt dp=2 (mpirun)", "gpt", "dp=2", 2, "mpirun"),
     ("gpt dp=4 zero=3 (mpirun)", "gpt", "dp=4,zero=3", 4, "mpirun"),
     ("cnn dp=4", "cnn", "dp=4", 4, "ranks"),
@@ -68,7 +75,7 @@ def sh(cmd, **kw):
 def make_models(ctx):
     gpt = os.path.join(ctx.tmp, "gpt.onnx")
     sh([sys.executable, os.path.join(ROOT, "scripts", "models", "gpt2.py"),
-        "--layers", "2", "--hidden", "32", "--heads", "2", "--vocab", "64",
+        "--layers", "2", "--hidden", "32", "--heads", "4", "--vocab", "64",
         "--seq", "16", "-o", gpt])
     tokens = os.path.join(ctx.tmp, "tokens.bin")
     rng = np.random.default_rng(0)
@@ -234,7 +241,7 @@ def resharding_resume(ctx, models):
     plan1 = compile_train(ctx, models, "gpt", "", "resume-1")
     ref, _ = train(ctx, models, "gpt", plan1, 1, "ranks", 30, "resume-ref")
     ckpt = os.path.join(ctx.tmp, "resume-ckpt")
-    plan4 = compile_train(ctx, models, "gpt", "dp=4", "resume-4")
+    plan4 = compile_train(ctx, models, "gpt", "dp=2,tp=2", "resume-4")
     plan2 = compile_train(ctx, models, "gpt", "dp=2,zero=2", "resume-2")
     got = []
     for plan, ranks, steps, resume in ((plan4, 4, 10, False),
@@ -245,7 +252,7 @@ def resharding_resume(ctx, models):
                           f"resume-{ranks}", extra)
         got += losses
     err = rel_err(got, ref)
-    ctx.check(err <= TOL, f"resume dp=4 (4 ranks) -> zero=2 (2) -> 1 rank: "
+    ctx.check(err <= TOL, f"resume dp=2 x tp=2 (4 ranks) -> zero=2 (2) -> 1 rank: "
                           f"{len(got)} losses, max rel err {err:.2e} vs 30 steps on 1 rank")
 
 

@@ -23,7 +23,7 @@
 // One device: nothing to lay out.
 // ONE-NOT: cg.mesh
 // BATCH: input 'x' has batch 4, which does not split over dp=3; compile with a global batch that is a multiple of 3
-// TP: tensor parallelism (tp=2) cannot be executed yet
+// TP: tp=2 needs the mesh and weight splits of colossal-tensor-parallel-layout{dp=2 tp=2}, run on the forward graph first
 // ZERO: zero=2 shards over the data-parallel axis; it needs dp > 1
 func.func @step(%x: tensor<4x6xf32> {cg.name = "x"}, %s: tensor<f32>) -> tensor<4x4xf32> {
   %w = cg.param "w" from(dense<1.0> : tensor<6x4xf32>) : tensor<6x4xf32>

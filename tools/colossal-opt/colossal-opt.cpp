@@ -380,6 +380,7 @@ static bool optimizerFromFlags(mlir::colossal::OptimizerPassOptions &opt,
 /// --cluster): what can run today, or a message saying what cannot.
 struct ExecutableParallel {
   int64_t dp = 1;
+  int64_t tp = 1;
   int zero = 0;
   int64_t microBatch = 0; // given explicitly: sequences per replica per run
 };
@@ -413,8 +414,10 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     return false;
   }
   std::string unsupported;
-  if (cfg->tp > 1)
-    unsupported = "tensor parallelism (tp=" + std::to_string(cfg->tp) + ")";
+  if (cfg->tp > 1 && cfg->tp_mode != TpMode::OneD)
+    unsupported = "2D/2.5D/3D tensor parallelism";
+  else if (cfg->tp > 1 && cfg->tp_sp)
+    unsupported = "Megatron sequence parallelism (tp-sp=1)";
   else if (cfg->pp > 1)
     unsupported = "pipeline parallelism (pp=" + std::to_string(cfg->pp) + ")";
   else if (cfg->sp > 1)
@@ -425,9 +428,9 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     unsupported = "offload";
   if (!unsupported.empty()) {
     error = "--parallel=" + parallelOption + ": " + unsupported +
-            " cannot be executed yet; compiled plans run data parallelism "
-            "and ZeRO (dp=N,zero=0..3). Use --estimate to see what the "
-            "other layouts would cost";
+            " cannot be executed yet; compiled plans run data parallelism, "
+            "ZeRO and 1D tensor parallelism (dp=N,zero=0..3,tp=M). Use "
+            "--estimate to see what the other layouts would cost";
     return false;
   }
   if (!clusterOption.empty() && cfg->devices() != clusterDevices) {
@@ -438,6 +441,7 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     return false;
   }
   out.dp = cfg->dp;
+  out.tp = cfg->tp;
   out.zero = cfg->zero;
   if (StringRef(parallelOption).contains("micro-batch"))
     out.microBatch = cfg->micro_batch;
@@ -453,6 +457,20 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
     return failure();
   pm.addPass(mlir::colossal::createFuseAttentionPass());
   pm.addPass(createCanonicalizerPass());
+  if (planMemory) {
+    // Megatron's weight splits are read off the forward graph, before the
+    // loss and the backward are built.
+    ExecutableParallel par;
+    std::string error;
+    if (!executableParallelFromFlags(par, error))
+      return module.emitError(error);
+    if (par.tp > 1) {
+      mlir::colossal::TensorParallelLayoutPassOptions layout;
+      layout.dp = par.dp;
+      layout.tp = par.tp;
+      pm.addPass(mlir::colossal::createTensorParallelLayoutPass(layout));
+    }
+  }
   if (trainStep) {
     mlir::colossal::DropoutPassOptions dropout;
     dropout.seed = dropoutSeedOption;
@@ -516,9 +534,10 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
                  << "; bind batch=" << par.dp * par.microBatch
                  << " and accumulate with --micro-batches";
         }
-    if (par.dp > 1) {
+    if (par.dp > 1 || par.tp > 1) {
       mlir::colossal::ShardForParallelPassOptions shard;
       shard.dp = par.dp;
+      shard.tp = par.tp;
       shard.zero = par.zero;
       pm.addPass(mlir::colossal::createShardForParallelPass(shard));
       mlir::colossal::PropagateShardingPassOptions propagate;
@@ -594,6 +613,8 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
                << "), " << accumulate << " run(s) per optimizer step\n";
   microBatchesOption = accumulate;
   std::string parallel = "dp=" + std::to_string(cfg->dp);
+  if (cfg->tp > 1)
+    parallel += ",tp=" + std::to_string(cfg->tp);
   if (cfg->zero)
     parallel += ",zero=" + std::to_string(cfg->zero);
   parallelOption = parallel;
@@ -769,7 +790,7 @@ static int runDriven(Driven what, StringRef path,
     if (searchThenCompile)
       request.constraints +=
           std::string(request.constraints.empty() ? "" : ",") +
-          "tp=1,pp=1,sp=1,recompute=none,offload=none";
+          "tp-mode=1d,tp-sp=0,pp=1,sp=1,recompute=none,offload=none";
     request.reportPath = reportOption;
     request.reportText = reportTextOption;
     if (llvm::Error error =

@@ -127,9 +127,16 @@ TEST(RuntimeValidator, RankOutsideMesh) {
   EXPECT_HAS(validate(p), "a program is for rank 1, outside its mesh");
 }
 
-TEST(RuntimeValidator, RankWithoutProgram) {
+/// The test plans leave the mesh out (one device); these tests name one.
+plan::Plan withMesh(int64_t devices) {
   plan::Plan p = rttest::addReluPlan();
-  p.mutable_mesh()->set_axis_sizes(0, 2);
+  p.mutable_mesh()->add_axis_names("device");
+  p.mutable_mesh()->add_axis_sizes(devices);
+  return p;
+}
+
+TEST(RuntimeValidator, RankWithoutProgram) {
+  plan::Plan p = withMesh(2);
   EXPECT_HAS(validate(p), "rank 1 of its mesh (device=2) has no program");
   p.mutable_ranks(0)->add_members(0);
   p.mutable_ranks(0)->add_members(1);
@@ -137,7 +144,7 @@ TEST(RuntimeValidator, RankWithoutProgram) {
 }
 
 TEST(RuntimeValidator, CollectivesChecked) {
-  plan::Plan p = rttest::addReluPlan();
+  plan::Plan p = withMesh(1);
   plan::Collective *c = p.mutable_ranks(0)->add_program()->mutable_collective();
   c->set_kind("all_reduce");
   c->set_input(2);

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""1 rank against 2 ranks (1 thread each): the training step time of a
+small GPT for each executable layout (dp=2, dp=2 + ZeRO-3), measured side
+by side, next to the cost model's prediction for the same plans on a cpu
+cluster spec measured on this machine by this script (GEMM rate of one
+thread, memory bandwidth, Gloo all-reduce latency and bandwidth between two
+ranks). Also each plan's per-rank arena next to --estimate's predicted peak
+memory. Prints figures; asserts nothing.
+
+Usage: bench/bench_dist_step.py --build build [--steps 30] [--reps 5]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+
+LAYERS, HIDDEN, HEADS, VOCAB, SEQ, BATCH = 4, 128, 4, 256, 64, 8
+LAYOUTS = ["dp=2", "dp=2,zero=3", "tp=2"]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+GEMM_PROBE = """
+import time, numpy as np
+best = 0.0
+for n in (128, 256, 512):
+    a = np.random.rand(%d, n).astype(np.float32)
+    b = np.random.rand(n, n).astype(np.float32)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(20):
+        a @ b
+    dt = (time.perf_counter() - t0) / 20
+    best = max(best, 2 * a.shape[0] * n * n / dt)
+print(best)
+"""
+
+
+def gemm_flops_one_thread():
+    """OpenBLAS SGEMM on one thread (a child process whose BLAS is pinned
+    before it loads), at the sizes of the model's matmuls."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               MKL_NUM_THREADS="1")
+    out = sh([sys.executable, "-c", GEMM_PROBE % (BATCH * SEQ)], env=env)
+    return float(out.stdout)
+
+
+def memory_bandwidth():
+    a = np.ones(32 << 20, dtype=np.float32)
+    b = np.empty_like(a)
+    np.copyto(b, a)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        np.copyto(b, a)
+    dt = (time.perf_counter() - t0) / 5
+    return 2 * a.nbytes / dt
+
+
+def allreduce_model(ctx, n):
+    """An ONNX model whose 2-rank plan is one all-reduce of n floats: the
+    sum over a batch split over dp."""
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, n])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [n])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [0])
+    node = helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=0)
+    g = helper.make_graph([node], "ar", [x], [y], initializer=[axes])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    path = os.path.join(ctx["tmp"], f"ar{n}.onnx")
+    onnx.save(m, path)
+    return path
+
+
+def gloo_allreduce(ctx):
+    """Latency (alpha) and bandwidth of a 2-rank Gloo all-reduce, from the
+    per-run times of plans that are one all-reduce each."""
+    times = {}
+    for n in (256, 1 << 20):
+        model = allreduce_model(ctx, n)
+        plan = os.path.join(ctx["tmp"], f"ar{n}.cplan")
+        sh([ctx["opt"], model, "--mode=infer", "--parallel=dp=2",
+            "--emit=plan", "-o", plan])
+        xs = os.path.join(ctx["tmp"], f"x{n}.npy")
+        np.save(xs, np.ones((2, n), np.float32))
+        out = sh([ctx["run"], plan, "--ranks", "2", "--threads", "1",
+                  "--input", f"x={xs}", "--bench", "50", "--warmup", "5"]).stdout
+        p50 = float(re.search(r"p50 ([0-9.]+) ms", out).group(1)) / 1e3
+        times[n] = p50
+    small, large = times[256], times[1 << 20]
+    # A ring all-reduce of S bytes over 2 ranks moves S bytes each way.
+    bandwidth = (4 * ((1 << 20) - 256)) / max(large - small, 1e-9)
+    return small, bandwidth
+
+
+def measured_spec(ctx):
+    with open(os.path.join(ROOT, "compiler", "cost", "clusters", "cpu.json")) as f:
+        spec = json.load(f)
+    flops = gemm_flops_one_thread()
+    bw = memory_bandwidth()
+    alpha, link = gloo_allreduce(ctx)
+    spec["name"] = "cpu-measured"
+    spec["description"] = "this machine, one thread per rank, measured by bench/bench_dist_step.py"
+    spec["sources"] = "measured: numpy/OpenBLAS SGEMM (1 thread), numpy copy, colossal-run Gloo all-reduce (2 ranks)"
+    spec["gpus_per_node"] = 2
+    spec["device"]["name"] = "one CPU thread"
+    for k in spec["device"]["peak_flops"]:
+        spec["device"]["peak_flops"][k] = flops
+    spec["device"]["memory_bandwidth"] = bw
+    spec["efficiency"]["gemm_peak_fraction"] = 1.0
+    spec["efficiency"]["memory_bandwidth_fraction"] = 1.0
+    spec["efficiency"]["intra_node_link_fraction"] = 1.0
+    spec["intra_node"]["bandwidth"] = link
+    spec["intra_node"]["latency"] = alpha
+    path = os.path.join(ctx["tmp"], "cpu-measured.json")
+    with open(path, "w") as f:
+        json.dump(spec, f, indent=1)
+    print(f"machine: SGEMM {flops / 1e9:.1f} GFLOP/s per thread, memory "
+          f"{bw / 1e9:.1f} GB/s, Gloo all-reduce (2 ranks) latency "
+          f"{alpha * 1e6:.0f} us, bandwidth {link / 1e9:.2f} GB/s")
+    return path
+
+
+def compile_plan(ctx, parallel):
+    plan = os.path.join(ctx["tmp"], f"gpt-{parallel or '1'}.cplan".replace(",", "_"))
+    cmd = [ctx["opt"], ctx["model"], f"--bind=batch={BATCH},seq={SEQ}",
+           "--mode=train", "--loss=cross-entropy", "--optimizer=adamw",
+           "--lr=1e-3", "--emit=plan", "-o", plan]
+    if parallel:
+        cmd.append("--parallel=" + parallel)
+    r = subprocess.run(cmd, text=True, capture_output=True)
+    if r.returncode != 0:
+        return None, r.stderr.strip().splitlines()[-1]
+    return plan, None
+
+
+def step_time(ctx, plan, ranks, steps):
+    cmd = [ctx["run"], plan, "--threads", "1", "--train", f"--steps={steps}",
+           f"--data={ctx['tokens']}", f"--log-every={steps}"]
+    if ranks > 1:
+        cmd[2:2] = ["--ranks", str(ranks)]
+    out = sh(cmd).stdout
+    m = re.search(r"trained steps 1\.\.\d+ in ([0-9.]+) s", out)
+    arena = int(re.search(r"arena: (\d+) bytes", out).group(1))
+    return float(m.group(1)) / steps, arena
+
+
+def estimate(ctx, spec, parallel, devices):
+    per_replica = BATCH // (2 if "dp=2" in parallel else 1)
+    cfg = (parallel or "dp=1") + f",micro-batch={per_replica}"
+    out = sh([ctx["opt"], ctx["model"], f"--bind=seq={SEQ}", "--mode=train",
+              "--estimate", f"--cluster={spec}:gpus_per_node={devices}",
+              f"--batch={BATCH}", "--dtype=fp32", f"--parallel={cfg}"]).stdout
+    e = json.loads(out)
+    return e["step_time_s"], e["peak_memory_bytes"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="colossal-bench-dist-")
+    ctx = {"opt": os.path.join(args.build, "bin", "colossal-opt"),
+           "run": os.path.join(args.build, "bin", "colossal-run"), "tmp": tmp}
+    ctx["model"] = os.path.join(tmp, "gpt.onnx")
+    sh([sys.executable, os.path.join(ROOT, "scripts", "models", "gpt2.py"),
+        "--layers", str(LAYERS), "--hidden", str(HIDDEN), "--heads", str(HEADS),
+        "--vocab", str(VOCAB), "--seq", str(SEQ), "-o", ctx["model"]])
+    ctx["tokens"] = os.path.join(tmp, "tokens.bin")
+    np.random.default_rng(0).integers(0, VOCAB, 1 << 16, dtype=np.uint16).tofile(ctx["tokens"])
+    print(f"model: GPT {LAYERS} layers, hidden {HIDDEN}, seq {SEQ}, batch {BATCH}, "
+          f"AdamW; {args.steps} steps x {args.reps} interleaved repetitions, "
+          f"1 thread per rank; machine: {os.cpu_count()} cores")
+    spec = measured_spec(ctx)
+
+    base, _ = compile_plan(ctx, "")
+    plans = {p: compile_plan(ctx, p) for p in LAYOUTS}
+    times = {"1": []}
+    arenas = {}
+    for p, (plan, _) in plans.items():
+        if plan:
+            times[p] = []
+    for _ in range(args.reps):  # interleaved: noise hits every side alike
+        t, arenas["1"] = step_time(ctx, base, 1, args.steps)
+        times["1"].append(t)
+        for p, (plan, _) in plans.items():
+            if plan:
+                t, arenas[p] = step_time(ctx, plan, 2, args.steps)
+                times[p].append(t)
+    one = float(np.median(times["1"]))
+    pred_one, mem_one = estimate(ctx, spec, "", 1)
+    print(f"\n{'layout':14} {'step (ms)':>10} {'spread':>7} {'measured':>9} "
+          f"{'predicted':>10} {'arena':>10} {'pred. mem':>10} {'mem ratio':>9}")
+    print(f"{'1 rank':14} {one * 1e3:10.2f} "
+          f"{(max(times['1']) - min(times['1'])) / one * 100:6.1f}% {'1.00x':>9} "
+          f"{'1.00x':>10} {arenas['1']:10d} {mem_one:10d} {mem_one / arenas['1']:8.2f}x")
+    for p, (plan, why) in plans.items():
+        if not plan:
+            print(f"{p:14} not executable yet: {why[:90]}")
+            continue
+        med = float(np.median(times[p]))
+        spread = (max(times[p]) - min(times[p])) / med * 100
+        pred, mem = estimate(ctx, spec, p, 2)
+        print(f"{p:14} {med * 1e3:10.2f} {spread:6.1f}% {one / med:8.2f}x "
+              f"{pred_one / pred:9.2f}x {arenas[p]:10d} {mem:10d} {mem / arenas[p]:8.2f}x")
+    print("\nmeasured / predicted: speed-up of 2 ranks over 1 rank (higher is "
+          "faster); mem ratio: --estimate's peak per rank over the plan's arena")
+
+
+if __name__ == "__main__":
+    main()

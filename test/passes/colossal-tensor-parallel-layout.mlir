@@ -1,0 +1,56 @@
+// RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=2" | FileCheck %s
+// RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=2 tp=2" | FileCheck %s --check-prefix=MESH
+// RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=1" | FileCheck %s --check-prefix=ONE
+// RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=4" | FileCheck %s --check-prefix=FOUR
+
+// An MLP block and an attention block, Megatron's way: the first MLP layer
+// splits its columns (and its bias), the second its rows (its bias stays
+// whole: it is added after the pending sum is reduced); q, k, v split their
+// columns, so the heads are split through the reshape, transpose and
+// attention, and the output projection splits its rows. The second bias
+// stays whole. With tp=4 the 2 heads do not divide: the split is lost at the
+// reshape, so the output projection sees a whole input and splits its
+// columns instead.
+// CHECK: cg.mesh @mesh = <["tp" = 2]>
+// CHECK: cg.param "fc1" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
+// CHECK: cg.param "b1" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["tp"]]>]
+// CHECK: cg.param "fc2" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["tp"]]>]
+// CHECK-NOT: cg.param "b2" {{.*}}cg.sharding
+// CHECK: cg.param "wq" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
+// CHECK: cg.param "wk" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
+// CHECK: cg.param "wv" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
+// CHECK: cg.param "wo" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["tp"]]>]
+// MESH: cg.mesh @mesh = <["dp" = 2, "tp" = 2]>
+// ONE-NOT: cg.mesh
+// ONE-NOT: cg.sharding
+// FOUR: cg.param "wo" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
+func.func @blocks(%x: tensor<2x4x8xf32>) -> (tensor<2x4x8xf32>, tensor<2x4x8xf32>) {
+  %fc1 = cg.param "fc1" from(dense<1.0> : tensor<8x16xf32>) : tensor<8x16xf32>
+  %b1 = cg.param "b1" from(dense<1.0> : tensor<16xf32>) : tensor<16xf32>
+  %fc2 = cg.param "fc2" from(dense<1.0> : tensor<16x8xf32>) : tensor<16x8xf32>
+  %b2 = cg.param "b2" from(dense<1.0> : tensor<8xf32>) : tensor<8xf32>
+  %h = cg.matmul %x, %fc1 : (tensor<2x4x8xf32>, tensor<8x16xf32>) -> tensor<2x4x16xf32>
+  %hb = cg.add %h, %b1 : (tensor<2x4x16xf32>, tensor<16xf32>) -> tensor<2x4x16xf32>
+  %g = cg.gelu %hb : tensor<2x4x16xf32>
+  %o = cg.matmul %g, %fc2 : (tensor<2x4x16xf32>, tensor<16x8xf32>) -> tensor<2x4x8xf32>
+  %ob = cg.add %o, %b2 : (tensor<2x4x8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
+  %y = cg.add %x, %ob : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  %wq = cg.param "wq" from(dense<1.0> : tensor<8x8xf32>) : tensor<8x8xf32>
+  %wk = cg.param "wk" from(dense<1.0> : tensor<8x8xf32>) : tensor<8x8xf32>
+  %wv = cg.param "wv" from(dense<1.0> : tensor<8x8xf32>) : tensor<8x8xf32>
+  %wo = cg.param "wo" from(dense<1.0> : tensor<8x8xf32>) : tensor<8x8xf32>
+  %q = cg.matmul %y, %wq : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
+  %k = cg.matmul %y, %wk : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
+  %v = cg.matmul %y, %wv : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
+  %qh = cg.reshape %q : (tensor<2x4x8xf32>) -> tensor<2x4x2x4xf32>
+  %kh = cg.reshape %k : (tensor<2x4x8xf32>) -> tensor<2x4x2x4xf32>
+  %vh = cg.reshape %v : (tensor<2x4x8xf32>) -> tensor<2x4x2x4xf32>
+  %qt = cg.transpose %qh {permutation = array<i64: 0, 2, 1, 3>} : (tensor<2x4x2x4xf32>) -> tensor<2x2x4x4xf32>
+  %kt = cg.transpose %kh {permutation = array<i64: 0, 2, 1, 3>} : (tensor<2x4x2x4xf32>) -> tensor<2x2x4x4xf32>
+  %vt = cg.transpose %vh {permutation = array<i64: 0, 2, 1, 3>} : (tensor<2x4x2x4xf32>) -> tensor<2x2x4x4xf32>
+  %a = cg.attention %qt, %kt, %vt {causal, scale = 0.5 : f64} : (tensor<2x2x4x4xf32>, tensor<2x2x4x4xf32>, tensor<2x2x4x4xf32>) -> tensor<2x2x4x4xf32>
+  %at = cg.transpose %a {permutation = array<i64: 0, 2, 1, 3>} : (tensor<2x2x4x4xf32>) -> tensor<2x4x2x4xf32>
+  %ar = cg.reshape %at : (tensor<2x4x2x4xf32>) -> tensor<2x4x8xf32>
+  %out = cg.matmul %ar, %wo : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
+  return %y, %out : tensor<2x4x8xf32>, tensor<2x4x8xf32>
+}
