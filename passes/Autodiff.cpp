@@ -493,6 +493,11 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
             d[0] = b.create<ReshapeOp>(loc, typeOf(r.getInput()), g);
             return success();
           })
+          .Case([&](ShardOp) {
+            // A layout annotation: no arithmetic, the gradient passes.
+            d[0] = g;
+            return success();
+          })
           .Case([&](TransposeOp t) {
             ArrayRef<int64_t> perm = t.getPermutation();
             SmallVector<int64_t> inverse(perm.size());

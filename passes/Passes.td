@@ -300,7 +300,9 @@ def ShardForParallelPass : Pass<"colossal-shard-for-parallel", "::mlir::ModuleOp
   let options = [
     Option<"dp", "dp", "int64_t", "1", "Devices on the data-parallel axis">,
     Option<"tp", "tp", "int64_t", "1", "Devices on the tensor-parallel axis (the mesh must come from colossal-tensor-parallel-layout)">,
-    Option<"zero", "zero", "int64_t", "0", "ZeRO stage: 0 (none), 1 (optimizer state), 2 (and gradients), 3 (and weights)">
+    Option<"zero", "zero", "int64_t", "0", "ZeRO stage: 0 (none), 1 (optimizer state), 2 (and gradients), 3 (and weights)">,
+    Option<"sequence", "sequence", "bool", "false",
+           "With tp: integer inputs [batch, sequence, ...] (token ids, labels) also split their sequence over tp (Megatron sequence parallelism)">
   ];
   let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
 }
@@ -317,7 +319,11 @@ def TensorParallelLayoutPass : Pass<"colossal-tensor-parallel-layout", "::mlir::
     reduces where it meets the residual stream. q, k and v projections are
     column-parallel, so attention runs on a split of the heads, and the
     output projection and the second MLP layer are row-parallel. Weights the
-    walk cannot place stay whole. Only weights are annotated: the
+    walk cannot place stay whole. With `sequence`, each row-parallel output
+    gets a `cg.shard` splitting its sequence (dimension 1) over tp: its
+    pending sum is then reduce-scattered rather than all-reduced, and what
+    follows up to the next column-parallel layer (bias, dropout, residual,
+    layer norm) runs on a sequence shard, whose input is all-gathered. Only weights are annotated: the
     propagation derives activations, gradients and the backward's
     collectives from them.
 
@@ -328,7 +334,9 @@ def TensorParallelLayoutPass : Pass<"colossal-tensor-parallel-layout", "::mlir::
   }];
   let options = [
     Option<"dp", "dp", "int64_t", "1", "Devices on the data-parallel axis (the mesh's major axis)">,
-    Option<"tp", "tp", "int64_t", "1", "Devices on the tensor-parallel axis">
+    Option<"tp", "tp", "int64_t", "1", "Devices on the tensor-parallel axis">,
+    Option<"sequence", "sequence", "bool", "false",
+           "Megatron sequence parallelism: each row-parallel output is reduce-scattered along the sequence (a cg.shard), so norms, dropout and residual adds run on sequence shards">
   ];
   let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
 }

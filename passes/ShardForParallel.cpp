@@ -90,16 +90,15 @@ struct ShardForParallelPass
                        MeshAttr::get(ctx, {b.getStringAttr("dp")}, {dp}));
     auto meshRef = FlatSymbolRefAttr::get(ctx, "mesh");
 
-    // Step 3: the global batch, split over dp.
+    // Step 3: the global batch, split over dp (and with sequence
+    // parallelism the sequence of token inputs over tp).
     for (BlockArgument arg : func.getArguments()) {
-      if (dp == 1)
-        break;
       auto type = cast<ShapedType>(arg.getType());
       if (type.getRank() == 0)
         continue;
       auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
                                                     "cg.name");
-      if (type.getDimSize(0) % dp != 0) {
+      if (dp > 1 && type.getDimSize(0) % dp != 0) {
         func.emitError("input '")
             << (name ? name.getValue() : StringRef("?")) << "' has batch "
             << type.getDimSize(0) << ", which does not split over dp=" << dp
@@ -108,9 +107,16 @@ struct ShardForParallelPass
         return signalPassFailure();
       }
       Spec s = Spec::replicated(type.getRank());
-      s.dims[0] = {"dp"};
-      func.setArgAttr(arg.getArgNumber(), "cg.sharding",
-                      s.toAttr(ctx, meshRef));
+      if (dp > 1)
+        s.dims[0] = {"dp"};
+      // Sequence parallelism: token ids and labels split their sequence.
+      if (sequence && tp > 1 && type.getRank() >= 2 &&
+          isa<IntegerType>(type.getElementType()) &&
+          type.getDimSize(1) % tp == 0)
+        s.dims[1] = {"tp"};
+      if (!s.isReplicated())
+        func.setArgAttr(arg.getArgNumber(), "cg.sharding",
+                        s.toAttr(ctx, meshRef));
     }
 
     // Step 4: optimizer state follows its weight's tensor-parallel split;

@@ -110,6 +110,8 @@ struct TensorParallelLayoutPass
         int64_t kDim = w->transposed ? 1 : 0, nDim = 1 - kDim;
         if (splitOf(mm.getLhs()) == r - 1 && shape[kDim] % tp == 0) {
           annotate(w->param, kDim); // row-parallel: a pending sum
+          if (sequence)
+            splitSequence(mm);
         } else if (splitOf(mm.getLhs()) < 0 && shape[nDim] % tp == 0) {
           annotate(w->param, nDim); // column-parallel
           split[mm.getResult()] = rankOf(mm.getResult()) - 1;
@@ -168,6 +170,24 @@ struct TensorParallelLayoutPass
           split[op.getResult(0)] = splitOf(v);
       }
     }
+  }
+
+  /// Megatron sequence parallelism: the row-parallel output [batch, seq,
+  /// ...] reduce-scattered along the sequence (and split over dp along the
+  /// batch, as the inputs are).
+  void splitSequence(MatMulOp mm) {
+    auto type = cast<ShapedType>(mm.getType());
+    if (type.getRank() < 3 || type.getDimSize(1) % tp != 0)
+      return;
+    Spec s = Spec::replicated(type.getRank());
+    if (dp > 1 && type.getDimSize(0) % dp == 0)
+      s.dims[0] = {"dp"};
+    s.dims[1] = {"tp"};
+    OpBuilder b(mm->getContext());
+    b.setInsertionPointAfter(mm);
+    auto shard = b.create<ShardOp>(mm.getLoc(), mm.getResult(),
+                                   s.toAttr(&getContext(), meshRef));
+    mm.getResult().replaceAllUsesExcept(shard.getResult(), shard);
   }
 
   void annotate(ParamOp param, int64_t dim) {

@@ -4,7 +4,7 @@
 the 1-rank results within 1e-5 relative, step by step.
 
 Cases (one line each in CASES): data parallelism and ZeRO-1/2/3 over dp,
-Megatron tensor parallelism (tp=2, tp=4) and meshes combining them
+Megatron tensor parallelism (tp=2, tp=4, with sequence parallelism) and meshes combining them
 (dp=2 x tp=2, ZeRO-3 x tp=2), on a small GPT and (dp/zero) a ResNet-style
 CNN with batch norms, launched with `colossal-run --ranks N` and, for a
 subset, `mpirun -np N`. Also: each
@@ -44,6 +44,7 @@ CASES = [
     ("gpt dp=4 zero=3", "gpt", "dp=4,zero=3", 4, "ranks"),
     ("gpt tp=2", "gpt", "tp=2", 2, "ranks"),
     ("gpt tp=4", "gpt", "tp=4", 4, "ranks"),
+    ("gpt tp=2 tp-sp=1", "gpt", "tp=2,tp-sp=1", 2, "ranks"),
     ("gpt dp=2 x tp=2", "gpt", "dp=2,tp=2", 4, "ranks"),
     ("gpt zero=3 x tp=2", "gpt", "dp=2,tp=2,zero=3", 4, "ranks"),
     ("gpt dp=2 x tp=2 (mpirun)", "gpt", "dp=2,tp=2", 4, "mpirun"),

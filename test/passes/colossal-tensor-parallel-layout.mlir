@@ -2,6 +2,7 @@
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=2 tp=2" | FileCheck %s --check-prefix=MESH
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=1" | FileCheck %s --check-prefix=ONE
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=4" | FileCheck %s --check-prefix=FOUR
+// RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=2 tp=2 sequence=true" | FileCheck %s --check-prefix=SEQ
 
 // An MLP block and an attention block, Megatron's way: the first MLP layer
 // splits its columns (and its bias), the second its rows (its bias stays
@@ -21,6 +22,16 @@
 // CHECK: cg.param "wv" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
 // CHECK: cg.param "wo" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["tp"]]>]
 // MESH: cg.mesh @mesh = <["dp" = 2, "tp" = 2]>
+// MESH-NOT: cg.shard
+// Sequence parallelism: each row-parallel output is split along the
+// sequence (and the batch over dp) right after the matmul, so its pending
+// sum is reduce-scattered and the bias, residual and norm run on shards.
+// SEQ: %[[O:.*]] = cg.matmul %{{.*}}, %{{.*}} : (tensor<2x4x16xf32>, tensor<16x8xf32>) -> tensor<2x4x8xf32>
+// SEQ-NEXT: %[[S:.*]] = cg.shard %[[O]] to <@mesh, {{\[}}["dp"], ["tp"]]> : tensor<2x4x8xf32>
+// SEQ-NEXT: cg.add %[[S]], %{{.*}}
+// SEQ: %[[P:.*]] = cg.matmul %{{.*}}, %{{.*}} : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
+// SEQ-NEXT: %[[Q:.*]] = cg.shard %[[P]] to <@mesh, {{\[}}["dp"], ["tp"]]>
+// SEQ: return %{{.*}}, %[[Q]]
 // ONE-NOT: cg.mesh
 // ONE-NOT: cg.sharding
 // FOUR: cg.param "wo" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]

@@ -381,6 +381,7 @@ static bool optimizerFromFlags(mlir::colossal::OptimizerPassOptions &opt,
 struct ExecutableParallel {
   int64_t dp = 1;
   int64_t tp = 1;
+  bool sequence = false; // Megatron sequence parallelism (tp-sp=1)
   int zero = 0;
   int64_t microBatch = 0; // given explicitly: sequences per replica per run
 };
@@ -416,8 +417,6 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   std::string unsupported;
   if (cfg->tp > 1 && cfg->tp_mode != TpMode::OneD)
     unsupported = "2D/2.5D/3D tensor parallelism";
-  else if (cfg->tp > 1 && cfg->tp_sp)
-    unsupported = "Megatron sequence parallelism (tp-sp=1)";
   else if (cfg->pp > 1)
     unsupported = "pipeline parallelism (pp=" + std::to_string(cfg->pp) + ")";
   else if (cfg->sp > 1)
@@ -429,7 +428,7 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   if (!unsupported.empty()) {
     error = "--parallel=" + parallelOption + ": " + unsupported +
             " cannot be executed yet; compiled plans run data parallelism, "
-            "ZeRO and 1D tensor parallelism (dp=N,zero=0..3,tp=M). Use "
+            "ZeRO and 1D tensor parallelism (dp=N,zero=0..3,tp=M,tp-sp=0|1). Use "
             "--estimate to see what the other layouts would cost";
     return false;
   }
@@ -442,6 +441,7 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   }
   out.dp = cfg->dp;
   out.tp = cfg->tp;
+  out.sequence = cfg->tp > 1 && cfg->tp_sp;
   out.zero = cfg->zero;
   if (StringRef(parallelOption).contains("micro-batch"))
     out.microBatch = cfg->micro_batch;
@@ -468,6 +468,7 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
       mlir::colossal::TensorParallelLayoutPassOptions layout;
       layout.dp = par.dp;
       layout.tp = par.tp;
+      layout.sequence = par.sequence;
       pm.addPass(mlir::colossal::createTensorParallelLayoutPass(layout));
     }
   }
@@ -539,6 +540,7 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
       shard.dp = par.dp;
       shard.tp = par.tp;
       shard.zero = par.zero;
+      shard.sequence = par.sequence;
       pm.addPass(mlir::colossal::createShardForParallelPass(shard));
       mlir::colossal::PropagateShardingPassOptions propagate;
       propagate.resolvePartial = par.zero >= 2 ? "reduce-scatter" : "all-reduce";
@@ -614,7 +616,8 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
   microBatchesOption = accumulate;
   std::string parallel = "dp=" + std::to_string(cfg->dp);
   if (cfg->tp > 1)
-    parallel += ",tp=" + std::to_string(cfg->tp);
+    parallel += ",tp=" + std::to_string(cfg->tp) +
+                (cfg->tp_sp ? ",tp-sp=1" : "");
   if (cfg->zero)
     parallel += ",zero=" + std::to_string(cfg->zero);
   parallelOption = parallel;
@@ -790,7 +793,7 @@ static int runDriven(Driven what, StringRef path,
     if (searchThenCompile)
       request.constraints +=
           std::string(request.constraints.empty() ? "" : ",") +
-          "tp-mode=1d,tp-sp=0,pp=1,sp=1,recompute=none,offload=none";
+          "tp-mode=1d,pp=1,sp=1,recompute=none,offload=none";
     request.reportPath = reportOption;
     request.reportText = reportTextOption;
     if (llvm::Error error =
