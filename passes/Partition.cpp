@@ -227,20 +227,65 @@ struct Partitioner {
         specOf[r] = spec;
         resultSpecs.push_back(spec);
       }
-      if (failed(fixWholeShapeOps(op, resultSpecs)))
-        return failure();
       // A parameter remembers which piece of the whole it holds.
       if (isa<ParamOp>(op) && !resultSpecs[0].isReplicated())
         op->setAttr("cg.shard_of", results);
       op->removeAttr("cg.sharding");
+      // Last: it may replace the op.
+      if (failed(fixWholeShapeOps(op, resultSpecs)))
+        return failure();
     }
     func.setType(FunctionType::get(ctx, argTypes,
                                    func.getFunctionType().getResults()));
     return success();
   }
 
+  /// softmax / log_softmax over a split axis, from per-device pieces: the
+  /// max and the sum of exponentials are reduced across the split, so no
+  /// device holds the whole axis (Megatron's vocab-parallel cross-entropy).
+  LogicalResult splitSoftmax(Operation *op, int64_t axis, const Spec &spec) {
+    int64_t rank = spec.rank();
+    if (axis < 0)
+      axis += rank;
+    const Axes &over = spec.dims[axis];
+    if (over.empty())
+      return success();
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    Value x = op->getOperand(0);
+    auto type = cast<RankedTensorType>(x.getType());
+    SmallVector<int64_t> kept(type.getShape());
+    kept[axis] = 1;
+    auto keptType = RankedTensorType::get(kept, type.getElementType());
+    auto axes = b.getDenseI64ArrayAttr({axis});
+    auto kind = [&](cgd::ReductionKind k) {
+      return cgd::ReductionKindAttr::get(ctx, k);
+    };
+    Value m = b.create<ReduceMaxOp>(loc, keptType, x, axes, b.getUnitAttr());
+    m = b.create<cgd::AllReduceOp>(loc, keptType, m, meshRef, axesAttr(over),
+                                   kind(cgd::ReductionKind::max));
+    Value shifted = b.create<SubOp>(loc, type, x, m);
+    Value e = b.create<ExpOp>(loc, type, shifted);
+    Value z = b.create<ReduceSumOp>(loc, keptType, e, axes, b.getUnitAttr());
+    z = b.create<cgd::AllReduceOp>(loc, keptType, z, meshRef, axesAttr(over),
+                                   kind(cgd::ReductionKind::sum));
+    Value out =
+        isa<LogSoftmaxOp>(op)
+            ? Value(b.create<SubOp>(loc, type, shifted,
+                                    b.create<LogOp>(loc, keptType, z)))
+            : Value(b.create<DivOp>(loc, type, e, z));
+    op->getResult(0).replaceAllUsesWith(out);
+    specOf[out] = spec;
+    op->erase();
+    return success();
+  }
+
   /// Ops whose attributes or value depend on the whole shape.
   LogicalResult fixWholeShapeOps(Operation *op, ArrayRef<Spec> results) {
+    if (auto s = dyn_cast<SoftmaxOp>(op))
+      return splitSoftmax(op, s.getAxis(), results[0]);
+    if (auto s = dyn_cast<LogSoftmaxOp>(op))
+      return splitSoftmax(op, s.getAxis(), results[0]);
     if (auto slice = dyn_cast<SliceOp>(op)) {
       // Split dimensions are taken whole (the rule says so): local bounds.
       SmallVector<int64_t> limits(slice.getLimits());

@@ -134,10 +134,85 @@ struct PropagateShardingPass
         if (op.getNumOperands())
           op.setAttr(operandShardingAttrName(), toArray(s.operands));
       }
+      sinkSlices(func, mesh, toArray);
       return WalkResult::advance();
     });
     if (walk.wasInterrupted())
       signalPassFailure();
+  }
+
+  /// Step 4: an elementwise op (or expand) whose every user wants a finer
+  /// split of its whole result computes just that piece instead, from
+  /// pieces of its operands that need no communication (a one-hot matrix
+  /// of the labels against a vocabulary split over tp, the broadcast loss
+  /// gradient over a split batch). Users come first in reverse order, so
+  /// slices sink through chains of such ops.
+  template <typename ToArray>
+  void sinkSlices(func::FuncOp func, const MeshInfo &mesh, ToArray toArray) {
+    auto specAt = [](Operation *op, StringRef name, unsigned i,
+                     Value v) -> std::optional<Spec> {
+      auto list = op->getAttrOfType<ArrayAttr>(name);
+      if (!list || i >= list.size())
+        return std::nullopt;
+      auto attr = dyn_cast<ShardingAttr>(list[i]);
+      if (!attr)
+        return std::nullopt;
+      return Spec::fromAttr(attr, rankOf(v));
+    };
+    auto refines = [](const Spec &coarse, const Spec &fine) {
+      if (coarse.hasPartial() || fine.hasPartial() ||
+          coarse.rank() != fine.rank())
+        return false;
+      for (int64_t d = 0; d < coarse.rank(); ++d) {
+        const auto &c = coarse.dims[d], &f = fine.dims[d];
+        if (c.size() > f.size() || !std::equal(c.begin(), c.end(), f.begin()))
+          return false;
+      }
+      return true;
+    };
+    SmallVector<Operation *> ops;
+    for (Operation &op : func.getBody().front())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops)) {
+      if (op->getNumResults() != 1 || !(isPointwise(op) || isa<ExpandOp>(op)))
+        continue;
+      Value result = op->getResult(0);
+      auto have = specAt(op, "cg.sharding", 0, result);
+      if (!have || result.use_empty())
+        continue;
+      std::optional<Spec> want;
+      bool agree = true;
+      for (OpOperand &use : result.getUses()) {
+        auto w = specAt(use.getOwner(), operandShardingAttrName(),
+                        use.getOperandNumber(), result);
+        if (!w || (want && *w != *want))
+          agree = false;
+        else
+          want = w;
+      }
+      if (!agree || !want || *want == *have || !refines(*have, *want))
+        continue;
+      // The operands' pieces, aligned at the right; broadcast dims whole.
+      auto shape = cast<ShapedType>(result.getType()).getShape();
+      SmallVector<Spec> operands;
+      bool ok = true;
+      for (auto [i, v] : llvm::enumerate(op->getOperands())) {
+        auto vShape = cast<ShapedType>(v.getType()).getShape();
+        Spec s = Spec::replicated(vShape.size());
+        int64_t shift = shape.size() - vShape.size();
+        for (size_t d = 0; d < vShape.size(); ++d)
+          if (vShape[d] == shape[d + shift])
+            s.dims[d] = want->dims[d + shift];
+        auto current = specAt(op, operandShardingAttrName(), i, v);
+        ok = ok && current && refines(*current, s) &&
+             succeeded(s.localShape(vShape, mesh));
+        operands.push_back(s);
+      }
+      if (!ok)
+        continue;
+      op->setAttr("cg.sharding", toArray({*want}));
+      op->setAttr(operandShardingAttrName(), toArray(operands));
+    }
   }
 };
 

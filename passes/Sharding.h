@@ -82,6 +82,9 @@ OpShardings inferOpShardings(Operation *op, llvm::ArrayRef<Spec> operands,
                              const MeshInfo &mesh,
                              PartialResolution resolution);
 
+/// Elementwise ops with numpy broadcasting (operands aligned at the right).
+bool isPointwise(Operation *op);
+
 /// The specs recorded on `op` by colossal-propagate-sharding
 /// (`cg.sharding` for results, `cg.operand_sharding` for operands).
 llvm::StringRef operandShardingAttrName();

@@ -205,13 +205,17 @@ Axes ifDivides(const Axes &axes, int64_t size, const MeshInfo &mesh) {
   return size % product(axes, mesh) == 0 ? axes : Axes();
 }
 
-bool isPointwise(Operation *op) {
+} // namespace
+
+bool mlir::colossal::isPointwise(Operation *op) {
   return op->hasTrait<OpTrait::Elementwise>() ||
          isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
              CmpOp, WhereOp, CastOp, NegOp, AbsOp, SqrtOp, RsqrtOp, ExpOp,
              LogOp, TanhOp, ErfOp, SinOp, CosOp, ReciprocalOp, ReluOp,
              SigmoidOp, SiluOp, NotOp, GeluOp>(op);
 }
+
+namespace {
 
 /// Which operands a pending sum may stay in: the op is linear in them.
 /// Returns false when a pending sum in the operands must be resolved.
@@ -647,10 +651,12 @@ OpShardings mlir::colossal::inferOpShardings(Operation *op, ArrayRef<Spec> in,
     return wholeFrom(op, n.getAxis(), in);
   if (auto n = dyn_cast<RmsNormOp>(op))
     return wholeFrom(op, n.getAxis(), in);
-  if (auto n = dyn_cast<SoftmaxOp>(op))
-    return wholeFrom(op, n.getAxis(), in);
-  if (auto n = dyn_cast<LogSoftmaxOp>(op))
-    return wholeFrom(op, n.getAxis(), in);
+  if (isa<SoftmaxOp, LogSoftmaxOp>(op)) {
+    // The normalized axis may stay split (vocab-parallel cross-entropy):
+    // colossal-partition then reduces its max and sum across the split.
+    Spec s = in[0].withoutPartial();
+    return {{s}, {s}};
+  }
   if (isa<TriluOp>(op))
     return wholeFrom(op, -2, in);
   if (auto a = dyn_cast<AttentionOp>(op))
