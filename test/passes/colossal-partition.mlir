@@ -85,3 +85,25 @@ func.func @whole(%x: tensor<4xf32>) -> tensor<4xf32> {
   %y = cg.relu %x : tensor<4xf32>
   return %y : tensor<4xf32>
 }
+
+// -----
+
+// Vocab-parallel: a log-softmax over a split axis is computed from the
+// pieces; its max and its sum of exponentials are all-reduced over the
+// split, so no device holds the whole axis.
+// CHECK-LABEL: func.func @split_log_softmax
+// CHECK: %[[M:.*]] = cg.reduce_max %[[X:.*]] {axes = array<i64: 1>, keepdims} : (tensor<4x4xf32>) -> tensor<4x1xf32>
+// CHECK: %[[MM:.*]] = cgd.all_reduce %[[M]] on @mesh ["tp"]  max : tensor<4x1xf32>
+// CHECK: %[[S:.*]] = cg.sub %[[X]], %[[MM]]
+// CHECK: %[[E:.*]] = cg.exp %[[S]] : tensor<4x4xf32>
+// CHECK: %[[Z:.*]] = cg.reduce_sum %[[E]] {axes = array<i64: 1>, keepdims}
+// CHECK: %[[ZZ:.*]] = cgd.all_reduce %[[Z]] on @mesh ["tp"]  sum : tensor<4x1xf32>
+// CHECK: %[[L:.*]] = cg.log %[[ZZ]]
+// CHECK: cg.sub %[[S]], %[[L]] : (tensor<4x4xf32>, tensor<4x1xf32>) -> tensor<4x4xf32>
+// CHECK-NOT: cg.log_softmax
+cg.mesh @mesh = <["tp" = 2]>
+func.func @split_log_softmax(%x: tensor<4x8xf32> {cg.sharding = #cg.sharding<@mesh, [[], ["tp"]]>}) -> tensor<f32> {
+  %l = cg.log_softmax %x {axis = 1 : i64} : tensor<4x8xf32>
+  %s = cg.reduce_sum %l {axes = array<i64: 0, 1>} : (tensor<4x8xf32>) -> tensor<f32>
+  return %s : tensor<f32>
+}

@@ -1,25 +1,23 @@
-// RUN: colossal-opt %s --colossal-propagate-sharding | FileCheck %s
-// RUN: colossal-opt %s --colossal-propagate-sharding=resolve-partial=reduce-scatter | FileCheck %s --check-prefix=RS
-// RUN: not colossal-opt %s --colossal-propagate-sharding=resolve-partial=broadcast 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: colossal-opt %s --split-input-file --colossal-propagate-sharding | FileCheck %s
+// RUN: colossal-opt %s --split-input-file --colossal-propagate-sharding=resolve-partial=reduce-scatter | FileCheck %s --check-prefix=RS
+// RUN: not colossal-opt %s --split-input-file --colossal-propagate-sharding=resolve-partial=broadcast 2>&1 | FileCheck %s --check-prefix=BAD
 
 // The rules on a 2-axis mesh: a column-split weight times a batch-split
-// input is split both ways; softmax wants its axis whole (the tp split is
-// dropped); transpose permutes the layout; contracting the split batch
-// leaves a pending sum over dp, which is resolved (all-reduce: replicated)
-// before the product that is not linear in it, and stays resolved for the
-// later use; an embedding lookup follows its indices.
+// input is split both ways; softmax keeps both splits (a split axis is
+// reduced across devices by the partitioner); transpose permutes the
+// layout; contracting the split batch leaves a pending sum over dp, which
+// is resolved before the product that is not linear in it (keeping the tp
+// split of its columns), and stays resolved for the later use; an
+// embedding lookup follows its indices.
 // CHECK-LABEL: func.func @rules
 // CHECK: cg.param "e" {{.*}}cg.sharding = [#cg.sharding<@mesh, []>]
 // CHECK: cg.matmul {{.*}}cg.operand_sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>, #cg.sharding<@mesh, {{\[}}[], ["tp"]]>], cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"], ["tp"]]>]
-// CHECK: cg.softmax {{.*}}cg.operand_sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>], cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>]
+// CHECK: cg.softmax {{.*}}cg.operand_sharding = [#cg.sharding<@mesh, {{\[}}["dp"], ["tp"]]>], cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"], ["tp"]]>]
 // CHECK: cg.transpose {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["dp"]]>]
-// CHECK: %[[G:.*]] = cg.matmul {{.*}}cg.sharding = [#cg.sharding<@mesh, [], partial = ["dp"]>]
-// CHECK: cg.mul %[[G]], %[[G]] {cg.operand_sharding = [#cg.sharding<@mesh, []>, #cg.sharding<@mesh, []>], cg.sharding = [#cg.sharding<@mesh, []>]}
+// CHECK: %[[G:.*]] = cg.matmul {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]], partial = ["dp"]>]
+// CHECK: cg.mul %[[G]], %[[G]] {cg.operand_sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>, #cg.sharding<@mesh, {{\[}}[], ["tp"]]>], cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]}
 // CHECK: cg.gather {{.*}}cg.operand_sharding = [#cg.sharding<@mesh, []>, #cg.sharding<@mesh, {{\[}}["dp"]]>], cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>]
 // CHECK: return {cg.operand_sharding = [#cg.sharding<@mesh, []>, #cg.sharding<@mesh, []>, #cg.sharding<@mesh, []>]}
-// With reduce-scatter resolution (ZeRO-2/3) the pending sum is split along
-// its leading dimension instead.
-// RS: cg.mul %{{.*}}, %{{.*}} {cg.operand_sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>, #cg.sharding<@mesh, {{\[}}["dp"]]>], cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>]}
 // BAD: resolve-partial=broadcast is not known; use all-reduce or reduce-scatter
 cg.mesh @mesh = <["dp" = 2, "tp" = 2]>
 func.func @rules(%x: tensor<8x16xf32> {cg.sharding = #cg.sharding<@mesh, [["dp"]]>}, %ids: tensor<8x4xi64> {cg.sharding = #cg.sharding<@mesh, [["dp"]]>}) -> (tensor<f32>, tensor<16x32xf32>, tensor<8x4x16xf32>) {
@@ -33,4 +31,36 @@ func.func @rules(%x: tensor<8x16xf32> {cg.sharding = #cg.sharding<@mesh, [["dp"]
   %s = cg.reduce_sum %g2 {axes = array<i64: 0, 1>} : (tensor<16x32xf32>) -> tensor<f32>
   %emb = cg.gather %e, %ids {axis = 0 : i64} : (tensor<10x16xf32>, tensor<8x4xi64>) -> tensor<8x4x16xf32>
   return %s, %g, %emb : tensor<f32>, tensor<16x32xf32>, tensor<8x4x16xf32>
+}
+
+// -----
+
+// Slices sink: the broadcast operand and the negation are wanted split by
+// their only user, so they compute just the piece (no all_slice later).
+// CHECK-LABEL: func.func @sink
+// CHECK: cg.expand %{{.*}} {cg.operand_sharding = [#cg.sharding<@mesh, []>], cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>]}
+// CHECK: cg.neg %{{.*}} {cg.operand_sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>], cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>]}
+cg.mesh @mesh = <["dp" = 2]>
+func.func @sink(%x: tensor<4x8xf32> {cg.sharding = #cg.sharding<@mesh, [["dp"]]>}, %c: tensor<1x8xf32>) -> tensor<4x8xf32> {
+  %e = cg.expand %c : (tensor<1x8xf32>) -> tensor<4x8xf32>
+  %n = cg.neg %e : tensor<4x8xf32>
+  %y = cg.mul %x, %n : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+// A pending sum with no split to follow: all-reduced to a whole value, or,
+// with reduce-scatter resolution (ZeRO-2/3), split along its leading
+// dimension.
+// CHECK-LABEL: func.func @resolve
+// CHECK: cg.mul %{{.*}}, %{{.*}} {cg.operand_sharding = [#cg.sharding<@mesh, []>, #cg.sharding<@mesh, []>], cg.sharding = [#cg.sharding<@mesh, []>]}
+// RS-LABEL: func.func @resolve
+// RS: cg.mul %{{.*}}, %{{.*}} {cg.operand_sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>, #cg.sharding<@mesh, {{\[}}["dp"]]>], cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"]]>]}
+cg.mesh @mesh = <["dp" = 2]>
+func.func @resolve(%x: tensor<4x8xf32> {cg.sharding = #cg.sharding<@mesh, [["dp"]]>}, %y: tensor<4x6xf32> {cg.sharding = #cg.sharding<@mesh, [["dp"]]>}) -> tensor<8x6xf32> {
+  %t = cg.transpose %x {permutation = array<i64: 1, 0>} : (tensor<4x8xf32>) -> tensor<8x4xf32>
+  %g = cg.matmul %t, %y : (tensor<8x4xf32>, tensor<4x6xf32>) -> tensor<8x6xf32>
+  %q = cg.mul %g, %g : (tensor<8x6xf32>, tensor<8x6xf32>) -> tensor<8x6xf32>
+  return %q : tensor<8x6xf32>
 }

@@ -22,14 +22,15 @@
 // CHECK: cg.param "wv" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
 // CHECK: cg.param "wo" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["tp"]]>]
 // MESH: cg.mesh @mesh = <["dp" = 2, "tp" = 2]>
-// MESH-NOT: cg.shard
+// MESH-NOT: = cg.shard %
 // Sequence parallelism: each row-parallel output is split along the
 // sequence (and the batch over dp) right after the matmul, so its pending
 // sum is reduce-scattered and the bias, residual and norm run on shards.
 // SEQ: %[[O:.*]] = cg.matmul %{{.*}}, %{{.*}} : (tensor<2x4x16xf32>, tensor<16x8xf32>) -> tensor<2x4x8xf32>
 // SEQ-NEXT: %[[S:.*]] = cg.shard %[[O]] to <@mesh, {{\[}}["dp"], ["tp"]]> : tensor<2x4x8xf32>
 // SEQ-NEXT: cg.add %[[S]], %{{.*}}
-// SEQ: %[[P:.*]] = cg.matmul %{{.*}}, %{{.*}} : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
+// SEQ: cg.reshape %{{.*}} : (tensor<2x4x2x4xf32>) -> tensor<2x4x8xf32>
+// SEQ-NEXT: %[[P:.*]] = cg.matmul %{{.*}}, %{{.*}} : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
 // SEQ-NEXT: %[[Q:.*]] = cg.shard %[[P]] to <@mesh, {{\[}}["dp"], ["tp"]]>
 // SEQ: return %{{.*}}, %[[Q]]
 // ONE-NOT: cg.mesh
