@@ -72,8 +72,7 @@ struct BucketCollectivesPass
       llvm::raw_string_ostream os(key);
       os << ar.getMeshAttr() << ar.getAxes() << ar.getReductionAttr()
          << type.getElementType();
-      byKind[os.str()].push_back({ar, def ? position.lookup(def) : -1,
-                                  firstUse,
+      byKind[os.str()].push_back({ar, def ? position.lookup(def) : -1, firstUse,
                                   type.getNumElements() * bits / 8});
     }
     // Step 2: buckets, in the order the inputs become ready.

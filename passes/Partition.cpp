@@ -33,8 +33,7 @@ namespace {
 using Axes = SmallVector<std::string, 2>;
 
 RankedTensorType withShape(Type t, ArrayRef<int64_t> shape) {
-  return RankedTensorType::get(shape,
-                               cast<ShapedType>(t).getElementType());
+  return RankedTensorType::get(shape, cast<ShapedType>(t).getElementType());
 }
 
 struct Partitioner {
@@ -191,7 +190,8 @@ struct Partitioner {
         auto attr = dyn_cast<ShardingAttr>(wanted[i]);
         if (!attr)
           return op->emitError("cg.operand_sharding must hold shardings");
-        Spec want = Spec::fromAttr(attr, cast<ShapedType>(v.getType()).getRank());
+        Spec want =
+            Spec::fromAttr(attr, cast<ShapedType>(v.getType()).getRank());
         auto local = reshard(b, op->getLoc(), v, specOf.lookup(v), want);
         if (failed(local))
           return failure();
@@ -235,8 +235,8 @@ struct Partitioner {
       if (failed(fixWholeShapeOps(op, resultSpecs)))
         return failure();
     }
-    func.setType(FunctionType::get(ctx, argTypes,
-                                   func.getFunctionType().getResults()));
+    func.setType(
+        FunctionType::get(ctx, argTypes, func.getFunctionType().getResults()));
     return success();
   }
 
@@ -269,11 +269,10 @@ struct Partitioner {
     Value z = b.create<ReduceSumOp>(loc, keptType, e, axes, b.getUnitAttr());
     z = b.create<cgd::AllReduceOp>(loc, keptType, z, meshRef, axesAttr(over),
                                    kind(cgd::ReductionKind::sum));
-    Value out =
-        isa<LogSoftmaxOp>(op)
-            ? Value(b.create<SubOp>(loc, type, shifted,
-                                    b.create<LogOp>(loc, keptType, z)))
-            : Value(b.create<DivOp>(loc, type, e, z));
+    Value out = isa<LogSoftmaxOp>(op)
+                    ? Value(b.create<SubOp>(loc, type, shifted,
+                                            b.create<LogOp>(loc, keptType, z)))
+                    : Value(b.create<DivOp>(loc, type, e, z));
     op->getResult(0).replaceAllUsesWith(out);
     specOf[out] = spec;
     op->erase();
@@ -311,8 +310,8 @@ struct Partitioner {
         return op->emitError("a mean of integers over a split dimension "
                              "cannot be rescaled exactly");
       Value c = scalarConstant(b, op->getLoc(), element, 1.0 / double(share));
-      Value scaled = b.create<MulOp>(op->getLoc(), mean.getType(),
-                                     mean.getResult(), c);
+      Value scaled =
+          b.create<MulOp>(op->getLoc(), mean.getType(), mean.getResult(), c);
       mean.getResult().replaceAllUsesExcept(scaled, scaled.getDefiningOp());
       specOf[scaled] = results[0];
       return success();
@@ -321,8 +320,7 @@ struct Partitioner {
   }
 };
 
-struct PartitionPass
-    : mlir::colossal::impl::PartitionPassBase<PartitionPass> {
+struct PartitionPass : mlir::colossal::impl::PartitionPassBase<PartitionPass> {
   using PartitionPassBase::PartitionPassBase;
 
   void runOnOperation() override {
@@ -330,7 +328,8 @@ struct PartitionPass
     MeshOp meshOp = findMesh(module);
     if (!meshOp)
       return markAllAnalysesPreserved();
-    Partitioner p{&getContext(), MeshInfo::fromAttr(meshOp.getMesh()),
+    Partitioner p{&getContext(),
+                  MeshInfo::fromAttr(meshOp.getMesh()),
                   FlatSymbolRefAttr::get(meshOp.getSymNameAttr()),
                   {},
                   {}};

@@ -60,7 +60,8 @@ struct PropagateShardingPass
       resolution = PartialResolution::ReduceScatter;
     else {
       module.emitError("resolve-partial=")
-          << resolvePartial << " is not known; use all-reduce or reduce-scatter";
+          << resolvePartial
+          << " is not known; use all-reduce or reduce-scatter";
       return signalPassFailure();
     }
     MeshAttr meshAttr = meshOp.getMesh();
@@ -81,11 +82,11 @@ struct PropagateShardingPass
       DenseMap<Value, Spec> specOf;
       // Step 1: arguments.
       for (BlockArgument arg : func.getArguments()) {
-        auto attr =
-            func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), "cg.sharding");
-        if (attr && failed(attr.verifyFor([&] { return func.emitError(); },
-                                          meshAttr,
-                                          cast<ShapedType>(arg.getType()))))
+        auto attr = func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(),
+                                                        "cg.sharding");
+        if (attr &&
+            failed(attr.verifyFor([&] { return func.emitError(); }, meshAttr,
+                                  cast<ShapedType>(arg.getType()))))
           return WalkResult::interrupt();
         specOf[arg] = Spec::fromAttr(attr, rankOf(arg));
       }

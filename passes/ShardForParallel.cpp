@@ -96,8 +96,8 @@ struct ShardForParallelPass
       auto type = cast<ShapedType>(arg.getType());
       if (type.getRank() == 0)
         continue;
-      auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
-                                                    "cg.name");
+      auto name =
+          func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "cg.name");
       if (dp > 1 && type.getDimSize(0) % dp != 0) {
         func.emitError("input '")
             << (name ? name.getValue() : StringRef("?")) << "' has batch "
@@ -126,8 +126,8 @@ struct ShardForParallelPass
       auto list = param->getAttrOfType<ArrayAttr>("cg.sharding");
       if (list && list.size() == 1)
         if (auto attr = dyn_cast<ShardingAttr>(list[0]))
-          weightSpec[param.getName()] = Spec::fromAttr(
-              attr, cast<ShapedType>(param.getType()).getRank());
+          weightSpec[param.getName()] =
+              Spec::fromAttr(attr, cast<ShapedType>(param.getType()).getRank());
     });
     func.walk([&](ParamOp param) {
       auto role = param->getAttrOfType<StringAttr>("cg.role");
@@ -149,8 +149,7 @@ struct ShardForParallelPass
             break;
           }
       if (!s.isReplicated())
-        param->setAttr("cg.sharding",
-                       b.getArrayAttr({s.toAttr(ctx, meshRef)}));
+        param->setAttr("cg.sharding", b.getArrayAttr({s.toAttr(ctx, meshRef)}));
     });
   }
 };

@@ -1,4 +1,5 @@
-//===- Sharding.h - Sharding specs and the per-op sharding rules -*- C++ -*-===//
+//===- Sharding.h - Sharding specs and the per-op sharding rules -*- C++
+//-*-===//
 //
 // The partitioning passes reason about shardings as small value types
 // (`Spec`: mesh axes per dimension plus pending-sum axes) rather than

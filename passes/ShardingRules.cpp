@@ -359,8 +359,8 @@ OpShardings matmul(MatMulOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
   Axes kl = L.dims[a - 1], kr = R.dims[b - 2];
   Axes k;
   auto free = [&](const Axes &axes) {
-    return llvm::none_of(axes,
-                         [&](const std::string &x) { return used.contains(x); });
+    return llvm::none_of(
+        axes, [&](const std::string &x) { return used.contains(x); });
   };
   if (!kl.empty() && kl == kr && free(kl))
     k = kl;

@@ -62,7 +62,8 @@ struct TensorParallelLayoutPass
     ModuleOp module = getOperation();
     int64_t dp = this->dp, tp = this->tp;
     if (dp < 1 || tp < 1) {
-      module.emitError("colossal-tensor-parallel-layout: dp and tp must be >= 1");
+      module.emitError(
+          "colossal-tensor-parallel-layout: dp and tp must be >= 1");
       return signalPassFailure();
     }
     if (tp == 1)
@@ -194,8 +195,8 @@ struct TensorParallelLayoutPass
     Spec s = Spec::replicated(rankOf(param));
     s.dims[dim] = {"tp"};
     param->setAttr("cg.sharding",
-                   Builder(&getContext()).getArrayAttr(
-                       {s.toAttr(&getContext(), meshRef)}));
+                   Builder(&getContext())
+                       .getArrayAttr({s.toAttr(&getContext(), meshRef)}));
     annotated.insert(param);
   }
 

@@ -186,8 +186,8 @@ bool fillSharding(ShardingAttr sharding, int64_t rank, pb::Sharding &out) {
 }
 
 /// The whole shape of a value whose per-device shape is `local`.
-SmallVector<int64_t> globalShape(ArrayRef<int64_t> local,
-                                 ShardingAttr sharding, MeshAttr mesh) {
+SmallVector<int64_t> globalShape(ArrayRef<int64_t> local, ShardingAttr sharding,
+                                 MeshAttr mesh) {
   SmallVector<int64_t> shape(local.begin(), local.end());
   if (!sharding || !mesh)
     return shape;
@@ -363,8 +363,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "cg.name");
     in.set_name(name ? name.str()
                      : "input" + std::to_string(arg.getArgNumber()));
-    auto sharding = func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(),
-                                                         "cg.shard_of");
+    auto sharding =
+        func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), "cg.shard_of");
     if (failed(fillType(*in.mutable_type(), arg, sharding)))
       return failure();
     pb::IOBinding &io = *rank.add_inputs();
@@ -460,9 +460,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     if (isa<ReshapeOp, ShardOp>(op) &&
         offsets[0] == rank.buffers(bufferOf[op.getOperand(0)]).offset())
       continue;
-    if (op.getDialect() &&
-        op.getDialect()->getNamespace() ==
-            cgd::CGDDialect::getDialectNamespace()) {
+    if (op.getDialect() && op.getDialect()->getNamespace() ==
+                               cgd::CGDDialect::getDialectNamespace()) {
       if (failed(emitCollective(op, *rank.add_program()->mutable_collective(),
                                 bufferOf)))
         return failure();

@@ -11,14 +11,14 @@
 
 #include "runtime/core/Backend.h"
 #include "runtime/core/Communicator.h"
-#include "runtime/core/MeshLayout.h"
-#include "runtime/core/WeightLoader.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/FileIO.h"
+#include "runtime/core/MeshLayout.h"
 #include "runtime/core/PlanFile.h"
 #include "runtime/core/PlanTypes.h"
 #include "runtime/core/PlanValidator.h"
 #include "runtime/core/Safetensors.h"
+#include "runtime/core/WeightLoader.h"
 
 #include <cstring>
 #include <filesystem>
@@ -185,8 +185,8 @@ struct Session::Impl {
     if (bytes != info.bytes())
       return Status::error(
           "parameter '" + name + "' is " + std::to_string(info.bytes()) +
-          " bytes (" + rt::dtypeName(info.dtype) +
-          rt::formatShape(info.shape) + "), not " + std::to_string(bytes));
+          " bytes (" + rt::dtypeName(info.dtype) + rt::formatShape(info.shape) +
+          "), not " + std::to_string(bytes));
     return Status::ok();
   }
 
@@ -231,11 +231,12 @@ Status Session::create(std::shared_ptr<const Plan> plan,
       return Status::error(
           "plan '" + p.source + "' was compiled for " + std::to_string(world) +
           " ranks (mesh " + plan->meshDescription() + ") but this run has " +
-          std::to_string(commSize) +
-          (commSize == 1 ? " rank" : " ranks") + "; launch it with "
-          "colossal-run --ranks " + std::to_string(world) + " (or mpirun -np " +
-          std::to_string(world) + "), or compile it for " +
-          std::to_string(commSize) + (commSize == 1 ? " device" : " devices"));
+          std::to_string(commSize) + (commSize == 1 ? " rank" : " ranks") +
+          "; launch it with "
+          "colossal-run --ranks " +
+          std::to_string(world) + " (or mpirun -np " + std::to_string(world) +
+          "), or compile it for " + std::to_string(commSize) +
+          (commSize == 1 ? " device" : " devices"));
     if (options.communicator && options.communicator->rank() != options.rank)
       return Status::error("SessionOptions::rank (" +
                            std::to_string(options.rank) +
@@ -456,8 +457,8 @@ Status Session::readParameter(const std::string &name, void *dst,
     rt::MeshLayout mesh(impl_->plan->proto().mesh());
     std::vector<int64_t> shape = buffer->shape;
     std::string cur(buffer->bytes(), '\0');
-    if (Status s = impl_->backend->copyToHost(cur.data(), buffer->data,
-                                              cur.size());
+    if (Status s =
+            impl_->backend->copyToHost(cur.data(), buffer->data, cur.size());
         !s)
       return s;
     for (int d = 0; d < sharding->dims_size(); ++d) {

@@ -41,8 +41,7 @@ Status Executor::create(const plan::Plan &plan, int programIndex, int rank,
   exec->rank_ = rank;
   exec->comm_ = comm;
   try {
-    if (Status s =
-            exec->load(plan, plan.ranks(programIndex), planDir, source);
+    if (Status s = exec->load(plan, plan.ranks(programIndex), planDir, source);
         !s)
       return s;
   } catch (const std::bad_alloc &) {

@@ -78,7 +78,8 @@ Status MeshLayout::pieceOffsets(int rank, const plan::Sharding &sharding,
                                 std::vector<int64_t> &offsets) const {
   offsets.assign(pieceShape.size(), 0);
   if (sharding.dims_size() > static_cast<int>(pieceShape.size()))
-    return Status::error("a sharding lists more dimensions than the tensor has");
+    return Status::error(
+        "a sharding lists more dimensions than the tensor has");
   for (int d = 0; d < sharding.dims_size(); ++d) {
     std::vector<std::string> axes(sharding.dims(d).axes().begin(),
                                   sharding.dims(d).axes().end());

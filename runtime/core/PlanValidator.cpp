@@ -416,7 +416,8 @@ static Status checkSharding(const plan::Sharding &sharding,
     if (piece[d] * split != whole[d])
       return Status::error("its piece " + formatShape(piece) +
                            " split as the plan says does not make its whole "
-                           "shape " + formatShape(whole));
+                           "shape " +
+                           formatShape(whole));
   }
   return Status::ok();
 }
@@ -425,10 +426,10 @@ Status checkRunnable(const plan::Plan &plan, const std::string &source) {
   std::string prefix = "plan '" + source + "': ";
   const plan::Mesh &m = plan.mesh();
   if (m.axis_names_size() != m.axis_sizes_size())
-    return Status::error(prefix + "its mesh has " +
-                         std::to_string(m.axis_names_size()) + " axis names but " +
-                         std::to_string(m.axis_sizes_size()) + " sizes" +
-                         kRecompile);
+    return Status::error(
+        prefix + "its mesh has " + std::to_string(m.axis_names_size()) +
+        " axis names but " + std::to_string(m.axis_sizes_size()) + " sizes" +
+        kRecompile);
   for (int64_t size : m.axis_sizes())
     if (size < 1 || size > 65536)
       return Status::error(prefix + "its mesh has an axis of size " +
@@ -495,32 +496,30 @@ Status checkRunnable(const plan::Plan &plan, const std::string &source) {
       if (!slice.has_sharding())
         continue;
       const plan::Parameter &param = plan.parameters(slice.parameter());
-      if (Status s = checkSharding(slice.sharding(), mesh,
-                                   shapeOf(param.type()),
-                                   shapeOf(buffers.at(slice.buffer())->type()));
+      if (Status s =
+              checkSharding(slice.sharding(), mesh, shapeOf(param.type()),
+                            shapeOf(buffers.at(slice.buffer())->type()));
           !s)
-        return Status::error(prefix + "parameter '" + param.name() + "': " +
-                             s.message() + kRecompile);
+        return Status::error(prefix + "parameter '" + param.name() +
+                             "': " + s.message() + kRecompile);
     }
     for (const plan::IOBinding &io : program.inputs()) {
       if (!io.has_sharding())
         continue;
       const plan::Binding &in = plan.inputs(io.index());
-      if (Status s =
-              checkSharding(io.sharding(), mesh, shapeOf(in.type()),
-                            shapeOf(buffers.at(io.buffer())->type()));
+      if (Status s = checkSharding(io.sharding(), mesh, shapeOf(in.type()),
+                                   shapeOf(buffers.at(io.buffer())->type()));
           !s)
-        return Status::error(prefix + "input '" + in.name() + "': " +
-                             s.message() + kRecompile);
+        return Status::error(prefix + "input '" + in.name() +
+                             "': " + s.message() + kRecompile);
     }
     for (const plan::IOBinding &io : program.outputs())
       if (io.has_sharding() && io.sharding().dims_size())
         for (const plan::AxisList &axes : io.sharding().dims())
           if (axes.axes_size())
-            return Status::error(prefix + "output '" +
-                                 plan.outputs(io.index()).name() +
-                                 "' is split; outputs must be whole" +
-                                 kRecompile);
+            return Status::error(
+                prefix + "output '" + plan.outputs(io.index()).name() +
+                "' is split; outputs must be whole" + kRecompile);
   }
   for (int64_t r = 0; r < world; ++r)
     if (owner[r] < 0)
@@ -533,10 +532,10 @@ Status checkRunnable(const plan::Plan &plan, const std::string &source) {
 int programIndexFor(const plan::Plan &plan, int rank) {
   for (int p = 0; p < plan.ranks_size(); ++p) {
     const plan::RankProgram &program = plan.ranks(p);
-    if (program.members_size() == 0 ? program.rank() == rank
-                                    : std::find(program.members().begin(),
-                                                program.members().end(),
-                                                rank) != program.members().end())
+    if (program.members_size() == 0
+            ? program.rank() == rank
+            : std::find(program.members().begin(), program.members().end(),
+                        rank) != program.members().end())
       return p;
   }
   return -1;

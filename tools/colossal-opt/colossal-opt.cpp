@@ -426,17 +426,18 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   else if (cfg->offload != Offload::None)
     unsupported = "offload";
   if (!unsupported.empty()) {
-    error = "--parallel=" + parallelOption + ": " + unsupported +
-            " cannot be executed yet; compiled plans run data parallelism, "
-            "ZeRO and 1D tensor parallelism (dp=N,zero=0..3,tp=M,tp-sp=0|1). Use "
-            "--estimate to see what the other layouts would cost";
+    error =
+        "--parallel=" + parallelOption + ": " + unsupported +
+        " cannot be executed yet; compiled plans run data parallelism, "
+        "ZeRO and 1D tensor parallelism (dp=N,zero=0..3,tp=M,tp-sp=0|1). Use "
+        "--estimate to see what the other layouts would cost";
     return false;
   }
   if (!clusterOption.empty() && cfg->devices() != clusterDevices) {
     error = "--parallel=" + parallelOption + " uses " +
-            std::to_string(cfg->devices()) + " devices but --cluster=" +
-            clusterOption + " has " + std::to_string(clusterDevices) +
-            "; make them agree";
+            std::to_string(cfg->devices()) +
+            " devices but --cluster=" + clusterOption + " has " +
+            std::to_string(clusterDevices) + "; make them agree";
     return false;
   }
   out.dp = cfg->dp;
@@ -543,7 +544,8 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
       shard.sequence = par.sequence;
       pm.addPass(mlir::colossal::createShardForParallelPass(shard));
       mlir::colossal::PropagateShardingPassOptions propagate;
-      propagate.resolvePartial = par.zero >= 2 ? "reduce-scatter" : "all-reduce";
+      propagate.resolvePartial =
+          par.zero >= 2 ? "reduce-scatter" : "all-reduce";
       pm.addPass(mlir::colossal::createPropagateShardingPass(propagate));
       pm.addPass(mlir::colossal::createPartitionPass());
       pm.addPass(mlir::colossal::createBucketCollectivesPass());
@@ -603,8 +605,8 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
   int64_t accumulate = batchOption / perRun;
   if (microBatchesOption.getNumOccurrences() &&
       microBatchesOption != accumulate) {
-    llvm::errs() << "colossal-opt: the searched plan accumulates "
-                 << accumulate << " micro-batches per step, but "
+    llvm::errs() << "colossal-opt: the searched plan accumulates " << accumulate
+                 << " micro-batches per step, but "
                  << "--micro-batches=" << microBatchesOption
                  << " was given; drop --micro-batches\n";
     return 1;
@@ -616,8 +618,8 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
   microBatchesOption = accumulate;
   std::string parallel = "dp=" + std::to_string(cfg->dp);
   if (cfg->tp > 1)
-    parallel += ",tp=" + std::to_string(cfg->tp) +
-                (cfg->tp_sp ? ",tp-sp=1" : "");
+    parallel +=
+        ",tp=" + std::to_string(cfg->tp) + (cfg->tp_sp ? ",tp-sp=1" : "");
   if (cfg->zero)
     parallel += ",zero=" + std::to_string(cfg->zero);
   parallelOption = parallel;
@@ -625,8 +627,8 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
   for (StringRef item : llvm::split(StringRef(bindOption), ','))
     if (!item.trim().empty() && !item.trim().starts_with("batch="))
       bind += (bind.empty() ? "" : ",") + item.trim().str();
-  bindOption = bind + (bind.empty() ? "" : ",") + "batch=" +
-               std::to_string(perRun);
+  bindOption =
+      bind + (bind.empty() ? "" : ",") + "batch=" + std::to_string(perRun);
   std::string message;
   auto input = openInputFile(path, &message);
   if (!input) {
@@ -644,8 +646,7 @@ static int runDriven(Driven what, StringRef path,
                      std::unique_ptr<llvm::MemoryBuffer> input, bool onnx,
                      DialectRegistry &registry, StringRef outputFilename) {
   // --auto-parallel --emit=plan: search, then compile what was chosen.
-  bool searchThenCompile =
-      what == Driven::AutoParallel && emitOption == "plan";
+  bool searchThenCompile = what == Driven::AutoParallel && emitOption == "plan";
   if (searchThenCompile) {
     if (modeOption != "train" || lossOption.empty() ||
         optimizerOption.empty()) {

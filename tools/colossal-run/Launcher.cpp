@@ -100,7 +100,8 @@ Status launchRanks(int ranks, const std::vector<std::string> &args,
 
   // Ctrl-C reaches the children through the terminal's process group; a
   // signal sent to this process alone is passed on.
-  struct sigaction action {}, oldInt{}, oldTerm{};
+  struct sigaction action {
+  }, oldInt{}, oldTerm{};
   action.sa_handler = onSignal;
   ::sigaction(SIGINT, &action, &oldInt);
   ::sigaction(SIGTERM, &action, &oldTerm);

@@ -1,4 +1,5 @@
-//===- Launcher.h - colossal-run --ranks N: ranks as child processes -*- C++ -*-===//
+//===- Launcher.h - colossal-run --ranks N: ranks as child processes -*- C++
+//-*-===//
 //
 // `colossal-run P.cplan --ranks N ...` runs the plan on N ranks of this
 // machine by itself: it starts N copies of itself with the environment

@@ -112,8 +112,8 @@ struct Options {
   int bench = 0;
   int warmup = 3;
   bool help = false;
-  int ranks = 0;          // --ranks: launch this many local ranks
-  int commTimeout = 60;   // seconds
+  int ranks = 0;                      // --ranks: launch this many local ranks
+  int commTimeout = 60;               // seconds
   std::vector<std::string> forwarded; // arguments for launched ranks
   bool train = false;
   bool trainFlags = false; // a training flag was given
@@ -179,7 +179,8 @@ Status parseArgs(int argc, char **argv, Options &opts) {
       if (Status s = parseInt(flag, value, 1, opts.ranks); !s)
         return s;
       if (opts.ranks > 1024)
-        return fail("--ranks " + value + " is more than this launcher "
+        return fail("--ranks " + value +
+                    " is more than this launcher "
                     "starts on one machine (1024); use torchrun, Slurm or "
                     "mpirun across machines");
       continue; // not forwarded to the ranks

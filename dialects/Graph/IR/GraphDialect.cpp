@@ -111,13 +111,14 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
   // the whole tensor it is a piece of (colossal-partition).
   if (name == "cg.operand_sharding" || name == "cg.shard_of") {
     auto list = dyn_cast<ArrayAttr>(attr.getValue());
-    unsigned expected = name == "cg.shard_of" ? op->getNumResults()
-                                              : op->getNumOperands();
+    unsigned expected =
+        name == "cg.shard_of" ? op->getNumResults() : op->getNumOperands();
     if (!list || list.size() != expected ||
         !llvm::all_of(list, [](Attribute a) { return isa<ShardingAttr>(a); }))
-      return op->emitError() << "'" << name << "' must list one #cg.sharding "
-                             << "per " << (name == "cg.shard_of" ? "result" : "operand")
-                             << " (" << expected << ")";
+      return op->emitError()
+             << "'" << name << "' must list one #cg.sharding "
+             << "per " << (name == "cg.shard_of" ? "result" : "operand") << " ("
+             << expected << ")";
     if (name == "cg.operand_sharding")
       for (auto [sharding, operand] : llvm::zip(list, op->getOperands())) {
         auto emitError = [&] { return op->emitError(); };

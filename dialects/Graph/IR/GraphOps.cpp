@@ -87,10 +87,10 @@ LogicalResult ParamOp::verify() {
   auto type = cast<ShapedType>(getType());
   if (auto elements = dyn_cast<ElementsAttr>(source)) {
     // A per-device piece (colossal-partition) keeps the whole value.
-    bool piece = (*this)->hasAttr("cg.shard_of") &&
-                 elements.getShapedType().getElementType() ==
-                     type.getElementType() &&
-                 elements.getShapedType().getRank() == type.getRank();
+    bool piece =
+        (*this)->hasAttr("cg.shard_of") &&
+        elements.getShapedType().getElementType() == type.getElementType() &&
+        elements.getShapedType().getRank() == type.getRank();
     if (elements.getShapedType() != type && !piece)
       return emitOpError("inline value of type ")
              << elements.getShapedType() << " does not match the result type "

@@ -46,7 +46,8 @@ TEST(RuntimeExecutor, ExecutorOnTestBackend) {
   ASSERT_TRUE(rt::checkBackendSupport(p.ranks(0), *backend, "t").isOk());
   {
     std::unique_ptr<rt::Executor> exec;
-    rt::Status s = rt::Executor::create(p, 0, 0, nullptr, ".", "t", *backend, exec);
+    rt::Status s =
+        rt::Executor::create(p, 0, 0, nullptr, ".", "t", *backend, exec);
     ASSERT_TRUE(s.isOk()) << s.message();
     EXPECT_EQ(backend->allocatedBytes(), 192u);
     // The parameter is in its buffer, x and the sum share bytes.
