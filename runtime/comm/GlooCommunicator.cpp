@@ -711,30 +711,17 @@ Status GlooCommunicator::allToAll(const TensorRef &in, const TensorRef &out,
 //===----------------------------------------------------------------------===//
 
 Status GlooCommunicator::send(const TensorRef &tensor, int peer, int64_t tag) {
-  std::string what = "rank " + std::to_string(rank_) + ": send to rank " +
-                     std::to_string(peer) + " (tag " + std::to_string(tag) +
-                     ")";
-  if (peer < 0 || peer >= size_ || peer == rank_)
-    return Status::error(what +
-                         ": the peer must be another rank of this run "
-                         "of " +
-                         std::to_string(size_) + " ranks");
-  Group *world = nullptr;
-  if (Status s = findGroup("send", {}, world); !s)
-    return s;
-  if (tensor.bytes() == 0)
-    return Status::ok();
-  return guarded(*world, what, [&] {
-    auto buf = world->context->createUnboundBuffer(tensor.data, tensor.bytes());
-    buf->send(peer, kSendRecvSlotPrefix | (static_cast<uint64_t>(tag) &
-                                           ((uint64_t(1) << 56) - 1)));
-    if (!buf->waitSend(timeout_))
-      throw std::runtime_error("the send was aborted");
-  });
+  return pointToPoint(/*sending=*/true, tensor, peer, tag);
 }
 
 Status GlooCommunicator::recv(const TensorRef &tensor, int peer, int64_t tag) {
-  std::string what = "rank " + std::to_string(rank_) + ": receive from rank " +
+  return pointToPoint(/*sending=*/false, tensor, peer, tag);
+}
+
+Status GlooCommunicator::pointToPoint(bool sending, const TensorRef &tensor,
+                                      int peer, int64_t tag) {
+  std::string what = "rank " + std::to_string(rank_) +
+                     (sending ? ": send to rank " : ": receive from rank ") +
                      std::to_string(peer) + " (tag " + std::to_string(tag) +
                      ")";
   if (peer < 0 || peer >= size_ || peer == rank_)
@@ -743,16 +730,23 @@ Status GlooCommunicator::recv(const TensorRef &tensor, int peer, int64_t tag) {
                          "of " +
                          std::to_string(size_) + " ranks");
   Group *world = nullptr;
-  if (Status s = findGroup("recv", {}, world); !s)
+  if (Status s = findGroup(sending ? "send" : "recv", {}, world); !s)
     return s;
   if (tensor.bytes() == 0)
     return Status::ok();
+  uint64_t slot = kSendRecvSlotPrefix |
+                  (static_cast<uint64_t>(tag) & ((uint64_t(1) << 56) - 1));
   return guarded(*world, what, [&] {
     auto buf = world->context->createUnboundBuffer(tensor.data, tensor.bytes());
-    buf->recv(peer, kSendRecvSlotPrefix | (static_cast<uint64_t>(tag) &
-                                           ((uint64_t(1) << 56) - 1)));
-    if (!buf->waitRecv(timeout_))
-      throw std::runtime_error("the receive was aborted");
+    if (sending) {
+      buf->send(peer, slot);
+      if (!buf->waitSend(timeout_))
+        throw std::runtime_error("the send was aborted");
+    } else {
+      buf->recv(peer, slot);
+      if (!buf->waitRecv(timeout_))
+        throw std::runtime_error("the receive was aborted");
+    }
   });
 }
 

@@ -63,6 +63,9 @@ public:
   void keepAlive(std::shared_ptr<void> resource);
 
 private:
+  /// send (sending) or recv over the world group, matched by tag.
+  Status pointToPoint(bool sending, const TensorRef &tensor, int peer,
+                      int64_t tag);
   friend Status
   createGlooCommunicator(std::shared_ptr<gloo::rendezvous::Store> store,
                          int rank, int size, std::chrono::milliseconds timeout,
