@@ -36,23 +36,26 @@ STEPS = 20
 GPT_BATCH, CNN_BATCH = 8, 8
 LR = {"gpt": "3e-3", "cnn": "1e-3"}
 
-# (name, model, parallel, ranks, launcher)
-CASES = [
-    ("gpt dp=4", "gpt", "dp=4", 4, "ranks"),
-    ("gpt dp=4 zero=1", "gpt", "dp=4,zero=1", 4, "ranks"),
-    ("gpt dp=4 zero=2", "gpt", "dp=4,zero=2", 4, "ranks"),
-    ("gpt dp=4 zero=3", "gpt", "dp=4,zero=3", 4, "ranks"),
-    ("gpt tp=2", "gpt", "tp=2", 2, "ranks"),
-    ("gpt tp=4", "gpt", "tp=4", 4, "ranks"),
-    ("gpt tp=2 tp-sp=1", "gpt", "tp=2,tp-sp=1", 2, "ranks"),
-    ("gpt dp=2 x tp=2", "gpt", "dp=2,tp=2", 4, "ranks"),
-    ("gpt zero=3 x tp=2", "gpt", "dp=2,tp=2,zero=3", 4, "ranks"),
-    ("gpt dp=2 x tp=2 (mpirun)", "gpt", "dp=2,tp=2", 4, "mpirun"),
-    ("gpt dp=2 (mpirun)", "gpt", "dp=2", 2, "mpirun"),
-    ("gpt dp=4 zero=3 (mpirun)", "gpt", "dp=4,zero=3", 4, "mpirun"),
-    ("cnn dp=4", "cnn", "dp=4", 4, "ranks"),
-    ("cnn dp=2 zero=3", "cnn", "dp=2,zero=3", 2, "ranks"),
+# (name, model, parallel, ranks); each runs under `colossal-run --ranks N`
+# and under `mpirun -np N`.
+LAYOUTS = [
+    ("gpt dp=4", "gpt", "dp=4", 4),
+    ("gpt dp=4 zero=1", "gpt", "dp=4,zero=1", 4),
+    ("gpt dp=4 zero=2", "gpt", "dp=4,zero=2", 4),
+    ("gpt dp=4 zero=3", "gpt", "dp=4,zero=3", 4),
+    ("gpt tp=2", "gpt", "tp=2", 2),
+    ("gpt tp=4", "gpt", "tp=4", 4),
+    ("gpt tp=2 tp-sp=1", "gpt", "tp=2,tp-sp=1", 2),
+    ("gpt dp=2 x tp=2", "gpt", "dp=2,tp=2", 4),
+    ("gpt zero=3 x tp=2", "gpt", "dp=2,tp=2,zero=3", 4),
+    ("cnn dp=4", "cnn", "dp=4", 4),
+    ("cnn dp=4 zero=1", "cnn", "dp=4,zero=1", 4),
+    ("cnn dp=2 zero=2", "cnn", "dp=2,zero=2", 2),
+    ("cnn dp=2 zero=3", "cnn", "dp=2,zero=3", 2),
 ]
+CASES = [(f"{name} ({launcher})", model, parallel, ranks, launcher)
+         for name, model, parallel, ranks in LAYOUTS
+         for launcher in ("ranks", "mpirun")]
 
 
 class Ctx:
