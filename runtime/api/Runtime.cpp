@@ -21,9 +21,11 @@
 #include "runtime/core/WeightLoader.h"
 
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <new>
 #include <system_error>
+#include <unistd.h>
 #include <unordered_map>
 
 namespace colossal {
@@ -512,9 +514,62 @@ Status Session::writeParameter(const std::string &name, const void *src,
   return impl_->backend->copyToDevice(buffer->data, piece.data(), piece.size());
 }
 
+namespace {
+
+/// Writes the box of a row-major tensor of shape `whole` (element size
+/// `elem`) that starts at `offsets` and has shape `box`, from `src` (the
+/// box's own row-major bytes), into file `fd` where the whole tensor starts
+/// at `base`: one pwrite per contiguous run.
+bool writeBox(int fd, uint64_t base, const std::vector<int64_t> &whole,
+              const std::vector<int64_t> &offsets,
+              const std::vector<int64_t> &box, size_t elem, const char *src) {
+  size_t rank = whole.size();
+  // The run: the innermost dimensions the box covers whole, plus one.
+  size_t c = rank;
+  while (c > 0 && (c == rank || box[c] == whole[c]))
+    --c;
+  if (rank == 0)
+    c = 0;
+  int64_t run = 1;
+  for (size_t d = c; d < rank; ++d)
+    run *= box[d];
+  std::vector<int64_t> index(c, 0); // over the box's outer dimensions
+  int64_t runs = 1;
+  for (size_t d = 0; d < c; ++d)
+    runs *= box[d];
+  for (int64_t k = 0; k < runs; ++k) {
+    int64_t at = 0; // element index in the whole tensor
+    for (size_t d = 0; d < rank; ++d)
+      at = at * whole[d] + offsets[d] + (d < c ? index[d] : 0);
+    const char *from = src + static_cast<size_t>(k * run) * elem;
+    size_t left = static_cast<size_t>(run) * elem;
+    off_t where = static_cast<off_t>(base + static_cast<uint64_t>(at) * elem);
+    while (left > 0) {
+      ssize_t n = ::pwrite(fd, from, left, where);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return false;
+      from += n;
+      where += n;
+      left -= static_cast<size_t>(n);
+    }
+    for (size_t d = c; d-- > 0;) {
+      if (++index[d] < box[d])
+        break;
+      index[d] = 0;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
 Status Session::saveParameters(
     const std::string &path,
     const std::map<std::string, std::string> &metadata) const {
+  if (impl_->comm && impl_->comm->size() > 1)
+    return saveParametersTogether(path, metadata);
   try {
     std::vector<rt::HostTensor> tensors(impl_->parameters.size());
     std::vector<const rt::HostTensor *> refs;
@@ -529,14 +584,130 @@ Status Session::saveParameters(
         return s;
       refs.push_back(&t);
     }
-    // Every rank took part in gathering the split parameters; one writes.
-    if (impl_->rank != 0)
-      return Status::ok();
     return rt::writeSafetensors(path, refs, metadata);
   } catch (const std::bad_alloc &) {
     return Status::error("out of host memory saving parameters to '" + path +
                          "'");
   }
+}
+
+Status Session::saveParametersTogether(
+    const std::string &path,
+    const std::map<std::string, std::string> &metadata) const {
+  rt::Communicator &comm = *impl_->comm;
+  int rank = impl_->rank;
+  auto fail = [&](const std::string &what) {
+    return Status::error("cannot write checkpoint '" + path + "': " + what);
+  };
+  // Every rank's verdict, so all of them go on or stop together.
+  auto agree = [&](bool ok, const char *stage) -> Status {
+    int32_t bad = ok ? 0 : 1;
+    TensorRef t{&bad, DType::I32, {}};
+    if (Status s = comm.allReduce(t, t, rt::ReduceOp::Max, {}); !s)
+      return fail(std::string(stage) + ": " + s.message());
+    return bad ? fail(std::string(stage) +
+                      " failed on a rank (its own message names it); the "
+                      "previous checkpoint, if any, is unchanged")
+               : Status::ok();
+  };
+  // The layout, the same on every rank.
+  std::vector<rt::HostTensor> layout(impl_->parameters.size());
+  std::vector<const rt::HostTensor *> refs;
+  for (size_t i = 0; i < layout.size(); ++i) {
+    layout[i].name = impl_->parameters[i].name;
+    layout[i].dtype = impl_->parameters[i].dtype;
+    layout[i].shape = impl_->parameters[i].shape;
+    refs.push_back(&layout[i]);
+  }
+  std::string prefix;
+  std::vector<uint64_t> offsets;
+  uint64_t fileBytes = 0;
+  if (Status s =
+          rt::planSafetensors(refs, metadata, prefix, offsets, fileBytes);
+      !s)
+    return fail(s.message());
+  // One temporary, named after rank 0's process.
+  int64_t pid = rank == 0 ? static_cast<int64_t>(::getpid()) : 0;
+  TensorRef pidRef{&pid, DType::I64, {}};
+  if (Status s = comm.allReduce(pidRef, pidRef, rt::ReduceOp::Max, {}); !s)
+    return fail(s.message());
+  std::string tmp = path + ".tmp-" + std::to_string(pid);
+
+  // 1. Rank 0 creates it at its full size, with the header.
+  std::string error;
+  if (rank == 0) {
+    int fd =
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    bool ok = fd >= 0 && ::ftruncate(fd, static_cast<off_t>(fileBytes)) == 0 &&
+              ::pwrite(fd, prefix.data(), prefix.size(), 0) ==
+                  static_cast<ssize_t>(prefix.size());
+    if (!ok)
+      error = std::string("creating '") + tmp + "': " + std::strerror(errno);
+    if (fd >= 0)
+      ::close(fd);
+  }
+  if (Status s = agree(error.empty(), "creating the temporary file"); !s) {
+    if (rank == 0)
+      ::unlink(tmp.c_str());
+    return error.empty() ? s : fail(error);
+  }
+  // 2. Every rank writes the pieces it owns, straight from its device.
+  rt::MeshLayout mesh(impl_->plan->proto().mesh());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CLOEXEC);
+  bool ok = fd >= 0;
+  try {
+    for (size_t i = 0; ok && i < layout.size(); ++i) {
+      const plan::Sharding *sharding = impl_->parameterSharding[i];
+      const TensorRef *buffer = impl_->parameterBuffers[i];
+      if (!buffer || !mesh.ownsPiece(rank, sharding))
+        continue;
+      std::string piece(buffer->bytes(), '\0');
+      if (Status s = impl_->backend->copyToHost(piece.data(), buffer->data,
+                                                piece.size());
+          !s) {
+        error = s.message();
+        ok = false;
+        break;
+      }
+      std::vector<int64_t> at = impl_->parameterOffsets[i];
+      if (at.empty())
+        at.assign(layout[i].shape.size(), 0);
+      ok = writeBox(fd, offsets[i], layout[i].shape, at, buffer->shape,
+                    rt::dtypeSize(layout[i].dtype), piece.data());
+    }
+  } catch (const std::bad_alloc &) {
+    ok = false;
+    error = "out of host memory";
+  }
+  if (ok && ::fsync(fd) != 0)
+    ok = false;
+  if (!ok && error.empty())
+    error = std::string("writing '") + tmp + "': " + std::strerror(errno) +
+            " (disk full or over quota?)";
+  if (fd >= 0)
+    ::close(fd);
+  if (Status s = agree(ok, "writing the pieces"); !s) {
+    if (rank == 0)
+      ::unlink(tmp.c_str());
+    return error.empty() ? s : fail(error);
+  }
+  // 3. Rank 0 puts it in place; the rename is atomic, the directory synced.
+  if (rank == 0) {
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      error = std::string("renaming '") + tmp + "': " + std::strerror(errno);
+      ::unlink(tmp.c_str());
+    } else {
+      int dir = ::open(rt::directoryOf(path).c_str(),
+                       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dir >= 0) {
+        ::fsync(dir);
+        ::close(dir);
+      }
+    }
+  }
+  if (Status s = agree(error.empty(), "putting the checkpoint in place"); !s)
+    return error.empty() ? s : fail(error);
+  return Status::ok();
 }
 
 Status Session::loadParameters(const std::string &path,

@@ -94,4 +94,18 @@ Status MeshLayout::pieceOffsets(int rank, const plan::Sharding &sharding,
   return Status::ok();
 }
 
+bool MeshLayout::ownsPiece(int rank, const plan::Sharding *sharding) const {
+  std::vector<bool> used(names_.size(), false);
+  if (sharding)
+    for (const plan::AxisList &dim : sharding->dims())
+      for (const std::string &a : dim.axes())
+        if (int i = axisIndex(a); i >= 0)
+          used[i] = true;
+  std::vector<int64_t> c = coordinates(rank);
+  for (size_t i = 0; i < c.size(); ++i)
+    if (!used[i] && c[i] != 0)
+      return false;
+  return true;
+}
+
 } // namespace colossal::rt

@@ -40,6 +40,12 @@ public:
                       const std::vector<int64_t> &pieceShape,
                       std::vector<int64_t> &offsets) const;
 
+  /// Whether `rank` is the one that writes its piece of a tensor split as
+  /// `sharding` (null: whole on every rank): ranks holding the same piece
+  /// differ only along axes the sharding does not use; the one at 0 on all
+  /// of those writes.
+  bool ownsPiece(int rank, const plan::Sharding *sharding) const;
+
 private:
   std::vector<int64_t> coordinates(int rank) const;
 

@@ -153,7 +153,8 @@ std::string jsonWhat(const std::exception &e) {
 // The JSON header (padded) of `tensors`, or why they cannot be written.
 bool encodeHeader(const std::vector<const SafetensorsEntry *> &tensors,
                   const std::map<std::string, std::string> &metadata,
-                  std::string &out, std::string &why) try {
+                  std::string &out, std::string &why,
+                  bool withData = true) try {
   // Assembled piece by piece: a json object would sort the tensors by name,
   // and nlohmann's ordered_json finds keys by linear search.
   out = "{";
@@ -180,7 +181,7 @@ bool encodeHeader(const std::vector<const SafetensorsEntry *> &tensors,
     } else if (!tensorBytes(t->shape, t->dtype, need)) {
       why = "tensor '" + t->name + "' has an invalid shape " +
             formatShape(t->shape) + " (a negative or too large dimension)";
-    } else if (t->data.size() != static_cast<uint64_t>(need)) {
+    } else if (withData && t->data.size() != static_cast<uint64_t>(need)) {
       why = "tensor '" + t->name + "' holds " + std::to_string(t->data.size()) +
             " bytes, but " + tag + formatShape(t->shape) + " needs " +
             std::to_string(need);
@@ -507,6 +508,34 @@ Status writeSafetensors(const std::string &path,
                 std::strerror(errno) +
                 "; it may not survive a power failure, so save again");
   return Status::ok();
+}
+
+Status planSafetensors(const std::vector<const SafetensorsEntry *> &tensors,
+                       const std::map<std::string, std::string> &metadata,
+                       std::string &prefix, std::vector<uint64_t> &offsets,
+                       uint64_t &fileBytes) {
+  std::string header, why;
+  try {
+    if (!encodeHeader(tensors, metadata, header, why, /*withData=*/false))
+      return Status::error(why);
+    prefix.assign(8, '\0');
+    for (int i = 0; i < 8; ++i)
+      prefix[i] =
+          static_cast<char>((uint64_t(header.size()) >> (8 * i)) & 0xff);
+    prefix += header;
+    offsets.clear();
+    uint64_t at = prefix.size();
+    for (const SafetensorsEntry *t : tensors) {
+      offsets.push_back(at);
+      int64_t need = 0;
+      tensorBytes(t->shape, t->dtype, need);
+      at += static_cast<uint64_t>(need);
+    }
+    fileBytes = at;
+    return Status::ok();
+  } catch (const std::bad_alloc &) {
+    return Status::error("out of host memory planning a checkpoint");
+  }
 }
 
 Status readSafetensors(const std::string &path,

@@ -35,6 +35,16 @@ Status writeSafetensors(const std::string &path,
                         const std::vector<const SafetensorsEntry *> &tensors,
                         const std::map<std::string, std::string> &metadata);
 
+/// The layout of a safetensors file that several processes write together,
+/// each the bytes it owns: `prefix` is everything before the data region
+/// (the length and the header), `offsets[i]` where tensor i's data starts
+/// in the file, `fileBytes` the whole size. Only names, dtypes and shapes of
+/// `tensors` are used (their data may be empty).
+Status planSafetensors(const std::vector<const SafetensorsEntry *> &tensors,
+                       const std::map<std::string, std::string> &metadata,
+                       std::string &prefix, std::vector<uint64_t> &offsets,
+                       uint64_t &fileBytes);
+
 /// Reads and fully validates the safetensors file at `path`: header length
 /// within the file, well-formed JSON, a known dtype, shape and in-range
 /// data_offsets for every tensor, sizes equal to numel * dtype size, and

@@ -258,6 +258,16 @@ def resharding_resume(ctx, models):
     err = rel_err(got, ref)
     ctx.check(err <= TOL, f"resume dp=2 x tp=2 (4 ranks) -> zero=2 (2) -> 1 rank: "
                           f"{len(got)} losses, max rel err {err:.2e} vs 30 steps on 1 rank")
+    # Pieces split over two axes (ZeRO-3 x tp), written by their owners.
+    ckpt = os.path.join(ctx.tmp, "resume-ckpt-z3tp")
+    plan = compile_train(ctx, models, "gpt", "dp=2,tp=2,zero=3", "resume-z3tp")
+    first, _ = train(ctx, models, "gpt", plan, 4, "ranks", 10, "resume-z3tp-a",
+                     ["--checkpoint-dir", ckpt])
+    rest, _ = train(ctx, models, "gpt", plan1, 1, "ranks", 30, "resume-z3tp-b",
+                    ["--checkpoint-dir", ckpt, "--resume"])
+    err = rel_err(first + rest, ref)
+    ctx.check(err <= TOL, f"resume zero=3 x tp=2 (4 ranks) -> 1 rank: max rel err "
+                          f"{err:.2e} vs 30 steps on 1 rank")
 
 
 def wrong_world(ctx, models):

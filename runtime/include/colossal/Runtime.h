@@ -165,7 +165,10 @@ public:
 
   /// Writes every parameter (weights and optimizer state) and `metadata` to
   /// a safetensors file at `path`, atomically: a crash leaves the old file
-  /// or the new one, never a torn one.
+  /// or the new one, never a torn one. Tensors are whole whatever the mesh.
+  /// In a session of several ranks this is collective (every rank calls it
+  /// with the same path; `path`'s directory must be shared by the ranks):
+  /// each rank writes the pieces it owns, without gathering them.
   Status
   saveParameters(const std::string &path,
                  const std::map<std::string, std::string> &metadata = {}) const;
@@ -186,6 +189,12 @@ public:
   size_t peakDeviceBytes() const;
 
 private:
+  /// saveParameters of a session of several ranks: each rank writes the
+  /// pieces it owns into one temporary file, which rank 0 then renames.
+  Status saveParametersTogether(
+      const std::string &path,
+      const std::map<std::string, std::string> &metadata) const;
+
   Session();
   struct Impl;
   std::unique_ptr<Impl> impl_;
