@@ -185,6 +185,7 @@ struct Partitioner {
         return op->emitError("has no cg.operand_sharding; run "
                              "--colossal-propagate-sharding first");
       OpBuilder b(op);
+      SmallVector<Spec> operandSpecs;
       for (unsigned i = 0; i < op->getNumOperands(); ++i) {
         Value v = op->getOperand(i);
         auto attr = dyn_cast<ShardingAttr>(wanted[i]);
@@ -196,6 +197,7 @@ struct Partitioner {
         if (failed(local))
           return failure();
         op->setOperand(i, *local);
+        operandSpecs.push_back(want);
       }
       op->removeAttr(operandShardingAttrName());
       if (auto shard = dyn_cast<ShardOp>(op)) {
@@ -232,7 +234,7 @@ struct Partitioner {
         op->setAttr("cg.shard_of", results);
       op->removeAttr("cg.sharding");
       // Last: it may replace the op.
-      if (failed(fixWholeShapeOps(op, resultSpecs)))
+      if (failed(fixWholeShapeOps(op, resultSpecs, operandSpecs)))
         return failure();
     }
     func.setType(
@@ -279,8 +281,91 @@ struct Partitioner {
     return success();
   }
 
+  /// A lookup in a table split along its gathered axis: each device holds
+  /// rows [first, first + rows) and looks up only those (others give zero
+  /// rows), so the result is a pending sum over the split. `first` comes
+  /// from this device's piece of the row numbers, which needs no
+  /// communication.
+  LogicalResult splitGather(GatherOp gather, const Spec &table) {
+    int64_t tr = cast<ShapedType>(gather.getInput().getType()).getRank();
+    int64_t axis =
+        gather.getAxis() < 0 ? gather.getAxis() + tr : gather.getAxis();
+    const Axes &over = table.dims[axis];
+    if (over.empty())
+      return success();
+    OpBuilder b(gather);
+    Location loc = gather.getLoc();
+    Value ids = gather.getIndices();
+    auto idsType = cast<RankedTensorType>(ids.getType());
+    Type indexType = idsType.getElementType();
+    int64_t rows =
+        cast<ShapedType>(gather.getInput().getType()).getDimSize(axis);
+    int64_t whole = rows * product(over);
+    auto scalarOf = [&](int64_t v) {
+      return b.create<ConstantOp>(
+          loc, cast<ElementsAttr>(
+                   DenseElementsAttr::get(RankedTensorType::get({}, indexType),
+                                          b.getIntegerAttr(indexType, v))));
+    };
+    // This device's first row: its piece of [0, whole).
+    SmallVector<int64_t> numbers(whole);
+    for (int64_t i = 0; i < whole; ++i)
+      numbers[i] = i;
+    auto allType = RankedTensorType::get({whole}, indexType);
+    Attribute numbersAttr =
+        indexType.isInteger(64)
+            ? DenseElementsAttr::get(allType, ArrayRef<int64_t>(numbers))
+            : DenseElementsAttr::get(allType,
+                                     ArrayRef<int32_t>(SmallVector<int32_t>(
+                                         numbers.begin(), numbers.end())));
+    Value all = b.create<ConstantOp>(loc, cast<ElementsAttr>(numbersAttr));
+    Value mine = b.create<cgd::AllSliceOp>(
+        loc, RankedTensorType::get({rows}, indexType), all, meshRef,
+        axesAttr(over), b.getI64IntegerAttr(0));
+    Value first = b.create<SliceOp>(loc, RankedTensorType::get({1}, indexType),
+                                    mine, b.getDenseI64ArrayAttr({0}),
+                                    b.getDenseI64ArrayAttr({1}),
+                                    b.getDenseI64ArrayAttr({1}));
+    first =
+        b.create<ReshapeOp>(loc, RankedTensorType::get({}, indexType), first);
+    // Negative indices count from the end, as in ONNX.
+    auto boolType = RankedTensorType::get(idsType.getShape(), b.getI1Type());
+    Value zero = scalarOf(0);
+    Value negative =
+        b.create<CmpOp>(loc, boolType, CmpPredicate::lt, ids, zero);
+    Value wrapped = b.create<WhereOp>(
+        loc, idsType, negative,
+        b.create<AddOp>(loc, idsType, ids, scalarOf(whole)), ids);
+    Value rel = b.create<SubOp>(loc, idsType, wrapped, first);
+    Value inside = b.create<AndOp>(
+        loc, boolType,
+        b.create<CmpOp>(loc, boolType, CmpPredicate::ge, rel, zero),
+        b.create<CmpOp>(loc, boolType, CmpPredicate::lt, rel, scalarOf(rows)));
+    Value safe = b.create<WhereOp>(loc, idsType, inside, rel,
+                                   b.create<ExpandOp>(loc, idsType, zero));
+    gather.getIndicesMutable().assign(safe);
+    // Zero the rows this device does not hold.
+    b.setInsertionPointAfter(gather);
+    auto resultType = cast<RankedTensorType>(gather.getType());
+    SmallVector<int64_t> maskShape(axis, 1);
+    maskShape.append(idsType.getShape().begin(), idsType.getShape().end());
+    maskShape.append(tr - axis - 1, 1);
+    Type element = resultType.getElementType();
+    Value mask = b.create<CastOp>(
+        loc, RankedTensorType::get(idsType.getShape(), element), inside);
+    mask = b.create<ReshapeOp>(loc, RankedTensorType::get(maskShape, element),
+                               mask);
+    Value masked = b.create<MulOp>(loc, resultType, gather.getResult(), mask);
+    gather.getResult().replaceAllUsesExcept(masked, masked.getDefiningOp());
+    specOf[masked] = specOf.lookup(gather.getResult());
+    return success();
+  }
+
   /// Ops whose attributes or value depend on the whole shape.
-  LogicalResult fixWholeShapeOps(Operation *op, ArrayRef<Spec> results) {
+  LogicalResult fixWholeShapeOps(Operation *op, ArrayRef<Spec> results,
+                                 ArrayRef<Spec> operands) {
+    if (auto g = dyn_cast<GatherOp>(op))
+      return splitGather(g, operands[0]);
     if (auto s = dyn_cast<SoftmaxOp>(op))
       return splitSoftmax(op, s.getAxis(), results[0]);
     if (auto s = dyn_cast<LogSoftmaxOp>(op))
@@ -297,7 +382,7 @@ struct Partitioner {
     }
     if (auto mean = dyn_cast<ReduceMeanOp>(op)) {
       // A mean of a piece, times its share of the whole, is a pending sum.
-      const Spec &in = specOf.lookup(mean.getInput());
+      const Spec &in = operands[0];
       int64_t rank = in.rank(), share = 1;
       for (int64_t axis : mean.getAxes())
         share *= in.splitOf(axis < 0 ? axis + rank : axis, mesh);

@@ -477,7 +477,10 @@ OpShardings expand(ExpandOp op, ArrayRef<Spec> in) {
   return {{required}, {out}};
 }
 
-/// Embedding lookups: the table whole along `axis`, the indices as they are.
+/// Embedding lookups: the indices as they are; a table split along `axis`
+/// (a vocab-parallel embedding) stays split, each device looking up the
+/// rows it holds, which leaves a pending sum (colossal-partition masks the
+/// others); any other split of the table is kept where it does not clash.
 OpShardings gather(GatherOp op, ArrayRef<Spec> in) {
   int64_t axis = op.getAxis();
   int64_t tr = rankOf(op.getInput()), ir = rankOf(op.getIndices());
@@ -488,11 +491,13 @@ OpShardings gather(GatherOp op, ArrayRef<Spec> in) {
   for (auto &axes : idx.dims)
     for (auto &x : axes)
       used.insert(x);
-  table.dims[axis].clear();
+  Axes rows = claim(table.dims[axis], used);
+  table.dims[axis] = rows;
   for (int64_t d = 0; d < tr; ++d)
     if (d != axis)
       table.dims[d] = claim(table.dims[d], used);
   Spec out;
+  out.partial = rows;
   for (int64_t d = 0; d < axis; ++d)
     out.dims.push_back(table.dims[d]);
   for (int64_t d = 0; d < ir; ++d)

@@ -101,6 +101,16 @@ struct TensorParallelLayoutPass
       return it == split.end() ? int64_t(-1) : it->second;
     };
     for (Operation &op : func.getBody().front()) {
+      // A vocab-parallel embedding: the table split by rows (a tied output
+      // head then follows it as a column-parallel layer).
+      if (auto g = dyn_cast<GatherOp>(op)) {
+        auto table = g.getInput().getDefiningOp<ParamOp>();
+        if (table && g.getAxis() == 0 && rankOf(table) == 2 &&
+            !annotated.contains(table) &&
+            cast<ShapedType>(table.getType()).getDimSize(0) % tp == 0)
+          annotate(table, 0);
+        continue;
+      }
       if (auto mm = dyn_cast<MatMulOp>(op)) {
         auto w = weightOf(mm.getRhs());
         int64_t r = rankOf(mm.getLhs());

@@ -107,3 +107,28 @@ func.func @split_log_softmax(%x: tensor<4x8xf32> {cg.sharding = #cg.sharding<@me
   %s = cg.reduce_sum %l {axes = array<i64: 0, 1>} : (tensor<4x8xf32>) -> tensor<f32>
   return %s : tensor<f32>
 }
+
+// -----
+
+// A vocab-parallel lookup: each device holds 4 of the 8 rows and finds its
+// first row from its piece of the row numbers (no communication); indices
+// outside its rows look up row 0 and are zeroed; the result is a pending
+// sum, all-reduced before the first op that is not linear in it.
+// CHECK-LABEL: func.func @vocab_lookup
+// CHECK: %[[T:.*]] = cg.param "emb" {{.*}} : tensor<4x4xf32>
+// CHECK: %[[ALL:.*]] = cg.constant dense<[0, 1, 2, 3, 4, 5, 6, 7]> : tensor<8xi64>
+// CHECK: %[[MINE:.*]] = cgd.all_slice %[[ALL]] on @mesh ["tp"] {dim = 0 : i64} : (tensor<8xi64>) -> tensor<4xi64>
+// CHECK: %[[REL:.*]] = cg.sub
+// CHECK: %[[IN:.*]] = cg.and
+// CHECK: %[[SAFE:.*]] = cg.where %[[IN]], %[[REL]]
+// CHECK: %[[G:.*]] = cg.gather %[[T]], %[[SAFE]] {axis = 0 : i64} : (tensor<4x4xf32>, tensor<2x3xi64>) -> tensor<2x3x4xf32>
+// CHECK: %[[M:.*]] = cg.mul %[[G]], %{{.*}} : (tensor<2x3x4xf32>, tensor<2x3x1xf32>)
+// CHECK: %[[R:.*]] = cgd.all_reduce %[[M]] on @mesh ["tp"]  sum : tensor<2x3x4xf32>
+// CHECK: cg.relu %[[R]]
+cg.mesh @mesh = <["tp" = 2]>
+func.func @vocab_lookup(%ids: tensor<2x3xi64>) -> tensor<2x3x4xf32> {
+  %t = cg.param "emb" from(dense<1.0> : tensor<8x4xf32>) {cg.sharding = [#cg.sharding<@mesh, [["tp"]]>]} : tensor<8x4xf32>
+  %e = cg.gather %t, %ids {axis = 0 : i64} : (tensor<8x4xf32>, tensor<2x3xi64>) -> tensor<2x3x4xf32>
+  %r = cg.relu %e : tensor<2x3x4xf32>
+  return %r : tensor<2x3x4xf32>
+}

@@ -4,7 +4,8 @@
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=4" | FileCheck %s --check-prefix=FOUR
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=2 tp=2 sequence=true" | FileCheck %s --check-prefix=SEQ
 
-// An MLP block and an attention block, Megatron's way: the first MLP layer
+// An embedding, an MLP block and an attention block, Megatron's way: the
+// embedding table splits its rows (vocab-parallel); the first MLP layer
 // splits its columns (and its bias), the second its rows (its bias stays
 // whole: it is added after the pending sum is reduced); q, k, v split their
 // columns, so the heads are split through the reshape, transpose and
@@ -13,6 +14,7 @@
 // reshape, so the output projection sees a whole input and splits its
 // columns instead.
 // CHECK: cg.mesh @mesh = <["tp" = 2]>
+// CHECK: cg.param "emb" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["tp"]]>]
 // CHECK: cg.param "fc1" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
 // CHECK: cg.param "b1" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["tp"]]>]
 // CHECK: cg.param "fc2" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["tp"]]>]
@@ -36,7 +38,9 @@
 // ONE-NOT: cg.mesh
 // ONE-NOT: cg.sharding
 // FOUR: cg.param "wo" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
-func.func @blocks(%x: tensor<2x4x8xf32>) -> (tensor<2x4x8xf32>, tensor<2x4x8xf32>) {
+func.func @blocks(%x: tensor<2x4x8xf32>, %ids: tensor<2x4xi64>) -> (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>) {
+  %emb = cg.param "emb" from(dense<1.0> : tensor<16x8xf32>) : tensor<16x8xf32>
+  %looked = cg.gather %emb, %ids {axis = 0 : i64} : (tensor<16x8xf32>, tensor<2x4xi64>) -> tensor<2x4x8xf32>
   %fc1 = cg.param "fc1" from(dense<1.0> : tensor<8x16xf32>) : tensor<8x16xf32>
   %b1 = cg.param "b1" from(dense<1.0> : tensor<16xf32>) : tensor<16xf32>
   %fc2 = cg.param "fc2" from(dense<1.0> : tensor<16x8xf32>) : tensor<16x8xf32>
@@ -64,5 +68,5 @@ func.func @blocks(%x: tensor<2x4x8xf32>) -> (tensor<2x4x8xf32>, tensor<2x4x8xf32
   %at = cg.transpose %a {permutation = array<i64: 0, 2, 1, 3>} : (tensor<2x2x4x4xf32>) -> tensor<2x4x2x4xf32>
   %ar = cg.reshape %at : (tensor<2x4x2x4xf32>) -> tensor<2x4x8xf32>
   %out = cg.matmul %ar, %wo : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
-  return %y, %out : tensor<2x4x8xf32>, tensor<2x4x8xf32>
+  return %y, %out, %looked : tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>
 }
