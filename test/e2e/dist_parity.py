@@ -224,21 +224,23 @@ def inference(ctx, models):
     ids = os.path.join(ctx.tmp, "ids.npy")
     np.save(ids, np.random.default_rng(1).integers(0, 64, (batch, 16)))
     outs = {}
-    for parallel, ranks in (("", 1), ("dp=2", 2), ("dp=4", 4)):
-        plan = os.path.join(ctx.tmp, f"infer-{ranks}.cplan")
+    layouts = (("", 1), ("dp=2", 2), ("dp=4", 4), ("tp=2", 2),
+               ("dp=2,tp=2", 4), ("tp=2,tp-sp=1", 2))
+    for parallel, ranks in layouts:
+        plan = os.path.join(ctx.tmp, f"infer-{parallel or 1}.cplan".replace(",", "_"))
         cmd = [ctx.opt, gpt, bind, "--mode=infer", "--emit=plan", "-o", plan]
         if parallel:
             cmd.append("--parallel=" + parallel)
         sh(cmd)
-        out = os.path.join(ctx.tmp, f"infer-out-{ranks}")
+        out = plan + ".out"
         r = launch(ctx, plan, ranks, "ranks",
                    ["--input", f"input_ids={ids}", "--output-dir", out])
         if r.returncode != 0:
-            raise RuntimeError(f"inference on {ranks}: {r.stderr}")
-        outs[ranks] = np.load(os.path.join(out, "logits.npy"))
-    for ranks in (2, 4):
-        err = rel_err(outs[ranks], outs[1])
-        ctx.check(err <= TOL, f"inference dp={ranks}: logits max rel err {err:.2e}")
+            raise RuntimeError(f"inference with {parallel}: {r.stderr}")
+        outs[parallel] = np.load(os.path.join(out, "logits.npy"))
+    for parallel, _ in layouts[1:]:
+        err = tensor_err(outs[parallel], outs[""])
+        ctx.check(err <= TOL, f"inference {parallel}: logits ||a-b||/||b|| {err:.2e}")
 
 
 def resharding_resume(ctx, models):
