@@ -450,28 +450,24 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
 }
 
 /// Fuses attention and canonicalizes (the form every pipeline starts from),
-/// then plans memory when asked; mlir-opt's pass-manager flags apply.
-static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
+/// then, compiling (`compile` given: the devices to partition for),
+/// partitions and plans memory; mlir-opt's pass-manager flags apply.
+static LogicalResult runPipelinePasses(ModuleOp module,
+                                       const ExecutableParallel *compile,
                                        bool trainStep) {
   PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
   pm.addPass(mlir::colossal::createFuseAttentionPass());
   pm.addPass(createCanonicalizerPass());
-  if (planMemory) {
+  if (compile && compile->tp > 1) {
     // Megatron's weight splits are read off the forward graph, before the
     // loss and the backward are built.
-    ExecutableParallel par;
-    std::string error;
-    if (!executableParallelFromFlags(par, error))
-      return module.emitError(error);
-    if (par.tp > 1) {
-      mlir::colossal::TensorParallelLayoutPassOptions layout;
-      layout.dp = par.dp;
-      layout.tp = par.tp;
-      layout.sequence = par.sequence;
-      pm.addPass(mlir::colossal::createTensorParallelLayoutPass(layout));
-    }
+    mlir::colossal::TensorParallelLayoutPassOptions layout;
+    layout.dp = compile->dp;
+    layout.tp = compile->tp;
+    layout.sequence = compile->sequence;
+    pm.addPass(mlir::colossal::createTensorParallelLayoutPass(layout));
   }
   if (trainStep) {
     mlir::colossal::DropoutPassOptions dropout;
@@ -514,13 +510,10 @@ static LogicalResult runPipelinePasses(ModuleOp module, bool planMemory,
       pm.addPass(createCanonicalizerPass());
     }
   }
-  if (planMemory) {
+  if (compile) {
     // Partition for the devices of --parallel, then plan each device's
     // memory: the arena holds exactly its shards and buffers.
-    ExecutableParallel par;
-    std::string error;
-    if (!executableParallelFromFlags(par, error))
-      return module.emitError(error);
+    const ExecutableParallel &par = *compile;
     // A run is one micro-batch of every replica; more are accumulated.
     if (par.microBatch > 0)
       for (auto func : module.getOps<func::FuncOp>())
@@ -668,6 +661,7 @@ static int runDriven(Driven what, StringRef path,
     }
   }
   bool trainStep = what == Driven::Compile && modeOption == "train";
+  ExecutableParallel par; // the devices a compiled plan runs on
   if (!lossOption.empty() && !trainStep && !searchThenCompile) {
     llvm::errs() << "colossal-opt: --loss compiles a training step; use it "
                     "with --mode=train (and without --estimate or "
@@ -740,7 +734,6 @@ static int runDriven(Driven what, StringRef path,
                       "training job\n";
       return 1;
     }
-    ExecutableParallel par;
     std::string parError;
     if (!executableParallelFromFlags(par, parError)) {
       llvm::errs() << "colossal-opt: " << parError << "\n";
@@ -768,7 +761,8 @@ static int runDriven(Driven what, StringRef path,
       loadModule(context, sourceMgr, path, std::move(input), onnx,
                  what != Driven::Compile);
   if (!module ||
-      failed(runPipelinePasses(*module, what == Driven::Compile, trainStep)))
+      failed(runPipelinePasses(
+          *module, what == Driven::Compile ? &par : nullptr, trainStep)))
     return 1;
 
   switch (what) {
