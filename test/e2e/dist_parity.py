@@ -287,6 +287,47 @@ def wrong_world(ctx, models):
               "a 4-rank plan on 1 rank says to use --ranks 4")
 
 
+def torchrun_env(ctx, models):
+    """Ranks started as torchrun starts them (RANK, WORLD_SIZE, MASTER_ADDR,
+    MASTER_PORT): one plan trains like --ranks; two different plans are
+    refused before any step."""
+    import socket
+    _, _, data, _ = models["gpt"]
+    plan_a = compile_train(ctx, models, "gpt", "dp=2", "env-a")
+    saved = dict(LR)
+    LR["gpt"] = "1e-3"  # another plan: another learning rate
+    try:
+        plan_b = compile_train(ctx, models, "gpt", "dp=2", "env-b")
+    finally:
+        LR.update(saved)
+
+    def run(plans, tag):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        procs = []
+        for rank, plan in enumerate(plans):
+            env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2",
+                       LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                       MASTER_PORT=str(port))
+            procs.append(subprocess.Popen(
+                [ctx.run, plan, "--threads=1", "--comm-timeout=30", "--train",
+                 "--steps=3", f"--data={data}", "--data-order=sequential",
+                 "--log-every=1", f"--metrics={ctx.tmp}/{tag}.jsonl"],
+                env=env, text=True, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE))
+        return [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+
+    same = run([plan_a, plan_a], "env-same")
+    ok = all(rc == 0 for rc, _ in same)
+    ctx.check(ok, "torchrun-style environment: 2 ranks train" +
+              ("" if ok else ": " + same[0][1][-200:]))
+    diff = run([plan_a, plan_b], "env-diff")
+    ok = all(rc != 0 and "given different plans" in err for rc, err in diff)
+    ctx.check(ok, "ranks given different plans are refused before any step")
+
+
 def dead_rank(ctx, models):
     """SIGKILL one of 4 ranks mid-run: the others must exit non-zero within
     the timeout plus a few seconds, and the launcher must name the rank."""
@@ -348,6 +389,7 @@ def main():
         parity(ctx, models, args.only)
         if not args.only:
             wrong_world(ctx, models)
+            torchrun_env(ctx, models)
             inference(ctx, models)
             resharding_resume(ctx, models)
             dead_rank(ctx, models)

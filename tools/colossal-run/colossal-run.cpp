@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <new>
 #include <set>
@@ -478,6 +479,39 @@ Status writeOutputs(const Session &session, const std::string &dir) {
   return Status::ok();
 }
 
+/// Ranks must run one plan: they compare a fingerprint of it before any
+/// step, since different programs would deadlock or compute nonsense.
+Status checkSamePlan(rt::Communicator &comm, const std::string &path) {
+  // The file's bytes (a re-serialized message would not do: protobuf
+  // writes map fields in an order that differs between processes).
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof())
+    return fail("cannot read plan '" + path + "' again to compare it");
+  uint64_t h = 1469598103934665603ull; // FNV-1a
+  for (unsigned char c : bytes)
+    h = (h ^ c) * 1099511628211ull;
+  // Compared as two halves so that the max and min of each tell equality.
+  int64_t hi[2] = {static_cast<int64_t>(h >> 32),
+                   static_cast<int64_t>(h >> 32)};
+  int64_t lo[2] = {static_cast<int64_t>(h & 0xffffffff),
+                   static_cast<int64_t>(h & 0xffffffff)};
+  for (int64_t *v : {hi, lo}) {
+    TensorRef mx{&v[0], DType::I64, {}}, mn{&v[1], DType::I64, {}};
+    if (Status s = comm.allReduce(mx, mx, rt::ReduceOp::Max, {}); !s)
+      return s;
+    if (Status s = comm.allReduce(mn, mn, rt::ReduceOp::Min, {}); !s)
+      return s;
+  }
+  if (hi[0] != hi[1] || lo[0] != lo[1])
+    return fail("the ranks of this run were given different plans (this "
+                "rank runs '" +
+                path +
+                "'); give every rank the same .cplan file, compiled once");
+  return Status::ok();
+}
+
 Status runMain(const Options &opts, const rt::WorldInfo &world,
                std::shared_ptr<rt::Communicator> comm) {
   std::shared_ptr<Plan> plan;
@@ -501,9 +535,12 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
                                        : plan->producer().c_str(),
               plan->mode().empty() ? "" : ", ", plan->mode().c_str());
   std::printf("arena: %s\n", mib(plan->arenaBytes()).c_str());
-  if (plan->numRanks() > 1)
+  if (plan->numRanks() > 1) {
     std::printf("ranks: %" PRId64 " (mesh %s, from %s)\n", plan->numRanks(),
                 plan->meshDescription().c_str(), world.launcher.c_str());
+    if (Status s = checkSamePlan(*comm, opts.plan); !s)
+      return s;
+  }
   if (opts.train || !opts.training.exportOnnx.empty()) {
     SessionOptions options;
     options.threads = opts.threads;
