@@ -50,8 +50,8 @@ LAYOUTS = [
     ("gpt zero=3 x tp=2", "gpt", "dp=2,tp=2,zero=3", 4),
     ("cnn dp=4", "cnn", "dp=4", 4),
     ("cnn dp=4 zero=1", "cnn", "dp=4,zero=1", 4),
-    ("cnn dp=2 zero=2", "cnn", "dp=2,zero=2", 2),
-    ("cnn dp=2 zero=3", "cnn", "dp=2,zero=3", 2),
+    ("cnn dp=4 zero=2", "cnn", "dp=4,zero=2", 4),
+    ("cnn dp=4 zero=3", "cnn", "dp=4,zero=3", 4),
 ]
 CASES = [(f"{name} ({launcher})", model, parallel, ranks, launcher)
          for name, model, parallel, ranks in LAYOUTS
