@@ -11,6 +11,8 @@
 
 #include "runtime/comm/GlooCommunicator.h"
 
+#include "runtime/comm/TcpStore.h"
+
 #include "runtime/core/Float16.h"
 
 #include <gloo/allgather.h>
@@ -29,6 +31,7 @@
 #include <cstring>
 #include <numeric>
 #include <sstream>
+#include <thread>
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -421,6 +424,34 @@ std::string GlooCommunicator::describe(const char *what, const Group &g) const {
          formatRanks(g.ranks);
 }
 
+std::string GlooCommunicator::whoLeft(bool timedOut) {
+  const char *unknown = "a peer rank has died, hung or runs a different plan";
+  auto *tcp = dynamic_cast<TcpStore *>(store_.get());
+  if (!tcp)
+    return unknown;
+  // The rendezvous server sees a dead rank's connection close; after a
+  // closed connection here, give it a moment to notice.
+  std::vector<int> gone;
+  for (int attempt = 0; attempt < (timedOut ? 1 : 10); ++attempt) {
+    if (!tcp->departedRanks(gone))
+      return rank_ == 0 ? unknown
+                        : "rank 0, which serves the rendezvous, is gone "
+                          "(died or exited)";
+    if (!gone.empty())
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (gone.empty())
+    return unknown;
+  std::string list;
+  for (int r : gone)
+    list += (list.empty() ? "" : ", ") + std::to_string(r);
+  return (gone.size() == 1 ? "rank " : "ranks ") + list +
+         (gone.size() == 1 ? " has" : " have") +
+         " left the run (died or exited: the connection to the rendezvous "
+         "closed)";
+}
+
 template <typename Fn>
 Status GlooCommunicator::guarded(Group &g, const std::string &what, Fn &&fn) {
   if (!g.failure.empty())
@@ -450,9 +481,7 @@ Status GlooCommunicator::guarded(Group &g, const std::string &what, Fn &&fn) {
            " s (here or on a peer, which then closed its connections): ";
   else
     msg += " failed: ";
-  msg += cause +
-         "; a peer rank has died, hung or runs a different plan "
-         "(timeout " +
+  msg += cause + "; " + whoLeft(mentionsTimeout(cause)) + " (timeout " +
          formatSeconds(timeout_) + " s, set with --comm-timeout)";
   g.failure = msg;
   return Status::error(msg);

@@ -63,6 +63,10 @@ public:
   void keepAlive(std::shared_ptr<void> resource);
 
 private:
+  /// Which peers have left, for a failure message: from the rendezvous
+  /// server when it is a TcpStore (`timedOut`: no closed connection to wait
+  /// for the server to notice).
+  std::string whoLeft(bool timedOut);
   /// send (sending) or recv over the world group, matched by tag.
   Status pointToPoint(bool sending, const TensorRef &tensor, int peer,
                       int64_t tag);

@@ -48,6 +48,7 @@ enum Op : char {
   OpGet = 'G',
   OpCheck = 'C',
   OpJoined = 'J',
+  OpDeparted = 'D',
 };
 
 void putU32(std::vector<char> &buf, uint32_t v) {
@@ -136,6 +137,7 @@ public:
 private:
   struct Conn {
     int fd = -1;
+    int rank = -1; // said in its hello
     std::vector<char> in;
     std::vector<char> out;
   };
@@ -211,8 +213,13 @@ private:
           alive = readFrom(c);
         if (alive && !c.out.empty())
           alive = flush(c);
-        if (!alive)
+        if (!alive) {
+          // A rank whose connection closes has left the run (finished,
+          // or died): peers whose collectives fail can name it.
+          if (c.rank >= 0)
+            departed_.insert(static_cast<uint32_t>(c.rank));
           closeFd(c.fd);
+        }
       }
       conns.remove_if([](const Conn &c) { return c.fd < 0; });
     }
@@ -261,7 +268,7 @@ private:
       if (c.in.size() - pos - 4 < len)
         break;
       std::vector<char> reply;
-      if (!answer(c.in.data() + pos + 4, len, reply))
+      if (!answer(c, c.in.data() + pos + 4, len, reply))
         return false;
       putU32(c.out, static_cast<uint32_t>(reply.size()));
       c.out.insert(c.out.end(), reply.begin(), reply.end());
@@ -271,7 +278,7 @@ private:
     return true;
   }
 
-  bool answer(const char *p, uint32_t len, std::vector<char> &reply) {
+  bool answer(Conn &c, const char *p, uint32_t len, std::vector<char> &reply) {
     const char *end = p + len;
     char op = *p++;
     switch (op) {
@@ -280,6 +287,7 @@ private:
       if (!getU32(p, end, rank))
         return false;
       joined_.insert(rank);
+      c.rank = static_cast<int>(rank);
       reply.push_back(0);
       return true;
     }
@@ -316,6 +324,11 @@ private:
     case OpJoined:
       putU32(reply, static_cast<uint32_t>(joined_.size()));
       return true;
+    case OpDeparted:
+      putU32(reply, static_cast<uint32_t>(departed_.size()));
+      for (uint32_t r : departed_)
+        putU32(reply, r);
+      return true;
     default:
       return false;
     }
@@ -346,6 +359,7 @@ private:
   std::thread thread_;
   std::unordered_map<std::string, std::vector<char>> data_;
   std::set<uint32_t> joined_;
+  std::set<uint32_t> departed_;
 };
 
 //===----------------------------------------------------------------------===//
@@ -558,6 +572,22 @@ int TcpStore::joinedRanks() {
   uint32_t n = 0;
   getU32(p, p + reply.size(), n);
   return static_cast<int>(n);
+}
+
+bool TcpStore::departedRanks(std::vector<int> &out) {
+  out.clear();
+  try {
+    std::vector<char> reply =
+        request({OpDeparted}, Clock::now() + std::chrono::milliseconds(2000));
+    const char *p = reply.data(), *end = p + reply.size();
+    uint32_t n = 0, r = 0;
+    getU32(p, end, n);
+    for (uint32_t i = 0; i < n && getU32(p, end, r); ++i)
+      out.push_back(static_cast<int>(r));
+    return true;
+  } catch (const std::exception &) {
+    return false;
+  }
 }
 
 void TcpStore::wait(const std::vector<std::string> &keys) {

@@ -69,6 +69,9 @@ public:
   std::string address() const;
   /// How many distinct ranks have connected to the server so far.
   int joinedRanks();
+  /// The ranks whose connection to the server has closed (they finished or
+  /// died); false when the server itself cannot be reached (rank 0 is gone).
+  bool departedRanks(std::vector<int> &out);
 
 private:
   explicit TcpStore(const TcpStoreOptions &options);

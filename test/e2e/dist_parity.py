@@ -371,8 +371,11 @@ def dead_rank(ctx, models):
     ctx.check(ok, f"rank 2 killed: the run exits {p.returncode} in {took:.1f} s "
                   f"naming it: {err.strip().splitlines()[-1][:160] if err.strip() else ''}")
     others = [l for l in err.splitlines() if l.startswith("colossal-run: rank ")]
-    ctx.check(len(others) >= 1, f"surviving ranks report their error with their rank "
-                                f"({len(others)} lines, e.g. {others[0][:120] if others else ''})")
+    named = [l for l in others if "rank 2 has left the run" in l]
+    ctx.check(len(others) == 3 and len(named) == 3,
+              f"the 3 surviving ranks report their error with their rank and "
+              f"name rank 2 ({len(named)} of {len(others)}; e.g. "
+              f"{others[0][-160:] if others else ''})")
 
 
 def main():
