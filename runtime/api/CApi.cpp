@@ -8,8 +8,10 @@
 
 #include "runtime/include/colossal/colossal.h"
 
+#include "runtime/comm/Launch.h"
 #include "runtime/include/colossal/Runtime.h"
 
+#include <chrono>
 #include <new>
 #include <string>
 
@@ -19,6 +21,7 @@ struct colossal_plan {
 
 struct colossal_session {
   std::unique_ptr<colossal::Session> session;
+  int32_t rank = 0, size = 1;
 };
 
 namespace {
@@ -229,6 +232,54 @@ colossal_status_t colossal_session_create(const colossal_plan_t *plan,
     *out = new colossal_session{std::move(session)};
     return succeed();
   });
+}
+
+colossal_status_t colossal_session_create_in_world(const colossal_plan_t *plan,
+                                                   int32_t threads,
+                                                   int32_t timeout_seconds,
+                                                   colossal_session_t **out) {
+  const char *fn = "colossal_session_create_in_world";
+  if (!out)
+    return nullArgument(fn, "out");
+  *out = nullptr;
+  if (!plan)
+    return nullArgument(fn, "plan");
+  return guarded(fn, [&] {
+    colossal::rt::WorldInfo world;
+    if (colossal::Status s = colossal::rt::detectWorld(world); !s)
+      return fromStatus(s, COLOSSAL_ERROR_INVALID_ARGUMENT);
+    colossal::SessionOptions options;
+    options.threads = threads;
+    options.rank = world.rank;
+    if (world.size > 1) {
+      std::unique_ptr<colossal::rt::Communicator> comm;
+      if (colossal::Status s = colossal::rt::createWorldCommunicator(
+              world,
+              std::chrono::seconds(timeout_seconds > 0 ? timeout_seconds : 60),
+              comm);
+          !s)
+        return fromStatus(s, COLOSSAL_ERROR_RUN);
+      options.communicator = std::move(comm);
+    }
+    std::unique_ptr<colossal::Session> session;
+    colossal::Status s =
+        colossal::Session::create(plan->plan, options, session);
+    if (!s)
+      return fromStatus(s, COLOSSAL_ERROR_LOAD);
+    *out = new colossal_session{std::move(session), world.rank, world.size};
+    return succeed();
+  });
+}
+
+colossal_status_t colossal_session_world(const colossal_session_t *session,
+                                         int32_t *rank, int32_t *size) {
+  if (!session)
+    return nullArgument("colossal_session_world", "session");
+  if (rank)
+    *rank = session->rank;
+  if (size)
+    *size = session->size;
+  return succeed();
 }
 
 void colossal_session_free(colossal_session_t *session) { delete session; }

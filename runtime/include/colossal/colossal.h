@@ -83,6 +83,20 @@ colossal_status_t colossal_plan_output(const colossal_plan_t *plan,
 colossal_status_t colossal_session_create(const colossal_plan_t *plan,
                                           int32_t threads,
                                           colossal_session_t **out);
+/* A session for this process's rank of a run of several processes: the rank
+ * and world come from the environment the launcher set (torchrun's RANK,
+ * WORLD_SIZE, MASTER_ADDR, MASTER_PORT; Slurm's; OpenMPI's), the ranks
+ * meet (rank 0 serves the rendezvous) and every collective waits at most
+ * `timeout_seconds` (<= 0: 60). Every rank calls it with the same plan. In
+ * a process that no launcher started, the same as colossal_session_create.
+ * A plan compiled for another number of ranks is refused. */
+colossal_status_t colossal_session_create_in_world(const colossal_plan_t *plan,
+                                                   int32_t threads,
+                                                   int32_t timeout_seconds,
+                                                   colossal_session_t **out);
+/* This session's rank and the number of ranks of its run. */
+colossal_status_t colossal_session_world(const colossal_session_t *session,
+                                         int32_t *rank, int32_t *size);
 void colossal_session_free(colossal_session_t *session);
 /* Copies `data` (host memory, row-major) into input `name`, which must have
  * exactly this dtype and shape. Set every input before each run. */

@@ -160,3 +160,50 @@ TEST_F(CApiTest, PlanFreedBeforeSession) {
 }
 
 } // namespace
+
+namespace {
+
+/// Sets (or, with null, clears) an environment variable for one test.
+struct EnvVar {
+  EnvVar(const char *name, const char *value) : name(name) {
+    if (const char *old = std::getenv(name))
+      saved = old, had = true;
+    if (value)
+      ::setenv(name, value, 1);
+    else
+      ::unsetenv(name);
+  }
+  ~EnvVar() {
+    if (had)
+      ::setenv(name, saved.c_str(), 1);
+    else
+      ::unsetenv(name);
+  }
+  const char *name;
+  std::string saved;
+  bool had = false;
+};
+
+TEST_F(CApiTest, SessionInWorldWithoutLauncherIsOneRank) {
+  EnvVar rank("RANK", nullptr), ompi("OMPI_COMM_WORLD_RANK", nullptr),
+      slurm("SLURM_PROCID", nullptr);
+  colossal_session_t *s = nullptr;
+  ASSERT_EQ(colossal_session_create_in_world(plan, 1, 5, &s), COLOSSAL_OK)
+      << colossal_last_error();
+  int32_t r = -1, n = -1;
+  EXPECT_EQ(colossal_session_world(s, &r, &n), COLOSSAL_OK);
+  EXPECT_EQ(r, 0);
+  EXPECT_EQ(n, 1);
+  colossal_session_free(s);
+}
+
+TEST_F(CApiTest, SessionInWorldReportsBadEnvironment) {
+  EnvVar rank("RANK", "one"), size("WORLD_SIZE", "2");
+  colossal_session_t *s = nullptr;
+  EXPECT_EQ(colossal_session_create_in_world(plan, 1, 5, &s),
+            COLOSSAL_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(s, nullptr);
+  EXPECT_HAS(colossal_last_error(), "RANK");
+}
+
+} // namespace
