@@ -126,6 +126,26 @@ int64_t Plan::numRanks() const {
 std::string Plan::meshDescription() const {
   return rt::MeshLayout(impl_->proto.mesh()).describe();
 }
+Status Plan::checkWorld(int64_t ranks, const std::string &launcher) const {
+  int64_t want = numRanks();
+  if (ranks == want)
+    return Status::ok();
+  std::string n = std::to_string(want);
+  std::string how = want == 1 ? "run it without --ranks, mpirun or torchrun"
+                              : "run it with colossal-run --ranks " + n +
+                                    " (or mpirun -np " + n +
+                                    ", torchrun --nproc-per-node " + n + ")";
+  return Status::error(
+      "plan '" + impl_->source + "' was compiled for " +
+      (want == 1 ? std::string("one device")
+                 : n + " ranks (mesh " + meshDescription() + ")") +
+      " but this run has " + std::to_string(ranks) +
+      (ranks == 1 ? " rank" : " ranks") +
+      (launcher.empty() ? "" : " (from " + launcher + ")") + "; " + how +
+      ", or compile it for " + std::to_string(ranks) +
+      (ranks == 1 ? " device" : " devices (--parallel=...)"));
+}
+
 const std::string &Plan::producer() const { return impl_->proto.producer(); }
 const std::string &Plan::mode() const { return impl_->proto.mode(); }
 const std::string &Plan::source() const { return impl_->source; }
@@ -227,18 +247,9 @@ Status Session::create(std::shared_ptr<const Plan> plan,
     Impl &impl = *session->impl_;
     impl.plan = plan;
     const Plan::Impl &p = *plan->impl_;
-    int64_t world = plan->numRanks();
     int commSize = options.communicator ? options.communicator->size() : 1;
-    if (commSize != world)
-      return Status::error(
-          "plan '" + p.source + "' was compiled for " + std::to_string(world) +
-          " ranks (mesh " + plan->meshDescription() + ") but this run has " +
-          std::to_string(commSize) + (commSize == 1 ? " rank" : " ranks") +
-          "; launch it with "
-          "colossal-run --ranks " +
-          std::to_string(world) + " (or mpirun -np " + std::to_string(world) +
-          "), or compile it for " + std::to_string(commSize) +
-          (commSize == 1 ? " device" : " devices"));
+    if (Status s = plan->checkWorld(commSize); !s)
+      return s;
     if (options.communicator && options.communicator->rank() != options.rank)
       return Status::error("SessionOptions::rank (" +
                            std::to_string(options.rank) +

@@ -16,6 +16,8 @@ int64_t MeshLayout::numRanks() const {
 }
 
 std::string MeshLayout::describe() const {
+  if (numRanks() == 1)
+    return "one device";
   std::string s;
   for (size_t i = 0; i < names_.size(); ++i)
     s += (i ? " x " : "") + names_[i] + "=" + std::to_string(sizes_[i]);

@@ -518,23 +518,10 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
   if (Status s = Plan::load(opts.plan, plan); !s)
     return s;
   // A plan runs on the world it was compiled for; say so before any work.
-  if (plan->numRanks() != world.size)
-    return fail(
-        "plan '" + opts.plan + "' was compiled for " +
-        std::to_string(plan->numRanks()) + " ranks (mesh " +
-        plan->meshDescription() + ") but this run has " +
-        std::to_string(world.size) + (world.size == 1 ? " rank" : " ranks") +
-        (world.launcher == "single" ? "" : " (from " + world.launcher + ")") +
-        "; run it with --ranks " + std::to_string(plan->numRanks()) +
-        " (or mpirun -np " + std::to_string(plan->numRanks()) +
-        ", torchrun --nproc-per-node " + std::to_string(plan->numRanks()) +
-        "), or compile it for " + std::to_string(world.size) +
-        (world.size == 1 ? " device" : " devices"));
-  std::printf("plan: %s (%s%s%s)\n", opts.plan.c_str(),
-              plan->producer().empty() ? "unknown producer"
-                                       : plan->producer().c_str(),
-              plan->mode().empty() ? "" : ", ", plan->mode().c_str());
-  std::printf("arena: %s\n", mib(plan->arenaBytes()).c_str());
+  if (Status s = plan->checkWorld(
+          world.size, world.launcher == "single" ? "" : world.launcher);
+      !s)
+    return s;
   if (plan->numRanks() > 1) {
     std::printf("ranks: %" PRId64 " (mesh %s, from %s)\n", plan->numRanks(),
                 plan->meshDescription().c_str(), world.launcher.c_str());

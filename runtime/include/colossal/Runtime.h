@@ -81,6 +81,9 @@ public:
   /// ("dp=4").
   int64_t numRanks() const;
   std::string meshDescription() const;
+  /// Whether a run of `ranks` ranks can execute the plan; the error says how
+  /// to launch it (`launcher` names where the world came from, for it).
+  Status checkWorld(int64_t ranks, const std::string &launcher = "") const;
   /// Who wrote the plan ("colossal-opt 0.1.0"), "infer" or "train", and
   /// where it was loaded from.
   const std::string &producer() const;

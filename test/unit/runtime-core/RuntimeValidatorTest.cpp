@@ -152,7 +152,7 @@ TEST(RuntimeValidator, CollectivesChecked) {
   c->add_axes("device");
   EXPECT_EQ(validate(p), "");
   c->set_axes(0, "tp");
-  EXPECT_HAS(validate(p), "names mesh axis 'tp', which the mesh (device=1)");
+  EXPECT_HAS(validate(p), "names mesh axis 'tp', which the mesh (one device)");
   c->set_kind("broadcast_all");
   EXPECT_HAS(validate(p), "instruction #3 is an unknown collective");
 }
