@@ -522,6 +522,11 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
           world.size, world.launcher == "single" ? "" : world.launcher);
       !s)
     return s;
+  std::printf("plan: %s (%s%s%s)\n", opts.plan.c_str(),
+              plan->producer().empty() ? "unknown producer"
+                                       : plan->producer().c_str(),
+              plan->mode().empty() ? "" : ", ", plan->mode().c_str());
+  std::printf("arena: %s\n", mib(plan->arenaBytes()).c_str());
   if (plan->numRanks() > 1) {
     std::printf("ranks: %" PRId64 " (mesh %s, from %s)\n", plan->numRanks(),
                 plan->meshDescription().c_str(), world.launcher.c_str());
