@@ -104,7 +104,7 @@ TEST(TcpStoreTest, WaitTimesOutWithWhoJoined) {
   }
   auto took = Clock::now() - start;
   EXPECT_GE(took, 290ms);
-  EXPECT_LT(took, 1300ms);
+  EXPECT_LT(took, 3s);
 
   // get waits the store's own timeout.
   auto quick = makeStore(false, server->port(), 1, 200ms, 3);
@@ -126,7 +126,7 @@ TEST(TcpStoreTest, ConnectGivesUpAfterTheTimeout) {
                           "127.0.0.1:" +
                               std::to_string(port));
   EXPECT_HAS(s.message(), "MASTER_ADDR and MASTER_PORT");
-  EXPECT_LT(Clock::now() - start, 1300ms);
+  EXPECT_LT(Clock::now() - start, 3s);
 
   options.port = 0;
   s = TcpStore::create(options, store);
@@ -173,7 +173,7 @@ TEST(TcpStoreTest, LostServerIsAnError) {
   } catch (const gloo::IoException &e) {
     EXPECT_HAS(e.what(), "has rank 0 exited or failed?");
   }
-  EXPECT_LT(Clock::now() - start, 1s);
+  EXPECT_LT(Clock::now() - start, 3s);
   EXPECT_THROW(client->set("k", bytes("v")), gloo::IoException);
 }
 
