@@ -159,11 +159,21 @@ def rel_err(a, b):
 
 def tensor_err(a, b):
     """||a - b|| / ||b||: elementwise relative error is meaningless for
-    weights that pass through zero."""
+    values that pass through zero."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         return float("inf")
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
+
+
+def weights_close(a, b):
+    """How far `a` is from numpy.allclose(a, b, rtol=TOL, atol=TOL): the
+    largest |a - b| / (TOL + TOL |b|), 1.0 at the limit. Trained weights of
+    small magnitude (biases near 0) drift by rounding in absolute terms."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a - b) / (TOL + TOL * np.abs(b)), initial=0.0))
 
 
 # The attention key bias has no gradient in exact arithmetic (softmax does
@@ -212,11 +222,11 @@ def parity(ctx, models, only):
         ok, what = peak_equals_arena(out)
         ctx.check(ok, f"{name}: rank 0's peak device bytes equal its arena ({what})")
         got_w = onnx_weights(export)
-        werr, worst = max((tensor_err(got_w[k], ref_w[k]) if k in got_w
+        werr, worst = max((weights_close(got_w[k], ref_w[k]) if k in got_w
                            else float("inf"), k)
                           for k in ref_w if not k.endswith(NO_GRADIENT))
-        ctx.check(werr <= TOL, f"{name}: exported weights, max ||a-b||/||b|| "
-                               f"{werr:.2e} ({worst})")
+        ctx.check(werr <= 1.0, f"{name}: exported weights allclose(rtol=atol="
+                               f"{TOL}): worst at {werr:.2f} of the limit ({worst})")
 
 
 def inference(ctx, models):
