@@ -213,6 +213,19 @@ colossal_status_t colossal_plan_output(const colossal_plan_t *plan,
   return succeed();
 }
 
+/// The session of `plan` for `options`, as a handle that knows its world.
+static colossal_status_t makeSession(const colossal_plan_t *plan,
+                                     const colossal::SessionOptions &options,
+                                     int32_t worldSize,
+                                     colossal_session_t **out) {
+  std::unique_ptr<colossal::Session> session;
+  colossal::Status s = colossal::Session::create(plan->plan, options, session);
+  if (!s)
+    return fromStatus(s, COLOSSAL_ERROR_LOAD);
+  *out = new colossal_session{std::move(session), options.rank, worldSize};
+  return succeed();
+}
+
 colossal_status_t colossal_session_create(const colossal_plan_t *plan,
                                           int32_t threads,
                                           colossal_session_t **out) {
@@ -224,13 +237,7 @@ colossal_status_t colossal_session_create(const colossal_plan_t *plan,
   return guarded("colossal_session_create", [&] {
     colossal::SessionOptions options;
     options.threads = threads;
-    std::unique_ptr<colossal::Session> session;
-    colossal::Status s =
-        colossal::Session::create(plan->plan, options, session);
-    if (!s)
-      return fromStatus(s, COLOSSAL_ERROR_LOAD);
-    *out = new colossal_session{std::move(session)};
-    return succeed();
+    return makeSession(plan, options, 1, out);
   });
 }
 
@@ -261,13 +268,7 @@ colossal_status_t colossal_session_create_in_world(const colossal_plan_t *plan,
         return fromStatus(s, COLOSSAL_ERROR_RUN);
       options.communicator = std::move(comm);
     }
-    std::unique_ptr<colossal::Session> session;
-    colossal::Status s =
-        colossal::Session::create(plan->plan, options, session);
-    if (!s)
-      return fromStatus(s, COLOSSAL_ERROR_LOAD);
-    *out = new colossal_session{std::move(session), world.rank, world.size};
-    return succeed();
+    return makeSession(plan, options, world.size, out);
   });
 }
 
