@@ -201,6 +201,8 @@ SmallVector<int64_t> globalShape(ArrayRef<int64_t> local, ShardingAttr sharding,
 LogicalResult emitCollective(Operation &op, pb::Collective &c,
                              const DenseMap<Value, int64_t> &bufferOf) {
   auto axes = op.getAttrOfType<ArrayAttr>("axes");
+  if (!axes || op.getNumOperands() != 1 || op.getNumResults() != 1)
+    return op.emitError("has no plan instruction yet");
   for (Attribute a : axes)
     c.add_axes(cast<StringAttr>(a).str());
   c.set_input(bufferOf.lookup(op.getOperand(0)));
@@ -404,6 +406,11 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       freeDead(op, {});
       continue;
     }
+    if (isa<cgd::SendOp, cgd::RecvOp, cgd::CopyToHostOp, cgd::CopyToDeviceOp>(
+            op))
+      return op.emitError("has no plan instruction yet: plans run "
+                          "collectives; sends, receives and host copies come "
+                          "with pipelines and offload");
     auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("cg.offsets");
     if (!offsets)
       return op.emitError("has no memory plan; run --colossal-plan-memory");
