@@ -173,6 +173,24 @@ Status Executor::addCollective(const plan::Collective &c,
     return Status::error(step.where + ": " + s.message());
   step.dim = c.dim();
   step.concatDim = c.concat_dim();
+  // A corrupt plan must not index past a shape.
+  const TensorRef &in0 = step.inputs[0], &out0 = step.outputs[0];
+  int64_t rank = static_cast<int64_t>(in0.shape.size());
+  bool dimmed = c.kind() != "all_reduce";
+  if (dimmed && (step.dim < 0 || step.dim >= rank ||
+                 out0.shape.size() != in0.shape.size() ||
+                 (c.kind() == "all_to_all" &&
+                  (step.concatDim < 0 || step.concatDim >= rank))))
+    return Status::error(step.where + ": dimension " +
+                         std::to_string(step.dim) + " is out of range for " +
+                         formatShape(in0.shape) + "; recompile the model");
+  if (c.kind() == "all_slice" &&
+      in0.shape[step.dim] !=
+          out0.shape[step.dim] * static_cast<int64_t>(step.group.size()))
+    return Status::error(
+        step.where + ": a piece of " + formatShape(out0.shape) +
+        " does not split " + formatShape(in0.shape) + " over " +
+        std::to_string(step.group.size()) + " ranks; recompile the model");
   if (c.kind() == "all_slice") {
     // This rank's piece along `dim`: a slice kernel with bounds known now.
     const TensorRef &in = step.inputs[0], &out = step.outputs[0];

@@ -134,3 +134,35 @@ TEST(RuntimeExecutor, HalfAndBFloat16) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(RuntimeExecutor, CorruptCollectiveIsAnError) {
+  rttest::registerTestBackend();
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_mesh()->add_axis_names("device");
+  p.mutable_mesh()->add_axis_sizes(1);
+  plan::Collective *c = p.mutable_ranks(0)->add_program()->mutable_collective();
+  c->set_kind("all_slice");
+  c->add_axes("device");
+  c->set_input(0);
+  c->set_output(3);
+  c->set_dim(5);
+  std::unique_ptr<rt::Backend> backend;
+  ASSERT_TRUE(rt::createBackend("test", {}, backend).isOk());
+  std::unique_ptr<rt::Executor> exec;
+  rt::Status s =
+      rt::Executor::create(p, 0, 0, nullptr, ".", "t", *backend, exec);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("dimension 5 is out of range"), std::string::npos)
+      << s.message();
+  // A collective that needs other ranks, without a communicator.
+  c->set_kind("all_reduce");
+  s = rt::Executor::create(p, 0, 0, nullptr, ".", "t", *backend, exec);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("this session has no communicator"),
+            std::string::npos)
+      << s.message();
+}
+
+} // namespace
