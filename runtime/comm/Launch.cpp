@@ -510,4 +510,24 @@ createInProcessCommunicators(int size, std::chrono::milliseconds timeout,
   return Status::ok();
 }
 
+Status pickFreePort(int &port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return Status::error(std::string("cannot open a socket: ") +
+                         std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 &&
+            ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!ok)
+    return Status::error(std::string("cannot find a free port: ") +
+                         std::strerror(err));
+  port = ntohs(addr.sin_port);
+  return Status::ok();
+}
+
 } // namespace colossal::rt

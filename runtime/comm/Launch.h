@@ -50,6 +50,10 @@ Status createWorldCommunicator(const WorldInfo &world,
                                std::chrono::milliseconds timeout,
                                std::unique_ptr<Communicator> &out);
 
+/// A TCP port on the loopback interface that nobody listens on right now
+/// (bound, read back, released), for a launcher's MASTER_PORT.
+Status pickFreePort(int &port);
+
 /// `size` connected communicators in this process, one per rank (each to be
 /// used from its own thread), over loopback TCP.
 Status

@@ -2,10 +2,9 @@
 
 #include "tools/colossal-run/Launcher.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include "runtime/comm/Launch.h"
+
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,28 +17,6 @@ namespace colossal::tools {
 namespace {
 
 using rt::Status;
-
-/// A TCP port on the loopback interface that is free right now.
-Status freePort(int &port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return Status::error(std::string("cannot open a socket: ") +
-                         std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0) {
-    ::close(fd);
-    return Status::error(std::string("cannot find a free port: ") +
-                         std::strerror(errno));
-  }
-  port = ntohs(addr.sin_port);
-  ::close(fd);
-  return Status::ok();
-}
 
 std::string describeExit(int status) {
   if (WIFEXITED(status))
@@ -61,7 +38,7 @@ void onSignal(int sig) { forwardSignal = sig; }
 Status launchRanks(int ranks, const std::vector<std::string> &args,
                    int timeoutSeconds) {
   int port = 0;
-  if (Status s = freePort(port); !s)
+  if (Status s = rt::pickFreePort(port); !s)
     return s;
   std::fflush(stdout);
   std::fflush(stderr);

@@ -145,6 +145,13 @@ inline void runRanks(std::vector<std::unique_ptr<Communicator>> &comms,
     t.join();
 }
 
+/// A loopback port nobody listens on.
+inline int unusedPort() {
+  int port = 0;
+  EXPECT_TRUE(rt::pickFreePort(port).isOk());
+  return port;
+}
+
 } // namespace colossal::rt::test
 
 #endif // COLOSSAL_TEST_UNIT_RUNTIME_COMM_COMMTESTUTIL_H

@@ -25,19 +25,6 @@ std::string text(const std::vector<char> &v) {
   return std::string(v.begin(), v.end());
 }
 
-/// A port nobody listens on (bound, read back, released).
-int unusedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::shared_ptr<TcpStore> makeStore(bool server, int port, int rank,
                                     std::chrono::milliseconds timeout = 2s,
                                     int worldSize = 2) {
