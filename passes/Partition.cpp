@@ -115,11 +115,9 @@ struct Partitioner {
     }
     // (2) Dimensions split differently: gather the old split.
     for (int64_t d = 0; d < s.rank(); ++d) {
-      const Axes &have = s.dims[d], &want = to.dims[d];
-      bool prefix = have.size() <= want.size() &&
-                    std::equal(have.begin(), have.end(), want.begin());
-      if (have == want || prefix)
-        continue;
+      const Axes &have = s.dims[d];
+      if (to.dimRefines(d, s))
+        continue; // equal, or split further in step 3
       SmallVector<int64_t> shape = shapeOfX();
       shape[d] *= product(have);
       x = b.create<cgd::AllGatherOp>(loc, withShape(x.getType(), shape), x,

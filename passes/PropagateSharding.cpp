@@ -160,17 +160,6 @@ struct PropagateShardingPass
         return std::nullopt;
       return Spec::fromAttr(attr, rankOf(v));
     };
-    auto refines = [](const Spec &coarse, const Spec &fine) {
-      if (coarse.hasPartial() || fine.hasPartial() ||
-          coarse.rank() != fine.rank())
-        return false;
-      for (int64_t d = 0; d < coarse.rank(); ++d) {
-        const auto &c = coarse.dims[d], &f = fine.dims[d];
-        if (c.size() > f.size() || !std::equal(c.begin(), c.end(), f.begin()))
-          return false;
-      }
-      return true;
-    };
     SmallVector<Operation *> ops;
     for (Operation &op : func.getBody().front())
       ops.push_back(&op);
@@ -191,7 +180,7 @@ struct PropagateShardingPass
         else
           want = w;
       }
-      if (!agree || !want || *want == *have || !refines(*have, *want))
+      if (!agree || !want || *want == *have || !want->refines(*have))
         continue;
       // The operands' pieces, aligned at the right; broadcast dims whole.
       auto shape = cast<ShapedType>(result.getType()).getShape();
@@ -205,7 +194,7 @@ struct PropagateShardingPass
           if (vShape[d] == shape[d + shift])
             s.dims[d] = want->dims[d + shift];
         auto current = specAt(op, operandShardingAttrName(), i, v);
-        ok = ok && current && refines(*current, s) &&
+        ok = ok && current && s.refines(*current) &&
              succeeded(s.localShape(vShape, mesh));
         operands.push_back(s);
       }

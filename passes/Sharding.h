@@ -50,7 +50,11 @@ struct Spec {
   int64_t splitOf(int64_t dim, const MeshInfo &mesh) const;
   /// Product of splitOf over all dimensions.
   int64_t splitProduct(const MeshInfo &mesh) const;
-  bool usesAxis(llvm::StringRef axis) const;
+  /// Whether dimension `dim` splits `coarse`'s split further (its axes
+  /// start with `coarse`'s): getting there needs only local slices.
+  bool dimRefines(int64_t dim, const Spec &coarse) const;
+  /// dimRefines on every dimension, neither side a pending sum.
+  bool refines(const Spec &coarse) const;
   /// The same layout without pending sums.
   Spec withoutPartial() const;
   /// Per-device shape of `shape`; fails when a dimension does not divide.

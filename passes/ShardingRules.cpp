@@ -105,11 +105,18 @@ int64_t Spec::splitProduct(const MeshInfo &mesh) const {
   return n;
 }
 
-bool Spec::usesAxis(StringRef axis) const {
-  for (const auto &axes : dims)
-    if (llvm::is_contained(axes, axis))
-      return true;
-  return llvm::is_contained(partial, axis);
+bool Spec::dimRefines(int64_t dim, const Spec &coarse) const {
+  const auto &c = coarse.dims[dim], &f = dims[dim];
+  return c.size() <= f.size() && std::equal(c.begin(), c.end(), f.begin());
+}
+
+bool Spec::refines(const Spec &coarse) const {
+  if (coarse.hasPartial() || hasPartial() || coarse.rank() != rank())
+    return false;
+  for (int64_t d = 0; d < rank(); ++d)
+    if (!dimRefines(d, coarse))
+      return false;
+  return true;
 }
 
 Spec Spec::withoutPartial() const {

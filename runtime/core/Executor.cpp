@@ -124,7 +124,7 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
     }
     if (inst.kind_case() == plan::Instruction::kCollective) {
       if (Status s = addCollective(inst.collective(),
-                                   "instruction #" + std::to_string(i), plan);
+                                   "instruction #" + std::to_string(i), mesh);
           !s)
         return Status::error("plan '" + source + "': " + s.message());
       continue;
@@ -161,8 +161,7 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
 
 Status Executor::addCollective(const plan::Collective &c,
                                const std::string &where,
-                               const plan::Plan &plan) {
-  MeshLayout mesh(plan.mesh());
+                               const MeshLayout &mesh) {
   Step step;
   step.where = where + " (" + c.kind() + ")";
   step.inputs.push_back(buffers_.at(c.input()));

@@ -23,6 +23,8 @@
 
 namespace colossal::rt {
 
+class MeshLayout;
+
 class Executor {
 public:
   /// Prepares rank program `programIndex` of `plan` (checked by
@@ -70,7 +72,7 @@ private:
   };
 
   Status addCollective(const plan::Collective &c, const std::string &where,
-                       const plan::Plan &plan);
+                       const MeshLayout &mesh);
   Status runCollective(const Step &step);
 
   Backend &backend_;
