@@ -62,11 +62,13 @@ def GraphSummaryPass : Pass<"colossal-graph-summary", "::mlir::ModuleOp"> {
 def PlanMemoryPass : Pass<"colossal-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Assigns every tensor an offset in one arena per device";
   let description = [{
-    The static memory plan of a single-device program, in program order:
-    parameters and constants first, each in its own slot; then inputs (kept
-    for the whole run, since callers set them once and may run many times);
-    then intermediates, first-fit into the space freed by values whose last
-    use has passed. Reshapes and sharding annotations alias their input (no
+    The static memory plan of a single-device program: parameters and
+    constants first, each in its own slot; then inputs (kept for the whole
+    run, since callers set them once and may run many times) and
+    intermediates (from the op that writes them to their last reader),
+    placed by size, largest first, each in the smallest gap that the
+    buffers living at the same time leave (greedy by size, as TensorFlow
+    Lite plans its arenas). Reshapes and sharding annotations alias their input (no
     copy). An elementwise op whose operand dies at it and has the result's
     size writes in place. Outputs stay until the end.
 
@@ -83,6 +85,36 @@ def PlanMemoryPass : Pass<"colossal-plan-memory", "::mlir::ModuleOp"> {
            "Byte alignment of every buffer">,
     Option<"inPlace", "in-place", "bool", "true",
            "Let elementwise ops write over an operand that dies at them">
+  ];
+}
+
+def EstimateMemoryPass : Pass<"colossal-estimate-memory", "::mlir::ModuleOp"> {
+  let summary = "Predicts a per-device program's peak memory from its buffers' lifetimes";
+  let description = [{
+    Adds up, at every op of a single-device program, the bytes of the
+    buffers the runtime keeps then (the lifetimes the memory plan uses:
+    parameters and constants for the whole run, inputs for the whole run,
+    intermediates from their writer to their last reader, aliases free,
+    elementwise results written in place), without placing them. The
+    largest sum is the program's peak: a lower bound of any arena, which the
+    memory plan's arena should come close to. Records the module's
+    `cg.memory_estimate`: the peak bytes, where it happens, and what is live
+    then (weights, optimizer state, constants, inputs, forward activations
+    kept for the backward, backward buffers, collective buffers).
+    `colossal-opt --estimate` with the flags of a compiled training step
+    runs it on each rank's program.
+
+    ```mlir
+    module attributes {cg.memory_estimate = {peak_bytes = 1856 : i64, ...}}
+    ```
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", "64",
+           "Byte alignment of every buffer">,
+    Option<"inPlace", "in-place", "bool", "true",
+           "Elementwise ops write over an operand that dies at them">,
+    Option<"report", "report", "bool", "false",
+           "Also print the peak and what is live then as a remark">
   ];
 }
 

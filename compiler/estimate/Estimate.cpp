@@ -30,7 +30,8 @@ static llvm::Error usageError(const llvm::Twine &message) {
 
 llvm::Error mlir::colossal::estimateModule(ModuleOp module,
                                            const EstimateRequest &request,
-                                           llvm::raw_ostream &os) {
+                                           llvm::raw_ostream &os,
+                                           DictionaryAttr program) {
   if (request.mode != "train")
     return usageError("--estimate models training steps; use --mode=train "
                       "(inference estimates come with the runtime issue)");
@@ -103,6 +104,26 @@ llvm::Error mlir::colossal::estimateModule(ModuleOp module,
   result["estimate_time_s"] = seconds;
   if (request.includeWorkload)
     result["workload"] = describeWorkload(*workload);
+  result["memory_source"] = program ? "program" : "analytic";
+  if (program) {
+    // The compiled program's buffers, added up op by op, are the
+    // prediction; the per-layer model used by the search stands beside it.
+    llvm::json::Object memory;
+    int64_t peak = 0;
+    for (NamedAttribute field : program) {
+      if (auto i = dyn_cast<IntegerAttr>(field.getValue()))
+        memory[field.getName().str()] = i.getInt();
+      else if (auto s = dyn_cast<StringAttr>(field.getValue()))
+        memory[field.getName().str()] = s.str();
+      if (field.getName() == "peak_bytes")
+        peak = cast<IntegerAttr>(field.getValue()).getInt();
+    }
+    result["analytic_peak_memory_bytes"] = estimate->peak_memory_bytes;
+    result["peak_memory_bytes"] = peak;
+    result["fits_in_memory"] =
+        static_cast<double>(peak) <= estimate->usable_memory_bytes;
+    result["program_memory"] = std::move(memory);
+  }
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(result))) << "\n";
   return llvm::Error::success();
 }

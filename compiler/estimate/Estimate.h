@@ -32,8 +32,13 @@ struct EstimateRequest {
 };
 
 /// Estimates `module` under `request` and writes one JSON object to `os`.
+/// `program`, when given, is the memory estimate of the compiled per-rank
+/// program of the same job (colossal-estimate-memory's cg.memory_estimate):
+/// it is the predicted peak, and the cost model's own figure is reported
+/// beside it as analytic_peak_memory_bytes.
 llvm::Error estimateModule(ModuleOp module, const EstimateRequest &request,
-                           llvm::raw_ostream &os);
+                           llvm::raw_ostream &os,
+                           DictionaryAttr program = nullptr);
 
 struct AutoParallelRequest {
   EstimateRequest job;      ///< mode, cluster, batch, dtype, ...

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <list>
 #include <set>
@@ -122,7 +123,8 @@ public:
   ~TcpStoreServer() {
     if (thread_.joinable()) {
       char byte = 0;
-      // The loop wakes on this byte and leaves; nothing else can stop poll().
+      // The loop wakes on this byte and leaves once the other ranks have
+      // hung up, or kLinger later; nothing else can stop poll().
       while (::write(wake_[1], &byte, 1) < 0 && errno == EINTR) {
       }
       thread_.join();
@@ -143,6 +145,8 @@ private:
   };
 
   TcpStoreServer() = default;
+
+  static constexpr std::chrono::milliseconds kLinger{3000};
 
   Status listenOn(int port) {
     if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0)
@@ -185,7 +189,21 @@ private:
     std::list<Conn> conns;
     std::vector<pollfd> fds;
     std::vector<Conn *> order;
+    // Asked to stop, the server lingers while other ranks are still
+    // connected (a bounded while): survivors of a failed collective ask it
+    // which rank left, and rank 0 often fails first.
+    bool closing = false;
+    auto deadline = std::chrono::steady_clock::now();
     while (true) {
+      int waitMs = -1;
+      if (closing) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+        if (conns.empty() || left <= 0)
+          break;
+        waitMs = static_cast<int>(left);
+      }
       fds.clear();
       order.clear();
       fds.push_back({wake_[0], POLLIN, 0});
@@ -196,13 +214,18 @@ private:
              0});
         order.push_back(&c);
       }
-      if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (::poll(fds.data(), fds.size(), waitMs) < 0) {
         if (errno == EINTR)
           continue;
         break;
       }
-      if (fds[0].revents)
-        break;
+      if (fds[0].revents && !closing) {
+        char byte;
+        while (::read(wake_[0], &byte, 1) > 0) {
+        }
+        closing = true;
+        deadline = std::chrono::steady_clock::now() + kLinger;
+      }
       if (fds[1].revents & POLLIN)
         acceptAll(conns);
       for (size_t i = 0; i < order.size(); ++i) {

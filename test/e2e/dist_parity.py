@@ -384,8 +384,9 @@ def dead_rank(ctx, models):
     named = [l for l in others if "rank 2 has left the run" in l]
     ctx.check(len(others) == 3 and len(named) == 3,
               f"the 3 surviving ranks report their error with their rank and "
-              f"name rank 2 ({len(named)} of {len(others)}; e.g. "
-              f"{others[0][-160:] if others else ''})")
+              f"name rank 2 ({len(named)} of {len(others)}"
+              + "".join("; not named: " + l[-200:] for l in others
+                        if l not in named) + ")")
 
 
 def main():

@@ -454,7 +454,8 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
 /// partitions and plans memory; mlir-opt's pass-manager flags apply.
 static LogicalResult runPipelinePasses(ModuleOp module,
                                        const ExecutableParallel *compile,
-                                       bool trainStep) {
+                                       bool trainStep,
+                                       bool estimateMemory = false) {
   PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
@@ -543,7 +544,10 @@ static LogicalResult runPipelinePasses(ModuleOp module,
       pm.addPass(mlir::colossal::createPartitionPass());
       pm.addPass(mlir::colossal::createBucketCollectivesPass());
     }
-    pm.addPass(mlir::colossal::createPlanMemoryPass());
+    if (estimateMemory)
+      pm.addPass(mlir::colossal::createEstimateMemoryPass());
+    else
+      pm.addPass(mlir::colossal::createPlanMemoryPass());
   }
   return pm.run(module);
 }
@@ -633,6 +637,76 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
                    outputFilename);
 }
 
+/// --estimate with --loss: compiles the training step these flags describe
+/// for each rank (as --emit=plan would) and adds up its buffers op by op.
+/// The job's global batch and micro-batch follow from the program: --batch,
+/// if given, must agree.
+static FailureOr<DictionaryAttr>
+estimateProgram(MLIRContext &context, StringRef path,
+                const ExecutableParallel &par,
+                mlir::colossal::EstimateRequest &job) {
+  std::string message;
+  auto input = openInputFile(path, &message);
+  if (!input) {
+    llvm::errs() << "colossal-opt: " << message << "\n";
+    return failure();
+  }
+  bool onnx = mlir::colossal::onnx::looksLikeOnnx(path, input->getBuffer());
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context, llvm::errs());
+  OwningOpRef<ModuleOp> module = loadModule(
+      context, sourceMgr, path, std::move(input), onnx, /*defaultBatch=*/false);
+  if (!module)
+    return failure();
+  // The sequences one run takes (dp x micro-batch), before partitioning.
+  int64_t perRun = 0;
+  for (auto func : module->getOps<func::FuncOp>())
+    for (BlockArgument arg : func.getArguments())
+      if (auto type = dyn_cast<ShapedType>(arg.getType());
+          type && type.getRank() > 0 && !perRun)
+        perRun = type.getDimSize(0);
+  if (perRun <= 0 || perRun % par.dp != 0) {
+    llvm::errs() << "colossal-opt: --estimate of a training step needs the "
+                    "model's batch bound to a multiple of dp="
+                 << par.dp << " (--bind=batch=N)\n";
+    return failure();
+  }
+  int64_t global = perRun * microBatchesOption;
+  if (job.batch > 0 && job.batch != global) {
+    llvm::errs() << "colossal-opt: --batch=" << job.batch
+                 << " is not the batch of the training step these flags "
+                    "compile: "
+                 << perRun << " sequences per run x " << microBatchesOption
+                 << " micro-batch(es) = " << global
+                 << "; drop --batch or make them agree\n";
+    return failure();
+  }
+  job.batch = global;
+  int64_t micro = perRun / par.dp;
+  if (par.microBatch > 0 && par.microBatch != micro) {
+    llvm::errs() << "colossal-opt: --parallel=" << parallelOption
+                 << " says micro-batch=" << par.microBatch
+                 << ", but each of the " << par.dp << " replicas runs " << micro
+                 << " sequences at a time\n";
+    return failure();
+  }
+  std::string parallel =
+      parallelOption.empty() ? std::string("dp=1") : parallelOption.getValue();
+  if (par.microBatch == 0)
+    parallel += ",micro-batch=" + std::to_string(micro);
+  job.parallel = parallel;
+  if (failed(runPipelinePasses(*module, &par, /*trainStep=*/true,
+                               /*estimateMemory=*/true)))
+    return failure();
+  auto estimate =
+      (*module)->getAttrOfType<DictionaryAttr>("cg.memory_estimate");
+  if (!estimate) {
+    llvm::errs() << "colossal-opt: the memory estimate recorded nothing\n";
+    return failure();
+  }
+  return estimate;
+}
+
 /// --estimate (JSON of the cost model's estimate), --auto-parallel (the
 /// annotated IR), --mode=infer (the compiled IR or a plan file).
 static int runDriven(Driven what, StringRef path,
@@ -660,15 +734,18 @@ static int runDriven(Driven what, StringRef path,
       return 1;
     }
   }
-  bool trainStep = what == Driven::Compile && modeOption == "train";
+  // --estimate with the flags of a training step: the estimate of the plan
+  // those flags compile, whose memory comes from each rank's program.
+  bool programEstimate = what == Driven::Estimate && !lossOption.empty();
+  bool compiling = what == Driven::Compile || programEstimate;
+  bool trainStep = compiling && modeOption == "train";
   ExecutableParallel par; // the devices a compiled plan runs on
   if (!lossOption.empty() && !trainStep && !searchThenCompile) {
     llvm::errs() << "colossal-opt: --loss compiles a training step; use it "
-                    "with --mode=train (and without --estimate or "
-                    "--auto-parallel)\n";
+                    "with --mode=train (and without --auto-parallel)\n";
     return 1;
   }
-  if (what == Driven::Compile) {
+  if (compiling) {
     if (modeOption != "infer" && modeOption != "train") {
       llvm::errs() << "colossal-opt: --mode=" << modeOption
                    << " is not a mode; use --mode=infer or --mode=train\n";
@@ -760,21 +837,30 @@ static int runDriven(Driven what, StringRef path,
   OwningOpRef<ModuleOp> module =
       loadModule(context, sourceMgr, path, std::move(input), onnx,
                  what != Driven::Compile);
-  if (!module ||
-      failed(runPipelinePasses(
-          *module, what == Driven::Compile ? &par : nullptr, trainStep)))
+  if (!module || failed(runPipelinePasses(
+                     *module, what == Driven::Compile ? &par : nullptr,
+                     what == Driven::Compile && trainStep)))
     return 1;
 
   switch (what) {
   case Driven::Estimate: {
+    mlir::colossal::EstimateRequest job = jobFromFlags();
+    DictionaryAttr program;
+    if (programEstimate) {
+      FailureOr<DictionaryAttr> estimated =
+          estimateProgram(context, path, par, job);
+      if (failed(estimated))
+        return 1;
+      program = *estimated;
+    }
     std::string message;
     auto output = openOutputFile(outputFilename, &message);
     if (!output) {
       llvm::errs() << "colossal-opt: " << message << "\n";
       return 1;
     }
-    if (llvm::Error error = mlir::colossal::estimateModule(
-            *module, jobFromFlags(), output->os()))
+    if (llvm::Error error =
+            mlir::colossal::estimateModule(*module, job, output->os(), program))
       return reportError(std::move(error));
     output->keep();
     return 0;

@@ -69,8 +69,9 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   // How a training step is driven (colossal-optimizer).
-  if (isa<ModuleOp>(op) && (name == "cg.training" || name == "cg.loss" ||
-                            name == "cg.derived_weights")) {
+  if (isa<ModuleOp>(op) &&
+      (name == "cg.training" || name == "cg.loss" ||
+       name == "cg.derived_weights" || name == "cg.memory_estimate")) {
     if (!isa<DictionaryAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be a dictionary";
     return success();
