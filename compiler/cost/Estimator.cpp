@@ -43,6 +43,7 @@ struct LayerCost {
   double tpFwd = 0, tpBwd = 0; ///< TP collectives
   double spFwd = 0, spBwd = 0; ///< context-parallel exchange, exposed
   double params = 0;           ///< parameters held (after TP)
+  double replicatedParams = 0; ///< of which every TP rank holds whole
   double actStored = 0;        ///< bytes kept for backward
   double actKept = 0;          ///< bytes kept without recomputation
   double actFull = 0;          ///< bytes materialised by recompute
@@ -52,7 +53,7 @@ struct LayerCost {
 /// Per pipeline stage sums.
 struct StageCost {
   double fwd = 0, bwd = 0, recompute = 0, tp = 0, tpBwd = 0, sp = 0;
-  double params = 0, largestLayerParams = 0;
+  double params = 0, largestLayerParams = 0, replicatedParams = 0;
   double actStored = 0, actWorking = 0;
   double blockLayers = 0; ///< transformer layers on the stage
   double total() const { return fwd + bwd + recompute + tp + sp; }
@@ -204,6 +205,7 @@ static LayerCost costLayer(const Ctx &x, const LayerSpec &l) {
     }
   }
   lc.params = l.params_split / x.tpParamDiv + l.params_replicated;
+  lc.replicatedParams = l.params_replicated;
   ParallelConfig keepAll = x.cfg;
   if (l.role != LayerRole::Block) // Megatron checkpoints transformer layers
     keepAll.recompute = Recompute::None;
@@ -248,6 +250,7 @@ static void addToStage(const Ctx &x, const Workload &w, size_t li,
   }
   if (withParams) {
     s.params += count * lc.params;
+    s.replicatedParams += count * lc.replicatedParams;
     s.largestLayerParams = std::max(s.largestLayerParams, lc.params);
   }
   s.actStored += stored;
@@ -416,6 +419,14 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
         exposed = md * std::max(0.0, perMb - s.total());
       }
     }
+    // 2D/2.5D/3D tensor parallelism splits every op's rows over the whole
+    // tp mesh, so the weights it leaves whole (norms, biases, convolutions)
+    // see different rows on each tp rank: their gradients are all-reduced
+    // over the tp group once per step, after the last backward (1D keeps
+    // those rows whole on every tp rank and needs no such reduction).
+    if (cfg.tp > 1 && cfg.tp_mode != TpMode::OneD && s.replicatedParams > 0)
+      exposed += collective(x, CollectiveKind::AllReduce,
+                            s.replicatedParams * w.grad_bytes, x.tpGroup);
     tb.dp_comm_exposed = std::max(tb.dp_comm_exposed, exposed);
 
     // Optimizer step, on the device or on the host.
@@ -520,6 +531,10 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
   est.usable_memory_bytes = c.device.memory_bytes - c.device.reserved_bytes;
   est.fits_in_memory = peak <= est.usable_memory_bytes;
   est.host_memory_bytes_per_node = hostPeak * gpn;
+  est.usable_host_memory_bytes_per_node = c.host.memory_bytes;
+  est.fits_in_host_memory =
+      est.host_memory_bytes_per_node <= est.usable_host_memory_bytes_per_node ||
+      est.host_memory_bytes_per_node == 0;
   return est;
 }
 
@@ -535,6 +550,8 @@ llvm::json::Value Estimate::toJSON() const {
       {"usable_memory_bytes", usable_memory_bytes},
       {"fits_in_memory", fits_in_memory},
       {"host_memory_bytes_per_node", host_memory_bytes_per_node},
+      {"usable_host_memory_bytes_per_node", usable_host_memory_bytes_per_node},
+      {"fits_in_host_memory", fits_in_host_memory},
       {"model_flops", model_flops},
       {"hardware_flops", hardware_flops},
       {"micro_batches", micro_batches},

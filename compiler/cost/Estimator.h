@@ -74,7 +74,12 @@ struct Estimate {
   double usable_memory_bytes = 0;     ///< device memory minus reserved
   bool fits_in_memory = false;
   double host_memory_bytes_per_node = 0; ///< offloaded state
-  double model_flops = 0;                ///< per step, all devices
+  /// The node's host memory (the cluster spec's host.memory_bytes), and
+  /// whether the offloaded state fits in it (true when the spec gives no
+  /// host memory and nothing is offloaded).
+  double usable_host_memory_bytes_per_node = 0;
+  bool fits_in_host_memory = true;
+  double model_flops = 0; ///< per step, all devices
   double hardware_flops = 0;
   int64_t micro_batches = 0; ///< per pipeline, per step
   int64_t critical_stage = 0;
@@ -88,7 +93,8 @@ struct Estimate {
 
 /// Estimates one training step. Fails (with the config error) when `cfg`
 /// does not fit `w` on `c` (see validateParallelConfig); a plan that is valid
-/// but does not fit in memory succeeds with fits_in_memory = false.
+/// but does not fit in memory succeeds with fits_in_memory = false (or,
+/// for host memory, fits_in_host_memory = false).
 llvm::Expected<Estimate> estimate(const Workload &w, const ParallelConfig &cfg,
                                   const ClusterSpec &c,
                                   const EstimateOptions &opts = {});

@@ -300,6 +300,21 @@ llvm::Error colossal::cost::validateParallelConfig(const ParallelConfig &c,
                             : "tp=" + llvm::Twine(c.tp)) +
                        " does not divide the number of heads (" +
                        llvm::Twine(w.heads) + ")");
+  if (c.tp > 1 && !w.layers.empty()) {
+    // Tensor parallelism splits linear layers (column/row) and attention
+    // heads; a model with neither (a CNN: convolutions stay whole) would
+    // only replicate its work over the tp ranks.
+    bool splittable = false;
+    for (const LayerSpec &l : w.layers)
+      for (const OpSpec &op : l.ops)
+        splittable |= op.tp_role != TpRole::Replicated ||
+                      (op.kind == OpKind::Attention && op.heads > 1);
+    if (!splittable)
+      return configError("tp=" + llvm::Twine(c.tp) +
+                         ": the model has no linear layers or attention "
+                         "heads that tensor parallelism can split; use dp "
+                         "(and zero) instead");
+  }
   if (w.hidden > 0 && w.hidden % c.tp != 0)
     return configError("tp=" + llvm::Twine(c.tp) +
                        " does not divide the hidden size (" +

@@ -117,6 +117,9 @@ struct LayerSpec {
 
 struct Workload {
   std::string name;
+  /// How the layers were found (for reports), e.g. "12 blocks of 2
+  /// segments ..." or "no repeated structure ...".
+  std::string structure;
   std::vector<LayerSpec> layers;
   int64_t global_batch = 1; ///< sequences per optimizer step
   int64_t seq_len = 1;

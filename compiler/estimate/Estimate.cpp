@@ -89,6 +89,7 @@ llvm::Error mlir::colossal::estimateModule(ModuleOp module,
       {"name", workload->name},
       {"parameters", workload->parameterCount()},
       {"blocks", workload->blockLayerCount()},
+      {"structure", workload->structure},
       {"forward_flops_per_sample", workload->forwardFlopsPerSample()},
       {"hidden", workload->hidden},
       {"heads", workload->heads},
@@ -267,8 +268,14 @@ mlir::colossal::autoParallelModule(ModuleOp module,
                                  job.batch / (cfg.dp * cfg.sp), weightBudget);
   if (!intra)
     return intra.takeError();
-  if (report.getAsObject())
-    (*report.getAsObject())["intra_op"] = intra->toJSON();
+  if (auto *o = report.getAsObject()) {
+    o->insert({"intra_op", intra->toJSON()});
+    // The integer program's proven relative gap (0 when CBC proved its
+    // choice optimal; what is left between its bound and its choice when
+    // it stopped at the time limit).
+    if (auto *plan = o->getObject("plan"))
+      (*plan)["optimality_gap"] = intra->gap;
+  }
   if (request.reportText && cfg.tp > 1) {
     llvm::errs() << "per-op tensor parallelism (integer program: " << intra->ops
                  << " ops, " << intra->variables << " variables, "

@@ -1,7 +1,8 @@
 //===- GraphWorkload.cpp - The cost model's view of an imported graph -----===//
 //
-// Steps: (1) number the repeated blocks by the names of the parameters they
-// use, (2) give every op a layer, (3) follow tensor-parallel splitting from
+// Steps: (1) find the repeated blocks from the dataflow (LayerStructure.h;
+// names are only labels), (2) give every op a layer, (3) follow
+// tensor-parallel splitting from
 // column GEMMs to the row GEMMs that consume them, (4) turn ops into cost
 // ops, with chains of elementwise ops costed as one fused kernel that reads
 // its external inputs and writes its result, (5) merge identical blocks.
@@ -9,16 +10,18 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/estimate/GraphWorkload.h"
+#include "compiler/estimate/LayerStructure.h"
 
 #include "dialects/Graph/IR/GraphOps.h"
 #include "passes/GraphStats.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseSet.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::colossal;
@@ -28,20 +31,6 @@ namespace cost = ::colossal::cost;
 namespace {
 
 constexpr int kPre = -1;
-
-/// "h.3.attn.q_proj.weight" -> "h.3"; "" when the name has no block index.
-std::string blockKey(StringRef name) {
-  SmallVector<StringRef> parts;
-  name.split(parts, '.');
-  std::string key;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    key += (i ? "." : "") + parts[i].str();
-    if (i > 0 && !parts[i].empty() &&
-        llvm::all_of(parts[i], [](char c) { return std::isdigit(c); }))
-      return key;
-  }
-  return "";
-}
 
 bool isElementwise(Operation *op) {
   return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
@@ -72,13 +61,16 @@ struct Extractor {
   const WorkloadOptions &options;
   double e;         // bytes per element of float values during compute
   double batch = 1; // batch the module was imported with
+  LayerStructure structure;
+  std::vector<cost::LayerSpec> *layers = nullptr; // by layer + 1, in run()
   int numBlocks = 0;
-  llvm::StringMap<int> blockIndex;
   DenseMap<Operation *, int> layerOf;
   llvm::DenseSet<Value> split; // values split over TP ranks
   llvm::DenseSet<Value> saved; // values kept for backward
   llvm::DenseSet<Operation *> splitParams;
   DenseMap<Operation *, int> paramOwner; // param -> layer that counts it
+  llvm::DenseSet<std::pair<Operation *, Operation *>> countedVectors;
+  llvm::DenseSet<std::pair<Operation *, int>> sharedCopies;
   /// Fused elementwise regions: each elementwise op's region root, and the
   /// ops of each root.
   DenseMap<Operation *, Operation *> rootOf;
@@ -121,7 +113,6 @@ struct Extractor {
     return it == layerOf.end() ? kPre : it->second;
   }
 
-  void numberBlocks();
   void assignLayers();
   void addOp(cost::LayerSpec &layer, Operation *op, int index);
   void addRegion(cost::LayerSpec &layer, Operation *root);
@@ -129,7 +120,7 @@ struct Extractor {
                       bool attentionCore = false);
   void addDropout(cost::LayerSpec &layer, Value v);
   void countParam(cost::LayerSpec &layer, ParamOp param, int index,
-                  std::vector<cost::LayerSpec> &shared);
+                  std::vector<cost::LayerSpec> &shared, Operation *user);
 };
 
 /// An elementwise op joins the region of its users when all of them are
@@ -159,59 +150,37 @@ void Extractor::formRegions() {
       regionOps[it->second].push_back(op);
 }
 
-void Extractor::numberBlocks() {
-  func.walk([&](Operation *op) {
-    if (isa<ParamOp>(op))
-      return;
-    for (Value operand : op->getOperands())
-      if (auto param = operand.getDefiningOp<ParamOp>()) {
-        std::string key = blockKey(param.getName());
-        if (!key.empty() && !blockIndex.count(key))
-          blockIndex[key] = numBlocks++;
-      }
-  });
-}
-
 void Extractor::assignLayers() {
-  int post = numBlocks; // the layer after the last block
-  func.walk([&](Operation *op) {
-    if (isa<ParamOp, ConstantOp, func::FuncOp, func::ReturnOp>(op))
-      return;
-    int layer = kPre;
-    bool usesGlobalParam = false;
-    for (Value operand : op->getOperands()) {
-      if (auto param = paramOf(operand)) {
-        std::string key = blockKey(param.getName());
-        if (key.empty())
-          usesGlobalParam = true;
-        else
-          layer = std::max(layer, blockIndex.lookup(key));
-        continue;
-      }
-      layer = std::max(layer, layerOfValue(operand));
-    }
-    // Weights outside any block after the last block (final norm, head).
-    if (numBlocks > 0 && usesGlobalParam && layer == numBlocks - 1 &&
-        llvm::none_of(op->getOperands(), [&](Value v) {
-          auto p = paramOf(v);
-          return p && !blockKey(p.getName()).empty();
-        }))
-      layer = post;
-    layerOf[op] = layer;
-  });
+  structure = findLayerStructure(func);
+  numBlocks = structure.numBlocks;
+  layerOf = structure.layerOf;
 }
 
-void Extractor::saveActivation(cost::LayerSpec &layer, Value v,
+void Extractor::saveActivation(cost::LayerSpec &user, Value v,
                                bool attentionCore) {
   if (!isActivation(v) || !saved.insert(v).second)
     return; // a value kept once serves every op that needs it
+  // A value that several layers read (a mask, a rotary table) is kept by
+  // the layer that makes it, not by whichever reader comes first.
+  cost::LayerSpec *layer = &user;
+  std::optional<int> readers;
+  for (Operation *reader : v.getUsers()) {
+    auto it = layerOf.find(reader);
+    if (it == layerOf.end())
+      continue;
+    if (readers && *readers != it->second) {
+      layer = &(*layers)[layerOfValue(v) + 1];
+      break;
+    }
+    readers = it->second;
+  }
   double b = bytes(v);
   if (attentionCore)
-    layer.activations.attention_core += b;
+    layer->activations.attention_core += b;
   else if (split.contains(v))
-    layer.activations.split += b;
+    layer->activations.split += b;
   else
-    layer.activations.split_with_sp += b;
+    layer->activations.split_with_sp += b;
 }
 
 /// Dropout on `v`: a 1-byte mask per element, written with the (fused)
@@ -227,12 +196,36 @@ void Extractor::addDropout(cost::LayerSpec &layer, Value v) {
 }
 
 void Extractor::countParam(cost::LayerSpec &layer, ParamOp param, int index,
-                           std::vector<cost::LayerSpec> &shared) {
-  double n =
-      static_cast<double>(cast<ShapedType>(param.getType()).getNumElements());
+                           std::vector<cost::LayerSpec> &shared,
+                           Operation *user) {
+  auto type = cast<ShapedType>(param.getType());
+  double n = static_cast<double>(type.getNumElements());
+  if (type.getRank() <= 1) {
+    // Norm scales and biases: counted at every op that uses one, since
+    // exporters deduplicate those whose values happen to be equal when
+    // they run (all ones, all zeros) into one initializer shared by
+    // every layer -- the model is the same as with a copy per layer.
+    // Split over TP ranks where this op's result is (a column-parallel
+    // bias), whole where it is not (a row-parallel bias, a norm's scale).
+    bool splitHere = llvm::any_of(user->getResults(),
+                                  [&](Value r) { return split.contains(r); });
+    if (countedVectors.insert({user, param.getOperation()}).second)
+      (splitHere ? layer.params_split : layer.params_replicated) += n;
+    return;
+  }
   auto [it, first] = paramOwner.try_emplace(param, index);
-  if (!first) {
-    if (it->second == index)
+  auto isBlock = [&](int slot) { return slot >= 1 && slot <= numBlocks; };
+  if (!first && it->second == index)
+    return;
+  if (!first && isBlock(it->second) && isBlock(index)) {
+    // One tensor used by several blocks: an exporter's deduplication of
+    // equal buffers (the causal masks every layer registers) or layers
+    // tied on purpose. Each block counts it, as it would its own copy, so
+    // that equal blocks stay equal (conservative for tied layers).
+    if (!sharedCopies.insert({param.getOperation(), index}).second)
+      return;
+  } else if (!first) {
+    if (!sharedCopies.insert({param.getOperation(), index}).second)
       return;
     // A weight used again in a later layer (tied embeddings): that layer's
     // stage stores a copy, which the model does not count twice.
@@ -474,20 +467,20 @@ FailureOr<cost::Workload> Extractor::run() {
     if (first && first.getRank() >= 1 && first.getDimSize(0) > 0)
       batch = static_cast<double>(first.getDimSize(0));
   }
-  numberBlocks();
   assignLayers();
   formRegions();
 
   // Layers in order: Pre, blocks, Post (only those with ops).
   int numLayers = numBlocks + 2;
   std::vector<cost::LayerSpec> layers(numLayers);
+  this->layers = &layers;
   std::vector<std::vector<cost::LayerSpec>> shared(numLayers);
   auto slot = [&](int layer) { return layer + 1; };
   layers[slot(kPre)].name = "pre";
   layers[slot(kPre)].role = cost::LayerRole::Pre;
-  for (auto &entry : blockIndex) {
-    layers[slot(entry.second)].name = entry.first().str();
-    layers[slot(entry.second)].role = cost::LayerRole::Block;
+  for (int b = 0; b < numBlocks; ++b) {
+    layers[slot(b)].name = structure.labels[b];
+    layers[slot(b)].role = cost::LayerRole::Block;
   }
   layers[slot(numBlocks)].name = "post";
   layers[slot(numBlocks)].role = cost::LayerRole::Post;
@@ -504,7 +497,7 @@ FailureOr<cost::Workload> Extractor::run() {
     addOp(layer, op, slot(it->second));
     for (Value operand : op->getOperands()) {
       if (auto p = paramOf(operand)) {
-        countParam(layer, p, slot(it->second), shared[slot(it->second)]);
+        countParam(layer, p, slot(it->second), shared[slot(it->second)], op);
         continue;
       }
       if (isActivation(operand) && layerOfValue(operand) < it->second &&
@@ -540,6 +533,7 @@ FailureOr<cost::Workload> Extractor::run() {
 
   cost::Workload w;
   w.name = func.getSymName().str();
+  w.structure = structure.summary;
   w.global_batch = options.globalBatch;
   w.dtype = options.dtype;
   if (options.dtype == cost::DType::FP32 ||
@@ -639,7 +633,6 @@ llvm::DenseMap<Operation *, int>
 mlir::colossal::computeLayers(func::FuncOp func, int &numBlocks) {
   WorkloadOptions options;
   Extractor extractor(func, options);
-  extractor.numberBlocks();
   extractor.assignLayers();
   numBlocks = extractor.numBlocks;
   return std::move(extractor.layerOf);
@@ -655,6 +648,8 @@ std::string mlir::colossal::describeWorkload(const cost::Workload &w) {
      << llvm::format("%.6g", w.forwardFlopsPerSample())
      << " forward FLOP/sample, hidden " << w.hidden << ", heads " << w.heads
      << ", seq " << w.seq_len << ", vocab " << w.vocab << "\n";
+  if (!w.structure.empty())
+    os << "  layers: " << w.structure << "\n";
   for (const cost::LayerSpec &l : w.layers) {
     os << "  " << roles[static_cast<int>(l.role)] << " '" << l.name << "' x"
        << l.count << ": params split " << llvm::format("%.6g", l.params_split)

@@ -4,9 +4,10 @@
 // Builds a cost::Workload from a graph-dialect module: ops become GEMMs
 // (with their Megatron tensor-parallel role found by following which values
 // are split), attention, embeddings and fused elementwise regions; ops are
-// grouped into layers by the block index in their parameters' names
-// ("h.3.attn...", "layers.3....", "encoder.layer.3...."), and identical
-// consecutive blocks are merged so that a 96-layer model costs one layer.
+// grouped into layers by the repeated blocks of the dataflow graph
+// (LayerStructure.h: cuts of the residual stream grouped by a structural
+// hash, whatever the weights are named), and identical consecutive blocks
+// are merged so that a 96-layer model costs one layer.
 //
 //===----------------------------------------------------------------------===//
 

@@ -2,7 +2,8 @@
 //
 // The plan-level auto-parallel search: over the cluster's device count it
 // enumerates data, tensor (1D/2D/2.5D/3D, with or without sequence
-// parallelism), pipeline (GPipe, 1F1B, interleaved) and context parallel
+// parallelism), pipeline (1F1B, interleaved; GPipe, which 1F1B dominates,
+// only when asked for) and context parallel
 // degrees and micro-batch sizes that the model admits, and for each the
 // memory savers (ZeRO stage, selective/full recomputation, offload) in
 // increasing order of cost, scoring every candidate with the cost model's
@@ -63,7 +64,8 @@ struct SearchResult {
   std::vector<Candidate> alternatives; ///< best rejected ones
   /// When infeasible: the candidate closest to fitting and its deficit.
   Candidate closest;
-  double deficitBytes = 0;
+  double deficitBytes = 0;     ///< device bytes over the budget
+  double hostDeficitBytes = 0; ///< host bytes per node over the node's
   std::vector<std::string> suggestions;
   int64_t evaluated = 0; ///< estimates computed
   double searchSeconds = 0;
