@@ -118,6 +118,90 @@ def EstimateMemoryPass : Pass<"colossal-estimate-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+def EstimatePass : Pass<"colossal-estimate", "::mlir::ModuleOp"> {
+  let summary = "Predicts a training step's time and memory under a parallel plan";
+  let description = [{
+    Builds the cost model's workload of the module's function (layers found
+    from the graph's structure), runs the estimator for the parallel
+    configuration on the cluster, and records the prediction on the module
+    (`cg.predicted_step_time_s`, `cg.predicted_peak_memory_bytes`); the whole
+    report (time and memory breakdowns, per stage, MFU) goes to `report`
+    as JSON. When the module carries `cg.program_memory` (the
+    `cg.memory_estimate` of the compiled per-rank program, which
+    `colossal-opt --estimate` with a training step's flags attaches), that
+    is the predicted peak and the per-layer figure is reported beside it.
+    `colossal-opt --estimate` runs this pass.
+
+    ```sh
+    colossal-opt m.mlir --pass-pipeline='builtin.module(colossal-estimate{cluster=dgx-a100-80g batch=16 parallel=dp=2,tp=4 report=-})'
+    ```
+  }];
+  let options = [
+    Option<"cluster", "cluster", "std::string", "",
+           "Cluster: a preset (dgx-a100-80g, dgx-h100-80g, h200, cpu) with "
+           "':key=value' overrides, or a JSON spec file">,
+    Option<"batch", "batch", "int64_t", "0",
+           "Global batch: sequences (samples) per optimizer step">,
+    Option<"parallel", "parallel", "std::string", "",
+           "Parallel configuration 'dp=..,tp=..,pp=..,...' (empty: data "
+           "parallel over every device)">,
+    Option<"dtype", "dtype", "std::string", "\"bf16\"",
+           "Compute dtype: bf16, fp16, fp32 or tf32">,
+    Option<"flashAttention", "flash-attention", "bool", "false",
+           "Attention never stores the score matrix">,
+    Option<"dropout", "dropout", "bool", "false",
+           "Training applies dropout as Megatron's GPT does">,
+    Option<"workload", "workload", "bool", "false",
+           "Add the layer-by-layer workload to the report">,
+    Option<"report", "report", "std::string", "",
+           "Write the JSON report to this file ('-': standard output; "
+           "empty: only the module attributes)">
+  ];
+}
+
+def AutoParallelPass : Pass<"colossal-auto-parallel", "::mlir::ModuleOp"> {
+  let summary = "Searches the fastest parallel plan that fits and annotates it";
+  let description = [{
+    The plan-level search (every data, tensor, pipeline and sequence
+    parallel degree, micro-batch, schedule and memory saver the model and
+    cluster admit, scored by the cost model) followed by the per-op
+    tensor-parallel integer program. Annotates the module with the chosen
+    plan: `cg.mesh @mesh` with named axes, `cg.plan`, the predicted step
+    time and peak memory, `cg.sharding` on weights and inputs, `cg.stage` on
+    ops, `cg.remat` where the plan recomputes. A job that fits nowhere fails
+    with the closest plan, its device and host memory deficits and what
+    would make it fit. `colossal-opt --auto-parallel` runs this pass.
+
+    ```sh
+    colossal-opt m.mlir --pass-pipeline='builtin.module(colossal-auto-parallel{cluster=dgx-a100-80g:nodes=2 batch=512})'
+    ```
+  }];
+  let options = [
+    Option<"cluster", "cluster", "std::string", "",
+           "Cluster: a preset with ':key=value' overrides, or a JSON spec "
+           "file">,
+    Option<"batch", "batch", "int64_t", "0",
+           "Global batch: sequences (samples) per optimizer step">,
+    Option<"dtype", "dtype", "std::string", "\"bf16\"",
+           "Compute dtype: bf16, fp16, fp32 or tf32">,
+    Option<"flashAttention", "flash-attention", "bool", "false",
+           "Attention never stores the score matrix">,
+    Option<"dropout", "dropout", "bool", "false",
+           "Training applies dropout as Megatron's GPT does">,
+    Option<"memoryBudget", "memory-budget", "std::string", "",
+           "Device memory a plan may use (bytes, or with K/M/G/KiB/MiB/GiB; "
+           "empty: the device's memory less its reserve)">,
+    Option<"constrain", "constrain", "std::string", "",
+           "Constraints on the plan, e.g. 'tp<=4,pp=1,zero=3' (ListOption "
+           "syntax: quote it in a pipeline string)">,
+    Option<"report", "report", "std::string", "",
+           "Write the JSON report (plan, breakdowns, alternatives and why "
+           "they lost) to this file ('-': standard output)">,
+    Option<"reportText", "report-text", "bool", "false",
+           "Also print the readable report to standard error">
+  ];
+}
+
 def PrintTpStrategiesPass : Pass<"colossal-print-tp-strategies", "::mlir::ModuleOp"> {
   let summary = "Lists each op's tensor-parallel strategies (what the search chooses from)";
   let description = [{

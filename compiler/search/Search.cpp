@@ -231,6 +231,10 @@ struct Searcher {
   std::vector<Candidate> fitting; // best per shape
   Candidate closest;
   double closestDeficit = INFINITY;
+  /// The plan that fits device memory with the least host memory over the
+  /// node's (offload plans refused for host memory alone).
+  Candidate hostLimited;
+  double hostLimitedDeficit = INFINITY;
   std::map<std::string, size_t> bestOfShape;
 
   Searcher(const cost::Workload &w, const cost::ClusterSpec &c,
@@ -262,6 +266,14 @@ struct Searcher {
       return false;
     }
     if (!fits(*e)) {
+      if (e->peak_memory_bytes <= budget) {
+        double h = e->host_memory_bytes_per_node -
+                   e->usable_host_memory_bytes_per_node;
+        if (h < hostLimitedDeficit) {
+          hostLimitedDeficit = h;
+          hostLimited = Candidate{cfg, *e, false, ""};
+        }
+      }
       double d = deficit(*e);
       if (d < closestDeficit ||
           (d == closestDeficit &&
@@ -510,6 +522,20 @@ colossal::search::searchPlan(const cost::Workload &w,
                              ? 0
                              : ce.host_memory_bytes_per_node -
                                    ce.usable_host_memory_bytes_per_node;
+    if (!std::isinf(s.hostLimitedDeficit) &&
+        cost::toString(s.hostLimited.config) !=
+            cost::toString(r.closest.config)) {
+      const cost::Estimate &he = s.hostLimited.estimate;
+      r.suggestions.push_back(
+          "host memory: " + cost::toString(s.hostLimited.config) +
+          " fits device memory but offloads " +
+          gib(he.host_memory_bytes_per_node) + " per node, " +
+          gib(s.hostLimitedDeficit) + " more than the node's " +
+          gib(he.usable_host_memory_bytes_per_node) +
+          " (cluster spec host.memory_bytes); nodes with more host memory "
+          "would run it");
+      r.hostLimitedDeficitBytes = s.hostLimitedDeficit;
+    }
     if (r.hostDeficitBytes > 0)
       r.suggestions.push_back(
           "host memory: " + cost::toString(r.closest.config) + " offloads " +
@@ -559,7 +585,7 @@ colossal::search::searchPlan(const cost::Workload &w,
         }
       }
     }
-    if (r.hostDeficitBytes == 0)
+    if (r.hostDeficitBytes == 0 && r.hostLimitedDeficitBytes == 0)
       r.suggestions.push_back("offload more to host memory, or raise the "
                               "memory budget if the devices have more");
   }
@@ -636,6 +662,8 @@ llvm::json::Value colossal::search::reportJSON(const SearchResult &r,
     o["closest"] = candidateJSON(r.closest);
     o["deficit_bytes"] = r.deficitBytes;
     o["host_deficit_bytes_per_node"] = r.hostDeficitBytes;
+    if (r.hostLimitedDeficitBytes > 0)
+      o["host_limited_deficit_bytes_per_node"] = r.hostLimitedDeficitBytes;
     o["deficit_stage"] = r.closest.estimate.peak_memory_stage;
     llvm::json::Array s;
     for (const std::string &x : r.suggestions)

@@ -66,6 +66,9 @@ struct SearchResult {
   Candidate closest;
   double deficitBytes = 0;     ///< device bytes over the budget
   double hostDeficitBytes = 0; ///< host bytes per node over the node's
+  /// Of the plans that fit device memory but not host memory, the least
+  /// host bytes per node over the node's (0 when there is none).
+  double hostLimitedDeficitBytes = 0;
   std::vector<std::string> suggestions;
   int64_t evaluated = 0; ///< estimates computed
   double searchSeconds = 0;

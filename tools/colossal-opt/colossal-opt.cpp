@@ -571,6 +571,24 @@ static int reportError(llvm::Error error) {
   return 1;
 }
 
+/// Runs colossal-estimate or colossal-auto-parallel on `module`; their
+/// errors (a bad cluster, a job that fits nowhere, with the explanation)
+/// are printed as colossal-opt's own.
+static LogicalResult runPlannerPass(ModuleOp module,
+                                    std::unique_ptr<Pass> pass) {
+  PassManager pm(module.getContext());
+  if (failed(applyPassManagerCLOptions(pm)))
+    return failure();
+  pm.addPass(std::move(pass));
+  ScopedDiagnosticHandler errors(module.getContext(), [](Diagnostic &d) {
+    if (d.getSeverity() != DiagnosticSeverity::Error)
+      return failure(); // to the usual handler
+    llvm::errs() << "colossal-opt: error: " << d.str() << "\n";
+    return success();
+  });
+  return pm.run(module);
+}
+
 /// The pipelines colossal-opt drives itself rather than mlir-opt's driver.
 enum class Driven { Estimate, AutoParallel, Compile };
 
@@ -853,17 +871,27 @@ static int runDriven(Driven what, StringRef path,
         return 1;
       program = *estimated;
     }
-    std::string message;
-    auto output = openOutputFile(outputFilename, &message);
-    if (!output) {
-      llvm::errs() << "colossal-opt: " << message << "\n";
+    if (job.mode != "train") {
+      llvm::errs() << "colossal-opt: error: --estimate models training "
+                      "steps; use --mode=train (inference estimates come with "
+                      "the runtime issue)\n";
       return 1;
     }
-    if (llvm::Error error =
-            mlir::colossal::estimateModule(*module, job, output->os(), program))
-      return reportError(std::move(error));
-    output->keep();
-    return 0;
+    if (program)
+      (*module)->setAttr("cg.program_memory", program);
+    mlir::colossal::EstimatePassOptions options;
+    options.cluster = job.cluster;
+    options.batch = job.batch;
+    options.parallel = job.parallel;
+    options.dtype = job.dtype;
+    options.flashAttention = job.flashAttention;
+    options.dropout = job.dropout;
+    options.workload = job.includeWorkload;
+    options.report = outputFilename.str();
+    return failed(runPlannerPass(*module,
+                                 mlir::colossal::createEstimatePass(options)))
+               ? 1
+               : 0;
   }
   case Driven::AutoParallel: {
     mlir::colossal::AutoParallelRequest request;
@@ -875,11 +903,24 @@ static int runDriven(Driven what, StringRef path,
       request.constraints +=
           std::string(request.constraints.empty() ? "" : ",") +
           "tp-mode=1d,pp=1,sp=1,recompute=none,offload=none";
-    request.reportPath = reportOption;
-    request.reportText = reportTextOption;
-    if (llvm::Error error =
-            mlir::colossal::autoParallelModule(*module, request))
-      return reportError(std::move(error));
+    if (request.job.mode != "train") {
+      llvm::errs() << "colossal-opt: error: --auto-parallel plans training "
+                      "steps; use --mode=train\n";
+      return 1;
+    }
+    mlir::colossal::AutoParallelPassOptions options;
+    options.cluster = request.job.cluster;
+    options.batch = request.job.batch;
+    options.dtype = request.job.dtype;
+    options.flashAttention = request.job.flashAttention;
+    options.dropout = request.job.dropout;
+    options.memoryBudget = memoryBudgetOption;
+    options.constrain = request.constraints;
+    options.report = reportOption;
+    options.reportText = reportTextOption;
+    if (failed(runPlannerPass(*module,
+                              mlir::colossal::createAutoParallelPass(options))))
+      return 1;
     if (!searchThenCompile)
       return printModule(*module, outputFilename);
     return compileSearchedPlan(*module, path, registry, outputFilename);

@@ -71,7 +71,8 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
   // How a training step is driven (colossal-optimizer).
   if (isa<ModuleOp>(op) &&
       (name == "cg.training" || name == "cg.loss" ||
-       name == "cg.derived_weights" || name == "cg.memory_estimate")) {
+       name == "cg.derived_weights" || name == "cg.memory_estimate" ||
+       name == "cg.program_memory")) {
     if (!isa<DictionaryAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be a dictionary";
     return success();
