@@ -149,6 +149,29 @@ public:
     return ok ? *d : 0;
   }
 
+  /// An optional field: `fallback` when absent, validated when present.
+  double optionalNumber(const json::Object &obj, StringRef prefix,
+                        StringRef key, StringRef unit, Bound bound,
+                        double fallback) {
+    return obj.get(key) ? number(obj, prefix, key, unit, bound) : fallback;
+  }
+  int64_t optionalInteger(const json::Object &obj, StringRef prefix,
+                          StringRef key, int64_t fallback) {
+    return obj.get(key) ? positiveInteger(obj, prefix, key) : fallback;
+  }
+  bool optionalBool(const json::Object &obj, StringRef prefix, StringRef key,
+                    bool fallback) {
+    const json::Value *v = obj.get(key);
+    if (!v)
+      return fallback;
+    std::optional<bool> b = v->getAsBoolean();
+    if (!b) {
+      fail("field '" + join(prefix, key) + "' must be true or false");
+      return fallback;
+    }
+    return *b;
+  }
+
   int64_t positiveInteger(const json::Object &obj, StringRef prefix,
                           StringRef key) {
     const json::Value *v = obj.get(key);
@@ -238,12 +261,22 @@ llvm::Expected<ClusterSpec> colossal::cost::parseClusterSpec(StringRef jsonText,
 
   if (const json::Object *h = r.object(*root, "", "host")) {
     r.checkKnown(*h, "host",
-                 {"memory_bytes", "memory_bandwidth", "pcie_bandwidth"});
+                 {"memory_bytes", "memory_bandwidth", "pcie_bandwidth",
+                  "sockets", "gpus_per_pcie_switch",
+                  "pcie_switch_uplink_bandwidth", "inter_node_over_pcie"});
     spec.host.memory_bytes = r.number(*h, "host", "memory_bytes", "bytes");
     spec.host.memory_bandwidth =
         r.number(*h, "host", "memory_bandwidth", "bytes/s");
     spec.host.pcie_bandwidth =
         r.number(*h, "host", "pcie_bandwidth", "bytes/s per GPU per direction");
+    spec.host.sockets = r.optionalInteger(*h, "host", "sockets", 1);
+    spec.host.gpus_per_pcie_switch =
+        r.optionalInteger(*h, "host", "gpus_per_pcie_switch", 1);
+    spec.host.pcie_switch_uplink_bandwidth = r.optionalNumber(
+        *h, "host", "pcie_switch_uplink_bandwidth",
+        "bytes/s per PCIe switch per direction", Bound::Positive, 0);
+    spec.host.inter_node_over_pcie =
+        r.optionalBool(*h, "host", "inter_node_over_pcie", false);
   }
 
   if (const json::Object *e = r.object(*root, "", "efficiency")) {
@@ -252,7 +285,7 @@ llvm::Expected<ClusterSpec> colossal::cost::parseClusterSpec(StringRef jsonText,
                  {"gemm_peak_fraction", "gemm_half_saturation_dim",
                   "memory_bandwidth_fraction", "intra_node_link_fraction",
                   "inter_node_link_fraction", "pcie_fraction",
-                  "kernel_launch_overhead_s"});
+                  "kernel_launch_overhead_s", "comm_compute_slowdown"});
     EfficiencySpec &ef = spec.efficiency;
     ef.gemm_peak_fraction =
         r.number(*e, p, "gemm_peak_fraction", "", Bound::Fraction);
@@ -267,7 +300,21 @@ llvm::Expected<ClusterSpec> colossal::cost::parseClusterSpec(StringRef jsonText,
     ef.pcie_fraction = r.number(*e, p, "pcie_fraction", "", Bound::Fraction);
     ef.kernel_launch_overhead_s = r.number(*e, p, "kernel_launch_overhead_s",
                                            "seconds", Bound::NonNegative);
+    ef.comm_compute_slowdown = r.optionalNumber(*e, p, "comm_compute_slowdown",
+                                                "", Bound::NonNegative, 0);
+    if (ef.comm_compute_slowdown > 1)
+      r.fail("field 'efficiency.comm_compute_slowdown' must be at most 1 "
+             "(compute twice as slow while a collective runs)");
   }
+  if (!r.failed() && spec.gpus_per_node % spec.host.gpus_per_pcie_switch != 0)
+    r.fail("field 'host.gpus_per_pcie_switch' (" +
+           std::to_string(spec.host.gpus_per_pcie_switch) +
+           ") must divide 'gpus_per_node' (" +
+           std::to_string(spec.gpus_per_node) + ")");
+  if (!r.failed() && spec.gpus_per_node % spec.host.sockets != 0)
+    r.fail("field 'host.sockets' (" + std::to_string(spec.host.sockets) +
+           ") must divide 'gpus_per_node' (" +
+           std::to_string(spec.gpus_per_node) + ")");
 
   if (r.failed())
     return r.takeError();
@@ -313,8 +360,10 @@ static llvm::Error applyOverride(json::Object &root, StringRef arg,
   value = value.trim();
   if (!item.contains('=') || key.empty() || value.empty())
     return err("expected KEY=VALUE, e.g. nodes=64");
-  double d;
-  if (value.getAsDouble(d) || !std::isfinite(d))
+  double d = 0;
+  bool isNumber = !value.getAsDouble(d) && std::isfinite(d);
+  bool isBool = value == "true" || value == "false";
+  if (!isNumber && !isBool)
     return err("value must be a number");
 
   llvm::SmallVector<StringRef, 4> parts;
@@ -327,6 +376,14 @@ static llvm::Error applyOverride(json::Object &root, StringRef arg,
       return err("no object '" + parts[i] + "' in the spec");
   }
   json::Value *leaf = obj->get(parts.back());
+  if (leaf && leaf->getAsBoolean()) {
+    if (!isBool)
+      return err("'" + key + "' is a switch: true or false");
+    *leaf = value == "true";
+    return llvm::Error::success();
+  }
+  if (leaf && leaf->getAsNumber() && !isNumber)
+    return err("value must be a number");
   if (!leaf || !leaf->getAsNumber())
     return err("no numeric field '" + key +
                "' in the spec (e.g. nodes, gpus_per_node, "
@@ -412,9 +469,14 @@ json::Value colossal::cost::toJSON(const ClusterSpec &s) {
                               {"reserved_bytes", s.device.reserved_bytes}}},
       {"intra_node", link(s.intra_node)},
       {"inter_node", link(s.inter_node)},
-      {"host", json::Object{{"memory_bytes", s.host.memory_bytes},
-                            {"memory_bandwidth", s.host.memory_bandwidth},
-                            {"pcie_bandwidth", s.host.pcie_bandwidth}}},
+      {"host",
+       json::Object{{"memory_bytes", s.host.memory_bytes},
+                    {"memory_bandwidth", s.host.memory_bandwidth},
+                    {"pcie_bandwidth", s.host.pcie_bandwidth},
+                    {"sockets", s.host.sockets},
+                    {"gpus_per_pcie_switch", s.host.gpus_per_pcie_switch},
+                    {"pcie_switch_uplink_bandwidth", s.host.uplinkBandwidth()},
+                    {"inter_node_over_pcie", s.host.inter_node_over_pcie}}},
       {"efficiency",
        json::Object{{"gemm_peak_fraction", e.gemm_peak_fraction},
                     {"gemm_half_saturation_dim", e.gemm_half_saturation_dim},
@@ -422,7 +484,8 @@ json::Value colossal::cost::toJSON(const ClusterSpec &s) {
                     {"intra_node_link_fraction", e.intra_node_link_fraction},
                     {"inter_node_link_fraction", e.inter_node_link_fraction},
                     {"pcie_fraction", e.pcie_fraction},
-                    {"kernel_launch_overhead_s", e.kernel_launch_overhead_s}}},
+                    {"kernel_launch_overhead_s", e.kernel_launch_overhead_s},
+                    {"comm_compute_slowdown", e.comm_compute_slowdown}}},
   };
   if (!s.description.empty())
     root["description"] = s.description;

@@ -47,6 +47,24 @@ struct HostSpec {
   double memory_bytes = 0;     ///< host memory per node, bytes
   double memory_bandwidth = 0; ///< host memory bandwidth per node, bytes/s
   double pcie_bandwidth = 0;   ///< host<->device, per device per direction
+  /// What the devices share on the way to host memory (optional in the
+  /// JSON; the defaults give every device a private path):
+  int64_t sockets = 1; ///< CPU sockets; memory bandwidth is split evenly
+  /// Devices behind one PCIe switch, which has one uplink to its socket.
+  int64_t gpus_per_pcie_switch = 1;
+  /// The switch's uplink, bytes/s per direction (0: gpus_per_pcie_switch x
+  /// pcie_bandwidth, i.e. no contention).
+  double pcie_switch_uplink_bandwidth = 0;
+  /// Whether inter-node traffic leaves through NICs behind the devices'
+  /// PCIe switches (GPUDirect RDMA), so that it crosses each device's PCIe
+  /// link and competes there with offload copies (DGX-class nodes).
+  bool inter_node_over_pcie = false;
+
+  double uplinkBandwidth() const {
+    return pcie_switch_uplink_bandwidth > 0
+               ? pcie_switch_uplink_bandwidth
+               : pcie_bandwidth * static_cast<double>(gpus_per_pcie_switch);
+  }
 };
 
 /// Achievable fractions of the peaks above. Fitted (docs/cost-model.md);
@@ -65,6 +83,11 @@ struct EfficiencySpec {
   double pcie_fraction = 0;
   /// Fixed cost per kernel launch, seconds.
   double kernel_launch_overhead_s = 0;
+  /// Fraction by which compute slows down while a collective runs beside
+  /// it on the same device (NCCL kernels take SMs and memory bandwidth);
+  /// charged on the overlapped part of every overlapped collective.
+  /// Optional in the JSON (0: overlap is free).
+  double comm_compute_slowdown = 0;
 };
 
 struct ClusterSpec {

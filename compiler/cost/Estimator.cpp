@@ -375,9 +375,34 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
   // Per-step terms and memory, stage by stage.
   const double gpn = static_cast<double>(c.gpus_per_node);
   const double dpd = static_cast<double>(dpSize);
-  const double pcie = c.host.pcie_bandwidth * c.efficiency.pcie_fraction;
+  // Host copies, when every device copies at once (they do: SPMD): each
+  // device's PCIe link, its share of its switch's uplink, and its share of
+  // its socket's memory bandwidth, whichever is least.
+  const double link = c.host.pcie_bandwidth * c.efficiency.pcie_fraction;
+  const double uplinkShare = c.host.uplinkBandwidth() *
+                             c.efficiency.pcie_fraction /
+                             static_cast<double>(c.host.gpus_per_pcie_switch);
   const double hostBw =
       c.host.memory_bandwidth * c.efficiency.memory_bandwidth_fraction / gpn;
+  const double pcie = std::min({link, uplinkShare, hostBw});
+  // Communication overlapped with compute: what is left over, plus the
+  // compute slowed down while the collective runs beside it.
+  const double slowdown = c.efficiency.comm_compute_slowdown;
+  auto overlapped = [&](double comm, double compute) {
+    return std::max(0.0, comm - compute) + slowdown * std::min(comm, compute);
+  };
+  // Bytes a device sends to other nodes per micro-batch in the ZeRO-3
+  // gathers and reduce-scatters; with NICs behind the PCIe switches they
+  // cross the device's PCIe link, which offload copies use too.
+  auto interNodePerMb = [&](const StageCost &s) {
+    if (cfg.zero < 3 || dpSize <= 1 || !c.host.inter_node_over_pcie ||
+        dpGroup.nodes() <= 1)
+      return 0.0;
+    double passes = cfg.recompute == Recompute::Full ? 3 : 2;
+    double n = static_cast<double>(dpSize);
+    return (passes * s.params * w.param_bytes + s.params * w.grad_bytes) *
+           (n - 1) / n;
+  };
   // Adam touches grad, master/moments (read + write) and the new weights.
   const double stepBytesPerParam =
       w.grad_bytes + 2 * w.optimizer_bytes + w.param_bytes;
@@ -397,7 +422,7 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
           return total;
         double last = collective(
             x, k, std::min(bucketBytes, opts.dp_bucket_bytes), dpGroup);
-        return std::min(total, std::max(0.0, total - window) + last);
+        return std::min(total, overlapped(total - last, window) + last);
       };
       if (cfg.zero == 0) {
         double t = collective(x, CollectiveKind::AllReduce, gradBytes, dpGroup);
@@ -416,7 +441,13 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
             gathers *
                 collective(x, CollectiveKind::AllGather, paramBytes, dpGroup) +
             collective(x, CollectiveKind::ReduceScatter, gradBytes, dpGroup);
-        exposed = md * std::max(0.0, perMb - s.total());
+        // Each pass waits for its first layer's weights (nothing to hide
+        // them under); the rest is prefetched a layer ahead under compute.
+        double first = std::min(
+            perMb, gathers * collective(x, CollectiveKind::AllGather,
+                                        s.largestLayerParams * w.param_bytes,
+                                        dpGroup));
+        exposed = md * (first + overlapped(perMb - first, s.total()));
       }
     }
     // 2D/2.5D/3D tensor parallelism splits every op's rows over the whole
@@ -432,6 +463,7 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
     // Optimizer step, on the device or on the host.
     double shard = cfg.zero >= 1 ? s.params / dpd : s.params;
     double offload = 0;
+    double copied = 0, copyTime = 0; // per device per step, over PCIe
     if (cfg.offload == Offload::None || cfg.offload == Offload::Activations) {
       tb.optimizer =
           std::max(tb.optimizer, memoryBoundTime(c, shard * stepBytesPerParam));
@@ -440,22 +472,36 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
         // and come back before backward, overlapped with the stage's compute.
         double resident = std::min(1.0, 2.0 / std::max(1.0, s.blockLayers));
         double bytes = s.actStored * (1 - resident);
-        double transfer = 2 * bytes / pcie;
+        double transfer =
+            std::max(2 * bytes / pcie, (2 * bytes + interNodePerMb(s)) / link);
         offload = md * std::max(0.0, transfer - s.total());
+        copied = md * 2 * bytes;
+        copyTime = md * transfer;
       }
     } else {
       double d2h = shard * w.grad_bytes / pcie;
       double h2d = shard * w.param_bytes / pcie;
+      copied = shard * (w.grad_bytes + w.param_bytes);
+      copyTime = d2h + h2d;
       offload = std::max(0.0, d2h - window) +
                 shard * stepBytesPerParam / hostBw + h2d;
       if (cfg.offload == Offload::Params) {
         // Each pass over the stage fetches this rank's weight shard.
         double passes = cfg.recompute == Recompute::Full ? 3 : 2;
-        double fetch = passes * shard * w.param_bytes / pcie;
+        double bytes = passes * shard * w.param_bytes;
+        double fetch =
+            std::max(bytes / pcie, (bytes + interNodePerMb(s)) / link);
         offload += md * std::max(0.0, fetch - s.total());
+        copied += md * bytes;
+        copyTime += md * fetch;
       }
     }
     tb.offload = std::max(tb.offload, offload);
+    if (copied > est.offload_bytes_per_device) {
+      est.offload_bytes_per_device = copied;
+      est.offload_copy_s = copyTime;
+      est.offload_compute_s = md * s.total();
+    }
 
     // Memory.
     ModelStateBytes ms =
@@ -532,6 +578,7 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
   est.fits_in_memory = peak <= est.usable_memory_bytes;
   est.host_memory_bytes_per_node = hostPeak * gpn;
   est.usable_host_memory_bytes_per_node = c.host.memory_bytes;
+  est.offload_bandwidth_per_device = cfg.offload == Offload::None ? 0 : pcie;
   est.fits_in_host_memory =
       est.host_memory_bytes_per_node <= est.usable_host_memory_bytes_per_node ||
       est.host_memory_bytes_per_node == 0;
@@ -552,6 +599,11 @@ llvm::json::Value Estimate::toJSON() const {
       {"host_memory_bytes_per_node", host_memory_bytes_per_node},
       {"usable_host_memory_bytes_per_node", usable_host_memory_bytes_per_node},
       {"fits_in_host_memory", fits_in_host_memory},
+      {"offload_traffic",
+       json::Object{{"bytes_per_device", offload_bytes_per_device},
+                    {"copy_s", offload_copy_s},
+                    {"compute_s", offload_compute_s},
+                    {"bandwidth_per_device", offload_bandwidth_per_device}}},
       {"model_flops", model_flops},
       {"hardware_flops", hardware_flops},
       {"micro_batches", micro_batches},

@@ -79,6 +79,15 @@ struct Estimate {
   /// host memory and nothing is offloaded).
   double usable_host_memory_bytes_per_node = 0;
   bool fits_in_host_memory = true;
+  /// Offload traffic of the busiest stage's device per step: bytes over
+  /// PCIe, how long the copies take at the bandwidth the device gets when
+  /// every device copies at once (the least of its link, its share of its
+  /// PCIe switch's uplink and of its socket's memory bandwidth), and the
+  /// compute they hide under. Explains an offload plan's offload time.
+  double offload_bytes_per_device = 0;
+  double offload_copy_s = 0;
+  double offload_compute_s = 0;
+  double offload_bandwidth_per_device = 0;
   double model_flops = 0; ///< per step, all devices
   double hardware_flops = 0;
   int64_t micro_batches = 0; ///< per pipeline, per step

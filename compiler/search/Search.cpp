@@ -715,6 +715,16 @@ std::string colossal::search::reportText(const SearchResult &r,
      << "  memory: params " << gib(e.memory.params) << ", grads "
      << gib(e.memory.grads) << ", optimizer " << gib(e.memory.optimizer)
      << ", activations " << gib(e.memory.activations) << "\n";
+  if (e.offload_bytes_per_device > 0)
+    os << llvm::format("  offload: %.1f GB per device per step over PCIe at "
+                       "%.1f GB/s (its share when every device copies), "
+                       "copies take %.3f s under %.3f s of compute; host "
+                       "memory %s of the node's %s\n",
+                       e.offload_bytes_per_device / 1e9,
+                       e.offload_bandwidth_per_device / 1e9, e.offload_copy_s,
+                       e.offload_compute_s,
+                       gib(e.host_memory_bytes_per_node).c_str(),
+                       gib(e.usable_host_memory_bytes_per_node).c_str());
   os << "alternatives:\n";
   for (const Candidate &a : r.alternatives)
     os << "  " << cost::toString(a.config) << ": " << a.why << "\n";

@@ -185,3 +185,45 @@ TEST(ClusterSpec, LoadsFromFile) {
   EXPECT_EQ(d->nodes, 5);
   llvm::sys::fs::remove(path);
 }
+
+TEST(ClusterSpec, SharedHostPathsAndSwitchOverrides) {
+  auto c = parseClusterArg("dgx-a100-80g");
+  ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  EXPECT_EQ(c->host.gpus_per_pcie_switch, 2);
+  EXPECT_EQ(c->host.sockets, 2);
+  EXPECT_TRUE(c->host.inter_node_over_pcie);
+  EXPECT_GT(c->efficiency.comm_compute_slowdown, 0);
+  c = parseClusterArg("dgx-a100-80g:host.inter_node_over_pcie=false,"
+                      "host.gpus_per_pcie_switch=1");
+  ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  EXPECT_FALSE(c->host.inter_node_over_pcie);
+  EXPECT_EQ(c->host.gpus_per_pcie_switch, 1);
+  EXPECT_NE(argError("dgx-a100-80g:host.inter_node_over_pcie=2")
+                .find("is a switch: true or false"),
+            std::string::npos);
+  EXPECT_NE(argError("dgx-a100-80g:host.gpus_per_pcie_switch=3")
+                .find("must divide 'gpus_per_node'"),
+            std::string::npos);
+  // The optional fields may be left out: every device then has a private
+  // path to host memory and overlap is free.
+  auto bare = parseClusterSpec(
+      R"({"name": "bare", "nodes": 1, "gpus_per_node": 2,
+          "device": {"name": "d", "peak_flops": {"fp32": 1, "tf32": 1,
+                     "bf16": 1, "fp16": 1}, "memory_bytes": 10,
+                     "memory_bandwidth": 1, "reserved_bytes": 0},
+          "intra_node": {"kind": "k", "bandwidth": 1, "latency": 0},
+          "inter_node": {"kind": "k", "bandwidth": 1, "latency": 0},
+          "host": {"memory_bytes": 1, "memory_bandwidth": 1,
+                   "pcie_bandwidth": 4},
+          "efficiency": {"gemm_peak_fraction": 1,
+                         "gemm_half_saturation_dim": 0,
+                         "memory_bandwidth_fraction": 1,
+                         "intra_node_link_fraction": 1,
+                         "inter_node_link_fraction": 1, "pcie_fraction": 1,
+                         "kernel_launch_overhead_s": 0}})",
+      "bare");
+  ASSERT_TRUE(static_cast<bool>(bare)) << llvm::toString(bare.takeError());
+  EXPECT_EQ(bare->host.gpus_per_pcie_switch, 1);
+  EXPECT_DOUBLE_EQ(bare->host.uplinkBandwidth(), 4);
+  EXPECT_EQ(bare->efficiency.comm_compute_slowdown, 0);
+}

@@ -377,3 +377,55 @@ TEST(Estimator, ActivationOffload) {
   EXPECT_NE(llvm::toString(bad.takeError()).find("activations"),
             std::string::npos);
 }
+
+// ZeRO-3 gathers hide under compute only as far as the links carry them:
+// with slow inter-node links the weights of every micro-batch's passes
+// arrive late, and even on fast links the first layer's gather of each
+// pass and the compute slowed by the collectives beside it are charged.
+TEST(Estimator, ZeroThreeExposesWhatTheLinksCannotHide) {
+  GptDims d;
+  d.layers = 24;
+  d.hidden = 2048;
+  d.heads = 16;
+  d.seq = 2048;
+  d.vocab = 50304;
+  d.global_batch = 64;
+  Workload w = makeGptWorkload(d);
+  ClusterSpec fast = a100(4);
+  ClusterSpec slow = fast;
+  slow.inter_node.bandwidth = 1.25e9; // 10 Gb/s Ethernet per GPU
+  Estimate onFast = mustEstimate(w, "dp=32,micro-batch=2,zero=3", fast);
+  Estimate onSlow = mustEstimate(w, "dp=32,micro-batch=2,zero=3", slow);
+  EXPECT_GT(onFast.time.dp_comm_exposed, 0);
+  EXPECT_GT(onSlow.time.dp_comm_exposed, 10 * onFast.time.dp_comm_exposed);
+  EXPECT_GT(onSlow.time.dp_comm_exposed, onSlow.time.compute);
+  // Without the slowdown of overlapped compute, less is exposed.
+  ClusterSpec free = fast;
+  free.efficiency.comm_compute_slowdown = 0;
+  Estimate onFree = mustEstimate(w, "dp=32,micro-batch=2,zero=3", free);
+  EXPECT_LT(onFree.time.dp_comm_exposed, onFast.time.dp_comm_exposed);
+}
+
+// Offload copies share what the hardware shares: two GPUs behind one PCIe
+// switch split its uplink, and with NICs behind the same switches the
+// ZeRO-3 traffic to other nodes crosses the same links.
+TEST(Estimator, OffloadSharesPcieSwitchesAndNicTraffic) {
+  GptDims d;
+  d.layers = 16;
+  d.hidden = 4096;
+  d.heads = 32;
+  d.seq = 2048;
+  d.vocab = 51200;
+  d.global_batch = 16;
+  Workload w = makeGptWorkload(d);
+  ClusterSpec shared = a100(2);
+  ClusterSpec privateLinks = shared;
+  privateLinks.host.gpus_per_pcie_switch = 1;
+  privateLinks.host.pcie_switch_uplink_bandwidth = 0;
+  privateLinks.host.inter_node_over_pcie = false;
+  const char *cfg = "dp=16,micro-batch=1,zero=3,offload=activations";
+  Estimate s = mustEstimate(w, cfg, shared);
+  Estimate p = mustEstimate(w, cfg, privateLinks);
+  EXPECT_GT(s.time.offload, p.time.offload);
+  EXPECT_GT(s.step_time_s, p.step_time_s);
+}
