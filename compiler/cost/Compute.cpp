@@ -65,9 +65,17 @@ double colossal::cost::attentionScoreBytesBackward(const AttentionShape &a,
   return elems * perElem;
 }
 
+double AttentionShape::computedFraction() const {
+  if (!fused || !causal || s_q <= 1)
+    return 1.0;
+  // Queries aligned at the end of the keys: query i sees s_kv - s_q + i + 1.
+  double seen = s_q * (s_kv - s_q) + s_q * (s_q + 1) / 2;
+  return std::min(1.0, seen / (s_q * s_kv));
+}
+
 double colossal::cost::attentionForwardTime(const ClusterSpec &c,
                                             const AttentionShape &a, DType t) {
-  double bh = a.batch * a.heads;
+  double bh = a.batch * a.heads * a.computedFraction();
   double qk = gemmTime(c, a.s_q, a.s_kv, a.head_dim, bh, t);
   double pv = gemmTime(c, a.s_q, a.head_dim, a.s_kv, bh, t);
   if (a.fused)
@@ -78,7 +86,7 @@ double colossal::cost::attentionForwardTime(const ClusterSpec &c,
 
 double colossal::cost::attentionBackwardTime(const ClusterSpec &c,
                                              const AttentionShape &a, DType t) {
-  double bh = a.batch * a.heads;
+  double bh = a.batch * a.heads * a.computedFraction();
   // dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q.
   double g = gemmTime(c, a.s_kv, a.head_dim, a.s_q, bh, t) +
              gemmTime(c, a.s_q, a.s_kv, a.head_dim, bh, t) +

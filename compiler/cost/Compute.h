@@ -46,6 +46,11 @@ struct AttentionShape {
   double head_dim = 1;
   bool fused = false;
   bool dropout = true; ///< attention-probability dropout (unfused only)
+  /// Causal: a fused kernel computes only the blocks on and below the
+  /// diagonal (FlashAttention-2), the fraction (s_q + 1) / (2 s_q) of the
+  /// score matrix when s_q == s_kv. An unfused one computes all of it.
+  bool causal = false;
+  double computedFraction() const;
 };
 double attentionFlops(const AttentionShape &a);
 /// Bytes of score-matrix traffic (softmax, dropout) forward / backward.

@@ -138,6 +138,7 @@ static void costAttention(const Ctx &x, const OpSpec &op, LayerCost &lc) {
   a.head_dim = op.head_dim;
   a.fused = op.fused;
   a.dropout = op.dropout;
+  a.causal = op.causal;
   bool ring = x.sp > 1 && x.cfg.sp_mode == SpMode::Ring;
   if (x.sp > 1) {
     if (ring) { // sp blocks of (s_q/sp) x (s_kv/sp) per device

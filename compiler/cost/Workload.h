@@ -56,6 +56,9 @@ struct OpSpec {
   double heads = 0, s_q = 0, s_kv = 0, head_dim = 0;
   bool fused = false;  ///< flash attention: no score matrix in memory
   bool dropout = true; ///< dropout on the attention probabilities
+  /// Causal (each query attends to the keys before it): a fused kernel
+  /// skips the blocks above the diagonal, about half the work.
+  bool causal = false;
 
   // MemoryBound / Embedding: bytes moved per sample.
   double fwd_bytes = 0, bwd_bytes = 0;

@@ -357,6 +357,7 @@ void Extractor::addOp(cost::LayerSpec &layer, Operation *op, int index) {
         layer.ops.push_back(cost::OpSpec::attention("attention", heads, sq, skv,
                                                     d, options.flashAttention,
                                                     options.dropout));
+        layer.ops.back().causal = a.getCausal();
         if (anySplitInput())
           split.insert(a.getResult());
         saveActivation(layer, a.getQuery());
