@@ -118,6 +118,27 @@ def EstimateMemoryPass : Pass<"colossal-estimate-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+def MarkRecomputePass : Pass<"colossal-mark-recompute", "::mlir::ModuleOp"> {
+  let summary = "Marks the forward ops a recomputation plan recomputes";
+  let description = [{
+    On the forward graph (before colossal-add-loss and colossal-autodiff):
+    finds the layers from the graph's structure (as the cost model does) and
+    marks the ops that `mode` recomputes with `cg.remat = <layer>`, which
+    colossal-recompute carries out after the backward is built. `full`:
+    every op of the first `layers` blocks (0: of all blocks); `selective`:
+    Megatron's choice, the attention core of every block (the fused
+    attention, or the score softmax of an unfused one). `none` marks
+    nothing. A model without repeated blocks has no layers to recompute;
+    asking for it is an error that says so.
+  }];
+  let options = [
+    Option<"mode", "mode", "std::string", "\"full\"",
+           "What to recompute: none, selective or full">,
+    Option<"layers", "layers", "int64_t", "0",
+           "With full: recompute the first N blocks (0: all of them)">
+  ];
+}
+
 def EstimatePass : Pass<"colossal-estimate", "::mlir::ModuleOp"> {
   let summary = "Predicts a training step's time and memory under a parallel plan";
   let description = [{
@@ -200,6 +221,31 @@ def AutoParallelPass : Pass<"colossal-auto-parallel", "::mlir::ModuleOp"> {
     Option<"reportText", "report-text", "bool", "false",
            "Also print the readable report to standard error">
   ];
+}
+
+def RecomputePass : Pass<"colossal-recompute", "::mlir::ModuleOp"> {
+  let summary = "Recomputes marked forward activations in the backward instead of keeping them";
+  let description = [{
+    Activation checkpointing. The forward ops of a training step marked
+    `cg.remat = G` (colossal-mark-recompute, or the auto-parallel plan) form
+    recompute group G, one per layer. Of each group, the values the backward
+    reads are recomputed, except the group's outputs (values forward ops
+    outside the group read: the next layer's input, kept as the
+    checkpoint): the group's ops that produce them are cloned right before
+    the first backward op that reads one, from the same inputs, and the
+    backward reads the clones. The forward values then die at their last
+    forward use, and the memory plan made afterwards gives their bytes back.
+    Counter-based dropout masks (cg.random_keep) are drawn again equal, so
+    the step computes exactly what it computes without recomputation. The
+    marks are removed.
+
+    ```mlir
+    %h = cg.gelu %a {cg.remat = 3 : i64} ...   // forward, layer 3
+    ...
+    %h2 = cg.gelu %a ...                        // cloned before its first
+    %d = cg.mul %g, %h2 ...                     // backward reader
+    ```
+  }];
 }
 
 def PrintTpStrategiesPass : Pass<"colossal-print-tp-strategies", "::mlir::ModuleOp"> {

@@ -23,16 +23,6 @@ using namespace mlir::colossal::cg;
 
 namespace {
 
-/// `v` with views and casts of it stripped.
-Value stripViews(Value v) {
-  while (Operation *def = v.getDefiningOp()) {
-    if (!isa<TransposeOp, ReshapeOp, CastOp, ExpandOp, ShardOp>(def))
-      break;
-    v = def->getOperand(0);
-  }
-  return v;
-}
-
 /// A weight: a parameter of rank two or more (matrices, embedding tables,
 /// convolution kernels; not norm scales, biases or 1-D tables).
 ParamOp weightOf(Value v) {
@@ -448,6 +438,15 @@ LayerStructure Finder::run() {
 }
 
 } // namespace
+
+Value mlir::colossal::stripViews(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (!isa<TransposeOp, ReshapeOp, CastOp, ExpandOp, ShardOp>(def))
+      break;
+    v = def->getOperand(0);
+  }
+  return v;
+}
 
 LayerStructure mlir::colossal::findLayerStructure(func::FuncOp func) {
   return Finder(func).run();

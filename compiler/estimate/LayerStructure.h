@@ -56,6 +56,10 @@ struct LayerStructure {
   std::string summary;
 };
 
+/// `v` with reshapes, transposes, casts, broadcasts and shard annotations
+/// stripped: the value they only rearrange.
+Value stripViews(Value v);
+
 /// Finds the blocks of `func` (see the file comment). A function without
 /// repeated structure gets numBlocks = 0: every op is in layer -1, and the
 /// summary says so.

@@ -361,7 +361,7 @@ llvm::Expected<IntraOpResult> mlir::colossal::annotateShardings(
     if (inBlock && ((cfg.recompute == cost::Recompute::Full && chosen) ||
                     (cfg.recompute == cost::Recompute::Selective &&
                      isa<AttentionOp, SoftmaxOp>(op))))
-      op->setAttr("cg.remat", b.getUnitAttr());
+      op->setAttr("cg.remat", b.getI64IntegerAttr(layer));
   }
   if (cfg.dp > 1)
     for (BlockArgument arg : func.getArguments()) {

@@ -384,6 +384,8 @@ struct ExecutableParallel {
   bool sequence = false; // Megatron sequence parallelism (tp-sp=1)
   int zero = 0;
   int64_t microBatch = 0; // given explicitly: sequences per replica per run
+  std::string recompute = "none"; // none | selective | full
+  int64_t recomputeLayers = 0;    // full:K; 0 = every block
 };
 static bool executableParallelFromFlags(ExecutableParallel &out,
                                         std::string &error) {
@@ -421,8 +423,6 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     unsupported = "pipeline parallelism (pp=" + std::to_string(cfg->pp) + ")";
   else if (cfg->sp > 1)
     unsupported = "sequence parallelism (sp=" + std::to_string(cfg->sp) + ")";
-  else if (cfg->recompute != Recompute::None)
-    unsupported = "activation recomputation";
   else if (cfg->offload != Offload::None)
     unsupported = "offload";
   if (!unsupported.empty()) {
@@ -440,6 +440,15 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
             std::to_string(clusterDevices) + "; make them agree";
     return false;
   }
+  if (cfg->recompute != Recompute::None && modeOption != "train") {
+    error = "--parallel=" + parallelOption +
+            ": recompute=" + recomputeName(cfg->recompute).str() +
+            " recomputes activations in the backward of a training step; "
+            "use it with --mode=train (inference keeps no activations)";
+    return false;
+  }
+  out.recompute = recomputeName(cfg->recompute).str();
+  out.recomputeLayers = cfg->recompute_layers;
   out.dp = cfg->dp;
   out.tp = cfg->tp;
   out.sequence = cfg->tp > 1 && cfg->tp_sp;
@@ -485,6 +494,14 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     mixed.compute = precisionOption;
     pm.addPass(mlir::colossal::createMixedPrecisionPass(mixed));
   }
+  if (trainStep && compile && compile->recompute != "none") {
+    // The layers are read off the forward graph; the marks are carried
+    // out once the backward exists.
+    mlir::colossal::MarkRecomputePassOptions mark;
+    mark.mode = compile->recompute;
+    mark.layers = compile->recomputeLayers;
+    pm.addPass(mlir::colossal::createMarkRecomputePass(mark));
+  }
   if (trainStep) {
     mlir::colossal::AddLossPassOptions loss;
     loss.loss = lossOption;
@@ -510,6 +527,8 @@ static LogicalResult runPipelinePasses(ModuleOp module,
       pm.addPass(mlir::colossal::createOptimizerPass(opt));
       pm.addPass(createCanonicalizerPass());
     }
+    if (compile && compile->recompute != "none")
+      pm.addPass(mlir::colossal::createRecomputePass());
   }
   if (compile) {
     // Partition for the devices of --parallel, then plan each device's
@@ -637,6 +656,13 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
         ",tp=" + std::to_string(cfg->tp) + (cfg->tp_sp ? ",tp-sp=1" : "");
   if (cfg->zero)
     parallel += ",zero=" + std::to_string(cfg->zero);
+  if (cfg->recompute != ::colossal::cost::Recompute::None) {
+    parallel +=
+        ",recompute=" + ::colossal::cost::recomputeName(cfg->recompute).str();
+    if (cfg->recompute == ::colossal::cost::Recompute::Full &&
+        cfg->recompute_layers > 0)
+      parallel += ":" + std::to_string(cfg->recompute_layers);
+  }
   parallelOption = parallel;
   std::string bind;
   for (StringRef item : llvm::split(StringRef(bindOption), ','))
@@ -902,7 +928,7 @@ static int runDriven(Driven what, StringRef path,
     if (searchThenCompile)
       request.constraints +=
           std::string(request.constraints.empty() ? "" : ",") +
-          "tp-mode=1d,pp=1,sp=1,recompute=none,offload=none";
+          "tp-mode=1d,pp=1,sp=1,offload=none";
     if (request.job.mode != "train") {
       llvm::errs() << "colossal-opt: error: --auto-parallel plans training "
                       "steps; use --mode=train\n";

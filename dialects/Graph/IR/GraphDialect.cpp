@@ -89,8 +89,9 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
   }
   // The auto-parallel plan: pipeline stage and recomputation of an op.
   if (name == "cg.stage" || name == "cg.remat") {
+    // cg.remat: the recompute group (the layer); a unit is group 0.
     if (name == "cg.stage" ? !isa<IntegerAttr>(attr.getValue())
-                           : !isa<UnitAttr>(attr.getValue()))
+                           : !isa<UnitAttr, IntegerAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' has the wrong kind of value";
     return success();
   }
