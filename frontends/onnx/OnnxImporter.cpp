@@ -9,6 +9,8 @@
 
 #include "frontends/onnx/OnnxImporter.h"
 #include "frontends/onnx/ImportContext.h"
+#include "frontends/onnx/upgrade/OnnxUpgrade.h"
+#include "runtime/core/Npy.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Verifier.h"
@@ -509,9 +511,11 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
   }
   if (opset < 13 || opset > 21) {
     error() << "opset " << opset
-            << " is not supported; Colossal imports opsets 13 to 21 (re-export "
-               "with e.g. torch.onnx.export(..., opset_version=17) or convert "
-               "with onnx.version_converter)";
+            << (opset > 21 ? " is newer than the newest Colossal imports (21); "
+                             "re-export with an opset from 13 to 21 (e.g. "
+                             "torch.onnx.export(..., opset_version=17))"
+                           : " is not supported; Colossal imports opsets 7 to "
+                             "21 (older models are upgraded to 13 on import)");
     return nullptr;
   }
   const ConverterTable &table = converterTable();
@@ -549,7 +553,10 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
     diag << "the model has symbolic dimensions without a size:";
     for (auto &u : unbound)
       diag << "\n  " << u;
-    diag << "\nbind them on the command line, e.g. --bind batch=8,seq=2048";
+    diag << "\nbind them on the command line, e.g. --bind batch=8,seq=2048 "
+            "(an input whose values you know, such as a shape or axes "
+            "input, can instead be given with --const-input NAME=v1,v2,... "
+            "or NAME=FILE.npy)";
     return nullptr;
   }
 
@@ -656,7 +663,9 @@ FailureOr<std::vector<int64_t>> NodeContext::constantInts(unsigned i,
     error() << what << " (input " << i << ", '" << node_.input(i)
             << "') must be known at compile time; it depends on runtime "
                "data. Bind all symbolic dimensions and keep shape "
-               "computations free of data-dependent ops";
+               "computations free of data-dependent ops; if it comes from a "
+               "graph input whose value you know, give it with --const-input "
+               "NAME=FILE.npy or --const-input NAME=v1,v2,...";
     return failure();
   }
   return c->toInts();
@@ -791,6 +800,144 @@ bool mlir::colossal::onnx::looksLikeOnnx(StringRef path, StringRef bytes) {
   return !bytes.empty() && bytes[0] == 0x08;
 }
 
+/// --const-input: each named graph input becomes a Constant node of the
+/// given values (a .npy file, or a comma list of numbers in the input's
+/// shape) and leaves the graph's inputs.
+static LogicalResult freezeInputs(Importer &importer, ::onnx::ModelProto &model,
+                                  ArrayRef<std::string> specs) {
+  auto *graph = model.mutable_graph();
+  for (const std::string &spec : specs) {
+    auto [name, text] = StringRef(spec).split('=');
+    name = name.trim();
+    text = text.trim();
+    if (name.empty() || text.empty())
+      return importer.error() << "--const-input '" << spec
+                              << "': expected NAME=FILE.npy or NAME=v1,v2,...";
+    int index = -1;
+    std::string names;
+    for (int i = 0; i < graph->input_size(); ++i) {
+      if (graph->input(i).name() == name)
+        index = i;
+      names += (names.empty() ? "" : ", ") + graph->input(i).name();
+    }
+    if (index < 0)
+      return importer.error() << "--const-input " << name
+                              << ": the model has no input of that name (its "
+                                 "inputs: "
+                              << names << ")";
+    const auto &tensorType = graph->input(index).type().tensor_type();
+    int32_t elem = tensorType.elem_type();
+    std::vector<int64_t> declared;
+    bool staticShape = tensorType.has_shape();
+    for (const auto &d : tensorType.shape().dim()) {
+      declared.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      staticShape &= d.has_dim_value();
+    }
+    ::onnx::TensorProto t;
+    t.set_name(std::string(name));
+    t.set_data_type(elem);
+    std::vector<int64_t> shape;
+    std::string raw;
+    if (text.ends_with(".npy")) {
+      ::colossal::rt::HostTensor h;
+      ::colossal::rt::Status st = ::colossal::rt::readNpy(text.str(), h);
+      if (!st.isOk())
+        return importer.error()
+               << "--const-input " << name << ": " << st.message();
+      int32_t fileType =
+          h.dtype == ::colossal::rt::DType::F32   ? ::onnx::TensorProto::FLOAT
+          : h.dtype == ::colossal::rt::DType::I64 ? ::onnx::TensorProto::INT64
+          : h.dtype == ::colossal::rt::DType::I32 ? ::onnx::TensorProto::INT32
+          : h.dtype == ::colossal::rt::DType::F16 ? ::onnx::TensorProto::FLOAT16
+          : h.dtype == ::colossal::rt::DType::Bool ? ::onnx::TensorProto::BOOL
+                                                   : -1;
+      if (fileType != elem)
+        return importer.error()
+               << "--const-input " << name << ": " << text << " holds "
+               << onnxTypeName(fileType) << " values, but the input is "
+               << onnxTypeName(elem) << "; save the array with that type";
+      shape = h.shape;
+      raw = h.data;
+    } else {
+      SmallVector<StringRef> items;
+      text.split(items, ',');
+      bool isFloat = elem == ::onnx::TensorProto::FLOAT ||
+                     elem == ::onnx::TensorProto::DOUBLE;
+      bool isInt = elem == ::onnx::TensorProto::INT64 ||
+                   elem == ::onnx::TensorProto::INT32;
+      if (!isFloat && !isInt)
+        return importer.error()
+               << "--const-input " << name << ": an input of type "
+               << onnxTypeName(elem) << " takes a .npy file, not a list";
+      for (StringRef item : items) {
+        item = item.trim();
+        if (isInt) {
+          int64_t v;
+          if (item.getAsInteger(10, v))
+            return importer.error() << "--const-input " << name << ": '" << item
+                                    << "' is not an integer";
+          if (elem == ::onnx::TensorProto::INT64)
+            raw.append(reinterpret_cast<const char *>(&v), sizeof v);
+          else {
+            int32_t w = static_cast<int32_t>(v);
+            raw.append(reinterpret_cast<const char *>(&w), sizeof w);
+          }
+        } else {
+          double v;
+          if (item.getAsDouble(v))
+            return importer.error() << "--const-input " << name << ": '" << item
+                                    << "' is not a number";
+          if (elem == ::onnx::TensorProto::FLOAT) {
+            float f = static_cast<float>(v);
+            raw.append(reinterpret_cast<const char *>(&f), sizeof f);
+          } else {
+            raw.append(reinterpret_cast<const char *>(&v), sizeof v);
+          }
+        }
+      }
+      int64_t count = static_cast<int64_t>(items.size());
+      int64_t declaredCount = 1;
+      for (int64_t d : declared)
+        declaredCount *= d;
+      if (staticShape && declaredCount == count)
+        shape = declared;
+      else if (declared.size() == 1)
+        shape = {count};
+      else if (declared.empty() && count == 1)
+        shape = {};
+      else
+        return importer.error()
+               << "--const-input " << name << ": " << count
+               << " values do not fill the input's shape (rank "
+               << declared.size()
+               << "); give the values as a .npy file of that shape";
+    }
+    for (size_t i = 0; i < declared.size() && i < shape.size(); ++i)
+      if (declared.size() != shape.size() ||
+          (declared[i] >= 0 && declared[i] != shape[i]))
+        return importer.error() << "--const-input " << name
+                                << ": the values' shape does not match the "
+                                   "input's declared shape";
+    for (int64_t d : shape)
+      t.add_dims(d);
+    t.set_raw_data(raw);
+    ::onnx::NodeProto constant;
+    constant.set_op_type("Constant");
+    constant.set_name("const-input " + std::string(name));
+    constant.add_output(std::string(name));
+    auto *attr = constant.add_attribute();
+    attr->set_name("value");
+    attr->set_type(::onnx::AttributeProto::TENSOR);
+    *attr->mutable_t() = t;
+    auto *nodes = graph->mutable_node();
+    *nodes->Add() = constant;
+    for (int i = nodes->size() - 1; i > 0; --i)
+      nodes->SwapElements(i, i - 1);
+    graph->mutable_input()->DeleteSubrange(index, 1);
+  }
+  return success();
+}
+
 OwningOpRef<ModuleOp>
 mlir::colossal::onnx::importOnnxModel(MLIRContext &context, StringRef bytes,
                                       StringRef path,
@@ -804,6 +951,32 @@ mlir::colossal::onnx::importOnnxModel(MLIRContext &context, StringRef bytes,
                         "truncated, corrupt, or not ONNX)";
     return nullptr;
   }
+  // Opsets 7-12 (model zoos, TF converters): upgraded to 13 by ONNX's own
+  // version converter, then imported as any opset-13 model.
+  for (const auto &import : model.opset_import()) {
+    if (!isDefaultDomain(import.domain()) || import.version() >= 13)
+      continue;
+    int64_t old = import.version();
+    if (old < ::colossal::onnx_upgrade::kOldestConvertible) {
+      importer.error() << "opset " << old << " is older than "
+                       << ::colossal::onnx_upgrade::kOldestConvertible
+                       << ", the oldest ONNX's version converter upgrades; "
+                          "re-export the model with a newer exporter (opset "
+                          "13 to 21)";
+      return nullptr;
+    }
+    std::string why = ::colossal::onnx_upgrade::upgradeOpset(model, 13);
+    if (!why.empty()) {
+      importer.error() << "the model is opset " << old
+                       << ", and ONNX's version converter cannot upgrade it "
+                          "to 13: "
+                       << why << " (re-export the model with opset 13 to 21)";
+      return nullptr;
+    }
+    break;
+  }
+  if (failed(freezeInputs(importer, model, options.constInputs)))
+    return nullptr;
   return importer.run(model);
 }
 

@@ -42,6 +42,12 @@ struct ImportOptions {
   /// equal value between distinct parameters) make a parameter of their
   /// own, named after their output, so training keeps them apart.
   bool untieIdentityWeights = false;
+  /// Graph inputs that are constants at compile time ("NAME=FILE.npy" or
+  /// "NAME=v1,v2,..."), as onnxsim's input overwriting makes them: a
+  /// Reshape's shape, a Slice's starts, ReduceSum's axes that arrive as
+  /// inputs. Each becomes a Constant of the input's type and leaves the
+  /// graph's inputs.
+  std::vector<std::string> constInputs;
 };
 
 /// Parses "batch=8,seq=2048" into `bindings`; returns an error message on

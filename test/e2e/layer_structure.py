@@ -24,6 +24,9 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from checks import Checks  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 SCHEMES = ["descriptive", "short", "anon"]
 # model -> (blocks expected, extra colossal-opt flags)
@@ -67,12 +70,7 @@ def main():
     ap.add_argument("--build", required=True)
     args = ap.parse_args()
     opt = os.path.join(args.build, "bin", "colossal-opt")
-    failures = []
-
-    def check(ok, what):
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            failures.append(what)
+    check = Checks()
 
     with tempfile.TemporaryDirectory() as tmp:
         run([sys.executable, os.path.join(ROOT, "scripts", "models",
@@ -132,11 +130,7 @@ def main():
               and est["step_time_s"] > 0,
               "one linear layer: %s" % est["model"]["structure"])
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("all checks passed")
-    return 0
+    return check.finish()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ import warnings
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from checks import Checks  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 STEPS = 6
 
@@ -35,12 +38,7 @@ def main():
     args = ap.parse_args()
     opt = os.path.join(args.build, "bin", "colossal-opt")
     run = os.path.join(args.build, "bin", "colossal-run")
-    failures = []
-
-    def check(ok, what):
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            failures.append(what)
+    check = Checks()
 
     def compile_plan(model, bind, parallel, out, extra=()):
         p = subprocess.run([opt, model] + bind + ["--mode=train", "--loss=cross-entropy",
@@ -162,11 +160,7 @@ def main():
         check(p.returncode != 0 and "no repeated structure" in p.stderr,
               "recompute on a model without layers is refused: " + p.stderr.strip()[:120])
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("all checks passed")
-    return 0
+    return check.finish()
 
 
 if __name__ == "__main__":

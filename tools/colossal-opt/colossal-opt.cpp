@@ -37,6 +37,14 @@ using namespace mlir;
 
 static llvm::cl::OptionCategory colossalCategory("Colossal options");
 
+static llvm::cl::list<std::string> constInputOption(
+    "const-input",
+    llvm::cl::desc("Make an ONNX graph input a constant at compile time "
+                   "(its shape-determining uses then fold): "
+                   "--const-input NAME=FILE.npy or NAME=v1,v2,... "
+                   "(repeatable; not --freeze, which keeps weights from "
+                   "training)"),
+    llvm::cl::value_desc("name=values"), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> bindOption(
     "bind",
     llvm::cl::desc("Sizes of the ONNX model's symbolic dimensions, e.g. "
@@ -266,6 +274,7 @@ loadModule(MLIRContext &context, llvm::SourceMgr &sourceMgr, StringRef path,
     return parseSourceFile<ModuleOp>(sourceMgr, &context);
   }
   mlir::colossal::onnx::ImportOptions options;
+  options.constInputs.assign(constInputOption.begin(), constInputOption.end());
   std::string error =
       mlir::colossal::onnx::parseBindings(bindOption, options.bindings);
   if (!error.empty()) {
@@ -969,6 +978,7 @@ static int runDriven(Driven what, StringRef path,
 static FailureOr<std::unique_ptr<llvm::MemoryBuffer>>
 importToBuffer(StringRef path, StringRef bytes, DialectRegistry &registry) {
   mlir::colossal::onnx::ImportOptions options;
+  options.constInputs.assign(constInputOption.begin(), constInputOption.end());
   std::string error =
       mlir::colossal::onnx::parseBindings(bindOption, options.bindings);
   if (!error.empty()) {
