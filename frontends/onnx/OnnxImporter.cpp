@@ -951,26 +951,24 @@ mlir::colossal::onnx::importOnnxModel(MLIRContext &context, StringRef bytes,
                         "truncated, corrupt, or not ONNX)";
     return nullptr;
   }
-  // Opsets 7-12 (model zoos, TF converters): upgraded to 13 by ONNX's own
-  // version converter, then imported as any opset-13 model.
+  // Opsets 1-12 (model zoos, TF converters): upgraded to 13 (relabelled
+  // when no operator changed since, else by ONNX's own version converter),
+  // then imported as any opset-13 model.
   for (const auto &import : model.opset_import()) {
     if (!isDefaultDomain(import.domain()) || import.version() >= 13)
       continue;
     int64_t old = import.version();
-    if (old < ::colossal::onnx_upgrade::kOldestConvertible) {
-      importer.error() << "opset " << old << " is older than "
-                       << ::colossal::onnx_upgrade::kOldestConvertible
-                       << ", the oldest ONNX's version converter upgrades; "
-                          "re-export the model with a newer exporter (opset "
-                          "13 to 21)";
-      return nullptr;
-    }
     std::string why = ::colossal::onnx_upgrade::upgradeOpset(model, 13);
     if (!why.empty()) {
-      importer.error() << "the model is opset " << old
-                       << ", and ONNX's version converter cannot upgrade it "
-                          "to 13: "
-                       << why << " (re-export the model with opset 13 to 21)";
+      if (old < ::colossal::onnx_upgrade::kOldestConvertible)
+        importer.error() << why
+                         << "; re-export the model with a newer exporter "
+                            "(opset 13 to 21)";
+      else
+        importer.error() << "the model is opset " << old
+                         << ", and ONNX's version converter cannot upgrade "
+                            "it to 13: "
+                         << why << " (re-export the model with opset 13 to 21)";
       return nullptr;
     }
     break;

@@ -21,9 +21,11 @@ namespace colossal::onnx_upgrade {
 constexpr int64_t kOldestConvertible = 7;
 
 /// Converts `model` (default-domain opset below `target`) to opset `target`
-/// in place. Returns "" on success, or why the converter could not (its own
-/// message, which names the node and operator where it stopped); `model` is
-/// left unchanged then.
+/// in place: relabels it when none of its operators changed between the
+/// two opsets (any old opset), else runs ONNX's converter (opsets from
+/// kOldestConvertible). Returns "" on success, or why not (the converter's
+/// own message, which names the operator where it stopped, or the changed
+/// operators of a model too old to convert); `model` is left unchanged then.
 std::string upgradeOpset(::onnx::ModelProto &model, int64_t target);
 
 } // namespace colossal::onnx_upgrade
