@@ -8,6 +8,8 @@
 
 #include "frontends/onnx/ImportContext.h"
 
+#include <type_traits>
+
 #include "mlir/IR/Verifier.h"
 
 #include <cmath>
@@ -443,12 +445,139 @@ LogicalResult convertReduce(NodeContext &c) {
     for (int64_t d = 0; d < c.inputType(0).getRank(); ++d)
       axes.push_back(d);
   }
-  if (c.inputType(0).getElementType().isInteger(1))
-    return c.error() << "cannot reduce a bool tensor";
-  auto result = c.create<OpT>(c.value(0), ArrayRef<int64_t>(axes), keepdims);
+  Value x = c.value(0);
+  bool isBool = c.inputType(0).getElementType().isInteger(1);
+  if (isBool && !std::is_same_v<OpT, cg::ReduceMaxOp>)
+    return c.error() << "reducing a bool tensor is not supported (only "
+                        "ReduceMax and ReduceMin, as any / all)";
+  if (isBool) // any: the max of 0/1
+    x = c.createTyped<cg::CastOp>(
+        RankedTensorType::get(c.inputType(0).getShape(),
+                              c.builder().getI32Type()),
+        x);
+  auto result = c.create<OpT>(x, ArrayRef<int64_t>(axes), keepdims);
   if (failed(result))
     return failure();
-  c.setOutput(0, *result);
+  Value r = *result;
+  if (isBool)
+    r = c.createTyped<cg::CastOp>(
+        RankedTensorType::get(cast<ShapedType>(r.getType()).getShape(),
+                              c.builder().getI1Type()),
+        r);
+  c.setOutput(0, r);
+  return success();
+}
+
+/// The reductions ONNX defines on top of sum and max, composed of graph
+/// ops (so they run and differentiate with no kernels of their own):
+/// ReduceMin = -max(-x), ReduceL1 = sum |x|, ReduceL2 = sqrt(sum x^2),
+/// ReduceSumSquare = sum x^2, ReduceLogSum = log(sum x), ReduceLogSumExp =
+/// log(sum exp(x - m)) + m with m = max x (stable). Axes come as an input
+/// from opset 18.
+enum class Composite { Min, L1, L2, SumSquare, LogSum, LogSumExp };
+
+template <Composite K> LogicalResult convertCompositeReduce(NodeContext &c) {
+  std::vector<int64_t> axes;
+  if (c.opset() >= 18) {
+    if (c.hasInput(1)) {
+      auto v = c.constantInts(1, "axes");
+      if (failed(v))
+        return failure();
+      axes = *v;
+    }
+  } else {
+    axes = c.intsAttr("axes");
+  }
+  bool keepdims = c.intAttr("keepdims", 1) != 0;
+  Value x = c.value(0);
+  auto type = cast<RankedTensorType>(x.getType());
+  if (axes.empty()) {
+    if (c.intAttr("noop_with_empty_axes", 0)) {
+      // Identity on the element-wise part.
+      c.setOutput(0, x);
+      return success();
+    }
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      axes.push_back(d);
+  }
+  if (!isa<FloatType>(type.getElementType()) &&
+      (K == Composite::L2 || K == Composite::LogSum ||
+       K == Composite::LogSumExp))
+    return c.error() << "is supported on floating-point tensors only";
+  bool isBool = type.getElementType().isInteger(1);
+  if (isBool && K != Composite::Min)
+    return c.error() << "reducing a bool tensor is not supported (only "
+                        "ReduceMax and ReduceMin, as any / all)";
+  if (isBool) { // all: the min of 0/1
+    type = RankedTensorType::get(type.getShape(), c.builder().getI32Type());
+    x = c.createTyped<cg::CastOp>(type, x);
+  }
+  auto unary = [&](auto tag, Value v) -> Value {
+    using OpT = decltype(tag);
+    return c.createTyped<OpT>(v.getType(), v);
+  };
+  auto sum = [&](Value v, bool keep) {
+    return c.create<cg::ReduceSumOp>(v, ArrayRef<int64_t>(axes), keep);
+  };
+  FailureOr<Value> r;
+  switch (K) {
+  case Composite::Min: {
+    auto m = c.create<cg::ReduceMaxOp>(unary(cg::NegOp(), x),
+                                       ArrayRef<int64_t>(axes), keepdims);
+    if (failed(m))
+      return failure();
+    r = unary(cg::NegOp(), *m);
+    break;
+  }
+  case Composite::L1:
+    r = sum(unary(cg::AbsOp(), x), keepdims);
+    break;
+  case Composite::L2:
+  case Composite::SumSquare: {
+    auto sq = c.create<cg::MulOp>(x, x);
+    if (failed(sq))
+      return failure();
+    r = sum(*sq, keepdims);
+    if (succeeded(r) && K == Composite::L2)
+      r = unary(cg::SqrtOp(), *r);
+    break;
+  }
+  case Composite::LogSum:
+    r = sum(x, keepdims);
+    if (succeeded(r))
+      r = unary(cg::LogOp(), *r);
+    break;
+  case Composite::LogSumExp: {
+    auto m = c.create<cg::ReduceMaxOp>(x, ArrayRef<int64_t>(axes), true);
+    if (failed(m))
+      return failure();
+    auto shifted = c.create<cg::SubOp>(x, *m);
+    if (failed(shifted))
+      return failure();
+    auto s = sum(unary(cg::ExpOp(), *shifted), true);
+    if (failed(s))
+      return failure();
+    auto lse = c.create<cg::AddOp>(unary(cg::LogOp(), *s), *m);
+    if (failed(lse))
+      return failure();
+    SmallVector<int64_t> reduced;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (!llvm::is_contained(axes, d) &&
+          !llvm::is_contained(axes, d - type.getRank()))
+        reduced.push_back(type.getDimSize(d));
+    r = keepdims ? *lse : c.reshape(*lse, reduced);
+    break;
+  }
+  }
+  if (failed(r))
+    return failure();
+  Value out = *r;
+  if (isBool)
+    out = c.createTyped<cg::CastOp>(
+        RankedTensorType::get(cast<ShapedType>(out.getType()).getShape(),
+                              c.builder().getI1Type()),
+        out);
+  c.setOutput(0, out);
   return success();
 }
 
@@ -526,6 +655,12 @@ void mlir::colossal::onnx::registerNNConverters(ConverterTable &t) {
   t["ReduceSum"] = {convertReduce<cg::ReduceSumOp, 13>, 1, 2};
   t["ReduceMean"] = {convertReduce<cg::ReduceMeanOp, 18>, 1, 2};
   t["ReduceMax"] = {convertReduce<cg::ReduceMaxOp, 18>, 1, 2};
+  t["ReduceMin"] = {convertCompositeReduce<Composite::Min>, 1, 2};
+  t["ReduceL1"] = {convertCompositeReduce<Composite::L1>, 1, 2};
+  t["ReduceL2"] = {convertCompositeReduce<Composite::L2>, 1, 2};
+  t["ReduceSumSquare"] = {convertCompositeReduce<Composite::SumSquare>, 1, 2};
+  t["ReduceLogSum"] = {convertCompositeReduce<Composite::LogSum>, 1, 2};
+  t["ReduceLogSumExp"] = {convertCompositeReduce<Composite::LogSumExp>, 1, 2};
   t["Flatten"] = {convertFlatten, 1, 1};
   t["Trilu"] = {convertTrilu, 1, 2};
 }

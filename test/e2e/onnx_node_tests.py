@@ -4,6 +4,10 @@ installed onnx package) through colossal-opt + colossal-run and compares the
 outputs with the reference outputs (floating point: rtol 1e-3, atol 1e-5;
 exact otherwise).
 
+Graph inputs the importer needs at compile time (a Reshape's shape, axes,
+starts: it says which) are frozen with --const-input from the test's own
+data, as onnxsim would, one compile per data set.
+
 Each test is: passed, failed, or unsupported (the importer refuses the model:
 an operator, attribute or element type Colossal does not handle, with its
 message). Prints the counts. With --check, fails when a test listed in the
@@ -45,20 +49,34 @@ def load_pb(path):
     return numpy_helper.to_array(t)
 
 
+NEEDS_CONSTANT = re.compile(r"\(input \d+, '([^']+)'\) must be known at compile time")
+
+
+def compile_for(model_path, ds, inputs, opt, plan):
+    """Compiles the model for dataset `ds`, freezing (--const-input) each
+    graph input the importer says must be known at compile time (a shape,
+    axes or starts input) from the dataset's own values, as a user who
+    knows them would. Returns (returncode, stderr, frozen input names)."""
+    frozen = {}
+    while True:
+        cmd = [opt, model_path, "--mode=infer", "--emit=plan", "-o", plan]
+        for n, p in frozen.items():
+            cmd += ["--const-input", f"{n}={p}"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        m = NEEDS_CONSTANT.search(r.stderr) if r.returncode > 0 else None
+        if not m or m.group(1) not in inputs or m.group(1) in frozen or ds is None:
+            return r.returncode, r.stderr, set(frozen)
+        i = inputs.index(m.group(1))
+        npy = plan + f".{i}.npy"
+        np.save(npy, load_pb(os.path.join(ds, f"input_{i}.pb")))
+        frozen[m.group(1)] = npy
+
+
 def run_test(test_dir, opt, run, tmp):
     name = os.path.basename(test_dir)
     model_path = os.path.join(test_dir, "model.onnx")
     work = os.path.join(tmp, name)
     os.makedirs(work, exist_ok=True)
-    plan = os.path.join(work, "model.cplan")
-    r = subprocess.run([opt, model_path, "--mode=infer", "--emit=plan", "-o", plan],
-                       capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        msg = r.stderr.strip().splitlines()
-        text = " ".join(msg)[:300]
-        if r.returncode < 0:
-            return name, "fail", f"colossal-opt crashed: {text}"
-        return name, ("unsupported" if UNSUPPORTED.search(r.stderr) else "fail"), text
     try:
         model = onnx.load(model_path, load_external_data=False)
     except Exception as e:  # noqa: BLE001 - any load error is a test failure
@@ -67,9 +85,20 @@ def run_test(test_dir, opt, run, tmp):
     inputs = [i.name for i in model.graph.input if i.name not in inits]
     outputs = [o.name for o in model.graph.output]
     datasets = sorted(glob.glob(os.path.join(test_dir, "test_data_set_*")))
-    for ds in datasets:
+    for ds in datasets or [None]:
+        plan = os.path.join(work, "model-%s.cplan" % os.path.basename(ds or "none"))
+        code, err, frozen = compile_for(model_path, ds, inputs, opt, plan)
+        if code != 0:
+            text = " ".join(err.strip().splitlines())[:300]
+            if code < 0:
+                return name, "fail", f"colossal-opt crashed: {text}"
+            return name, ("unsupported" if UNSUPPORTED.search(err) else "fail"), text
+        if ds is None:
+            continue
         args = [run, plan, "--output-dir", os.path.join(work, "out")]
         for i, n in enumerate(inputs):
+            if n in frozen:
+                continue
             p = os.path.join(ds, f"input_{i}.pb")
             if not os.path.exists(p):
                 return name, "fail", f"missing {p}"
