@@ -146,6 +146,67 @@ LogicalResult convertNot(NodeContext &c) {
   return success();
 }
 
+/// Sign: where(x > 0, 1, where(x < 0, -1, 0)), in x's type.
+LogicalResult convertSign(NodeContext &c) {
+  Type t = c.inputType(0).getElementType();
+  if (t.isInteger(1))
+    return c.error() << "needs a numeric input";
+  Value x = c.value(0);
+  Value zero = c.scalar(0, t), one = c.scalar(1, t), minus = c.scalar(-1, t);
+  auto pos = c.create<cg::CmpOp>(cg::CmpPredicate::gt, x, zero);
+  auto neg = c.create<cg::CmpOp>(cg::CmpPredicate::lt, x, zero);
+  if (failed(pos) || failed(neg))
+    return failure();
+  auto inner = c.create<cg::WhereOp>(*neg, minus, zero);
+  if (failed(inner))
+    return failure();
+  auto y = c.create<cg::WhereOp>(*pos, one, *inner);
+  if (failed(y))
+    return failure();
+  c.setOutput(0, *y); // x's shape: the conditions have it
+  return success();
+}
+
+/// IsNaN: x != x. IsInf: x == +inf (detect_positive) or x == -inf
+/// (detect_negative).
+LogicalResult convertIsNaN(NodeContext &c) {
+  if (!isa<FloatType>(c.inputType(0).getElementType()))
+    return c.error() << "needs a floating-point input";
+  auto y = c.create<cg::CmpOp>(cg::CmpPredicate::ne, c.value(0), c.value(0));
+  if (failed(y))
+    return failure();
+  c.setOutput(0, *y);
+  return success();
+}
+
+LogicalResult convertIsInf(NodeContext &c) {
+  Type t = c.inputType(0).getElementType();
+  if (!isa<FloatType>(t))
+    return c.error() << "needs a floating-point input";
+  bool positive = c.intAttr("detect_positive", 1) != 0;
+  bool negative = c.intAttr("detect_negative", 1) != 0;
+  Value x = c.value(0);
+  auto pos =
+      c.create<cg::CmpOp>(cg::CmpPredicate::eq, x, c.scalar(INFINITY, t));
+  auto neg =
+      c.create<cg::CmpOp>(cg::CmpPredicate::eq, x, c.scalar(-INFINITY, t));
+  if (failed(pos) || failed(neg))
+    return failure();
+  FailureOr<Value> y;
+  if (positive && negative)
+    y = c.create<cg::OrOp>(*pos, *neg);
+  else if (positive)
+    y = *pos;
+  else if (negative)
+    y = *neg;
+  else // neither: all false (x < x holds for no x, NaN included)
+    y = c.create<cg::CmpOp>(cg::CmpPredicate::lt, x, x);
+  if (failed(y))
+    return failure();
+  c.setOutput(0, *y);
+  return success();
+}
+
 LogicalResult convertWhere(NodeContext &c) {
   if (!c.inputType(0).getElementType().isInteger(1))
     return c.error() << "condition must be bool";
@@ -521,6 +582,9 @@ void mlir::colossal::onnx::registerMathConverters(ConverterTable &t) {
   t["Greater"] = {convertCompare<cg::CmpPredicate::gt, fGt, iGt>, 2, 2};
   t["GreaterOrEqual"] = {convertCompare<cg::CmpPredicate::ge, fGe, iGe>, 2, 2};
   t["Where"] = {convertWhere, 3, 3};
+  t["Sign"] = {convertSign, 1, 1};
+  t["IsNaN"] = {convertIsNaN, 1, 1};
+  t["IsInf"] = {convertIsInf, 1, 1};
   t["Neg"] = {convertUnary<cg::NegOp, fNeg, false>, 1, 1};
   t["Abs"] = {convertUnary<cg::AbsOp, fAbs, false>, 1, 1};
   t["Relu"] = {convertUnary<cg::ReluOp, fRelu, false>, 1, 1};

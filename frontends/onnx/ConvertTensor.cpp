@@ -556,6 +556,33 @@ LogicalResult convertPad(NodeContext &c) {
   return success();
 }
 
+/// Tile: along each axis with repeats r > 1, r copies concatenated.
+LogicalResult convertTile(NodeContext &c) {
+  auto repeats = c.constantInts(1, "repeats");
+  if (failed(repeats))
+    return failure();
+  int64_t rank = c.inputType(0).getRank();
+  if (static_cast<int64_t>(repeats->size()) != rank)
+    return c.error() << "repeats has " << repeats->size()
+                     << " entries for an input of rank " << rank;
+  Value cur = c.value(0);
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t r = (*repeats)[d];
+    if (r < 1)
+      return c.error() << "repeats[" << d << "] = " << r
+                       << " is not supported (zero-sized results)";
+    if (r == 1)
+      continue;
+    SmallVector<Value> parts(r, cur);
+    auto joined = c.create<cg::ConcatOp>(parts, d);
+    if (failed(joined))
+      return failure();
+    cur = *joined;
+  }
+  c.setOutput(0, cur);
+  return success();
+}
+
 LogicalResult convertShape(NodeContext &c) {
   ArrayRef<int64_t> dims = c.inputType(0).getShape();
   int64_t rank = dims.size();
@@ -672,5 +699,6 @@ void mlir::colossal::onnx::registerTensorConverters(ConverterTable &t) {
   t["Size"] = {convertSize, 1, 1};
   t["ConstantOfShape"] = {convertConstantOfShape, 1, 1};
   t["Range"] = {convertRange, 3, 3};
+  t["Tile"] = {convertTile, 2, 2};
   t["Constant"] = {convertConstant, 0, 0};
 }
