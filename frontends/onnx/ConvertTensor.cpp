@@ -556,6 +556,71 @@ LogicalResult convertPad(NodeContext &c) {
   return success();
 }
 
+/// CumSum (floats): a product with a triangular matrix of ones over the
+/// summed axis (moved last and back): inclusive or exclusive, forward or
+/// reverse. Differentiable through the matmul.
+LogicalResult convertCumSum(NodeContext &c) {
+  auto type = c.inputType(0);
+  Type f = type.getElementType();
+  if (!isa<FloatType>(f))
+    return c.error() << "is supported on floating-point tensors only";
+  auto axisValue = c.constantInts(1, "axis");
+  if (failed(axisValue))
+    return failure();
+  if (axisValue->size() != 1)
+    return c.error() << "axis must be a scalar";
+  int64_t rank = type.getRank(), axis = (*axisValue)[0];
+  if (axis < -rank || axis >= rank)
+    return c.error() << "axis " << axis << " is out of range for rank " << rank;
+  if (axis < 0)
+    axis += rank;
+  bool exclusive = c.intAttr("exclusive", 0) != 0;
+  bool reverse = c.intAttr("reverse", 0) != 0;
+  int64_t n = type.getDimSize(axis);
+  // y[j] = sum_i x[i] * T[i][j]: T[i][j] = 1 where i <= j (forward) or
+  // i >= j (reverse), strictly for exclusive.
+  std::vector<float> ones(n * n, 0.0f);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      bool keep =
+          reverse ? (exclusive ? i > j : i >= j) : (exclusive ? i < j : i <= j);
+      ones[i * n + j] = keep ? 1.0f : 0.0f;
+    }
+  auto tt = RankedTensorType::get({n, n}, c.builder().getF32Type());
+  Value tri = c.builder().create<cg::ConstantOp>(
+      c.loc(), DenseElementsAttr::get(tt, ArrayRef<float>(ones)));
+  if (!f.isF32())
+    tri = c.createTyped<cg::CastOp>(RankedTensorType::get({n, n}, f), tri);
+  SmallVector<int64_t> perm;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != axis)
+      perm.push_back(d);
+  perm.push_back(axis);
+  bool moved = axis != rank - 1;
+  Value x = c.value(0);
+  if (moved) {
+    auto t = c.create<cg::TransposeOp>(x, ArrayRef<int64_t>(perm));
+    if (failed(t))
+      return failure();
+    x = *t;
+  }
+  auto y = c.create<cg::MatMulOp>(x, tri);
+  if (failed(y))
+    return failure();
+  Value out = *y;
+  if (moved) {
+    SmallVector<int64_t> back(rank);
+    for (int64_t d = 0; d < rank; ++d)
+      back[perm[d]] = d;
+    auto t = c.create<cg::TransposeOp>(out, ArrayRef<int64_t>(back));
+    if (failed(t))
+      return failure();
+    out = *t;
+  }
+  c.setOutput(0, out);
+  return success();
+}
+
 /// Tile: along each axis with repeats r > 1, r copies concatenated.
 LogicalResult convertTile(NodeContext &c) {
   auto repeats = c.constantInts(1, "repeats");
@@ -700,5 +765,6 @@ void mlir::colossal::onnx::registerTensorConverters(ConverterTable &t) {
   t["ConstantOfShape"] = {convertConstantOfShape, 1, 1};
   t["Range"] = {convertRange, 3, 3};
   t["Tile"] = {convertTile, 2, 2};
+  t["CumSum"] = {convertCumSum, 2, 2};
   t["Constant"] = {convertConstant, 0, 0};
 }
