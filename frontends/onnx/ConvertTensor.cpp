@@ -621,6 +621,70 @@ LogicalResult convertCumSum(NodeContext &c) {
   return success();
 }
 
+/// OneHot: where(indices (negative ones wrapped by depth, expanded at
+/// `axis`) == 0 .. depth-1, on, off). Depth and values must be constants.
+LogicalResult convertOneHot(NodeContext &c) {
+  auto depths = c.constantInts(1, "depth");
+  if (failed(depths))
+    return failure();
+  if (depths->size() != 1)
+    return c.error() << "depth must be a scalar";
+  const HostTensor *values = c.constant(2);
+  if (!values)
+    return c.error() << "values (input 2, '" << c.node().input(2)
+                     << "') must be known at compile time; if it is a graph "
+                        "input whose value you know, give it with "
+                        "--const-input NAME=off,on";
+  if (values->size() != 2)
+    return c.error() << "values must hold [off, on]";
+  int64_t depth = (*depths)[0];
+  if (depth < 1)
+    return c.error() << "depth " << depth << " must be positive";
+  auto idxType = c.inputType(0);
+  int64_t rank = idxType.getRank();
+  int64_t axis = c.intAttr("axis", -1);
+  if (axis < -(rank + 1) || axis > rank)
+    return c.error() << "axis " << axis << " is out of range for rank "
+                     << rank + 1;
+  if (axis < 0)
+    axis += rank + 1;
+  // Indices as int64 (ONNX allows any numeric type; floats truncate).
+  Value idx = c.value(0);
+  Type i64 = c.builder().getI64Type();
+  if (idxType.getElementType() != i64)
+    idx = c.createTyped<cg::CastOp>(
+        RankedTensorType::get(idxType.getShape(), i64), idx);
+  auto negative =
+      c.create<cg::CmpOp>(cg::CmpPredicate::lt, idx, c.scalar(0, i64));
+  auto wrapped = c.create<cg::AddOp>(idx, c.scalar(depth, i64));
+  if (failed(negative) || failed(wrapped))
+    return failure();
+  auto fixed = c.create<cg::WhereOp>(*negative, *wrapped, idx);
+  if (failed(fixed))
+    return failure();
+  SmallVector<int64_t> expanded(idxType.getShape());
+  expanded.insert(expanded.begin() + axis, 1);
+  Value column = c.reshape(*fixed, expanded);
+  SmallVector<int64_t> iotaShape(rank + 1, 1);
+  iotaShape[axis] = depth;
+  std::vector<int64_t> iota(depth);
+  for (int64_t k = 0; k < depth; ++k)
+    iota[k] = k;
+  auto iotaType = RankedTensorType::get(iotaShape, i64);
+  Value positions = c.builder().create<cg::ConstantOp>(
+      c.loc(), DenseElementsAttr::get(iotaType, ArrayRef<int64_t>(iota)));
+  auto hit = c.create<cg::CmpOp>(cg::CmpPredicate::eq, column, positions);
+  if (failed(hit))
+    return failure();
+  Type out = values->elementType;
+  auto y = c.create<cg::WhereOp>(*hit, c.scalar(values->floatAt(1), out),
+                                 c.scalar(values->floatAt(0), out));
+  if (failed(y))
+    return failure();
+  c.setOutput(0, *y);
+  return success();
+}
+
 /// Tile: along each axis with repeats r > 1, r copies concatenated.
 LogicalResult convertTile(NodeContext &c) {
   auto repeats = c.constantInts(1, "repeats");
@@ -766,5 +830,6 @@ void mlir::colossal::onnx::registerTensorConverters(ConverterTable &t) {
   t["Range"] = {convertRange, 3, 3};
   t["Tile"] = {convertTile, 2, 2};
   t["CumSum"] = {convertCumSum, 2, 2};
+  t["OneHot"] = {convertOneHot, 3, 3};
   t["Constant"] = {convertConstant, 0, 0};
 }
