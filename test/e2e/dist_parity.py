@@ -17,6 +17,7 @@ step; a rank killed mid-step makes the others exit with the dead rank named.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -381,7 +382,11 @@ def dead_rank(ctx, models):
     ctx.check(ok, f"rank 2 killed: the run exits {p.returncode} in {took:.1f} s "
                   f"naming it: {err.strip().splitlines()[-1][:160] if err.strip() else ''}")
     others = [l for l in err.splitlines() if l.startswith("colossal-run: rank ")]
-    named = [l for l in others if "rank 2 has left the run" in l]
+    # "rank 2 has left the run", or, when a survivor that saw the error
+    # first has exited too by the time another looks, "ranks 2, 3 have left".
+    left = re.compile(r"ranks? ((?:\d+, )*\d+) ha(?:s|ve) left the run")
+    named = [l for l in others
+             if any("2" in m.group(1).split(", ") for m in left.finditer(l))]
     ctx.check(len(others) == 3 and len(named) == 3,
               f"the 3 surviving ranks report their error with their rank and "
               f"name rank 2 ({len(named)} of {len(others)}"
