@@ -422,29 +422,49 @@ template <typename OpT> LogicalResult convertGlobalPool(NodeContext &c) {
   return success();
 }
 
-/// ReduceSum takes axes as an input from opset 13, the others from 18.
-template <typename OpT, int AxesInputSince>
-LogicalResult convertReduce(NodeContext &c) {
+/// A reduction's axes and keepdims: the `axes` attribute before
+/// `axesInputSince`, the constant input 1 from then on; no axes means all
+/// of them, or none (`noop`) with noop_with_empty_axes.
+struct ReductionAxes {
   std::vector<int64_t> axes;
-  if (c.opset() >= AxesInputSince) {
+  bool keepdims = true;
+  bool noop = false;
+};
+
+FailureOr<ReductionAxes> reductionAxes(NodeContext &c, int64_t axesInputSince) {
+  ReductionAxes r;
+  if (c.opset() >= axesInputSince) {
     if (c.hasInput(1)) {
       auto v = c.constantInts(1, "axes");
       if (failed(v))
         return failure();
-      axes = *v;
+      r.axes = *v;
     }
   } else {
-    axes = c.intsAttr("axes");
+    r.axes = c.intsAttr("axes");
   }
-  bool keepdims = c.intAttr("keepdims", 1) != 0;
-  if (axes.empty()) {
-    if (c.intAttr("noop_with_empty_axes", 0)) {
-      c.setOutput(0, c.value(0));
-      return success();
-    }
-    for (int64_t d = 0; d < c.inputType(0).getRank(); ++d)
-      axes.push_back(d);
+  r.keepdims = c.intAttr("keepdims", 1) != 0;
+  if (r.axes.empty()) {
+    r.noop = c.intAttr("noop_with_empty_axes", 0) != 0;
+    if (!r.noop)
+      for (int64_t d = 0; d < c.inputType(0).getRank(); ++d)
+        r.axes.push_back(d);
   }
+  return r;
+}
+
+/// ReduceSum takes axes as an input from opset 13, the others from 18.
+template <typename OpT, int AxesInputSince>
+LogicalResult convertReduce(NodeContext &c) {
+  auto reduction = reductionAxes(c, AxesInputSince);
+  if (failed(reduction))
+    return failure();
+  if (reduction->noop) {
+    c.setOutput(0, c.value(0));
+    return success();
+  }
+  const std::vector<int64_t> &axes = reduction->axes;
+  bool keepdims = reduction->keepdims;
   Value x = c.value(0);
   bool isBool = c.inputType(0).getElementType().isInteger(1);
   if (isBool && !std::is_same_v<OpT, cg::ReduceMaxOp>)
@@ -477,29 +497,17 @@ LogicalResult convertReduce(NodeContext &c) {
 enum class Composite { Min, L1, L2, SumSquare, LogSum, LogSumExp };
 
 template <Composite K> LogicalResult convertCompositeReduce(NodeContext &c) {
-  std::vector<int64_t> axes;
-  if (c.opset() >= 18) {
-    if (c.hasInput(1)) {
-      auto v = c.constantInts(1, "axes");
-      if (failed(v))
-        return failure();
-      axes = *v;
-    }
-  } else {
-    axes = c.intsAttr("axes");
-  }
-  bool keepdims = c.intAttr("keepdims", 1) != 0;
+  auto reduction = reductionAxes(c, 18);
+  if (failed(reduction))
+    return failure();
   Value x = c.value(0);
-  auto type = cast<RankedTensorType>(x.getType());
-  if (axes.empty()) {
-    if (c.intAttr("noop_with_empty_axes", 0)) {
-      // Identity on the element-wise part.
-      c.setOutput(0, x);
-      return success();
-    }
-    for (int64_t d = 0; d < type.getRank(); ++d)
-      axes.push_back(d);
+  if (reduction->noop) {
+    c.setOutput(0, x);
+    return success();
   }
+  const std::vector<int64_t> &axes = reduction->axes;
+  bool keepdims = reduction->keepdims;
+  auto type = cast<RankedTensorType>(x.getType());
   if (!isa<FloatType>(type.getElementType()) &&
       (K == Composite::L2 || K == Composite::LogSum ||
        K == Composite::LogSumExp))
