@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/BufferLifetimes.h"
+#include "passes/GraphBuild.h"
 #include "passes/Passes.h"
 
 #include "dialects/Dist/IR/DistOps.h"
@@ -30,15 +31,8 @@ namespace {
 /// The program index of the op that computes the result named "loss"; the
 /// number of ops when there is none (every intermediate is forward).
 int64_t lossIndex(func::FuncOp func, const BufferLifetimes &lifetimes) {
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  for (unsigned i = 0; i < func.getNumResults(); ++i) {
-    auto name = func.getResultAttrOfType<StringAttr>(i, "cg.name");
-    if (!name || name.getValue() != "loss")
-      continue;
-    if (Operation *def = ret.getOperand(i).getDefiningOp())
-      return lifetimes.indexOf.lookup(def);
-  }
-  return lifetimes.numOps;
+  Operation *def = lossOp(func);
+  return def ? lifetimes.indexOf.lookup(def) : lifetimes.numOps;
 }
 
 struct EstimateMemoryPass

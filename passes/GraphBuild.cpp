@@ -35,3 +35,13 @@ Value mlir::colossal::oneHot(OpBuilder &b, Location loc, Value indices,
                               CmpPredicate::eq, indexColumn, classIds);
   return b.create<CastOp>(loc, RankedTensorType::get(shape, element), hit);
 }
+
+Operation *mlir::colossal::lossOp(func::FuncOp func) {
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (unsigned i = 0; i < func.getNumResults(); ++i) {
+    auto name = func.getResultAttrOfType<StringAttr>(i, "cg.name");
+    if (name && name.getValue() == "loss")
+      return ret.getOperand(i).getDefiningOp();
+  }
+  return nullptr;
+}

@@ -10,9 +10,14 @@
 
 #include "dialects/Graph/IR/GraphOps.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
 namespace mlir::colossal {
+
+/// The op computing `func`'s result named "loss" (a training step's loss:
+/// the backward follows it), or null when there is none.
+Operation *lossOp(func::FuncOp func);
 
 /// The ranked tensor type of a cg value.
 inline RankedTensorType typeOf(Value v) {

@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/GraphBuild.h"
 #include "passes/Passes.h"
 
 #include "dialects/Graph/IR/GraphOps.h"
@@ -65,14 +66,8 @@ struct RecomputePass : mlir::colossal::impl::RecomputePassBase<RecomputePass> {
     for (Operation &op : body)
       pos[&op] = static_cast<int64_t>(pos.size());
     // The backward starts after the op that computes the loss.
-    int64_t loss = -1;
-    auto ret = cast<func::ReturnOp>(body.getTerminator());
-    for (unsigned i = 0; i < func.getNumResults(); ++i) {
-      auto name = func.getResultAttrOfType<StringAttr>(i, "cg.name");
-      if (name && name.getValue() == "loss")
-        if (Operation *def = ret.getOperand(i).getDefiningOp())
-          loss = pos.lookup(def);
-    }
+    Operation *lossDef = lossOp(func);
+    int64_t loss = lossDef ? pos.lookup(lossDef) : -1;
     llvm::MapVector<int64_t, SmallVector<Operation *>> groups;
     for (Operation &op : body)
       if (auto g = groupOf(&op)) {
