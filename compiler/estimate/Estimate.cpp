@@ -28,10 +28,9 @@ static llvm::Error usageError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-llvm::Error mlir::colossal::estimateModule(ModuleOp module,
-                                           const EstimateRequest &request,
-                                           llvm::raw_ostream &os,
-                                           DictionaryAttr program) {
+llvm::Expected<llvm::json::Object>
+mlir::colossal::estimateModule(ModuleOp module, const EstimateRequest &request,
+                               DictionaryAttr program) {
   if (request.mode != "train")
     return usageError("--estimate models training steps; use --mode=train "
                       "(inference estimates come with the runtime issue)");
@@ -125,8 +124,7 @@ llvm::Error mlir::colossal::estimateModule(ModuleOp module,
         static_cast<double>(peak) <= estimate->usable_memory_bytes;
     result["program_memory"] = std::move(memory);
   }
-  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(result))) << "\n";
-  return llvm::Error::success();
+  return result;
 }
 
 /// "80e9", "40GiB", "512MiB", "1.5G" -> bytes.

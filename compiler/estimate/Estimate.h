@@ -14,6 +14,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <string>
@@ -31,14 +32,14 @@ struct EstimateRequest {
   bool includeWorkload = false; ///< add the layer-by-layer workload to the JSON
 };
 
-/// Estimates `module` under `request` and writes one JSON object to `os`.
+/// Estimates `module` under `request`: the report, one JSON object.
 /// `program`, when given, is the memory estimate of the compiled per-rank
 /// program of the same job (colossal-estimate-memory's cg.memory_estimate):
 /// it is the predicted peak, and the cost model's own figure is reported
 /// beside it as analytic_peak_memory_bytes.
-llvm::Error estimateModule(ModuleOp module, const EstimateRequest &request,
-                           llvm::raw_ostream &os,
-                           DictionaryAttr program = nullptr);
+llvm::Expected<llvm::json::Object>
+estimateModule(ModuleOp module, const EstimateRequest &request,
+               DictionaryAttr program = nullptr);
 
 struct AutoParallelRequest {
   EstimateRequest job;      ///< mode, cluster, batch, dtype, ...

@@ -11,6 +11,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -38,23 +39,16 @@ struct EstimatePass : mlir::colossal::impl::EstimatePassBase<EstimatePass> {
     job.dropout = dropout;
     job.includeWorkload = workload;
     auto program = module->getAttrOfType<DictionaryAttr>("cg.program_memory");
-    std::string json;
-    llvm::raw_string_ostream os(json);
-    if (llvm::Error error = estimateModule(module, job, os, program)) {
-      module.emitError(llvm::toString(std::move(error)));
+    llvm::Expected<llvm::json::Object> result =
+        estimateModule(module, job, program);
+    if (!result) {
+      module.emitError(llvm::toString(result.takeError()));
       return signalPassFailure();
     }
-    llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(json);
-    if (!parsed) {
-      module.emitError("the estimate's report is not JSON: ")
-          << llvm::toString(parsed.takeError());
-      return signalPassFailure();
-    }
-    const llvm::json::Object *o = parsed->getAsObject();
     OpBuilder b(module.getContext());
-    if (auto t = o->getNumber("step_time_s"))
+    if (auto t = result->getNumber("step_time_s"))
       module->setAttr("cg.predicted_step_time_s", b.getF64FloatAttr(*t));
-    if (auto m = o->getNumber("peak_memory_bytes"))
+    if (auto m = result->getNumber("peak_memory_bytes"))
       module->setAttr("cg.predicted_peak_memory_bytes",
                       b.getI64IntegerAttr(static_cast<int64_t>(*m)));
     if (report.empty())
@@ -66,7 +60,8 @@ struct EstimatePass : mlir::colossal::impl::EstimatePassBase<EstimatePass> {
           << report << "': " << message;
       return signalPassFailure();
     }
-    out->os() << json;
+    out->os() << llvm::formatv("{0:2}", llvm::json::Value(std::move(*result)))
+              << "\n";
     out->keep();
   }
 };
