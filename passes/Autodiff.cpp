@@ -601,7 +601,22 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
       return func.emitError("loss-scale must be none, a positive number "
                             "below 1e38 or dynamic[:INIT], got '")
              << lossScale << "'";
+    // In a pipelined step (colossal-mark-stages), each backward op runs on
+    // the stage of the forward op it differentiates.
+    auto markBackward = [&](Operation *after, Operation *source) {
+      if (!source || !source->hasAttr("cg.stage"))
+        return;
+      for (Operation *op = after ? after->getNextNode() : &body.front();
+           op && op != ret.getOperation(); op = op->getNextNode()) {
+        op->setAttr("cg.stage", source->getAttr("cg.stage"));
+        if (Attribute v = source->getAttr("cg.virtual"))
+          op->setAttr("cg.virtual", v);
+        op->setAttr("cg.backward", b.getUnitAttr());
+      }
+    };
+    Operation *beforeSeed = ret->getPrevNode();
     grad[loss] = b.create<ReshapeOp>(func.getLoc(), lossType, *seedValue);
+    markBackward(beforeSeed, loss.getDefiningOp());
 
     SmallVector<Operation *> ops;
     for (Operation &op : body.without_terminator())
@@ -617,6 +632,7 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
           }))
         continue; // a function of integers or booleans only: constant
       diff.loc = op->getLoc();
+      Operation *beforeRule = ret->getPrevNode();
       // Results off the path to the loss get zero gradients.
       SmallVector<Value> gs;
       for (Value r : op->getResults()) {
@@ -635,6 +651,7 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
         Value &acc = grad[operand];
         acc = acc ? diff.binary<AddOp>(acc, share) : share;
       }
+      markBackward(beforeRule, op);
     }
 
     // Results: the loss, then each parameter's gradient.

@@ -266,6 +266,7 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
       return func.emitError("no parameter has a gradient: nothing to train");
 
     Location loc = func.getLoc();
+    Operation *lastBackward = ret->getPrevNode();
     OpBuilder b(ret);
     Type f = b.getF32Type();
     Math m{b, loc, f};
@@ -369,8 +370,19 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
       b.create<AssignOp>(loc, value, target);
 
     // Results: what the training loop reports.
-    b.create<func::ReturnOp>(ret.getLoc(), ValueRange{loss, lrValue, gradNorm});
+    auto newRet = b.create<func::ReturnOp>(ret.getLoc(),
+                                           ValueRange{loss, lrValue, gradNorm});
     ret.erase();
+    // A pipelined step (colossal-mark-stages) runs the update once per
+    // step, after every micro-batch's backward: its ops say so.
+    if (llvm::any_of(body, [](Operation &op) {
+          return op.hasAttr("cg.stage");
+        }))
+      for (Operation *op = lastBackward ? lastBackward->getNextNode()
+                                        : &body.front();
+           op && op != newRet.getOperation(); op = op->getNextNode())
+        if (!isa<ParamOp, ConstantOp>(op))
+          op->setAttr("cg.update", b.getUnitAttr());
     func.removeResAttrsAttr();
     func.setFunctionType(FunctionType::get(
         func.getContext(), func.getArgumentTypes(),

@@ -139,6 +139,93 @@ def MarkRecomputePass : Pass<"colossal-mark-recompute", "::mlir::ModuleOp"> {
   ];
 }
 
+def MarkStagesPass : Pass<"colossal-mark-stages", "::mlir::ModuleOp"> {
+  let summary = "Assigns the forward's ops to pipeline stages by the model's layers";
+  let description = [{
+    On a training step's forward with its loss (after colossal-add-loss,
+    before colossal-autodiff): finds the layers from the graph's structure
+    (as the cost model does) and marks every op with `cg.stage` (and, with
+    `virtual` > 1, `cg.virtual`, the model chunk on that stage). The blocks
+    are split over the `stages` x `virtual` model chunks as `stage-layers`
+    lists (first to last chunk, e.g. `3:5`), or evenly, a remainder going to
+    the middle chunks; what precedes the blocks goes with the first chunk,
+    the head and the loss with the last. Chunk `v * stages + s` runs on
+    stage `s` (Megatron-LM's interleaved placement). colossal-autodiff copies
+    the marks onto the backward; colossal-pipeline splits by them. A model
+    without repeated blocks cannot be split, and asking is an error that
+    says what was found.
+
+    ```mlir
+    %h = cg.linear %x, %w, %b {cg.stage = 1 : i64} ...
+    ```
+  }];
+  let options = [
+    Option<"stages", "stages", "int64_t", "2", "Pipeline stages (pp)">,
+    Option<"virtualStages", "virtual", "int64_t", "1",
+           "Model chunks per stage (the interleaved schedule's v)">,
+    Option<"stageLayers", "stage-layers", "std::string", "\"\"",
+           "Layers per model chunk, first to last, separated by ':' (empty: even)">
+  ];
+}
+
+def PipelinePass : Pass<"colossal-pipeline", "::mlir::ModuleOp"> {
+  let summary = "Splits a partitioned training step into one program per pipeline stage, with its schedule";
+  let description = [{
+    After colossal-partition (and colossal-recompute), on a program for one
+    micro-batch whose ops carry `cg.stage` (colossal-mark-stages, copied onto
+    the backward by colossal-autodiff with `cg.backward`): makes one function
+    per stage, `@stage0` .. , each the stage's whole training step unrolled
+    as its schedule orders it:
+
+    * `gpipe`: every micro-batch's forward, then every backward;
+    * `1f1b`: `stages - s - 1` warm-up forwards, then one forward and one
+      backward in turn, then the remaining backwards;
+    * `interleaved`: 1F1B over `virtual` model chunks per stage, in
+      Megatron-LM's order (micro-batches a multiple of the stages).
+
+    Values a stage needs from another one arrive by `cgd.recv` right before
+    their first use in that micro-batch and leave by `cgd.send` right after
+    they are made (activations forward, their gradients backward, tagged
+    by value and micro-batch); what a micro-batch's forward keeps for its
+    backward stays in the stage's program until that backward, so the
+    memory plan made afterwards sees every micro-batch in flight. Values the
+    optimizer step reads from the backward (the gradients) and the loss are
+    summed over the micro-batches as they are made and divided by their
+    count once: the step's mean, as gradient accumulation computes it. The
+    optimizer step runs once, after the last backward, each stage updating
+    the weights it holds; a weight two stages use (a tied embedding and
+    head) is updated on the first and its new value sent to the other, and
+    its gradient pieces meet on the first. Inputs take all micro-batches at
+    once (dim 0 grows by `micro-batches`; each replica's rows are its
+    micro-batches in order), every stage returns every output (training
+    outputs are scalars, the mean over micro-batches; inference outputs are
+    concatenated back in input order), and the mesh gains a leading `pp`
+    axis. Parameters and constants are made where they are used; a pure
+    function of them is computed on each stage that needs it rather than
+    sent. With `micro-batches` = 1 and `stages` = 1 the program is unchanged
+    but for its name.
+
+    ```mlir
+    func.func @stage0(...) attributes {cg.pipeline_stage = 0 : i64}
+      ...
+      cgd.send %h to 1 on @mesh {axis = "pp", tag = 12 : i64} : tensor<2x16x32xf32>
+      ...
+      %g = cgd.recv from 1 on @mesh {axis = "pp", tag = 40 : i64} : tensor<2x16x32xf32>
+    ```
+  }];
+  let options = [
+    Option<"stages", "stages", "int64_t", "2", "Pipeline stages (pp)">,
+    Option<"virtualStages", "virtual", "int64_t", "1",
+           "Model chunks per stage (the interleaved schedule)">,
+    Option<"microBatches", "micro-batches", "int64_t", "1",
+           "Micro-batches per training step">,
+    Option<"schedule", "schedule", "std::string", "\"1f1b\"",
+           "gpipe, 1f1b or interleaved">
+  ];
+  let dependentDialects = ["::mlir::colossal::cg::CGDialect",
+                           "::mlir::colossal::cgd::CGDDialect"];
+}
+
 def EstimatePass : Pass<"colossal-estimate", "::mlir::ModuleOp"> {
   let summary = "Predicts a training step's time and memory under a parallel plan";
   let description = [{

@@ -76,10 +76,29 @@ struct PlanMemoryPass
   using PlanMemoryPassBase::PlanMemoryPassBase;
 
   void runOnOperation() override {
-    FailureOr<func::FuncOp> func =
-        deviceProgram(getOperation(), alignment, "the memory plan");
-    if (failed(func) || failed(plan(*func)))
-      return signalPassFailure();
+    // A pipeline has one program per stage (colossal-pipeline), each
+    // planned on its own; otherwise there is one.
+    SmallVector<func::FuncOp> stages;
+    for (auto f : getOperation().getOps<func::FuncOp>())
+      if (!f.isExternal() && f->hasAttr("cg.pipeline_stage"))
+        stages.push_back(f);
+    if (stages.empty()) {
+      FailureOr<func::FuncOp> func =
+          deviceProgram(getOperation(), alignment, "the memory plan");
+      if (failed(func) || failed(plan(*func)))
+        return signalPassFailure();
+      return;
+    }
+    int64_t largest = 0;
+    for (func::FuncOp f : stages) {
+      if (failed(plan(f)))
+        return signalPassFailure();
+      auto bytes = getOperation()->getAttrOfType<IntegerAttr>("cg.arena_bytes");
+      f->setAttr("cg.arena_bytes", bytes);
+      largest = std::max(largest, bytes.getInt());
+    }
+    getOperation()->setAttr("cg.arena_bytes",
+                            Builder(&getContext()).getI64IntegerAttr(largest));
   }
 
   LogicalResult plan(func::FuncOp func) {

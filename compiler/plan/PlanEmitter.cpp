@@ -19,6 +19,8 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
+#include <map>
+
 using namespace mlir;
 using namespace mlir::colossal;
 using namespace mlir::colossal::cg;
@@ -238,11 +240,14 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
   for (auto f : module.getOps<func::FuncOp>())
     if (!f.isExternal())
       funcs.push_back(f);
-  if (funcs.size() != 1)
-    return module.emitError("a plan needs exactly one function with a body");
-  func::FuncOp func = funcs.front();
-  auto arena = module->getAttrOfType<IntegerAttr>("cg.arena_bytes");
-  if (!arena)
+  // One program, or one per pipeline stage (colossal-pipeline).
+  bool pipelined = llvm::any_of(funcs, [](func::FuncOp f) {
+    return f->hasAttr("cg.pipeline_stage");
+  });
+  if (funcs.empty() || (funcs.size() != 1 && !pipelined))
+    return module.emitError("a plan needs exactly one function with a body "
+                            "(or one per pipeline stage)");
+  if (!module->getAttrOfType<IntegerAttr>("cg.arena_bytes"))
     return module.emitError("the module has no memory plan; run "
                             "--colossal-plan-memory first");
 
@@ -278,20 +283,26 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
   MeshAttr mesh;
   for (auto m : module.getOps<MeshOp>())
     mesh = m.getMesh();
-  pb::RankProgram &rank = *plan.add_ranks();
-  rank.set_rank(0);
-  rank.set_arena_bytes(arena.getInt());
   if (mesh) {
     for (auto [name, size] :
          llvm::zip(mesh.getAxisNames(), mesh.getAxisSizes())) {
       plan.mutable_mesh()->add_axis_names(name.str());
       plan.mutable_mesh()->add_axis_sizes(size);
     }
-    for (int64_t r = 0; r < mesh.getNumDevices(); ++r)
-      rank.add_members(static_cast<int32_t>(r));
   } else {
     plan.mutable_mesh()->add_axis_names("device");
     plan.mutable_mesh()->add_axis_sizes(1);
+  }
+  if (auto pipeline = module->getAttrOfType<DictionaryAttr>("cg.pipeline")) {
+    pb::Pipeline &p = *plan.mutable_pipeline();
+    if (auto v = pipeline.getAs<IntegerAttr>("stages"))
+      p.set_stages(v.getInt());
+    if (auto v = pipeline.getAs<IntegerAttr>("micro_batches"))
+      p.set_micro_batches(v.getInt());
+    if (auto v = pipeline.getAs<IntegerAttr>("virtual_stages"))
+      p.set_virtual_stages(v.getInt());
+    if (auto v = pipeline.getAs<StringAttr>("schedule"))
+      p.set_schedule(v.str());
   }
 
   std::string modelDir;
@@ -320,6 +331,9 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       if (auto how = dyn_cast<StringAttr>(d.getValue()))
         (*plan.mutable_derived_weights())[d.getName().str()] = how.str();
 
+  std::map<std::string, int> parameterIndex;
+  auto emitProgram = [&](func::FuncOp func, pb::RankProgram &rank,
+                         bool first) -> LogicalResult {
   DenseMap<Value, int64_t> bufferOf;
   auto addBuffer = [&](Value v, int64_t offset) -> FailureOr<int64_t> {
     auto type = cast<ShapedType>(v.getType());
@@ -350,7 +364,7 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     return success();
   };
 
-  // Inputs.
+  // Inputs (declared by the first program; every stage binds them all).
   for (BlockArgument arg : func.getArguments()) {
     auto offset =
         func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "cg.offset");
@@ -360,7 +374,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     auto id = addBuffer(arg, offset.getInt());
     if (failed(id))
       return failure();
-    pb::Binding &in = *plan.add_inputs();
+    pb::Binding scratch;
+    pb::Binding &in = first ? *plan.add_inputs() : scratch;
     auto name =
         func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "cg.name");
     in.set_name(name ? name.str()
@@ -406,11 +421,19 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       freeDead(op, {});
       continue;
     }
-    if (isa<cgd::SendOp, cgd::RecvOp, cgd::CopyToHostOp, cgd::CopyToDeviceOp>(
-            op))
+    if (auto send = dyn_cast<cgd::SendOp>(op)) {
+      pb::SendRecv &sr = *rank.add_program()->mutable_send();
+      sr.set_buffer(bufferOf[send.getInput()]);
+      sr.set_peer(static_cast<int32_t>(send.getPeer()));
+      sr.set_tag(static_cast<int64_t>(send.getTag()));
+      sr.set_axis(send.getAxis().str());
+      freeDead(op, {});
+      continue;
+    }
+    if (isa<cgd::CopyToHostOp, cgd::CopyToDeviceOp>(op))
       return op.emitError("has no plan instruction yet: plans run "
-                          "collectives; sends, receives and host copies come "
-                          "with pipelines and offload");
+                          "collectives, sends and receives; host copies come "
+                          "with offload");
     auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("cg.offsets");
     if (!offsets)
       return op.emitError("has no memory plan; run --colossal-plan-memory");
@@ -420,6 +443,18 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         return failure();
 
     if (auto param = dyn_cast<ParamOp>(op)) {
+      // A weight two stages hold (a tied embedding) is declared once.
+      auto known = parameterIndex.find(param.getName().str());
+      if (known != parameterIndex.end()) {
+        pb::ParamSlice &slice = *rank.add_parameters();
+        slice.set_parameter(known->second);
+        slice.set_buffer(bufferOf[param.getResult()]);
+        if (!fillSharding(shardingOf(param), param.getType().getRank(),
+                          *slice.mutable_sharding()))
+          return param.emitError("a parameter cannot be a pending sum");
+        continue;
+      }
+      parameterIndex[param.getName().str()] = plan.parameters_size();
       pb::Parameter &p = *plan.add_parameters();
       p.set_name(param.getName().str());
       ShardingAttr sharding = shardingOf(param);
@@ -467,6 +502,14 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     if (isa<ReshapeOp, ShardOp>(op) &&
         offsets[0] == rank.buffers(bufferOf[op.getOperand(0)]).offset())
       continue;
+    if (auto recv = dyn_cast<cgd::RecvOp>(op)) {
+      pb::SendRecv &sr = *rank.add_program()->mutable_recv();
+      sr.set_buffer(bufferOf[recv.getResult()]);
+      sr.set_peer(static_cast<int32_t>(recv.getPeer()));
+      sr.set_tag(static_cast<int64_t>(recv.getTag()));
+      sr.set_axis(recv.getAxis().str());
+      continue;
+    }
     if (op.getDialect() && op.getDialect()->getNamespace() ==
                                cgd::CGDDialect::getDialectNamespace()) {
       if (failed(emitCollective(op, *rank.add_program()->mutable_collective(),
@@ -494,7 +537,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
   // Outputs.
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
-    pb::Binding &out = *plan.add_outputs();
+    pb::Binding scratch;
+    pb::Binding &out = first ? *plan.add_outputs() : scratch;
     auto name = func.getResultAttrOfType<StringAttr>(i, "cg.name");
     out.set_name(name ? name.str() : "output" + std::to_string(i));
     if (failed(fillType(*out.mutable_type(), v)))
@@ -502,6 +546,29 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     pb::IOBinding &io = *rank.add_outputs();
     io.set_index(i);
     io.set_buffer(bufferOf[v]);
+  }
+      return success();
+  };
+  int64_t perStage = mesh ? mesh.getNumDevices() : 1;
+  if (pipelined)
+    perStage /= static_cast<int64_t>(funcs.size());
+  for (auto [index, func] : llvm::enumerate(funcs)) {
+    bool first = index == 0;
+    pb::RankProgram &rank = *plan.add_ranks();
+    // Stage s runs on the ranks whose (major) pp coordinate is s.
+    int64_t stage = 0;
+    if (auto s = func->getAttrOfType<IntegerAttr>("cg.pipeline_stage"))
+      stage = s.getInt();
+    rank.set_rank(static_cast<int32_t>(stage * perStage));
+    auto arena = func->getAttrOfType<IntegerAttr>("cg.arena_bytes");
+    if (!arena)
+      arena = module->getAttrOfType<IntegerAttr>("cg.arena_bytes");
+    rank.set_arena_bytes(arena.getInt());
+    if (mesh)
+      for (int64_t r = stage * perStage; r < (stage + 1) * perStage; ++r)
+        rank.add_members(static_cast<int32_t>(r));
+    if (failed(emitProgram(func, rank, first)))
+      return failure();
   }
   return success();
 }

@@ -119,7 +119,17 @@ int Plan::findOutput(const std::string &name) const {
   auto it = impl_->outputIndex.find(name);
   return it == impl_->outputIndex.end() ? -1 : it->second;
 }
-int64_t Plan::arenaBytes() const { return impl_->proto.ranks(0).arena_bytes(); }
+int64_t Plan::arenaBytes(int rank) const {
+  int index = rt::programIndexFor(impl_->proto, rank);
+  return impl_->proto.ranks(index < 0 ? 0 : index).arena_bytes();
+}
+
+int64_t Plan::largestArenaBytes() const {
+  int64_t largest = 0;
+  for (const plan::RankProgram &p : impl_->proto.ranks())
+    largest = std::max(largest, p.arena_bytes());
+  return largest;
+}
 int64_t Plan::numRanks() const {
   return rt::MeshLayout(impl_->proto.mesh()).numRanks();
 }
@@ -670,7 +680,9 @@ Status Session::saveParametersTogether(
     for (size_t i = 0; ok && i < layout.size(); ++i) {
       const plan::Sharding *sharding = impl_->parameterSharding[i];
       const TensorRef *buffer = impl_->parameterBuffers[i];
-      if (!buffer || !mesh.ownsPiece(rank, sharding))
+      if (!buffer ||
+          !mesh.ownsPiece(rank, sharding,
+                          impl_->plan->proto().has_pipeline() ? "pp" : ""))
         continue;
       std::string piece(buffer->bytes(), '\0');
       if (Status s = impl_->backend->copyToHost(piece.data(), buffer->data,
@@ -756,9 +768,13 @@ Status Session::restoreParameters(const std::vector<rt::HostTensor> &tensors,
   if (!byName.empty())
     return Status::error(what + "it has '" + byName.begin()->first +
                          "', which the plan does not" + hint);
-  for (const rt::HostTensor &t : tensors)
+  for (const rt::HostTensor &t : tensors) {
+    // A pipeline stage holds only its own layers' tensors.
+    if (!impl_->parameterBuffers[impl_->parameterIndex.at(t.name)])
+      continue;
     if (Status s = writeParameter(t.name, t.data.data(), t.data.size()); !s)
       return s;
+  }
   return Status::ok();
 }
 

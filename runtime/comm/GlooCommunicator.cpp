@@ -766,17 +766,47 @@ Status GlooCommunicator::pointToPoint(bool sending, const TensorRef &tensor,
   uint64_t slot = kSendRecvSlotPrefix |
                   (static_cast<uint64_t>(tag) & ((uint64_t(1) << 56) - 1));
   return guarded(*world, what, [&] {
-    auto buf = world->context->createUnboundBuffer(tensor.data, tensor.bytes());
     if (sending) {
-      buf->send(peer, slot);
-      if (!buf->waitSend(timeout_))
-        throw std::runtime_error("the send was aborted");
-    } else {
+      // Posted now, waited for by waitSends(): a pipeline's stages send
+      // to each other at the same time, and a send waits for its receive.
+      PendingSend pending;
+      pending.bytes.assign(static_cast<const char *>(tensor.data),
+                           static_cast<const char *>(tensor.data) +
+                               tensor.bytes());
+      pending.buffer = world->context->createUnboundBuffer(
+          pending.bytes.data(), pending.bytes.size());
+      pending.what = what;
+      pending.buffer->send(peer, slot);
+      pendingSends_.push_back(std::move(pending));
+      return;
+    }
+    {
+      auto buf =
+          world->context->createUnboundBuffer(tensor.data, tensor.bytes());
       buf->recv(peer, slot);
       if (!buf->waitRecv(timeout_))
         throw std::runtime_error("the receive was aborted");
     }
   });
+}
+
+Status GlooCommunicator::waitSends() {
+  if (pendingSends_.empty())
+    return Status::ok();
+  Group *world = nullptr;
+  if (Status s = findGroup("send", {}, world); !s)
+    return s;
+  Status status = Status::ok();
+  for (PendingSend &p : pendingSends_) {
+    if (!status)
+      break;
+    status = guarded(*world, p.what, [&] {
+      if (!p.buffer->waitSend(timeout_))
+        throw std::runtime_error("the send was aborted");
+    });
+  }
+  pendingSends_.clear();
+  return status;
 }
 
 } // namespace colossal::rt

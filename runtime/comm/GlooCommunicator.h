@@ -14,6 +14,8 @@
 
 #include <chrono>
 #include <map>
+
+#include <gloo/transport/unbound_buffer.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +55,7 @@ public:
                   int64_t concatDim, const RankGroup &group) override;
   Status send(const TensorRef &tensor, int peer, int64_t tag) override;
   Status recv(const TensorRef &tensor, int peer, int64_t tag) override;
+  Status waitSends() override;
 
   /// The timeout of every collective and of rendezvous.
   std::chrono::milliseconds timeout() const { return timeout_; }
@@ -100,6 +103,14 @@ private:
   std::shared_ptr<gloo::transport::Device> device_;
   // Keyed by the group's ranks in group order; the world is 0..size-1.
   std::map<std::vector<int>, std::unique_ptr<Group>> groups_;
+  // Sends on their way: a copy of the bytes, so the sender's buffer may be
+  // reused at once, and the transfer, waited for by waitSends().
+  struct PendingSend {
+    std::vector<char> bytes;
+    std::unique_ptr<gloo::transport::UnboundBuffer> buffer;
+    std::string what;
+  };
+  std::vector<PendingSend> pendingSends_;
 };
 
 /// Connects rank `rank` of `size` to the others through `store` (which every

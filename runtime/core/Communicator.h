@@ -50,9 +50,12 @@ public:
   virtual Status allToAll(const TensorRef &in, const TensorRef &out,
                           int64_t splitDim, int64_t concatDim,
                           const RankGroup &group) = 0;
-  /// Point-to-point; matched by (peer, tag).
+  /// Point-to-point; matched by (peer, tag). A send may return before the
+  /// peer receives (the bytes are taken at once: the tensor may be reused);
+  /// waitSends() waits for every send made so far. A recv waits.
   virtual Status send(const TensorRef &tensor, int peer, int64_t tag) = 0;
   virtual Status recv(const TensorRef &tensor, int peer, int64_t tag) = 0;
+  virtual Status waitSends() { return Status::ok(); }
 
   /// Sets up the groups this rank belongs to before their first collective,
   /// so connection failures surface at startup rather than mid-step. Every

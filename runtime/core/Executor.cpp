@@ -129,6 +129,16 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
         return Status::error("plan '" + source + "': " + s.message());
       continue;
     }
+    if (inst.kind_case() == plan::Instruction::kSend ||
+        inst.kind_case() == plan::Instruction::kRecv) {
+      bool sending = inst.kind_case() == plan::Instruction::kSend;
+      if (Status s = addPointToPoint(sending ? inst.send() : inst.recv(),
+                                     sending,
+                                     "instruction #" + std::to_string(i), mesh);
+          !s)
+        return Status::error("plan '" + source + "': " + s.message());
+      continue;
+    }
     if (inst.kind_case() != plan::Instruction::kKernel)
       continue;
     const plan::Kernel &k = inst.kernel();
@@ -150,6 +160,8 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
     std::vector<RankGroup> groups;
     for (const Step &step : steps_)
       if (step.collective != Collective::None &&
+          step.collective != Collective::Send &&
+          step.collective != Collective::Recv &&
           std::find(groups.begin(), groups.end(), step.group) == groups.end())
         groups.push_back(step.group);
     if (Status s = comm_->prepareGroups(groups); !s)
@@ -229,11 +241,40 @@ Status Executor::addCollective(const plan::Collective &c,
   return Status::ok();
 }
 
+Status Executor::addPointToPoint(const plan::SendRecv &sr, bool sending,
+                                 const std::string &where,
+                                 const MeshLayout &mesh) {
+  Step step;
+  step.where = where + (sending ? " (send)" : " (recv)");
+  step.collective = sending ? Collective::Send : Collective::Recv;
+  const TensorRef &t = buffers_.at(sr.buffer());
+  (sending ? step.inputs : step.outputs).push_back(t);
+  step.peer = sr.axis().empty() ? sr.peer()
+                                : mesh.peerAlong(rank_, sr.axis(), sr.peer());
+  step.tag = sr.tag();
+  if (step.peer < 0 || step.peer == rank_)
+    return Status::error(step.where + ": peer " + std::to_string(sr.peer()) +
+                         (sr.axis().empty() ? "" : " along '" + sr.axis() + "'") +
+                         " is not another rank of the mesh; recompile the "
+                         "model");
+  if (!comm_)
+    return Status::error(step.where +
+                         " needs other ranks, but this session has no "
+                         "communicator; launch with colossal-run --ranks N "
+                         "(or mpirun / torchrun)");
+  steps_.push_back(std::move(step));
+  return Status::ok();
+}
+
 Status Executor::runCollective(const Step &step) {
-  const TensorRef &in = step.inputs[0], &out = step.outputs[0];
   // Collectives read device memory the backend may still be writing.
   if (Status s = backend_.synchronize(); !s)
     return s;
+  if (step.collective == Collective::Send)
+    return comm_->send(step.inputs[0], step.peer, step.tag);
+  if (step.collective == Collective::Recv)
+    return comm_->recv(step.outputs[0], step.peer, step.tag);
+  const TensorRef &in = step.inputs[0], &out = step.outputs[0];
   switch (step.collective) {
   case Collective::AllReduce:
     return comm_->allReduce(in, out, step.reduction, step.group);
@@ -243,6 +284,9 @@ Status Executor::runCollective(const Step &step) {
     return comm_->reduceScatter(in, out, step.reduction, step.dim, step.group);
   case Collective::AllToAll:
     return comm_->allToAll(in, out, step.dim, step.concatDim, step.group);
+  case Collective::Send:
+  case Collective::Recv:
+    break;
   case Collective::None:
     break;
   }
@@ -268,6 +312,10 @@ Status Executor::run() {
       return Status::error("kernel '" + step.op + "' (" + step.where +
                            ") failed: " + s.message());
   }
+  if (comm_)
+    if (Status s = comm_->waitSends(); !s)
+      return Status::error("finishing this run's sends failed: " +
+                           s.message());
   return backend_.synchronize();
 }
 

@@ -58,13 +58,23 @@ private:
 
   /// A kernel launch, a collective (`collective` set), or (op empty) a
   /// device copy of inputs[0] to outputs[0]: an assignment of training state.
-  enum class Collective { None, AllReduce, AllGather, ReduceScatter, AllToAll };
+  enum class Collective {
+    None,
+    AllReduce,
+    AllGather,
+    ReduceScatter,
+    AllToAll,
+    Send,
+    Recv
+  };
   struct Step {
     std::string op;
     Collective collective = Collective::None;
     ReduceOp reduction = ReduceOp::Sum;
     int64_t dim = 0, concatDim = 0;
     RankGroup group;
+    int peer = -1; // Send, Recv
+    int64_t tag = 0;
     std::vector<TensorRef> inputs;
     std::vector<TensorRef> outputs;
     AttributeMap attributes;
@@ -74,6 +84,8 @@ private:
   Status addCollective(const plan::Collective &c, const std::string &where,
                        const MeshLayout &mesh);
   Status runCollective(const Step &step);
+  Status addPointToPoint(const plan::SendRecv &sr, bool sending,
+                         const std::string &where, const MeshLayout &mesh);
 
   Backend &backend_;
   Communicator *comm_ = nullptr;

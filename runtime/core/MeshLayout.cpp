@@ -96,8 +96,25 @@ Status MeshLayout::pieceOffsets(int rank, const plan::Sharding &sharding,
   return Status::ok();
 }
 
-bool MeshLayout::ownsPiece(int rank, const plan::Sharding *sharding) const {
+int MeshLayout::peerAlong(int rank, const std::string &axis,
+                          int64_t coordinate) const {
+  int a = axisIndex(axis);
+  if (a < 0 || coordinate < 0 || coordinate >= sizes_[a])
+    return -1;
+  std::vector<int64_t> c = coordinates(rank);
+  c[a] = coordinate;
+  int64_t r = 0;
+  for (size_t i = 0; i < c.size(); ++i)
+    r = r * sizes_[i] + c[i];
+  return static_cast<int>(r);
+}
+
+bool MeshLayout::ownsPiece(int rank, const plan::Sharding *sharding,
+                           const std::string &stageAxis) const {
   std::vector<bool> used(names_.size(), false);
+  if (!stageAxis.empty())
+    if (int i = axisIndex(stageAxis); i >= 0)
+      used[i] = true;
   if (sharding)
     for (const plan::AxisList &dim : sharding->dims())
       for (const std::string &a : dim.axes())

@@ -44,7 +44,15 @@ public:
   /// `sharding` (null: whole on every rank): ranks holding the same piece
   /// differ only along axes the sharding does not use; the one at 0 on all
   /// of those writes.
-  bool ownsPiece(int rank, const plan::Sharding *sharding) const;
+  /// A pipeline's stages (axis `stageAxis`, when not empty) hold different
+  /// tensors: a rank of any stage that holds the tensor writes it (two
+  /// stages holding one, a tied weight, write the same bytes).
+  bool ownsPiece(int rank, const plan::Sharding *sharding,
+                 const std::string &stageAxis = "") const;
+
+  /// The rank with coordinate `coordinate` along `axis` and `rank`'s other
+  /// coordinates; -1 if the axis is unknown or the coordinate outside it.
+  int peerAlong(int rank, const std::string &axis, int64_t coordinate) const;
 
 private:
   std::vector<int64_t> coordinates(int rank) const;

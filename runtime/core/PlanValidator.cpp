@@ -482,11 +482,31 @@ Status checkRunnable(const plan::Plan &plan, const std::string &source) {
                                  ") does not have" + kRecompile);
         break;
       }
+      case plan::Instruction::kSend:
+      case plan::Instruction::kRecv: {
+        const plan::SendRecv &sr =
+            inst.has_send() ? inst.send() : inst.recv();
+        int64_t limit = world;
+        if (!sr.axis().empty()) {
+          int axis = mesh.axisIndex(sr.axis());
+          if (axis < 0)
+            return Status::error(prefix + what + " (" + instructionKind(inst) +
+                                 ") names mesh axis '" + sr.axis() +
+                                 "', which the mesh (" + mesh.describe() +
+                                 ") does not have" + kRecompile);
+          limit = m.axis_sizes(axis);
+        }
+        if (sr.peer() < 0 || sr.peer() >= limit)
+          return Status::error(prefix + what + " (" + instructionKind(inst) +
+                               ") names peer " + std::to_string(sr.peer()) +
+                               ", outside " + std::to_string(limit) +
+                               kRecompile);
+        break;
+      }
       default:
         return Status::error(prefix + what + " is a " + instructionKind(inst) +
-                             "; this runtime does not execute pipeline "
-                             "sends/receives or host offload yet: compile "
-                             "without pipeline parallelism and offload");
+                             "; this runtime does not execute host offload "
+                             "yet: compile without offload");
       }
     }
     std::map<int64_t, const plan::Buffer *> buffers;

@@ -395,6 +395,12 @@ struct ExecutableParallel {
   int64_t microBatch = 0; // given explicitly: sequences per replica per run
   std::string recompute = "none"; // none | selective | full
   int64_t recomputeLayers = 0;    // full:K; 0 = every block
+  // Pipeline parallelism: stages, the schedule, model chunks per stage and
+  // layers per chunk ("" = even); the micro-batches are --micro-batches.
+  int64_t pp = 1;
+  std::string schedule = "1f1b";
+  int64_t virtualStages = 1;
+  std::string stageLayers;
 };
 static bool executableParallelFromFlags(ExecutableParallel &out,
                                         std::string &error) {
@@ -428,8 +434,6 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   std::string unsupported;
   if (cfg->tp > 1 && cfg->tp_mode != TpMode::OneD)
     unsupported = "2D/2.5D/3D tensor parallelism";
-  else if (cfg->pp > 1)
-    unsupported = "pipeline parallelism (pp=" + std::to_string(cfg->pp) + ")";
   else if (cfg->sp > 1)
     unsupported = "sequence parallelism (sp=" + std::to_string(cfg->sp) + ")";
   else if (cfg->offload != Offload::None)
@@ -438,8 +442,9 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     error =
         "--parallel=" + parallelOption + ": " + unsupported +
         " cannot be executed yet; compiled plans run data parallelism, "
-        "ZeRO and 1D tensor parallelism (dp=N,zero=0..3,tp=M,tp-sp=0|1). Use "
-        "--estimate to see what the other layouts would cost";
+        "ZeRO, 1D tensor parallelism and pipelines (dp=N,zero=0..3,tp=M,"
+        "tp-sp=0|1,pp=P,schedule=gpipe|1f1b|interleaved:V). Use --estimate to "
+        "see what the other layouts would cost";
     return false;
   }
   if (!clusterOption.empty() && cfg->devices() != clusterDevices) {
@@ -456,6 +461,24 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
             "use it with --mode=train (inference keeps no activations)";
     return false;
   }
+  if (cfg->pp > 1 && modeOption != "train") {
+    error = "--parallel=" + parallelOption +
+            ": pipelines run training steps (pp=" + std::to_string(cfg->pp) +
+            "); compile inference without pp";
+    return false;
+  }
+  if (cfg->pp == 1 && (cfg->schedule == Schedule::Interleaved ||
+                       StringRef(parallelOption).contains("stage-layers"))) {
+    error = "--parallel=" + parallelOption +
+            ": schedule=interleaved and stage-layers describe a pipeline; "
+            "add pp=P (P >= 2)";
+    return false;
+  }
+  out.pp = cfg->pp;
+  out.schedule = scheduleName(cfg->schedule).str();
+  out.virtualStages = cfg->virtual_stages;
+  for (size_t i = 0; i < cfg->stage_layers.size(); ++i)
+    out.stageLayers += (i ? ":" : "") + std::to_string(cfg->stage_layers[i]);
   out.recompute = recomputeName(cfg->recompute).str();
   out.recomputeLayers = cfg->recompute_layers;
   out.dp = cfg->dp;
@@ -520,6 +543,15 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     loss.targetName = labelsNameOption;
     loss.classAxis = classAxisOption;
     pm.addPass(mlir::colossal::createAddLossPass(loss));
+    if (compile && compile->pp > 1) {
+      // Stages are read off the forward with its loss; the backward and
+      // the update follow them.
+      mlir::colossal::MarkStagesPassOptions stages;
+      stages.stages = compile->pp;
+      stages.virtualStages = compile->virtualStages;
+      stages.stageLayers = compile->stageLayers;
+      pm.addPass(mlir::colossal::createMarkStagesPass(stages));
+    }
     mlir::colossal::AutodiffPassOptions autodiff;
     autodiff.lossScale =
         lossScaleOption.empty()
@@ -533,6 +565,10 @@ static LogicalResult runPipelinePasses(ModuleOp module,
       std::string error;
       if (!optimizerFromFlags(opt, error))
         return module.emitError(error);
+      // A pipeline runs every micro-batch in one run and accumulates them
+      // itself.
+      if (compile && compile->pp > 1)
+        opt.microBatches = 1;
       pm.addPass(mlir::colossal::createOptimizerPass(opt));
       pm.addPass(createCanonicalizerPass());
     }
@@ -570,7 +606,20 @@ static LogicalResult runPipelinePasses(ModuleOp module,
           par.zero >= 2 ? "reduce-scatter" : "all-reduce";
       pm.addPass(mlir::colossal::createPropagateShardingPass(propagate));
       pm.addPass(mlir::colossal::createPartitionPass());
-      pm.addPass(mlir::colossal::createBucketCollectivesPass());
+      if (par.pp == 1)
+        pm.addPass(mlir::colossal::createBucketCollectivesPass());
+    }
+    if (par.pp > 1) {
+      mlir::colossal::PipelinePassOptions pipeline;
+      pipeline.stages = par.pp;
+      pipeline.virtualStages = par.virtualStages;
+      pipeline.microBatches = microBatchesOption;
+      pipeline.schedule =
+          par.virtualStages > 1 ? std::string("interleaved") : par.schedule;
+      pm.addPass(mlir::colossal::createPipelinePass(pipeline));
+      // Each stage's gradients are reduced once per step, in buckets.
+      if (par.dp > 1 || par.tp > 1)
+        pm.addPass(mlir::colossal::createBucketCollectivesPass());
     }
     if (estimateMemory)
       pm.addPass(mlir::colossal::createEstimateMemoryPass());

@@ -545,14 +545,15 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                 firstStep + 1, step, elapsed, loss);
     // What the compiler planned is what the run used, on every rank.
     int64_t peak = static_cast<int64_t>(session->peakDeviceBytes());
-    if (peak != plan->arenaBytes())
+    int64_t arena = plan->arenaBytes(sessionOptions.rank);
+    if (peak != arena)
       return fail("this rank held " + std::to_string(peak) +
                   " device bytes at its peak, but its plan's arena is " +
-                  std::to_string(plan->arenaBytes()) +
+                  std::to_string(arena) +
                   ": the runtime allocated memory the plan did not predict");
     std::printf("peak device bytes: %" PRId64 " (%.2f MiB; the plan's arena: "
                 "%" PRId64 ")\n",
-                peak, peak / (1024.0 * 1024.0), plan->arenaBytes());
+                peak, peak / (1024.0 * 1024.0), arena);
   }
 
   if (!opts.exportOnnx.empty()) {

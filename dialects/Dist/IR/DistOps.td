@@ -78,16 +78,28 @@ def CGD_AllSliceOp : CGD_CollectiveOp<"all_slice"> {
 
 def CGD_SendOp : CGD_Op<"send"> {
   let summary = "Sends a tensor to device `peer` (a linear device id of the mesh)";
+  let description = [{
+    With `axis` set (a pipeline's `pp`), `peer` is a coordinate along that
+    axis and the device is the one sharing every other coordinate with the
+    sender: the programs of a stage are SPMD over the other axes. Sends do
+    not wait for the receiver (the runtime keeps a copy until it is taken).
+
+    ```mlir
+    cgd.send %h to 1 on @mesh {axis = "pp", tag = 7 : i64} : tensor<2x16xf32>
+    ```
+  }];
   let arguments = (ins CGD_Tensor:$input, FlatSymbolRefAttr:$mesh,
-                       I64Attr:$peer, DefaultValuedAttr<I64Attr, "0">:$tag);
+                       I64Attr:$peer, DefaultValuedAttr<I64Attr, "0">:$tag,
+                       DefaultValuedAttr<StrAttr, "\"\"">:$axis);
   let assemblyFormat = "$input `to` $peer `on` $mesh attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
 
 def CGD_RecvOp : CGD_Op<"recv"> {
-  let summary = "Receives a tensor from device `peer`";
+  let summary = "Receives a tensor from device `peer` (as cgd.send names it)";
   let arguments = (ins FlatSymbolRefAttr:$mesh, I64Attr:$peer,
-                       DefaultValuedAttr<I64Attr, "0">:$tag);
+                       DefaultValuedAttr<I64Attr, "0">:$tag,
+                       DefaultValuedAttr<StrAttr, "\"\"">:$axis);
   let results = (outs CGD_Tensor:$result);
   let assemblyFormat = "`from` $peer `on` $mesh attr-dict `:` type($result)";
   let hasVerifier = 1;

