@@ -154,6 +154,11 @@ struct Splitter {
 
   LogicalResult placeOps() {
     Block &body = func.getBody().front();
+    if (llvm::none_of(body, [](Operation &op) {
+          return op.hasAttr("cg.stage");
+        }))
+      return func.emitError("has no pipeline stages: colossal-pipeline needs "
+                            "the forward marked by colossal-mark-stages");
     for (Operation &op : body.without_terminator()) {
       pos[&op] = static_cast<int64_t>(ops.size());
       ops.push_back(&op);

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,20 +127,25 @@ def main():
                       "%s: stage 0's arena %d < the 1-rank arena %d"
                       % (name, peaks[0][1] if peaks else -1, base_arena))
 
-        # Resume: a pipeline's checkpoint continues on 1 rank.
+        # Resume: a pipeline's checkpoint (2 steps) continues on 1 rank,
+        # and a 1-rank checkpoint on the pipeline, as if never stopped.
         plan = os.path.join(tmp, "pp2-1f1b.cplan")
-        ckpt = os.path.join(tmp, "ckpt")
-        try:
-            train(plan, tokens, tmp, "ckpt-pp", 2, extra=["--checkpoint-dir", ckpt,
-                                                          "--checkpoint-every", "2"])
-            os.makedirs(ckpt, exist_ok=True)
-            resumed, _, _ = train(base_plan, tokens, tmp, "resume-one", 1,
-                                  extra=["--checkpoint-dir", ckpt, "--resume"])
-            # Resumed at step 4 (the final checkpoint) and trained to step 4:
-            # nothing more, or steps beyond; compare what overlaps.
-            check(True, "pp=2 checkpoint resumes on 1 rank")
-        except RuntimeError as e:
-            check(False, "pp=2 checkpoint resumes on 1 rank: %s" % str(e)[-1200:])
+        for first, first_ranks, then, then_ranks, tag in (
+                (plan, 2, base_plan, 1, "pp=2 -> 1 rank"),
+                (base_plan, 1, plan, 2, "1 rank -> pp=2")):
+            ckpt = os.path.join(tmp, "ckpt-" + tag.replace(" ", "").replace(">", ""))
+            try:
+                subprocess.run([run, first, "--train", "--steps=2", "--data=" + tokens,
+                                "--threads=1", "--checkpoint-dir", ckpt]
+                               + (["--ranks", str(first_ranks)] if first_ranks > 1 else []),
+                               check=True, capture_output=True, timeout=300)
+                resumed, _, _ = train(then, tokens, tmp, "resume", then_ranks,
+                                      extra=["--checkpoint-dir", ckpt, "--resume"])
+                err = rel(resumed, base[2:])
+                check(err <= TOL, "resume %s: steps 3-4 within %.1e of the uninterrupted run"
+                      % (tag, err))
+            except (RuntimeError, subprocess.CalledProcessError) as e:
+                check(False, "resume %s: %s" % (tag, str(e)[-1200:]))
 
         # LLaMA: rotary tables and masks every layer reads; untied head.
         llama = os.path.join(tmp, "llama.onnx")
