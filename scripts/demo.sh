@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job: generate a small GPT and a token stream, compile a training
 # step, train it on the CPU runtime for a few hundred steps (the loss falls),
-# export the trained weights to ONNX, run the trained model (checked against
-# onnxruntime), then let the search plan training a 175B GPT on a cluster.
+# export the trained weights to ONNX, train again on 2 ranks with searched
+# data-parallel and pipeline plans (matching 1 rank, with a trace of each
+# rank's pipeline), run the trained model (checked against onnxruntime),
+# then let the search plan training a 175B GPT on a cluster.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -58,6 +60,23 @@ print(f"2 ranks match 1 rank: max relative difference {err:.1e} over {len(pairs)
 assert err < 1e-5, "the 2-rank run does not match the 1-rank run"
 PY
 
+echo
+echo "== 3c. A pipeline: the search's best plan with two stages (pp=2), on 2 ranks, against the 1-rank run"
+"$opt" "$work/gpt.onnx" --bind seq=64 --batch=8 --cluster=cpu:gpus_per_node=2 \
+  --auto-parallel --constrain=pp=2 --mode=train --loss=cross-entropy --optimizer=adamw \
+  --lr=3e-3 --lr-schedule=warmup-cosine:20,300,0.1 --clip-grad-norm=1 \
+  --emit=plan -o "$work/train-pp2.cplan"
+"$run" "$work/train-pp2.cplan" --ranks 2 --threads 1 --train --steps 50 \
+  --data "$work/tokens.bin" --log-every 25 --metrics "$work/metrics-pp2.jsonl" \
+  --profile "$work/trace-pp2.json"
+"$py" - "$work" <<'PY'
+import json, sys
+steps = {json.loads(l)["step"]: json.loads(l)["loss"] for l in open(f"{sys.argv[1]}/metrics.jsonl")}
+pairs = [(json.loads(l)["step"], json.loads(l)["loss"]) for l in open(f"{sys.argv[1]}/metrics-pp2.jsonl")]
+err = max(abs(l - steps[s]) / abs(steps[s]) for s, l in pairs if s in steps)
+print(f"the pipeline matches 1 rank: max relative difference {err:.1e} over {len(pairs)} logged steps")
+assert err < 1e-5, "the pipeline run does not match the 1-rank run"
+PY
 echo
 echo "== 4. Use the trained model: compile it for inference, check against onnxruntime, generate"
 "$opt" "$work/trained.onnx" --bind batch=1,seq=64 --mode=infer --emit=plan -o "$work/trained.cplan"

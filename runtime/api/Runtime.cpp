@@ -20,6 +20,8 @@
 #include "runtime/core/Safetensors.h"
 #include "runtime/core/WeightLoader.h"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -287,6 +289,7 @@ Status Session::create(std::shared_ptr<const Plan> plan,
                                         *impl.backend, impl.executor);
         !s)
       return s;
+    impl.executor->setProfiling(options.profile);
     rt::MeshLayout mesh(p.proto.mesh());
 
     // Every input and output must live in a buffer of the rank.
@@ -780,6 +783,88 @@ Status Session::restoreParameters(const std::vector<rt::HostTensor> &tensors,
 
 size_t Session::peakDeviceBytes() const {
   return impl_->backend->peakAllocatedBytes();
+}
+
+namespace {
+std::string jsonEscape(const std::string &text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+} // namespace
+
+Status Session::writeProfile(const std::string &path,
+                             std::map<std::string, double> *summary) const {
+  const rt::Executor &exec = *impl_->executor;
+  const auto &events = exec.events();
+  std::FILE *f = std::fopen(path.c_str(), "w");
+  if (!f)
+    return Status::error("cannot write the profile '" + path +
+                         "': " + std::strerror(errno));
+  std::fprintf(f, "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n");
+  std::fprintf(f,
+               "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, "
+               "\"args\": {\"name\": \"rank %d\"}}",
+               impl_->rank, impl_->rank);
+  std::map<std::string, double> seconds;
+  int64_t lastRun = events.empty() ? 0 : events.back().run;
+  int64_t counted = 0;
+  double runSeconds = 0;
+  int64_t runStart = -1, runEnd = 0, currentRun = -1;
+  auto closeRun = [&] {
+    if (currentRun > 0 && runStart >= 0) {
+      runSeconds += (runEnd - runStart) * 1e-9;
+      ++counted;
+    }
+  };
+  for (const rt::Executor::Event &e : events) {
+    std::string name, category, where;
+    exec.describeStep(e.step, name, category, where);
+    std::fprintf(f,
+                 ",\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
+                 "\"ts\": %.3f, \"dur\": %.3f, \"pid\": %d, \"tid\": 0, "
+                 "\"args\": {\"run\": %lld, \"at\": \"%s\"}}",
+                 jsonEscape(name).c_str(), category.c_str(), e.startNs * 1e-3,
+                 (e.endNs - e.startNs) * 1e-3, impl_->rank,
+                 static_cast<long long>(e.run), jsonEscape(where).c_str());
+    if (e.run != currentRun) {
+      closeRun();
+      currentRun = e.run;
+      runStart = e.startNs;
+    }
+    runEnd = e.endNs;
+    if (e.run > 0 || lastRun == 0)
+      seconds[category] += (e.endNs - e.startNs) * 1e-9;
+  }
+  closeRun();
+  std::fprintf(f, "\n]}\n");
+  bool ok = std::fflush(f) == 0;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok)
+    return Status::error("cannot write the profile '" + path +
+                         "': " + std::strerror(errno));
+  if (summary) {
+    summary->clear();
+    double runs = counted > 0 ? static_cast<double>(counted) : 1.0;
+    for (auto &[category, s] : seconds)
+      (*summary)[category + "_s_per_run"] = s / runs;
+    (*summary)["runs"] = static_cast<double>(counted > 0 ? counted : 1);
+    double perRun = counted > 0 ? runSeconds / counted : 0;
+    (*summary)["run_s"] = perRun;
+    (*summary)["recv_wait_fraction"] =
+        perRun > 0 ? seconds["recv"] / runs / perRun : 0;
+  }
+  return Status::ok();
 }
 
 } // namespace colossal

@@ -293,18 +293,76 @@ Status Executor::runCollective(const Step &step) {
   return Status::ok();
 }
 
+void Executor::describeStep(int i, std::string &name, std::string &category,
+                            std::string &where) const {
+  const Step &step = steps_[static_cast<size_t>(i)];
+  where = step.where;
+  switch (step.collective) {
+  case Collective::None:
+    name = step.op.empty() ? "assign" : step.op;
+    category = step.op.empty() ? "copy" : "compute";
+    return;
+  case Collective::AllReduce:
+    name = "all_reduce";
+    break;
+  case Collective::AllGather:
+    name = "all_gather";
+    break;
+  case Collective::ReduceScatter:
+    name = "reduce_scatter";
+    break;
+  case Collective::AllToAll:
+    name = "all_to_all";
+    break;
+  case Collective::Send:
+    name = category = "send";
+    return;
+  case Collective::Recv:
+    name = category = "recv";
+    return;
+  }
+  category = "collective";
+}
+
 Status Executor::run() {
-  for (const Step &step : steps_) {
+  auto now = [&] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now() - created_)
+        .count();
+  };
+  int64_t run = runs_++;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step &step = steps_[i];
+    bool record = profiling_ && events_.size() < maxEvents_;
+    int64_t start = record ? now() : 0;
+    if (Status s = runStep(step); !s)
+      return s;
+    if (record) {
+      // Kernels may still be running on the device: time them whole.
+      if (Status s = backend_.synchronize(); !s)
+        return s;
+      events_.push_back({static_cast<int>(i), run, start, now()});
+    }
+  }
+  if (comm_)
+    if (Status s = comm_->waitSends(); !s)
+      return Status::error("finishing this run's sends failed: " +
+                           s.message());
+  return backend_.synchronize();
+}
+
+Status Executor::runStep(const Step &step) {
+  {
     if (step.collective != Collective::None) {
       if (Status s = runCollective(step); !s)
         return Status::error(step.where + " failed: " + s.message());
-      continue;
+      return Status::ok();
     }
     if (step.op.empty()) {
       const TensorRef &src = step.inputs[0], &dst = step.outputs[0];
       if (Status s = backend_.copyOnDevice(dst.data, src.data, dst.bytes()); !s)
         return Status::error(step.where + " failed: " + s.message());
-      continue;
+      return Status::ok();
     }
     Status s =
         backend_.launch(step.op, step.inputs, step.outputs, step.attributes);
@@ -312,11 +370,7 @@ Status Executor::run() {
       return Status::error("kernel '" + step.op + "' (" + step.where +
                            ") failed: " + s.message());
   }
-  if (comm_)
-    if (Status s = comm_->waitSends(); !s)
-      return Status::error("finishing this run's sends failed: " +
-                           s.message());
-  return backend_.synchronize();
+  return Status::ok();
 }
 
 const TensorRef *Executor::buffer(int64_t id) const {

@@ -16,6 +16,7 @@
 #include "runtime/core/Types.h"
 #include "runtime/proto/plan.pb.h"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -51,6 +52,23 @@ public:
   int64_t arenaBytes() const { return arenaBytes_; }
   Backend &backend() { return backend_; }
 
+  /// With profiling on, every run() records when each instruction started
+  /// and ended (at most `maxEvents` in all, the first ones).
+  struct Event {
+    int step;           // index into the instruction steps
+    int64_t run;        // which run()
+    int64_t startNs, endNs; // since the executor was made
+  };
+  void setProfiling(bool on, size_t maxEvents = 2000000) {
+    profiling_ = on;
+    maxEvents_ = maxEvents;
+  }
+  const std::vector<Event> &events() const { return events_; }
+  /// What step `i` is: its name ("matmul", "all_reduce", "send"), category
+  /// ("compute", "collective", "send", "recv", "copy") and where it came from.
+  void describeStep(int i, std::string &name, std::string &category,
+                    std::string &where) const;
+
 private:
   Executor(Backend &backend) : backend_(backend) {}
   Status load(const plan::Plan &plan, const plan::RankProgram &program,
@@ -84,6 +102,7 @@ private:
   Status addCollective(const plan::Collective &c, const std::string &where,
                        const MeshLayout &mesh);
   Status runCollective(const Step &step);
+  Status runStep(const Step &step);
   Status addPointToPoint(const plan::SendRecv &sr, bool sending,
                          const std::string &where, const MeshLayout &mesh);
 
@@ -95,6 +114,12 @@ private:
   std::unordered_map<int64_t, TensorRef> buffers_;
   std::unordered_map<int64_t, std::pair<int64_t, int64_t>> ranges_;
   std::vector<Step> steps_;
+  bool profiling_ = false;
+  size_t maxEvents_ = 0;
+  int64_t runs_ = 0;
+  std::vector<Event> events_;
+  std::chrono::steady_clock::time_point created_ =
+      std::chrono::steady_clock::now();
 };
 
 } // namespace colossal::rt

@@ -102,6 +102,7 @@ def main():
                 ("pp2-interleaved", 2, 4, "pp=2,schedule=interleaved:2", 2, False),
                 ("pp2-uneven", 2, 4, "pp=2,stage-layers=1:3", 2, False),
                 ("pp2-dp2", 4, 2, "dp=2,pp=2", 4, False),
+                ("pp2-dp2-zero3", 4, 2, "dp=2,pp=2,zero=3", 4, False),
                 ("pp2-tp2", 2, 4, "tp=2,pp=2", 4, False),
                 ("pp2-recompute", 2, 4, "pp=2,recompute=full", 2, False),
                 ("pp2-mpirun", 2, 4, "pp=2,schedule=1f1b", 2, True),

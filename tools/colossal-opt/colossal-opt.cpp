@@ -714,6 +714,20 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
         ",tp=" + std::to_string(cfg->tp) + (cfg->tp_sp ? ",tp-sp=1" : "");
   if (cfg->zero)
     parallel += ",zero=" + std::to_string(cfg->zero);
+  if (cfg->pp > 1) {
+    // The pipeline runs `accumulate` micro-batches per step.
+    parallel += ",pp=" + std::to_string(cfg->pp) + ",schedule=" +
+                ::colossal::cost::scheduleName(cfg->schedule).str();
+    if (cfg->schedule == ::colossal::cost::Schedule::Interleaved)
+      parallel += ":" + std::to_string(cfg->virtual_stages);
+    // Layers per stage (the search balances them); with virtual stages
+    // the chunks split evenly.
+    if (!cfg->stage_layers.empty() && cfg->virtual_stages == 1) {
+      parallel += ",stage-layers=";
+      for (size_t i = 0; i < cfg->stage_layers.size(); ++i)
+        parallel += (i ? ":" : "") + std::to_string(cfg->stage_layers[i]);
+    }
+  }
   if (cfg->recompute != ::colossal::cost::Recompute::None) {
     parallel +=
         ",recompute=" + ::colossal::cost::recomputeName(cfg->recompute).str();
@@ -986,7 +1000,7 @@ static int runDriven(Driven what, StringRef path,
     if (searchThenCompile)
       request.constraints +=
           std::string(request.constraints.empty() ? "" : ",") +
-          "tp-mode=1d,pp=1,sp=1,offload=none";
+          "tp-mode=1d,sp=1,offload=none";
     if (request.job.mode != "train") {
       llvm::errs() << "colossal-opt: error: --auto-parallel plans training "
                       "steps; use --mode=train\n";

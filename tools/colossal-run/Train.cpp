@@ -556,6 +556,12 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
                 peak, peak / (1024.0 * 1024.0), arena);
   }
 
+  if (!opts.profile.empty())
+    if (Status s = writeRankProfile(*session, opts.profile,
+                                    sessionOptions.rank);
+        !s)
+      return s;
+
   if (!opts.exportOnnx.empty()) {
     std::map<std::string, rt::HostTensor> weights;
     for (const ParameterInfo &p : session->parameters()) {
@@ -590,6 +596,48 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
       return s;
     std::printf("exported %" PRId64 " trained weights into %s (from %s)\n",
                 replaced, opts.exportOnnx.c_str(), model.c_str());
+  }
+  return Status::ok();
+}
+
+Status writeRankProfile(const Session &session, const std::string &file,
+                        int rank) {
+  const Plan &plan = session.plan();
+  std::string path = file;
+  if (plan.numRanks() > 1) {
+    std::filesystem::path p(file);
+    path = (p.parent_path() / (p.stem().string() + ".rank" +
+                               std::to_string(rank) + p.extension().string()))
+               .string();
+  }
+  std::map<std::string, double> summary;
+  if (Status s = session.writeProfile(path, &summary); !s)
+    return s;
+  if (rank != 0)
+    return Status::ok();
+  double run = summary["run_s"];
+  std::printf("profile: %s%s; a run takes %.3f ms:", path.c_str(),
+              plan.numRanks() > 1 ? " (one per rank)" : "", run * 1e3);
+  for (const char *category : {"compute", "collective", "send", "recv", "copy"}) {
+    double s = summary[std::string(category) + "_s_per_run"];
+    if (s > 0)
+      std::printf(" %s %.3f ms (%.0f%%)", category, s * 1e3,
+                  run > 0 ? 100 * s / run : 0.0);
+  }
+  std::printf("\n");
+  const plan::Plan &proto = plan.proto();
+  if (proto.has_pipeline() && proto.pipeline().stages() > 1) {
+    const plan::Pipeline &p = proto.pipeline();
+    double stages = static_cast<double>(p.stages());
+    double chunks = static_cast<double>(p.micro_batches()) *
+                    static_cast<double>(std::max<int64_t>(1, p.virtual_stages()));
+    double bubble = (stages - 1) / (chunks + stages - 1);
+    std::printf("pipeline: %lld stages, %s, %lld micro-batches: rank 0 waited "
+                "in receives %.0f%% of a run; the schedule's bubble is "
+                "(p-1)/(m*v+p-1) = %.0f%%\n",
+                static_cast<long long>(p.stages()), p.schedule().c_str(),
+                static_cast<long long>(p.micro_batches()),
+                100 * summary["recv_wait_fraction"], 100 * bubble);
   }
   return Status::ok();
 }

@@ -33,6 +33,7 @@ struct TrainOptions {
   uint64_t seed = 1337;
   bool seedGiven = false;
   std::string exportOnnx; // write trained weights into a copy
+  std::string profile;    // --profile: Chrome trace per rank
 };
 
 /// Trains `plan` as `opts` say (opts.steps > 0), then exports if asked.
@@ -41,6 +42,13 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &session,
 
 /// Without training: exports the newest checkpoint in opts.checkpointDir
 /// (or, without one, the plan's initial weights) to opts.exportOnnx.
+/// --profile FILE: writes this rank's Chrome trace (FILE itself on one
+/// rank; FILE with ".rankR" before its extension on several) and, on rank
+/// 0, prints where a run's time went and, for a pipeline, its measured idle
+/// share beside the schedule's bubble.
+Status writeRankProfile(const Session &session, const std::string &file,
+                        int rank);
+
 Status exportOnly(std::shared_ptr<Plan> plan, const SessionOptions &session,
                   const TrainOptions &opts);
 

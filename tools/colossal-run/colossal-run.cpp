@@ -99,6 +99,11 @@ const char *kUsage =
     "  --checkpoint-every M  every M steps (default: at the end only)\n"
     "  --keep-checkpoints K  keep the newest K (default 3; 0 keeps all)\n"
     "  --resume           continue from the newest checkpoint in D\n"
+    "  --profile FILE     write a Chrome trace of every run (per rank: "
+    "FILE.rankR.json)\n"
+    "                     and print where a run's time went (compute, "
+    "collectives,\n"
+    "                     sends, receives; a pipeline's measured idle share)\n"
     "  --export-onnx FILE write the trained weights into a copy of the "
     "plan's ONNX\n"
     "                     model (after training; without --train: from the "
@@ -238,7 +243,8 @@ Status parseArgs(int argc, char **argv, Options &opts) {
       opts.trainFlags = true;
     } else if (flag == "--data" || flag == "--data-dtype" ||
                flag == "--data-order" || flag == "--metrics" ||
-               flag == "--checkpoint-dir" || flag == "--export-onnx") {
+               flag == "--checkpoint-dir" || flag == "--export-onnx" ||
+               flag == "--profile") {
       if (Status s = takeValue(); !s)
         return s;
       if (value.empty())
@@ -253,9 +259,12 @@ Status parseArgs(int argc, char **argv, Options &opts) {
         opts.training.metrics = value;
       else if (flag == "--checkpoint-dir")
         opts.training.checkpointDir = value;
+      else if (flag == "--profile")
+        opts.training.profile = value;
       else
         opts.training.exportOnnx = value;
-      if (flag != "--export-onnx" && flag != "--checkpoint-dir")
+      if (flag != "--export-onnx" && flag != "--checkpoint-dir" &&
+          flag != "--profile")
         opts.trainFlags = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return fail("unknown flag '" + arg + "' (see --help)");
@@ -538,6 +547,7 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
     options.threads = opts.threads;
     options.rank = world.rank;
     options.communicator = comm;
+    options.profile = opts.train && !opts.training.profile.empty();
     return opts.train ? tools::train(plan, options, opts.training)
                       : tools::exportOnly(plan, options, opts.training);
   }
@@ -568,6 +578,7 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
   options.threads = opts.threads;
   options.rank = world.rank;
   options.communicator = comm;
+  options.profile = !opts.training.profile.empty();
   std::unique_ptr<Session> session;
   if (Status s = Session::create(plan, options, session); !s)
     return s;
@@ -635,6 +646,11 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
   // Outputs are whole on every rank; rank 0 writes them.
   if (!opts.outputDir.empty() && world.rank == 0)
     if (Status s = writeOutputs(*session, opts.outputDir); !s)
+      return s;
+  if (!opts.training.profile.empty())
+    if (Status s = tools::writeRankProfile(*session, opts.training.profile,
+                                           world.rank);
+        !s)
       return s;
   // "peak device bytes" equal to "arena" is what scripts check: the runtime
   // used exactly the memory the compiler planned.

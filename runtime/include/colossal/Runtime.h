@@ -126,6 +126,9 @@ struct SessionOptions {
   /// when the plan has more than one rank (its size must be the plan's).
   int rank = 0;
   std::shared_ptr<rt::Communicator> communicator;
+  /// Record when each instruction of every run starts and ends (for
+  /// writeProfile).
+  bool profile = false;
 };
 
 /// One instance of a plan on a device: its arena, parameters and IO.
@@ -192,6 +195,15 @@ public:
   /// The most device memory this session's backend has held at once; equals
   /// the plan's arena size.
   size_t peakDeviceBytes() const;
+
+  /// With SessionOptions::profile: writes this rank's runs as a Chrome trace
+  /// (chrome://tracing, Perfetto) to `path`, one event per instruction
+  /// (compute, collective, send, recv, copy), and fills `summary` with the
+  /// seconds each category took over the runs after the first (the first
+  /// warms up), per run, and the share of a run spent waiting in receives
+  /// (a pipeline's bubble).
+  Status writeProfile(const std::string &path,
+                      std::map<std::string, double> *summary = nullptr) const;
 
 private:
   /// saveParameters of a session of several ranks: each rank writes the
