@@ -41,6 +41,33 @@ struct EstimateMemoryPass
 
   void runOnOperation() override {
     int64_t align = alignment;
+    // A pipeline's stages (colossal-pipeline): the stage whose peak is
+    // highest is the job's, and says which it is.
+    SmallVector<func::FuncOp> stages;
+    for (auto f : getOperation().getOps<func::FuncOp>())
+      if (!f.isExternal() && f->hasAttr("cg.pipeline_stage"))
+        stages.push_back(f);
+    if (!stages.empty()) {
+      DictionaryAttr worst;
+      int64_t worstPeak = -1;
+      for (func::FuncOp f : stages) {
+        estimate(getOperation(), f, align);
+        auto e = getOperation()->getAttrOfType<DictionaryAttr>(
+            "cg.memory_estimate");
+        int64_t peak = e.getAs<IntegerAttr>("peak_bytes").getInt();
+        if (peak > worstPeak) {
+          worstPeak = peak;
+          NamedAttrList fields(e);
+          fields.set("stage", Builder(&getContext())
+                                  .getI64IntegerAttr(f->getAttrOfType<IntegerAttr>(
+                                                          "cg.pipeline_stage")
+                                                         .getInt()));
+          worst = fields.getDictionary(&getContext());
+        }
+      }
+      getOperation()->setAttr("cg.memory_estimate", worst);
+      return;
+    }
     FailureOr<func::FuncOp> func =
         deviceProgram(getOperation(), align, "the memory estimate");
     if (failed(func))

@@ -564,6 +564,15 @@ struct Splitter {
     void emitUpdate() {
       for (Operation *op : sp.ops) {
         Place p = sp.place.lookup(op);
+        // The update's functions of parameters (the step counter's
+        // learning rate) are made where the program makes them, so they
+        // read a parameter before its assignment as the program does.
+        if (p.phase == Phase::Dup && op->hasAttr("cg.update") &&
+            sp.madeOn[op].contains(s)) {
+          for (Value r : op->getResults())
+            resolve(r, kUpdate, kUpdate);
+          continue;
+        }
         if (p.phase != Phase::Update)
           continue;
         if (auto assign = dyn_cast<AssignOp>(op)) {

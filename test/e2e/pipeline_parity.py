@@ -43,6 +43,7 @@ def main():
     def compile_plan(model, batch, parallel, out, micro=1, extra=()):
         cmd = [opt, model, "--bind", "batch=%d,seq=16" % batch, "--mode=train",
                "--loss=cross-entropy", "--optimizer=adamw", "--lr=3e-3",
+               "--lr-schedule=warmup-cosine:1,8,0.1",
                "--clip-grad-norm=1.0", "--emit=plan", "-o", out]
         if parallel:
             cmd.append("--parallel=" + parallel)
