@@ -703,10 +703,19 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
                  << " was given; drop --micro-batches\n";
     return 1;
   }
-  llvm::errs() << "colossal-opt: auto-parallel chose " << chosen.getValue()
-               << "; compiling it: " << perRun << " sequences per run ("
-               << cfg->dp << " ranks x micro-batch " << cfg->micro_batch
-               << "), " << accumulate << " run(s) per optimizer step\n";
+  if (cfg->pp > 1)
+    llvm::errs() << "colossal-opt: auto-parallel chose " << chosen.getValue()
+                 << "; compiling it: a pipeline of " << cfg->pp
+                 << " stages running " << accumulate
+                 << " micro-batch(es) of " << perRun << " sequences ("
+                 << cfg->dp << " replica(s) x micro-batch "
+                 << cfg->micro_batch << ") per run, one run per optimizer "
+                 << "step\n";
+  else
+    llvm::errs() << "colossal-opt: auto-parallel chose " << chosen.getValue()
+                 << "; compiling it: " << perRun << " sequences per run ("
+                 << cfg->dp << " ranks x micro-batch " << cfg->micro_batch
+                 << "), " << accumulate << " run(s) per optimizer step\n";
   microBatchesOption = accumulate;
   std::string parallel = "dp=" + std::to_string(cfg->dp);
   if (cfg->tp > 1)
