@@ -52,16 +52,17 @@ struct EstimateMemoryPass
       int64_t worstPeak = -1;
       for (func::FuncOp f : stages) {
         estimate(getOperation(), f, align);
-        auto e = getOperation()->getAttrOfType<DictionaryAttr>(
-            "cg.memory_estimate");
+        auto e =
+            getOperation()->getAttrOfType<DictionaryAttr>("cg.memory_estimate");
         int64_t peak = e.getAs<IntegerAttr>("peak_bytes").getInt();
         if (peak > worstPeak) {
           worstPeak = peak;
           NamedAttrList fields(e);
-          fields.set("stage", Builder(&getContext())
-                                  .getI64IntegerAttr(f->getAttrOfType<IntegerAttr>(
-                                                          "cg.pipeline_stage")
-                                                         .getInt()));
+          fields.set("stage",
+                     Builder(&getContext())
+                         .getI64IntegerAttr(
+                             f->getAttrOfType<IntegerAttr>("cg.pipeline_stage")
+                                 .getInt()));
           worst = fields.getDictionary(&getContext());
         }
       }

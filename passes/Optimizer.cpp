@@ -375,9 +375,8 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
     ret.erase();
     // A pipelined step (colossal-mark-stages) runs the update once per
     // step, after every micro-batch's backward: its ops say so.
-    if (llvm::any_of(body, [](Operation &op) {
-          return op.hasAttr("cg.stage");
-        }))
+    if (llvm::any_of(body,
+                     [](Operation &op) { return op.hasAttr("cg.stage"); }))
       for (Operation *op = lastBackward ? lastBackward->getNextNode()
                                         : &body.front();
            op && op != newRet.getOperation(); op = op->getNextNode())

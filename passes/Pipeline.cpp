@@ -56,9 +56,8 @@ struct Entry {
 };
 
 /// The order in which stage `s` runs its micro-batches' phases.
-SmallVector<Entry> scheduleFor(StringRef schedule, int64_t stages,
-                               int64_t virt, int64_t micro, int64_t s,
-                               bool training) {
+SmallVector<Entry> scheduleFor(StringRef schedule, int64_t stages, int64_t virt,
+                               int64_t micro, int64_t s, bool training) {
   SmallVector<Entry> fwd, bwd;
   int64_t total = micro * virt, warmup;
   if (virt > 1) {
@@ -106,7 +105,8 @@ struct Splitter {
   // Placed ops by (phase, chunk), in program order.
   std::map<std::pair<int, int64_t>, SmallVector<Operation *>> opsOf;
   struct Needs {
-    llvm::SmallSetVector<int64_t, 4> microStages; // other stages, per micro-batch
+    llvm::SmallSetVector<int64_t, 4>
+        microStages;     // other stages, per micro-batch
     bool update = false; // read by the update or returned: summed
   };
   DenseMap<Value, Needs> needs;
@@ -154,9 +154,8 @@ struct Splitter {
 
   LogicalResult placeOps() {
     Block &body = func.getBody().front();
-    if (llvm::none_of(body, [](Operation &op) {
-          return op.hasAttr("cg.stage");
-        }))
+    if (llvm::none_of(body,
+                      [](Operation &op) { return op.hasAttr("cg.stage"); }))
       return func.emitError("has no pipeline stages: colossal-pipeline needs "
                             "the forward marked by colossal-mark-stages");
     for (Operation &op : body.without_terminator()) {
@@ -211,7 +210,8 @@ struct Splitter {
       Place best{Phase::Forward, 0};
       for (Value v : op->getOperands()) {
         Place p = placeOf(v);
-        if (p.chunk >= 0 && static_cast<int>(p.phase) >= static_cast<int>(best.phase))
+        if (p.chunk >= 0 &&
+            static_cast<int>(p.phase) >= static_cast<int>(best.phase))
           best = p;
       }
       place[op] = best;
@@ -288,7 +288,8 @@ struct Splitter {
     for (Operation *op : ops)
       if (auto assign = dyn_cast<AssignOp>(op))
         for (Operation *user : assign.getParam().getUsers())
-          if (user != op && pos.count(user) && pos.lookup(user) > pos.lookup(op))
+          if (user != op && pos.count(user) &&
+              pos.lookup(user) > pos.lookup(op))
             return op->emitError("a parameter is read after it is assigned; "
                                  "colossal-pipeline needs assignments last");
     return success();
@@ -378,11 +379,12 @@ struct Splitter {
     OpBuilder b;
     Operation *lastGlobal = nullptr;
     static constexpr int64_t kUpdate = -1;
-    std::map<std::pair<void *, int64_t>, Value> vals; // (value, micro | kUpdate)
+    std::map<std::pair<void *, int64_t>, Value>
+        vals; // (value, micro | kUpdate)
     DenseMap<Value, Value> globals;
     std::map<std::pair<void *, int64_t>, Value> dups; // (value, entry)
     DenseMap<Value, Value> acc, means;
-    std::set<std::pair<void *, int64_t>> sent;        // (value, stage)
+    std::set<std::pair<void *, int64_t>> sent; // (value, stage)
     bool failed = false;
 
     StageBuilder(Splitter &sp, int64_t s, func::FuncOp fn)
@@ -438,10 +440,9 @@ struct Splitter {
       Value m = sum;
       auto type = cast<RankedTensorType>(v.getType());
       if (sp.M > 1)
-        m = b.create<MulOp>(
-            v.getLoc(), type, sum,
-            scalarConstant(b, v.getLoc(), type.getElementType(),
-                           1.0 / static_cast<double>(sp.M)));
+        m = b.create<MulOp>(v.getLoc(), type, sum,
+                            scalarConstant(b, v.getLoc(), type.getElementType(),
+                                           1.0 / static_cast<double>(sp.M)));
       means[v] = m;
       return m;
     }
@@ -456,15 +457,14 @@ struct Splitter {
           return mine;
         if (Value cached = vals[key(v, micro)])
           return cached;
-        SmallVector<int64_t> starts(type.getRank(), 0),
-            limits(type.getShape()), steps(type.getRank(), 1);
+        SmallVector<int64_t> starts(type.getRank(), 0), limits(type.getShape()),
+            steps(type.getRank(), 1);
         int64_t rows = type.getDimSize(0);
         starts[0] = micro * rows;
         limits[0] = starts[0] + rows;
-        Value slice = b.create<SliceOp>(v.getLoc(), mine,
-                                        b.getDenseI64ArrayAttr(starts),
-                                        b.getDenseI64ArrayAttr(limits),
-                                        b.getDenseI64ArrayAttr(steps));
+        Value slice = b.create<SliceOp>(
+            v.getLoc(), mine, b.getDenseI64ArrayAttr(starts),
+            b.getDenseI64ArrayAttr(limits), b.getDenseI64ArrayAttr(steps));
         vals[key(v, micro)] = slice;
         return slice;
       }
@@ -512,8 +512,8 @@ struct Splitter {
     }
 
     static void stripMarks(Operation *op) {
-      for (StringRef mark : {"cg.stage", "cg.virtual", "cg.backward",
-                             "cg.update"})
+      for (StringRef mark :
+           {"cg.stage", "cg.virtual", "cg.backward", "cg.update"})
         op->removeAttr(mark);
     }
 

@@ -126,7 +126,7 @@ struct MarkStagesPass
       auto it = structure.layerOf.find(&op);
       if (it != structure.layerOf.end()) {
         int layer = it->second;
-        current = layer < 0                     ? 0
+        current = layer < 0                      ? 0
                   : layer >= structure.numBlocks ? lastChunk
                                                  : chunkOfLayer[layer];
       }

@@ -241,9 +241,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     if (!f.isExternal())
       funcs.push_back(f);
   // One program, or one per pipeline stage (colossal-pipeline).
-  bool pipelined = llvm::any_of(funcs, [](func::FuncOp f) {
-    return f->hasAttr("cg.pipeline_stage");
-  });
+  bool pipelined = llvm::any_of(
+      funcs, [](func::FuncOp f) { return f->hasAttr("cg.pipeline_stage"); });
   if (funcs.empty() || (funcs.size() != 1 && !pipelined))
     return module.emitError("a plan needs exactly one function with a body "
                             "(or one per pipeline stage)");
@@ -334,220 +333,220 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
   std::map<std::string, int> parameterIndex;
   auto emitProgram = [&](func::FuncOp func, pb::RankProgram &rank,
                          bool first) -> LogicalResult {
-  DenseMap<Value, int64_t> bufferOf;
-  auto addBuffer = [&](Value v, int64_t offset) -> FailureOr<int64_t> {
-    auto type = cast<ShapedType>(v.getType());
-    auto dtype = dtypeOf(type.getElementType(), v.getLoc());
-    if (failed(dtype))
-      return failure();
-    int64_t id = rank.buffers_size();
-    pb::Buffer &b = *rank.add_buffers();
-    b.set_id(id);
-    b.set_offset(offset);
-    b.set_size(bufferBytes(type));
-    b.mutable_type()->set_dtype(*dtype);
-    for (int64_t d : type.getShape())
-      b.mutable_type()->add_shape(d);
-    bufferOf[v] = id;
-    return id;
-  };
-  // Plans declare whole (global) types; `sharding` says how `v` was split.
-  auto fillType = [&](pb::TensorType &t, Value v,
-                      ShardingAttr sharding = {}) -> LogicalResult {
-    auto type = cast<ShapedType>(v.getType());
-    auto dtype = dtypeOf(type.getElementType(), v.getLoc());
-    if (failed(dtype))
-      return failure();
-    t.set_dtype(*dtype);
-    for (int64_t d : globalShape(type.getShape(), sharding, mesh))
-      t.add_shape(d);
-    return success();
-  };
-
-  // Inputs (declared by the first program; every stage binds them all).
-  for (BlockArgument arg : func.getArguments()) {
-    auto offset =
-        func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "cg.offset");
-    if (!offset)
-      return func.emitError("argument ")
-             << arg.getArgNumber() << " has no memory plan";
-    auto id = addBuffer(arg, offset.getInt());
-    if (failed(id))
-      return failure();
-    pb::Binding scratch;
-    pb::Binding &in = first ? *plan.add_inputs() : scratch;
-    auto name =
-        func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "cg.name");
-    in.set_name(name ? name.str()
-                     : "input" + std::to_string(arg.getArgNumber()));
-    auto sharding =
-        func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), "cg.shard_of");
-    if (failed(fillType(*in.mutable_type(), arg, sharding)))
-      return failure();
-    pb::IOBinding &io = *rank.add_inputs();
-    io.set_index(arg.getArgNumber());
-    io.set_buffer(*id);
-    if (!fillSharding(sharding, arg.getType().cast<ShapedType>().getRank(),
-                      *io.mutable_sharding()))
-      return func.emitError("argument ")
-             << arg.getArgNumber() << " cannot be a pending sum";
-  }
-
-  // Last uses, for frees.
-  DenseMap<Value, Operation *> lastUser;
-  for (Operation &op : func.getBody().front())
-    for (Value operand : op.getOperands())
-      lastUser[operand] = &op;
-
-  // Buffers whose last use was `op`, unless a result of it took the bytes.
-  auto freeDead = [&](Operation &op, ArrayRef<int64_t> resultOffsets) {
-    for (Value operand : op.getOperands()) {
-      Operation *def = operand.getDefiningOp();
-      int64_t offset = rank.buffers(bufferOf[operand]).offset();
-      if (lastUser.lookup(operand) == &op && def &&
-          !isa<ParamOp, ConstantOp>(def) &&
-          !llvm::is_contained(resultOffsets, offset))
-        rank.add_program()->mutable_free()->set_buffer(bufferOf[operand]);
-    }
-  };
-
-  for (Operation &op : func.getBody().front()) {
-    if (isa<func::ReturnOp>(op))
-      break;
-    if (auto assign = dyn_cast<AssignOp>(op)) {
-      pb::Assign &a = *rank.add_program()->mutable_assign();
-      a.set_source(bufferOf[assign.getValue()]);
-      a.set_destination(bufferOf[assign.getParam()]);
-      freeDead(op, {});
-      continue;
-    }
-    if (auto send = dyn_cast<cgd::SendOp>(op)) {
-      pb::SendRecv &sr = *rank.add_program()->mutable_send();
-      sr.set_buffer(bufferOf[send.getInput()]);
-      sr.set_peer(static_cast<int32_t>(send.getPeer()));
-      sr.set_tag(static_cast<int64_t>(send.getTag()));
-      sr.set_axis(send.getAxis().str());
-      freeDead(op, {});
-      continue;
-    }
-    if (isa<cgd::CopyToHostOp, cgd::CopyToDeviceOp>(op))
-      return op.emitError("has no plan instruction yet: plans run "
-                          "collectives, sends and receives; host copies come "
-                          "with offload");
-    auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("cg.offsets");
-    if (!offsets)
-      return op.emitError("has no memory plan; run --colossal-plan-memory");
-    for (auto [result, offset] :
-         llvm::zip(op.getResults(), offsets.asArrayRef()))
-      if (failed(addBuffer(result, offset)))
+    DenseMap<Value, int64_t> bufferOf;
+    auto addBuffer = [&](Value v, int64_t offset) -> FailureOr<int64_t> {
+      auto type = cast<ShapedType>(v.getType());
+      auto dtype = dtypeOf(type.getElementType(), v.getLoc());
+      if (failed(dtype))
         return failure();
+      int64_t id = rank.buffers_size();
+      pb::Buffer &b = *rank.add_buffers();
+      b.set_id(id);
+      b.set_offset(offset);
+      b.set_size(bufferBytes(type));
+      b.mutable_type()->set_dtype(*dtype);
+      for (int64_t d : type.getShape())
+        b.mutable_type()->add_shape(d);
+      bufferOf[v] = id;
+      return id;
+    };
+    // Plans declare whole (global) types; `sharding` says how `v` was split.
+    auto fillType = [&](pb::TensorType &t, Value v,
+                        ShardingAttr sharding = {}) -> LogicalResult {
+      auto type = cast<ShapedType>(v.getType());
+      auto dtype = dtypeOf(type.getElementType(), v.getLoc());
+      if (failed(dtype))
+        return failure();
+      t.set_dtype(*dtype);
+      for (int64_t d : globalShape(type.getShape(), sharding, mesh))
+        t.add_shape(d);
+      return success();
+    };
 
-    if (auto param = dyn_cast<ParamOp>(op)) {
-      // A weight two stages hold (a tied embedding) is declared once.
-      auto known = parameterIndex.find(param.getName().str());
-      if (known != parameterIndex.end()) {
+    // Inputs (declared by the first program; every stage binds them all).
+    for (BlockArgument arg : func.getArguments()) {
+      auto offset =
+          func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "cg.offset");
+      if (!offset)
+        return func.emitError("argument ")
+               << arg.getArgNumber() << " has no memory plan";
+      auto id = addBuffer(arg, offset.getInt());
+      if (failed(id))
+        return failure();
+      pb::Binding scratch;
+      pb::Binding &in = first ? *plan.add_inputs() : scratch;
+      auto name =
+          func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "cg.name");
+      in.set_name(name ? name.str()
+                       : "input" + std::to_string(arg.getArgNumber()));
+      auto sharding = func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(),
+                                                          "cg.shard_of");
+      if (failed(fillType(*in.mutable_type(), arg, sharding)))
+        return failure();
+      pb::IOBinding &io = *rank.add_inputs();
+      io.set_index(arg.getArgNumber());
+      io.set_buffer(*id);
+      if (!fillSharding(sharding, arg.getType().cast<ShapedType>().getRank(),
+                        *io.mutable_sharding()))
+        return func.emitError("argument ")
+               << arg.getArgNumber() << " cannot be a pending sum";
+    }
+
+    // Last uses, for frees.
+    DenseMap<Value, Operation *> lastUser;
+    for (Operation &op : func.getBody().front())
+      for (Value operand : op.getOperands())
+        lastUser[operand] = &op;
+
+    // Buffers whose last use was `op`, unless a result of it took the bytes.
+    auto freeDead = [&](Operation &op, ArrayRef<int64_t> resultOffsets) {
+      for (Value operand : op.getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        int64_t offset = rank.buffers(bufferOf[operand]).offset();
+        if (lastUser.lookup(operand) == &op && def &&
+            !isa<ParamOp, ConstantOp>(def) &&
+            !llvm::is_contained(resultOffsets, offset))
+          rank.add_program()->mutable_free()->set_buffer(bufferOf[operand]);
+      }
+    };
+
+    for (Operation &op : func.getBody().front()) {
+      if (isa<func::ReturnOp>(op))
+        break;
+      if (auto assign = dyn_cast<AssignOp>(op)) {
+        pb::Assign &a = *rank.add_program()->mutable_assign();
+        a.set_source(bufferOf[assign.getValue()]);
+        a.set_destination(bufferOf[assign.getParam()]);
+        freeDead(op, {});
+        continue;
+      }
+      if (auto send = dyn_cast<cgd::SendOp>(op)) {
+        pb::SendRecv &sr = *rank.add_program()->mutable_send();
+        sr.set_buffer(bufferOf[send.getInput()]);
+        sr.set_peer(static_cast<int32_t>(send.getPeer()));
+        sr.set_tag(static_cast<int64_t>(send.getTag()));
+        sr.set_axis(send.getAxis().str());
+        freeDead(op, {});
+        continue;
+      }
+      if (isa<cgd::CopyToHostOp, cgd::CopyToDeviceOp>(op))
+        return op.emitError("has no plan instruction yet: plans run "
+                            "collectives, sends and receives; host copies come "
+                            "with offload");
+      auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("cg.offsets");
+      if (!offsets)
+        return op.emitError("has no memory plan; run --colossal-plan-memory");
+      for (auto [result, offset] :
+           llvm::zip(op.getResults(), offsets.asArrayRef()))
+        if (failed(addBuffer(result, offset)))
+          return failure();
+
+      if (auto param = dyn_cast<ParamOp>(op)) {
+        // A weight two stages hold (a tied embedding) is declared once.
+        auto known = parameterIndex.find(param.getName().str());
+        if (known != parameterIndex.end()) {
+          pb::ParamSlice &slice = *rank.add_parameters();
+          slice.set_parameter(known->second);
+          slice.set_buffer(bufferOf[param.getResult()]);
+          if (!fillSharding(shardingOf(param), param.getType().getRank(),
+                            *slice.mutable_sharding()))
+            return param.emitError("a parameter cannot be a pending sum");
+          continue;
+        }
+        parameterIndex[param.getName().str()] = plan.parameters_size();
+        pb::Parameter &p = *plan.add_parameters();
+        p.set_name(param.getName().str());
+        ShardingAttr sharding = shardingOf(param);
+        if (failed(fillType(*p.mutable_type(), param.getResult(), sharding)))
+          return failure();
+        Attribute source = param.getSourceAttr();
+        if (auto ext = dyn_cast_or_null<ExternalDataAttr>(source)) {
+          p.mutable_external()->set_location(weightPath(ext.getLocation()));
+          p.mutable_external()->set_offset(ext.getOffset());
+          p.mutable_external()->set_length(ext.getLength());
+        } else if (auto init = dyn_cast_or_null<InitializerAttr>(source)) {
+          p.mutable_initializer()->set_model(weightPath(init.getModel()));
+          p.mutable_initializer()->set_name(init.getName().str());
+        } else if (auto dense = dyn_cast_or_null<DenseElementsAttr>(source)) {
+          if (dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
+              dense.getNumElements() > 1)
+            p.set_fill(dense.getSplatValue<APFloat>().convertToDouble());
+          else
+            p.set_embedded(rawBytes(dense));
+        } else {
+          return param.emitError("parameter '")
+                 << param.getName()
+                 << "' says nowhere where its bytes are; a plan needs them";
+        }
+        if (auto role = param->getAttrOfType<StringAttr>("cg.role"))
+          p.set_role(role.str());
         pb::ParamSlice &slice = *rank.add_parameters();
-        slice.set_parameter(known->second);
+        slice.set_parameter(plan.parameters_size() - 1);
         slice.set_buffer(bufferOf[param.getResult()]);
-        if (!fillSharding(shardingOf(param), param.getType().getRank(),
+        if (!fillSharding(sharding, param.getType().getRank(),
                           *slice.mutable_sharding()))
           return param.emitError("a parameter cannot be a pending sum");
         continue;
       }
-      parameterIndex[param.getName().str()] = plan.parameters_size();
-      pb::Parameter &p = *plan.add_parameters();
-      p.set_name(param.getName().str());
-      ShardingAttr sharding = shardingOf(param);
-      if (failed(fillType(*p.mutable_type(), param.getResult(), sharding)))
-        return failure();
-      Attribute source = param.getSourceAttr();
-      if (auto ext = dyn_cast_or_null<ExternalDataAttr>(source)) {
-        p.mutable_external()->set_location(weightPath(ext.getLocation()));
-        p.mutable_external()->set_offset(ext.getOffset());
-        p.mutable_external()->set_length(ext.getLength());
-      } else if (auto init = dyn_cast_or_null<InitializerAttr>(source)) {
-        p.mutable_initializer()->set_model(weightPath(init.getModel()));
-        p.mutable_initializer()->set_name(init.getName().str());
-      } else if (auto dense = dyn_cast_or_null<DenseElementsAttr>(source)) {
-        if (dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
-            dense.getNumElements() > 1)
-          p.set_fill(dense.getSplatValue<APFloat>().convertToDouble());
-        else
-          p.set_embedded(rawBytes(dense));
-      } else {
-        return param.emitError("parameter '")
-               << param.getName()
-               << "' says nowhere where its bytes are; a plan needs them";
+      if (auto constant = dyn_cast<ConstantOp>(op)) {
+        auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
+        if (!dense)
+          return constant.emitError("only dense constants can go into a plan");
+        pb::Constant &c = *rank.add_constants();
+        c.set_buffer(bufferOf[constant.getResult()]);
+        c.set_data(rawBytes(dense));
+        continue;
       }
-      if (auto role = param->getAttrOfType<StringAttr>("cg.role"))
-        p.set_role(role.str());
-      pb::ParamSlice &slice = *rank.add_parameters();
-      slice.set_parameter(plan.parameters_size() - 1);
-      slice.set_buffer(bufferOf[param.getResult()]);
-      if (!fillSharding(sharding, param.getType().getRank(),
-                        *slice.mutable_sharding()))
-        return param.emitError("a parameter cannot be a pending sum");
-      continue;
-    }
-    if (auto constant = dyn_cast<ConstantOp>(op)) {
-      auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
-      if (!dense)
-        return constant.emitError("only dense constants can go into a plan");
-      pb::Constant &c = *rank.add_constants();
-      c.set_buffer(bufferOf[constant.getResult()]);
-      c.set_data(rawBytes(dense));
-      continue;
-    }
-    // Aliases share their input's bytes; nothing to run.
-    if (isa<ReshapeOp, ShardOp>(op) &&
-        offsets[0] == rank.buffers(bufferOf[op.getOperand(0)]).offset())
-      continue;
-    if (auto recv = dyn_cast<cgd::RecvOp>(op)) {
-      pb::SendRecv &sr = *rank.add_program()->mutable_recv();
-      sr.set_buffer(bufferOf[recv.getResult()]);
-      sr.set_peer(static_cast<int32_t>(recv.getPeer()));
-      sr.set_tag(static_cast<int64_t>(recv.getTag()));
-      sr.set_axis(recv.getAxis().str());
-      continue;
-    }
-    if (op.getDialect() && op.getDialect()->getNamespace() ==
-                               cgd::CGDDialect::getDialectNamespace()) {
-      if (failed(emitCollective(op, *rank.add_program()->mutable_collective(),
-                                bufferOf)))
+      // Aliases share their input's bytes; nothing to run.
+      if (isa<ReshapeOp, ShardOp>(op) &&
+          offsets[0] == rank.buffers(bufferOf[op.getOperand(0)]).offset())
+        continue;
+      if (auto recv = dyn_cast<cgd::RecvOp>(op)) {
+        pb::SendRecv &sr = *rank.add_program()->mutable_recv();
+        sr.set_buffer(bufferOf[recv.getResult()]);
+        sr.set_peer(static_cast<int32_t>(recv.getPeer()));
+        sr.set_tag(static_cast<int64_t>(recv.getTag()));
+        sr.set_axis(recv.getAxis().str());
+        continue;
+      }
+      if (op.getDialect() && op.getDialect()->getNamespace() ==
+                                 cgd::CGDDialect::getDialectNamespace()) {
+        if (failed(emitCollective(op, *rank.add_program()->mutable_collective(),
+                                  bufferOf)))
+          return failure();
+        freeDead(op, offsets.asArrayRef());
+        continue;
+      }
+      if (op.getDialect() == nullptr ||
+          op.getDialect()->getNamespace() != CGDialect::getDialectNamespace())
+        return op.emitError("has no kernel: plans are emitted from the graph "
+                            "dialect only");
+      pb::Kernel &kernel = *rank.add_program()->mutable_kernel();
+      kernel.set_op(op.getName().stripDialect().str());
+      for (Value operand : op.getOperands())
+        kernel.add_inputs(bufferOf[operand]);
+      for (Value result : op.getResults())
+        kernel.add_outputs(bufferOf[result]);
+      kernel.set_location(locationString(op.getLoc()));
+      if (failed(copyAttributes(&op, kernel)))
         return failure();
       freeDead(op, offsets.asArrayRef());
-      continue;
     }
-    if (op.getDialect() == nullptr ||
-        op.getDialect()->getNamespace() != CGDialect::getDialectNamespace())
-      return op.emitError("has no kernel: plans are emitted from the graph "
-                          "dialect only");
-    pb::Kernel &kernel = *rank.add_program()->mutable_kernel();
-    kernel.set_op(op.getName().stripDialect().str());
-    for (Value operand : op.getOperands())
-      kernel.add_inputs(bufferOf[operand]);
-    for (Value result : op.getResults())
-      kernel.add_outputs(bufferOf[result]);
-    kernel.set_location(locationString(op.getLoc()));
-    if (failed(copyAttributes(&op, kernel)))
-      return failure();
-    freeDead(op, offsets.asArrayRef());
-  }
 
-  // Outputs.
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
-    pb::Binding scratch;
-    pb::Binding &out = first ? *plan.add_outputs() : scratch;
-    auto name = func.getResultAttrOfType<StringAttr>(i, "cg.name");
-    out.set_name(name ? name.str() : "output" + std::to_string(i));
-    if (failed(fillType(*out.mutable_type(), v)))
-      return failure();
-    pb::IOBinding &io = *rank.add_outputs();
-    io.set_index(i);
-    io.set_buffer(bufferOf[v]);
-  }
-      return success();
+    // Outputs.
+    auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+      pb::Binding scratch;
+      pb::Binding &out = first ? *plan.add_outputs() : scratch;
+      auto name = func.getResultAttrOfType<StringAttr>(i, "cg.name");
+      out.set_name(name ? name.str() : "output" + std::to_string(i));
+      if (failed(fillType(*out.mutable_type(), v)))
+        return failure();
+      pb::IOBinding &io = *rank.add_outputs();
+      io.set_index(i);
+      io.set_buffer(bufferOf[v]);
+    }
+    return success();
   };
   int64_t perStage = mesh ? mesh.getNumDevices() : 1;
   if (pipelined)

@@ -132,9 +132,9 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
     if (inst.kind_case() == plan::Instruction::kSend ||
         inst.kind_case() == plan::Instruction::kRecv) {
       bool sending = inst.kind_case() == plan::Instruction::kSend;
-      if (Status s = addPointToPoint(sending ? inst.send() : inst.recv(),
-                                     sending,
-                                     "instruction #" + std::to_string(i), mesh);
+      if (Status s =
+              addPointToPoint(sending ? inst.send() : inst.recv(), sending,
+                              "instruction #" + std::to_string(i), mesh);
           !s)
         return Status::error("plan '" + source + "': " + s.message());
       continue;
@@ -253,10 +253,11 @@ Status Executor::addPointToPoint(const plan::SendRecv &sr, bool sending,
                                 : mesh.peerAlong(rank_, sr.axis(), sr.peer());
   step.tag = sr.tag();
   if (step.peer < 0 || step.peer == rank_)
-    return Status::error(step.where + ": peer " + std::to_string(sr.peer()) +
-                         (sr.axis().empty() ? "" : " along '" + sr.axis() + "'") +
-                         " is not another rank of the mesh; recompile the "
-                         "model");
+    return Status::error(
+        step.where + ": peer " + std::to_string(sr.peer()) +
+        (sr.axis().empty() ? "" : " along '" + sr.axis() + "'") +
+        " is not another rank of the mesh; recompile the "
+        "model");
   if (!comm_)
     return Status::error(step.where +
                          " needs other ranks, but this session has no "
@@ -346,8 +347,7 @@ Status Executor::run() {
   }
   if (comm_)
     if (Status s = comm_->waitSends(); !s)
-      return Status::error("finishing this run's sends failed: " +
-                           s.message());
+      return Status::error("finishing this run's sends failed: " + s.message());
   return backend_.synchronize();
 }
 

@@ -55,8 +55,8 @@ public:
   /// With profiling on, every run() records when each instruction started
   /// and ended (at most `maxEvents` in all, the first ones).
   struct Event {
-    int step;           // index into the instruction steps
-    int64_t run;        // which run()
+    int step;               // index into the instruction steps
+    int64_t run;            // which run()
     int64_t startNs, endNs; // since the executor was made
   };
   void setProfiling(bool on, size_t maxEvents = 2000000) {

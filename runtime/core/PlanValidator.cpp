@@ -484,8 +484,7 @@ Status checkRunnable(const plan::Plan &plan, const std::string &source) {
       }
       case plan::Instruction::kSend:
       case plan::Instruction::kRecv: {
-        const plan::SendRecv &sr =
-            inst.has_send() ? inst.send() : inst.recv();
+        const plan::SendRecv &sr = inst.has_send() ? inst.send() : inst.recv();
         int64_t limit = world;
         if (!sr.axis().empty()) {
           int axis = mesh.axisIndex(sr.axis());

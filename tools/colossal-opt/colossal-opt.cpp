@@ -706,10 +706,10 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
   if (cfg->pp > 1)
     llvm::errs() << "colossal-opt: auto-parallel chose " << chosen.getValue()
                  << "; compiling it: a pipeline of " << cfg->pp
-                 << " stages running " << accumulate
-                 << " micro-batch(es) of " << perRun << " sequences ("
-                 << cfg->dp << " replica(s) x micro-batch "
-                 << cfg->micro_batch << ") per run, one run per optimizer "
+                 << " stages running " << accumulate << " micro-batch(es) of "
+                 << perRun << " sequences (" << cfg->dp
+                 << " replica(s) x micro-batch " << cfg->micro_batch
+                 << ") per run, one run per optimizer "
                  << "step\n";
   else
     llvm::errs() << "colossal-opt: auto-parallel chose " << chosen.getValue()

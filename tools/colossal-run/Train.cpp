@@ -557,8 +557,8 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
   }
 
   if (!opts.profile.empty())
-    if (Status s = writeRankProfile(*session, opts.profile,
-                                    sessionOptions.rank);
+    if (Status s =
+            writeRankProfile(*session, opts.profile, sessionOptions.rank);
         !s)
       return s;
 
@@ -618,7 +618,8 @@ Status writeRankProfile(const Session &session, const std::string &file,
   double run = summary["run_s"];
   std::printf("profile: %s%s; a run takes %.3f ms:", path.c_str(),
               plan.numRanks() > 1 ? " (one per rank)" : "", run * 1e3);
-  for (const char *category : {"compute", "collective", "send", "recv", "copy"}) {
+  for (const char *category :
+       {"compute", "collective", "send", "recv", "copy"}) {
     double s = summary[std::string(category) + "_s_per_run"];
     if (s > 0)
       std::printf(" %s %.3f ms (%.0f%%)", category, s * 1e3,
@@ -629,8 +630,9 @@ Status writeRankProfile(const Session &session, const std::string &file,
   if (proto.has_pipeline() && proto.pipeline().stages() > 1) {
     const plan::Pipeline &p = proto.pipeline();
     double stages = static_cast<double>(p.stages());
-    double chunks = static_cast<double>(p.micro_batches()) *
-                    static_cast<double>(std::max<int64_t>(1, p.virtual_stages()));
+    double chunks =
+        static_cast<double>(p.micro_batches()) *
+        static_cast<double>(std::max<int64_t>(1, p.virtual_stages()));
     double bubble = (stages - 1) / (chunks + stages - 1);
     std::printf("pipeline: %lld stages, %s, %lld micro-batches: rank 0 waited "
                 "in receives %.0f%% of a run; the schedule's bubble is "
