@@ -84,8 +84,13 @@ struct EstimateMemoryPass
     };
     // Step 2: bytes live at each op.
     std::vector<int64_t> delta(lifetimes.numOps + 1, 0);
-    int64_t fixed = 0;
+    int64_t fixed = 0, host = 0;
     for (const Buffer &b : lifetimes.buffers) {
+      Operation *owner = b.value.getDefiningOp();
+      if (b.fixed && owner && owner->hasAttr("cg.host")) {
+        host += aligned(b); // offloaded: in the host pool
+        continue;
+      }
       if (b.fixed) {
         fixed += aligned(b);
         continue;
@@ -108,6 +113,8 @@ struct EstimateMemoryPass
             backward = 0, collectives = 0;
     for (const Buffer &b : lifetimes.buffers) {
       Operation *def = b.value.getDefiningOp();
+      if (b.fixed && def && def->hasAttr("cg.host"))
+        continue;
       if (b.fixed) {
         auto param = dyn_cast<ParamOp>(def);
         auto role =
@@ -137,7 +144,7 @@ struct EstimateMemoryPass
     // Step 4: record.
     Builder b(module.getContext());
     auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };
-    NamedAttribute fields[] = {
+    SmallVector<NamedAttribute> fields = {
         b.getNamedAttr("peak_bytes", i64(fixed + peak)),
         b.getNamedAttr("weights", i64(weights)),
         b.getNamedAttr("optimizer_state", i64(optimizer)),
@@ -147,6 +154,8 @@ struct EstimateMemoryPass
         b.getNamedAttr("backward_buffers", i64(backward)),
         b.getNamedAttr("collective_buffers", i64(collectives)),
         b.getNamedAttr("peak_at", b.getStringAttr(where))};
+    if (host > 0) // offloaded optimizer state, outside the peak
+      fields.push_back(b.getNamedAttr("host_pool_bytes", i64(host)));
     module->setAttr("cg.memory_estimate", b.getDictionaryAttr(fields));
     if (report)
       func.emitRemark(llvm::formatv(

@@ -645,6 +645,34 @@ def PartitionPass : Pass<"colossal-partition", "::mlir::ModuleOp"> {
                            "::mlir::colossal::cgd::CGDDialect"];
 }
 
+def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
+  let summary = "Keeps the optimizer state in host memory, copied to the device for the update";
+  let description = [{
+    After partitioning (and colossal-pipeline), before the memory plan: the
+    optimizer state tensors (parameters with `cg.role = "optimizer"` of more
+    than one element: moments, momentum, accumulated gradients) are marked
+    `cg.host`, so colossal-plan-memory places them in the rank's host pool
+    (`cg.host_pool_bytes`) instead of its device arena. Each is copied to
+    the device (`cgd.copy_to_device`) right before its first reader, the
+    update of its weight, and its assignment writes the new value back to
+    the host pool; the device holds one weight's state at a time. The
+    update itself runs on the device. `what=none` changes nothing;
+    `params` and `activations` are refused (not executed yet).
+
+    ```mlir
+    %m = cg.param "adam.m:w" {cg.host, cg.role = "optimizer"} ...
+    %md = cgd.copy_to_device %m : tensor<64x64xf32>
+    %m2 = cg.add %a, %b ...          // reads %md
+    cg.assign %m2 to %m ...          // written back to the host pool
+    ```
+  }];
+  let options = [
+    Option<"what", "what", "std::string", "\"optimizer\"",
+           "What lives in host memory: optimizer or none">
+  ];
+  let dependentDialects = ["::mlir::colossal::cgd::CGDDialect"];
+}
+
 def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleOp"> {
   let summary = "Joins gradient all-reduces into buckets, issued as backward produces them";
   let description = [{

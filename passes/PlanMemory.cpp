@@ -111,9 +111,17 @@ struct PlanMemoryPass
     DenseMap<unsigned, int64_t> offsets;
     int64_t staticTop = 0;
     SmallVector<unsigned> dynamic;
+    // Offloaded parameters (colossal-offload) live in the host pool.
+    int64_t hostTop = 0;
     for (auto [i, buf] : llvm::enumerate(lifetimes.buffers)) {
       if (!buf.fixed) {
         dynamic.push_back(i);
+        continue;
+      }
+      Operation *def = buf.value.getDefiningOp();
+      if (def && def->hasAttr("cg.host")) {
+        offsets[i] = hostTop;
+        hostTop += align(buf.bytes);
         continue;
       }
       offsets[i] = staticTop;
@@ -144,6 +152,8 @@ struct PlanMemoryPass
                       b.getI64IntegerAttr(offsetOf(arg)));
     func->getParentOfType<ModuleOp>()->setAttr("cg.arena_bytes",
                                                b.getI64IntegerAttr(arenaBytes));
+    if (hostTop > 0)
+      func->setAttr("cg.host_pool_bytes", b.getI64IntegerAttr(hostTop));
     return success();
   }
 };

@@ -414,6 +414,16 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       if (isa<func::ReturnOp>(op))
         break;
       if (auto assign = dyn_cast<AssignOp>(op)) {
+        Operation *param = assign.getParam().getDefiningOp();
+        if (param && param->hasAttr("cg.host")) {
+          // Offloaded state: the new value goes back to the host pool.
+          pb::Copy &c = *rank.add_program()->mutable_copy();
+          c.set_source(bufferOf[assign.getValue()]);
+          c.set_destination(bufferOf[assign.getParam()]);
+          c.set_to_host(true);
+          freeDead(op, {});
+          continue;
+        }
         pb::Assign &a = *rank.add_program()->mutable_assign();
         a.set_source(bufferOf[assign.getValue()]);
         a.set_destination(bufferOf[assign.getParam()]);
@@ -429,10 +439,9 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         freeDead(op, {});
         continue;
       }
-      if (isa<cgd::CopyToHostOp, cgd::CopyToDeviceOp>(op))
-        return op.emitError("has no plan instruction yet: plans run "
-                            "collectives, sends and receives; host copies come "
-                            "with offload");
+      if (isa<cgd::CopyToHostOp>(op))
+        return op.emitError("has no plan instruction: offloaded state is "
+                            "written back by assigning it (colossal-offload)");
       auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("cg.offsets");
       if (!offsets)
         return op.emitError("has no memory plan; run --colossal-plan-memory");
@@ -440,6 +449,18 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
            llvm::zip(op.getResults(), offsets.asArrayRef()))
         if (failed(addBuffer(result, offset)))
           return failure();
+      if (op.hasAttr("cg.host"))
+        rank.mutable_buffers(rank.buffers_size() - 1)->set_host(true);
+      if (auto copy = dyn_cast<cgd::CopyToDeviceOp>(op)) {
+        Operation *from = copy.getInput().getDefiningOp();
+        if (!from || !from->hasAttr("cg.host"))
+          return op.emitError("copies to the device what is not offloaded");
+        pb::Copy &c = *rank.add_program()->mutable_copy();
+        c.set_source(bufferOf[copy.getInput()]);
+        c.set_destination(bufferOf[copy.getResult()]);
+        c.set_to_host(false);
+        continue;
+      }
 
       if (auto param = dyn_cast<ParamOp>(op)) {
         // A weight two stages hold (a tied embedding) is declared once.
@@ -563,6 +584,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
     if (!arena)
       arena = module->getAttrOfType<IntegerAttr>("cg.arena_bytes");
     rank.set_arena_bytes(arena.getInt());
+    if (auto host = func->getAttrOfType<IntegerAttr>("cg.host_pool_bytes"))
+      rank.set_host_pool_bytes(host.getInt());
     if (mesh)
       for (int64_t r = stage * perStage; r < (stage + 1) * perStage; ++r)
         rank.add_members(static_cast<int32_t>(r));

@@ -199,6 +199,22 @@ struct Session::Impl {
   std::vector<OutputSlot> outputs;
   std::vector<ParameterInfo> parameters;
   std::vector<const TensorRef *> parameterBuffers;
+  // Offloaded parameters live in the executor's host pool, not on the device.
+  std::vector<bool> parameterOnHost;
+  Status copyOut(size_t index, void *dst, const void *src, size_t bytes) const {
+    if (parameterOnHost[index]) {
+      std::memcpy(dst, src, bytes);
+      return Status::ok();
+    }
+    return backend->copyToHost(dst, src, bytes);
+  }
+  Status copyIn(size_t index, void *dst, const void *src, size_t bytes) const {
+    if (parameterOnHost[index]) {
+      std::memcpy(dst, src, bytes);
+      return Status::ok();
+    }
+    return backend->copyToDevice(dst, src, bytes);
+  }
   std::unordered_map<std::string, int> parameterIndex;
   // Split parameters: the sharding and where this rank's piece starts.
   std::vector<const plan::Sharding *> parameterSharding;
@@ -333,12 +349,15 @@ Status Session::create(std::shared_ptr<const Plan> plan,
       impl.parameters.push_back(std::move(info));
     }
     impl.parameterBuffers.assign(impl.parameters.size(), nullptr);
+    impl.parameterOnHost.assign(impl.parameters.size(), false);
     impl.parameterSharding.assign(impl.parameters.size(), nullptr);
     impl.parameterOffsets.resize(impl.parameters.size());
     // What this session holds of each: the slice its buffer has.
     for (const plan::ParamSlice &slice : program.parameters()) {
       const TensorRef *buffer = impl.executor->buffer(slice.buffer());
       impl.parameterBuffers[slice.parameter()] = buffer;
+      impl.parameterOnHost[slice.parameter()] =
+          impl.executor->isHostBuffer(slice.buffer());
       ParameterInfo &info = impl.parameters[slice.parameter()];
       if (!buffer)
         continue;
@@ -477,14 +496,13 @@ Status Session::readParameter(const std::string &name, void *dst,
   int index = impl_->parameterIndex.at(name);
   const plan::Sharding *sharding = impl_->parameterSharding[index];
   if (!sharding)
-    return impl_->backend->copyToHost(dst, buffer->data, bytes);
+    return impl_->copyOut(index, dst, buffer->data, bytes);
   // A split parameter: gather the pieces, one split dimension at a time.
   try {
     rt::MeshLayout mesh(impl_->plan->proto().mesh());
     std::vector<int64_t> shape = buffer->shape;
     std::string cur(buffer->bytes(), '\0');
-    if (Status s =
-            impl_->backend->copyToHost(cur.data(), buffer->data, cur.size());
+    if (Status s = impl_->copyOut(index, cur.data(), buffer->data, cur.size());
         !s)
       return s;
     for (int d = 0; d < sharding->dims_size(); ++d) {
@@ -528,14 +546,14 @@ Status Session::writeParameter(const std::string &name, const void *src,
     o.valid = false;
   int index = impl_->parameterIndex.at(name);
   if (!impl_->parameterSharding[index])
-    return impl_->backend->copyToDevice(buffer->data, src, bytes);
+    return impl_->copyIn(index, buffer->data, src, bytes);
   // A split parameter keeps this rank's piece of the whole.
   const ParameterInfo &info = impl_->parameters[index];
   std::string piece(buffer->bytes(), '\0');
   rt::copyBox(static_cast<const char *>(src), info.shape,
               impl_->parameterOffsets[index], buffer->shape,
               rt::dtypeSize(info.dtype), piece.data());
-  return impl_->backend->copyToDevice(buffer->data, piece.data(), piece.size());
+  return impl_->copyIn(index, buffer->data, piece.data(), piece.size());
 }
 
 namespace {
@@ -688,8 +706,8 @@ Status Session::saveParametersTogether(
                           impl_->plan->proto().has_pipeline() ? "pp" : ""))
         continue;
       std::string piece(buffer->bytes(), '\0');
-      if (Status s = impl_->backend->copyToHost(piece.data(), buffer->data,
-                                                piece.size());
+      if (Status s =
+              impl_->copyOut(i, piece.data(), buffer->data, piece.size());
           !s) {
         error = s.message();
         ok = false;

@@ -7,6 +7,7 @@
 #include "runtime/core/WeightLoader.h"
 
 #include <algorithm>
+#include <cstring>
 #include <new>
 
 namespace colossal::rt {
@@ -65,9 +66,16 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
                          std::to_string(arenaBytes_) + "-byte arena on the " +
                          backend_.name() + " device: " + s.message());
 
+  // The host pool of offloaded buffers.
+  hostPool_.assign(static_cast<size_t>(program.host_pool_bytes()), '\0');
   for (const plan::Buffer &b : program.buffers()) {
     TensorRef ref;
-    ref.data = static_cast<char *>(arena_) + b.offset();
+    if (b.host()) {
+      ref.data = hostPool_.data() + b.offset();
+      hostBuffers_[b.id()] = true;
+    } else {
+      ref.data = static_cast<char *>(arena_) + b.offset();
+    }
     toDType(b.type().dtype(), ref.dtype);
     ref.shape = shapeOf(b.type());
     buffers_.emplace(b.id(), std::move(ref));
@@ -99,6 +107,10 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
                            "' loaded " + std::to_string(bytes.size()) +
                            " bytes for a " + std::to_string(dst.bytes()) +
                            "-byte buffer; recompile the model");
+    if (hostBuffers_.count(slice.buffer())) {
+      std::memcpy(dst.data, bytes.data(), bytes.size());
+      continue;
+    }
     if (Status s = backend_.copyToDevice(dst.data, bytes.data(), bytes.size());
         !s)
       return s;
@@ -139,6 +151,18 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
         return Status::error("plan '" + source + "': " + s.message());
       continue;
     }
+    if (inst.kind_case() == plan::Instruction::kCopy) {
+      const plan::Copy &c = inst.copy();
+      Step step;
+      step.collective =
+          c.to_host() ? Collective::CopyToHost : Collective::CopyToDevice;
+      step.inputs.push_back(buffers_.at(c.source()));
+      step.outputs.push_back(buffers_.at(c.destination()));
+      step.where = "instruction #" + std::to_string(i) +
+                   (c.to_host() ? " (copy to host)" : " (copy to device)");
+      steps_.push_back(std::move(step));
+      continue;
+    }
     if (inst.kind_case() != plan::Instruction::kKernel)
       continue;
     const plan::Kernel &k = inst.kernel();
@@ -162,6 +186,8 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
       if (step.collective != Collective::None &&
           step.collective != Collective::Send &&
           step.collective != Collective::Recv &&
+          step.collective != Collective::CopyToHost &&
+          step.collective != Collective::CopyToDevice &&
           std::find(groups.begin(), groups.end(), step.group) == groups.end())
         groups.push_back(step.group);
     if (Status s = comm_->prepareGroups(groups); !s)
@@ -275,6 +301,12 @@ Status Executor::runCollective(const Step &step) {
     return comm_->send(step.inputs[0], step.peer, step.tag);
   if (step.collective == Collective::Recv)
     return comm_->recv(step.outputs[0], step.peer, step.tag);
+  if (step.collective == Collective::CopyToHost)
+    return backend_.copyToHost(step.outputs[0].data, step.inputs[0].data,
+                               step.inputs[0].bytes());
+  if (step.collective == Collective::CopyToDevice)
+    return backend_.copyToDevice(step.outputs[0].data, step.inputs[0].data,
+                                 step.outputs[0].bytes());
   const TensorRef &in = step.inputs[0], &out = step.outputs[0];
   switch (step.collective) {
   case Collective::AllReduce:
@@ -287,6 +319,8 @@ Status Executor::runCollective(const Step &step) {
     return comm_->allToAll(in, out, step.dim, step.concatDim, step.group);
   case Collective::Send:
   case Collective::Recv:
+  case Collective::CopyToHost:
+  case Collective::CopyToDevice:
     break;
   case Collective::None:
     break;
@@ -317,6 +351,14 @@ void Executor::describeStep(int i, std::string &name, std::string &category,
     break;
   case Collective::Send:
     name = category = "send";
+    return;
+  case Collective::CopyToHost:
+    name = "copy_to_host";
+    category = "copy";
+    return;
+  case Collective::CopyToDevice:
+    name = "copy_to_device";
+    category = "copy";
     return;
   case Collective::Recv:
     name = category = "recv";

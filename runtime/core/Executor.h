@@ -50,6 +50,12 @@ public:
   /// Byte range [offset, offset + size) of buffer `id` in the arena.
   std::pair<int64_t, int64_t> bufferRange(int64_t id) const;
   int64_t arenaBytes() const { return arenaBytes_; }
+  /// Bytes of the host pool of offloaded buffers (0: none).
+  int64_t hostPoolBytes() const {
+    return static_cast<int64_t>(hostPool_.size());
+  }
+  /// Whether buffer `id` lives in the host pool rather than the arena.
+  bool isHostBuffer(int64_t id) const { return hostBuffers_.count(id) != 0; }
   Backend &backend() { return backend_; }
 
   /// With profiling on, every run() records when each instruction started
@@ -83,7 +89,9 @@ private:
     ReduceScatter,
     AllToAll,
     Send,
-    Recv
+    Recv,
+    CopyToHost,  // device buffer -> host pool (offloaded state written back)
+    CopyToDevice // host pool -> device buffer
   };
   struct Step {
     std::string op;
@@ -114,6 +122,9 @@ private:
   std::unordered_map<int64_t, TensorRef> buffers_;
   std::unordered_map<int64_t, std::pair<int64_t, int64_t>> ranges_;
   std::vector<Step> steps_;
+  // Offloaded buffers: one host allocation, planned like the arena.
+  std::vector<char> hostPool_;
+  std::unordered_map<int64_t, bool> hostBuffers_;
   bool profiling_ = false;
   size_t maxEvents_ = 0;
   int64_t runs_ = 0;

@@ -137,6 +137,7 @@ private:
     DType dtype;
     std::vector<int64_t> shape;
     int64_t size;
+    bool host = false; // in the host pool
   };
 
   Status checkRank(const plan::RankProgram &program) {
@@ -159,11 +160,14 @@ private:
                     kRecompile);
       if (b.offset() < 0 || b.size() < 0)
         return fail(what + " has a negative offset or size" + kRecompile);
-      if (b.offset() > arena || b.size() > arena - b.offset())
+      int64_t pool = b.host() ? program.host_pool_bytes() : arena;
+      if (b.offset() > pool || b.size() > pool - b.offset())
         return fail(what + " (offset " + std::to_string(b.offset()) +
                     ", size " + std::to_string(b.size()) +
-                    ") ends past the end of the " + std::to_string(arena) +
-                    "-byte arena" + kRecompile);
+                    ") ends past the end of the " + std::to_string(pool) +
+                    (b.host() ? "-byte host pool" : "-byte arena") +
+                    kRecompile);
+      info.host = b.host();
       if (b.size() != bytes)
         return fail(what + " has size " + std::to_string(b.size()) +
                     " bytes but its type " + dtypeName(info.dtype) +
@@ -171,13 +175,34 @@ private:
                     std::to_string(bytes) + kRecompile);
       info.shape = shapeOf(b.type());
       info.size = bytes;
+      if (program.host_pool_bytes() < 0)
+        return fail(rank + "negative host pool size" + kRecompile);
       buffers[b.id()] = info;
     }
     auto need = [&](int64_t id, const std::string &user) -> Status {
-      if (buffers.count(id))
-        return Status::ok();
-      return fail(rank + user + " uses buffer " + std::to_string(id) +
-                  ", which the rank does not define" + kRecompile);
+      auto it = buffers.find(id);
+      if (it == buffers.end())
+        return fail(rank + user + " uses buffer " + std::to_string(id) +
+                    ", which the rank does not define" + kRecompile);
+      if (it->second.host)
+        return fail(rank + user + " uses buffer " + std::to_string(id) +
+                    ", which lives in the host pool: only copies reach it" +
+                    kRecompile);
+      return Status::ok();
+    };
+    // A copy's host side must be a host buffer of the same size.
+    auto needHost = [&](int64_t id, int64_t bytes,
+                        const std::string &user) -> Status {
+      auto it = buffers.find(id);
+      if (it == buffers.end() || !it->second.host)
+        return fail(rank + user + " copies to or from buffer " +
+                    std::to_string(id) + ", which is not a host buffer" +
+                    kRecompile);
+      if (it->second.size != bytes)
+        return fail(rank + user + " copies " + std::to_string(bytes) +
+                    " bytes to or from the " + std::to_string(it->second.size) +
+                    "-byte host buffer " + std::to_string(id) + kRecompile);
+      return Status::ok();
     };
 
     // Parameter slices.
@@ -188,8 +213,10 @@ private:
         return fail(rank + what + " refers to parameter " +
                     std::to_string(slice.parameter()) + " but the plan has " +
                     std::to_string(plan_.parameters_size()) + kRecompile);
-      if (Status s = need(slice.buffer(), what); !s)
-        return s;
+      if (!buffers.count(slice.buffer()))
+        return fail(rank + what + " uses buffer " +
+                    std::to_string(slice.buffer()) +
+                    ", which the rank does not define" + kRecompile);
       const plan::Parameter &p = plan_.parameters(slice.parameter());
       what += " (of '" + p.name() + "')";
       const BufferInfo &buf = buffers[slice.buffer()];
@@ -282,15 +309,17 @@ private:
         if (Status s = need(inst.recv().buffer(), what); !s)
           return s;
         break;
-      case plan::Instruction::kCopy:
-        // A copy to host names a host-side buffer that the arena does not
-        // hold; only the device side is checked here.
-        if (Status s = need(inst.copy().to_host() ? inst.copy().source()
-                                                  : inst.copy().destination(),
-                            what);
-            !s)
+      case plan::Instruction::kCopy: {
+        const plan::Copy &c = inst.copy();
+        int64_t device = c.to_host() ? c.source() : c.destination();
+        int64_t host = c.to_host() ? c.destination() : c.source();
+        what += c.to_host() ? " (copy to host)" : " (copy to device)";
+        if (Status s = need(device, what); !s)
+          return s;
+        if (Status s = needHost(host, buffers[device].size, what); !s)
           return s;
         break;
+      }
       case plan::Instruction::kFree:
         if (Status s = need(inst.free().buffer(), what); !s)
           return s;
@@ -460,6 +489,7 @@ Status checkRunnable(const plan::Plan &plan, const std::string &source) {
       case plan::Instruction::kKernel:
       case plan::Instruction::kFree:
       case plan::Instruction::kAssign:
+      case plan::Instruction::kCopy:
         break;
       case plan::Instruction::kCollective: {
         const plan::Collective &c = inst.collective();
@@ -485,6 +515,12 @@ Status checkRunnable(const plan::Plan &plan, const std::string &source) {
       case plan::Instruction::kSend:
       case plan::Instruction::kRecv: {
         const plan::SendRecv &sr = inst.has_send() ? inst.send() : inst.recv();
+        if (world == 1)
+          return Status::error(prefix + what + " is a " +
+                               instructionKind(inst) +
+                               ", but the plan runs on one rank: it has no "
+                               "peer" +
+                               kRecompile);
         int64_t limit = world;
         if (!sr.axis().empty()) {
           int axis = mesh.axisIndex(sr.axis());
@@ -504,8 +540,7 @@ Status checkRunnable(const plan::Plan &plan, const std::string &source) {
       }
       default:
         return Status::error(prefix + what + " is a " + instructionKind(inst) +
-                             "; this runtime does not execute host offload "
-                             "yet: compile without offload");
+                             ", which this runtime does not know" + kRecompile);
       }
     }
     std::map<int64_t, const plan::Buffer *> buffers;

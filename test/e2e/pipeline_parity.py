@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Pipelines train what one rank trains.
+"""Pipelines and optimizer offload train what one rank trains.
 
 A small GPT-2 (scripts/models/gpt2.py, tied embedding and head) trained with
 AdamW for a few steps on N ranks with pipeline parallelism matches the
 1-rank run of the same global batch within 1e-5 relative loss per step
 (fp32): pp=2 and pp=4 with GPipe, 1F1B and interleaved 1F1B (2 model chunks
-per stage), uneven stages, pp=2 x dp=2 and pp=2 x tp=2, with recomputation,
-under --ranks and mpirun. A LLaMA (untied, rotary tables shared by every
+per stage), uneven stages, pp=2 x dp=2 (and ZeRO-3) and pp=2 x tp=2, with
+recomputation and with the optimizer state offloaded to host memory (whose
+arena is then smaller), under --ranks and mpirun. A LLaMA (untied, rotary tables shared by every
 layer) on pp=2 too. Each stage's peak device bytes equal its arena, and the
 arenas of the stages are smaller than the 1-rank arena. A checkpoint written
 by the pipeline resumes on 1 rank with the loss the pipeline would have had.
@@ -106,6 +107,8 @@ def main():
                 ("pp2-dp2-zero3", 4, 2, "dp=2,pp=2,zero=3", 4, False),
                 ("pp2-tp2", 2, 4, "tp=2,pp=2", 4, False),
                 ("pp2-recompute", 2, 4, "pp=2,recompute=full", 2, False),
+                ("pp2-offload", 2, 4, "pp=2,offload=optimizer", 2, False),
+                ("offload", 8, 1, "dp=1,offload=optimizer", 1, False),
                 ("pp2-mpirun", 2, 4, "pp=2,schedule=1f1b", 2, True),
             ]
         for name, batch, micro, parallel, ranks, mpirun in cases:
@@ -113,7 +116,7 @@ def main():
             try:
                 compile_plan(gpt, batch, parallel, plan, micro,
                              ["--cluster=cpu:gpus_per_node=%d" % ranks])
-                losses, peaks, _ = train(plan, tokens, tmp, name, ranks, mpirun)
+                losses, peaks, out = train(plan, tokens, tmp, name, ranks, mpirun)
             except RuntimeError as e:
                 check(False, "%s: %s" % (name, str(e)[-1500:]))
                 continue
@@ -123,6 +126,13 @@ def main():
             if peaks:
                 check(all(p == a for p, a in peaks),
                       "%s: every rank's peak device bytes equal its arena" % name)
+            if name == "offload":
+                # The optimizer state left the device for the host pool.
+                check(peaks and peaks[0][1] < base_arena,
+                      "offload=optimizer: the arena %d < the arena without offload %d"
+                      % (peaks[0][1] if peaks else -1, base_arena))
+                check("host pool (offloaded optimizer state)" in out,
+                      "offload=optimizer: colossal-run reports the host pool")
             if name == "pp2-1f1b":
                 # Only rank 0 prints; its stage holds half the layers.
                 check(peaks and peaks[0][1] < base_arena,

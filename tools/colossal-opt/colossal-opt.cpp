@@ -401,6 +401,7 @@ struct ExecutableParallel {
   std::string schedule = "1f1b";
   int64_t virtualStages = 1;
   std::string stageLayers;
+  bool offloadOptimizer = false; // offload=optimizer
 };
 static bool executableParallelFromFlags(ExecutableParallel &out,
                                         std::string &error) {
@@ -436,15 +437,16 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     unsupported = "2D/2.5D/3D tensor parallelism";
   else if (cfg->sp > 1)
     unsupported = "sequence parallelism (sp=" + std::to_string(cfg->sp) + ")";
-  else if (cfg->offload != Offload::None)
-    unsupported = "offload";
+  else if (cfg->offload != Offload::None && cfg->offload != Offload::Optimizer)
+    unsupported = std::string("offload=") +
+                  (cfg->offload == Offload::Params ? "params" : "activations");
   if (!unsupported.empty()) {
-    error =
-        "--parallel=" + parallelOption + ": " + unsupported +
-        " cannot be executed yet; compiled plans run data parallelism, "
-        "ZeRO, 1D tensor parallelism and pipelines (dp=N,zero=0..3,tp=M,"
-        "tp-sp=0|1,pp=P,schedule=gpipe|1f1b|interleaved:V). Use --estimate to "
-        "see what the other layouts would cost";
+    error = "--parallel=" + parallelOption + ": " + unsupported +
+            " cannot be executed yet; compiled plans run data parallelism, "
+            "ZeRO, 1D tensor parallelism, pipelines and optimizer offload "
+            "(dp=N,zero=0..3,tp=M,tp-sp=0|1,pp=P,schedule=gpipe|1f1b|"
+            "interleaved:V,offload=optimizer). Use --estimate to see what the "
+            "other layouts would cost";
     return false;
   }
   if (!clusterOption.empty() && cfg->devices() != clusterDevices) {
@@ -474,6 +476,14 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
             "add pp=P (P >= 2)";
     return false;
   }
+  if (cfg->offload == Offload::Optimizer &&
+      (modeOption != "train" || optimizerOption.empty())) {
+    error = "--parallel=" + parallelOption +
+            ": offload=optimizer moves the optimizer state to host memory; "
+            "use it with --mode=train --optimizer=...";
+    return false;
+  }
+  out.offloadOptimizer = cfg->offload == Offload::Optimizer;
   out.pp = cfg->pp;
   out.schedule = scheduleName(cfg->schedule).str();
   out.virtualStages = cfg->virtual_stages;
@@ -620,6 +630,11 @@ static LogicalResult runPipelinePasses(ModuleOp module,
       // Each stage's gradients are reduced once per step, in buckets.
       if (par.dp > 1 || par.tp > 1)
         pm.addPass(mlir::colossal::createBucketCollectivesPass());
+    }
+    if (par.offloadOptimizer) {
+      mlir::colossal::OffloadPassOptions offload;
+      offload.what = "optimizer";
+      pm.addPass(mlir::colossal::createOffloadPass(offload));
     }
     if (estimateMemory)
       pm.addPass(mlir::colossal::createEstimateMemoryPass());

@@ -15,6 +15,7 @@
 #include "runtime/core/OnnxTensor.h"
 #include "runtime/core/PlanTypes.h"
 #include "runtime/include/colossal/Runtime.h"
+#include "runtime/proto/plan.pb.h"
 #include "tools/colossal-run/Launcher.h"
 #include "tools/colossal-run/Train.h"
 
@@ -535,7 +536,20 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
               plan->producer().empty() ? "unknown producer"
                                        : plan->producer().c_str(),
               plan->mode().empty() ? "" : ", ", plan->mode().c_str());
-  std::printf("arena: %s\n", mib(plan->arenaBytes()).c_str());
+  std::printf("arena: %s\n", mib(plan->arenaBytes(world.rank)).c_str());
+  const plan::Plan &proto = plan->proto();
+  if (proto.ranks_size() > 1) {
+    // A pipeline: each stage's program has its own arena.
+    std::printf("arenas per program:");
+    for (const plan::RankProgram &r : proto.ranks())
+      std::printf(" %s", mib(r.arena_bytes()).c_str());
+    std::printf("\n");
+  }
+  for (const plan::RankProgram &r : proto.ranks())
+    if (r.host_pool_bytes() > 0)
+      std::printf("host pool (offloaded optimizer state) of rank %d's "
+                  "program: %s\n",
+                  r.rank(), mib(r.host_pool_bytes()).c_str());
   if (plan->numRanks() > 1) {
     std::printf("ranks: %" PRId64 " (mesh %s, from %s)\n", plan->numRanks(),
                 plan->meshDescription().c_str(), world.launcher.c_str());

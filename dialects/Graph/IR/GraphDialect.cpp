@@ -99,9 +99,14 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
   // backward and update ops (colossal-autodiff, colossal-optimizer), and a
   // stage's program and its arena (colossal-pipeline, colossal-plan-memory).
   if (name == "cg.virtual" || name == "cg.pipeline_stage" ||
-      name == "cg.arena_bytes") {
+      name == "cg.arena_bytes" || name == "cg.host_pool_bytes") {
     if (!isa<IntegerAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be an integer";
+    return success();
+  }
+  if (name == "cg.host") {
+    if (!isa<ParamOp>(op) || !isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'cg.host' is a unit attribute of a cg.param";
     return success();
   }
   if (name == "cg.backward" || name == "cg.update") {

@@ -157,10 +157,31 @@ TEST(RuntimeValidator, CollectivesChecked) {
   EXPECT_HAS(validate(p), "instruction #3 is an unknown collective");
 }
 
-TEST(RuntimeValidator, SendRejected) {
+TEST(RuntimeValidator, SendWithoutPeerRejected) {
   plan::Plan p = rttest::addReluPlan();
   p.mutable_ranks(0)->add_program()->mutable_send()->set_buffer(2);
-  EXPECT_HAS(validate(p), "instruction #3 is a send");
+  EXPECT_HAS(validate(p), "instruction #3 is a send, but the plan runs on one "
+                          "rank: it has no peer");
+}
+
+TEST(RuntimeValidator, SendPeerChecked) {
+  plan::Plan p = rttest::addReluPlan();
+  p.mutable_mesh()->clear_axis_names();
+  p.mutable_mesh()->clear_axis_sizes();
+  p.mutable_mesh()->add_axis_names("dp");
+  p.mutable_mesh()->add_axis_sizes(2);
+  p.mutable_ranks(0)->clear_members();
+  p.mutable_ranks(0)->add_members(0);
+  p.mutable_ranks(0)->add_members(1);
+  plan::SendRecv *send = p.mutable_ranks(0)->add_program()->mutable_send();
+  send->set_buffer(2);
+  send->set_peer(1);
+  EXPECT_EQ(validate(p), "");
+  send->set_peer(2);
+  EXPECT_HAS(validate(p), "names peer 2, outside 2");
+  send->set_peer(1);
+  send->set_axis("pp");
+  EXPECT_HAS(validate(p), "names mesh axis 'pp', which the mesh");
 }
 
 TEST(RuntimeValidator, EmptyInstruction) {
