@@ -121,6 +121,9 @@ def measured_spec(ctx):
     spec["efficiency"]["gemm_peak_fraction"] = 1.0
     spec["efficiency"]["memory_bandwidth_fraction"] = 1.0
     spec["efficiency"]["intra_node_link_fraction"] = 1.0
+    # The CPU runtime runs collectives in its one instruction stream:
+    # nothing overlaps with compute.
+    spec["efficiency"]["comm_compute_slowdown"] = 1.0
     spec["intra_node"]["bandwidth"] = link
     spec["intra_node"]["latency"] = alpha
     path = os.path.join(ctx["tmp"], "cpu-measured.json")

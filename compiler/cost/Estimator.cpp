@@ -56,6 +56,7 @@ struct StageCost {
   double params = 0, largestLayerParams = 0, replicatedParams = 0;
   double actStored = 0, actWorking = 0;
   double blockLayers = 0; ///< transformer layers on the stage
+  double paramLayers = 0; ///< layers with parameters (ZeRO-3 gather units)
   double total() const { return fwd + bwd + recompute + tp + sp; }
 };
 
@@ -253,6 +254,8 @@ static void addToStage(const Ctx &x, const Workload &w, size_t li,
     s.params += count * lc.params;
     s.replicatedParams += count * lc.replicatedParams;
     s.largestLayerParams = std::max(s.largestLayerParams, lc.params);
+    if (lc.params > 0)
+      s.paramLayers += count;
   }
   s.actStored += stored;
   if (block)
@@ -437,11 +440,15 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
         // ZeRO-3: gather weights for forward and backward (and recompute),
         // reduce-scatter gradients, every micro-batch; prefetched under the
         // stage's compute.
+        // One gather and one reduce-scatter per layer (FSDP's units), so
+        // each pays the collective's latency.
         double gathers = cfg.recompute == Recompute::Full ? 3 : 2;
+        double units = std::max(1.0, s.paramLayers);
         double perMb =
-            gathers *
-                collective(x, CollectiveKind::AllGather, paramBytes, dpGroup) +
-            collective(x, CollectiveKind::ReduceScatter, gradBytes, dpGroup);
+            units * (gathers * collective(x, CollectiveKind::AllGather,
+                                          paramBytes / units, dpGroup) +
+                     collective(x, CollectiveKind::ReduceScatter,
+                                gradBytes / units, dpGroup));
         // Each pass waits for its first layer's weights (nothing to hide
         // them under); the rest is prefetched a layer ahead under compute.
         double first = std::min(

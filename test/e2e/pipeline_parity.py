@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from checks import Checks  # noqa: E402
@@ -158,6 +160,27 @@ def main():
                       % (tag, err))
             except (RuntimeError, subprocess.CalledProcessError) as e:
                 check(False, "resume %s: %s" % (tag, str(e)[-1200:]))
+
+        # --export-onnx from a pipeline: rank 0 gathers the other stage's
+        # weights; the exported model equals the 1-rank run's.
+        try:
+            import onnx
+            from onnx import numpy_helper
+            exports = {}
+            for tag, plan, ranks in (("one", base_plan, 1),
+                                     ("pp", os.path.join(tmp, "pp2-1f1b.cplan"), 2)):
+                exports[tag] = os.path.join(tmp, "export-%s.onnx" % tag)
+                train(plan, tokens, tmp, "export-" + tag, ranks,
+                      extra=["--export-onnx", exports[tag]])
+            a = {t.name: numpy_helper.to_array(t)
+                 for t in onnx.load(exports["one"]).graph.initializer}
+            b = {t.name: numpy_helper.to_array(t)
+                 for t in onnx.load(exports["pp"]).graph.initializer}
+            worst = max(float(np.max(np.abs(a[k] - b[k]))) for k in a) if a.keys() == b.keys() else float("inf")
+            check(worst < 1e-5, "pp=2 --export-onnx writes the 1-rank run's weights "
+                  "(max abs difference %.1e over %d initializers)" % (worst, len(a)))
+        except RuntimeError as e:
+            check(False, "pp=2 --export-onnx: %s" % str(e)[-1200:])
 
         # LLaMA: rotary tables and masks every layer reads; untied head.
         llama = os.path.join(tmp, "llama.onnx")

@@ -180,6 +180,54 @@ Status checkTrainPlan(const Plan &plan) {
 
 } // namespace
 
+/// Weight `name`, whole, on rank 0 (every rank calls this for every weight,
+/// in the same order). The ranks holding it gather its pieces
+/// (readParameter); a pipeline stage that is not rank 0's sends it there.
+static Status readWholeWeight(const Plan &plan, const Session &session,
+                              rt::Communicator *comm, int rank,
+                              const std::string &name, rt::HostTensor &out) {
+  const plan::Plan &proto = plan.proto();
+  int index = -1;
+  for (int i = 0; i < proto.parameters_size(); ++i)
+    if (proto.parameters(i).name() == name)
+      index = i;
+  // The first program holding it, and its first rank.
+  int source = -1;
+  bool rank0Holds = false, mine = false;
+  for (int p = 0; p < proto.ranks_size(); ++p) {
+    const plan::RankProgram &program = proto.ranks(p);
+    bool holds = false;
+    for (const plan::ParamSlice &slice : program.parameters())
+      holds |= slice.parameter() == index;
+    if (!holds)
+      continue;
+    std::vector<int> members(program.members().begin(),
+                             program.members().end());
+    if (members.empty())
+      members.push_back(program.rank());
+    if (source < 0)
+      source = members.front();
+    for (int r : members) {
+      rank0Holds |= r == 0;
+      mine |= r == rank;
+    }
+  }
+  if (mine)
+    if (Status s =
+            session.readParameter(name, out.data.data(), out.data.size());
+        !s)
+      return s;
+  if (rank0Holds || !comm)
+    return Status::ok();
+  TensorRef t{out.data.data(), out.dtype, out.shape};
+  int64_t tag = (int64_t(1) << 40) + index; // apart from the plan's tags
+  if (rank == source)
+    return comm->send(t, 0, tag);
+  if (rank == 0)
+    return comm->recv(t, source, tag);
+  return Status::ok();
+}
+
 Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
              const TrainOptions &opts) {
   if (Status s = checkTrainPlan(*plan); !s)
@@ -572,11 +620,15 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
       h.dtype = p.dtype;
       h.shape = p.shape;
       h.data.assign(p.bytes(), '\0');
-      if (Status s =
-              session->readParameter(p.name, h.data.data(), h.data.size());
+      if (Status s = readWholeWeight(*plan, *session,
+                                     sessionOptions.communicator.get(),
+                                     sessionOptions.rank, p.name, h);
           !s)
         return s;
     }
+    if (sessionOptions.communicator)
+      if (Status s = sessionOptions.communicator->waitSends(); !s)
+        return s;
     // Every rank helped gather the split weights; rank 0 writes the model.
     if (!lead)
       return Status::ok();

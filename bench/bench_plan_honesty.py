@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Honesty of the cost model: for 9 plans of one small GPT on 2 ranks (1
+thread each) -- dp, ZeRO-3, tp, pipelines with each schedule, recomputation,
+optimizer offload -- the measured training step time next to the one the
+cost model predicts for the same plan on a cpu cluster spec measured on this
+machine (bench_dist_step.py's probes: SGEMM rate of one thread, memory
+bandwidth, Gloo all-reduce latency and bandwidth), the ratio per plan, and
+the rank correlation (Spearman) between the predicted and the measured
+order. Also each plan's arena next to --estimate's predicted peak (rank 0's
+program). Prints figures; asserts nothing.
+
+Usage: bench/bench_plan_honesty.py --build build [--steps 20] [--reps 3]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bench_dist_step as dist  # noqa: E402
+
+ROOT = os.path.join(HERE, "..")
+LAYERS, HIDDEN, HEADS, VOCAB, SEQ, BATCH = 4, 128, 4, 256, 64, 8
+MICRO = 4  # micro-batches of the pipelines
+# (label, --parallel, micro-batches)
+PLANS = [
+    ("dp=2", "dp=2", 1),
+    ("dp=2 zero=3", "dp=2,zero=3", 1),
+    ("tp=2", "tp=2", 1),
+    ("pp=2 gpipe", "pp=2,schedule=gpipe", MICRO),
+    ("pp=2 1f1b", "pp=2,schedule=1f1b", MICRO),
+    ("pp=2 interleaved:2", "pp=2,schedule=interleaved:2", MICRO),
+    ("dp=2 recompute", "dp=2,recompute=full", 1),
+    ("dp=2 offload", "dp=2,offload=optimizer", 1),
+    ("pp=2 1f1b recompute", "pp=2,schedule=1f1b,recompute=full", MICRO),
+]
+
+
+def flags(parallel, micro):
+    f = [f"--bind=batch={BATCH // micro},seq={SEQ}", "--mode=train",
+         "--loss=cross-entropy", "--optimizer=adamw", "--lr=1e-3",
+         "--parallel=" + parallel]
+    if micro > 1:
+        f.append(f"--micro-batches={micro}")
+    return f
+
+
+def compile_plan(ctx, label, parallel, micro):
+    plan = os.path.join(ctx["tmp"], re.sub(r"[^a-z0-9]+", "_", label) + ".cplan")
+    r = subprocess.run([ctx["opt"], ctx["model"], "--emit=plan", "-o", plan]
+                       + flags(parallel, micro), text=True, capture_output=True)
+    if r.returncode != 0:
+        return None, r.stderr.strip().splitlines()[-1]
+    return plan, None
+
+
+def estimate(ctx, spec, parallel, micro):
+    out = dist.sh([ctx["opt"], ctx["model"], "--estimate",
+                   f"--cluster={spec}:gpus_per_node=2", "--dtype=fp32"]
+                  + flags(parallel, micro)).stdout
+    e = json.loads(out)
+    return e["step_time_s"], e["peak_memory_bytes"], e["time"]
+
+
+def spearman(a, b):
+    ra = np.argsort(np.argsort(a)).astype(float)
+    rb = np.argsort(np.argsort(b)).astype(float)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="colossal-bench-honesty-")
+    ctx = {"opt": os.path.join(args.build, "bin", "colossal-opt"),
+           "run": os.path.join(args.build, "bin", "colossal-run"), "tmp": tmp}
+    ctx["model"] = os.path.join(tmp, "gpt.onnx")
+    dist.sh([sys.executable, os.path.join(ROOT, "scripts", "models", "gpt2.py"),
+             "--layers", str(LAYERS), "--hidden", str(HIDDEN), "--heads", str(HEADS),
+             "--vocab", str(VOCAB), "--seq", str(SEQ), "-o", ctx["model"]])
+    ctx["tokens"] = os.path.join(tmp, "tokens.bin")
+    np.random.default_rng(0).integers(0, VOCAB, 1 << 16, dtype=np.uint16).tofile(ctx["tokens"])
+    print(f"model: GPT {LAYERS} layers, hidden {HIDDEN}, seq {SEQ}, global batch "
+          f"{BATCH}, AdamW; pipelines: {MICRO} micro-batches; {args.steps} steps x "
+          f"{args.reps} interleaved repetitions, 2 ranks, 1 thread each; machine: "
+          f"{os.cpu_count()} cores")
+    spec = dist.measured_spec(ctx)
+
+    plans = {label: compile_plan(ctx, label, p, m) for label, p, m in PLANS}
+    times = {label: [] for label, (plan, _) in plans.items() if plan}
+    arenas = {}
+    for _ in range(args.reps):
+        for label, (plan, _) in plans.items():
+            if plan:
+                t, arenas[label] = dist.step_time(ctx, plan, 2, args.steps)
+                times[label].append(t)
+
+    rows = []
+    print(f"\n{'plan':22} {'measured':>9} {'predicted':>10} {'ratio':>6} "
+          f"{'arena':>9} {'pred. mem':>10} {'mem ratio':>9}  predicted breakdown (ms)")
+    for label, p, m in PLANS:
+        plan, why = plans[label]
+        if not plan:
+            print(f"{label:22} not executable: {why[:90]}")
+            continue
+        med = float(np.median(times[label]))
+        pred, mem, parts = estimate(ctx, spec, p, m)
+        rows.append((label, med, pred))
+        top = ", ".join(f"{k} {v * 1e3:.2f}" for k, v in sorted(
+            parts.items(), key=lambda kv: -kv[1]) if v > 0)[:80]
+        print(f"{label:22} {med * 1e3:7.2f}ms {pred * 1e3:8.2f}ms {med / pred:5.2f}x "
+              f"{arenas[label]:9d} {mem:10d} {mem / arenas[label]:8.3f}x  {top}")
+    if len(rows) >= 3:
+        rho = spearman([r[1] for r in rows], [r[2] for r in rows])
+        ratios = [r[1] / r[2] for r in rows]
+        print(f"\nrank correlation (Spearman) of predicted and measured step times "
+              f"over {len(rows)} plans: {rho:.2f} (goal >= 0.8); measured / "
+              f"predicted: median {np.median(ratios):.2f}x, range "
+              f"{min(ratios):.2f}x..{max(ratios):.2f}x")
+    print("ratio: measured step time over predicted; mem ratio: --estimate's "
+          "peak (the worst stage for pipelines) over rank 0's arena")
+
+
+if __name__ == "__main__":
+    main()
