@@ -97,8 +97,12 @@ bool satisfies(const ParallelConfig &c, const std::vector<Constraint> &cs) {
                                : have > want;
       if (!ok)
         return false;
-    } else if (enumValue(c, k.key) != k.value) {
-      return false;
+    } else {
+      // "offload=none|optimizer": any of the listed values.
+      llvm::SmallVector<llvm::StringRef> allowed;
+      llvm::StringRef(k.value).split(allowed, '|');
+      if (!llvm::is_contained(allowed, enumValue(c, k.key)))
+        return false;
     }
   }
   return true;

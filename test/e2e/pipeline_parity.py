@@ -58,6 +58,8 @@ def main():
 
     def train(plan, data, tmp, tag, ranks=1, mpirun=False, extra=()):
         metrics = os.path.join(tmp, tag + ".jsonl")
+        if os.path.exists(metrics):
+            os.remove(metrics)
         cmd = [run, plan, "--train", "--steps=%d" % STEPS, "--data=" + data,
                "--log-every=1", "--metrics=" + metrics, "--threads=1"] + list(extra)
         if mpirun:
@@ -199,6 +201,42 @@ def main():
             check(err <= TOL, "llama pp=2: losses within %.1e of 1 rank" % err)
         except RuntimeError as e:
             check(False, "llama pp=2: %s" % str(e)[-1500:])
+
+        # A memory budget that forces a pipeline, recomputation and offload:
+        # the searched plan for 8 CPU ranks compiles, runs and matches 1 rank.
+        g8 = os.path.join(tmp, "gpt8.onnx")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts/models/gpt2.py"),
+                        "--layers", "8", "--hidden", "64", "--heads", "4", "--vocab", "128",
+                        "--seq", "64", "--weights", "real", "-o", g8],
+                       check=True, stdout=subprocess.DEVNULL)
+        searched = os.path.join(tmp, "searched8.cplan")
+        p = subprocess.run([opt, g8, "--bind", "seq=64", "--batch=2",
+                            "--cluster=cpu:gpus_per_node=8", "--auto-parallel",
+                            "--memory-budget=1MiB", "--mode=train", "--loss=cross-entropy",
+                            "--optimizer=adamw", "--emit=plan", "-o", searched],
+                           capture_output=True, text=True)
+        chose = re.search(r"auto-parallel chose (\S+);", p.stderr)
+        cfg = dict(kv.split("=", 1) for kv in chose.group(1).split(",")) if chose else {}
+        check(p.returncode == 0 and int(cfg.get("pp", 1)) > 1 and
+              cfg.get("recompute", "none") != "none" and cfg.get("offload") == "optimizer",
+              "a 1 MiB budget on 8 cpu ranks makes the search choose a pipeline with "
+              "recomputation and offload (%s)" % (chose.group(1) if chose else p.stderr[-300:]))
+        if p.returncode == 0:
+            one8 = os.path.join(tmp, "one8.cplan")
+            subprocess.run([opt, g8, "--bind", "batch=2,seq=64", "--mode=train",
+                            "--loss=cross-entropy", "--optimizer=adamw", "--emit=plan",
+                            "-o", one8], check=True, capture_output=True)
+            global STEPS
+            saved, STEPS = STEPS, 2
+            try:
+                b8, _, _ = train(one8, tokens, tmp, "one8")
+                l8, _, _ = train(searched, tokens, tmp, "searched8", 8)
+                err = rel(l8, b8)
+                check(err <= TOL, "the searched 8-rank plan matches 1 rank within %.1e" % err)
+            except RuntimeError as e:
+                check(False, "the searched 8-rank plan: %s" % str(e)[-1200:])
+            finally:
+                STEPS = saved
 
         # Refusals.
         def refused(what, cmd, needle):

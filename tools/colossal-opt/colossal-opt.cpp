@@ -242,7 +242,8 @@ static llvm::cl::opt<std::string> memoryBudgetOption(
 static llvm::cl::opt<std::string> constrainOption(
     "constrain",
     llvm::cl::desc("Limits on the search, e.g. tp<=8,pp=1,zero>=1,"
-                   "schedule=1f1b"),
+                   "schedule=1f1b,offload=none|optimizer (| lists the "
+                   "allowed values of a named key)"),
     llvm::cl::init(""), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string>
     reportOption("report",
@@ -752,6 +753,8 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
         parallel += (i ? ":" : "") + std::to_string(cfg->stage_layers[i]);
     }
   }
+  if (cfg->offload == ::colossal::cost::Offload::Optimizer)
+    parallel += ",offload=optimizer";
   if (cfg->recompute != ::colossal::cost::Recompute::None) {
     parallel +=
         ",recompute=" + ::colossal::cost::recomputeName(cfg->recompute).str();
@@ -1024,7 +1027,7 @@ static int runDriven(Driven what, StringRef path,
     if (searchThenCompile)
       request.constraints +=
           std::string(request.constraints.empty() ? "" : ",") +
-          "tp-mode=1d,sp=1,offload=none";
+          "tp-mode=1d,sp=1,offload=none|optimizer";
     if (request.job.mode != "train") {
       llvm::errs() << "colossal-opt: error: --auto-parallel plans training "
                       "steps; use --mode=train\n";
