@@ -202,6 +202,34 @@ def main():
         except RuntimeError as e:
             check(False, "llama pp=2: %s" % str(e)[-1500:])
 
+        # Torch exports with anonymized, deduplicated initializers (one
+        # norm weight shared by every layer, so by both stages) and a
+        # static batch: pp=2 against 1 rank accumulating the same 4
+        # micro-batches.
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts/models/export_naming.py"),
+                        "--out", tmp, "--models", "gpt2,llama"],
+                       check=True, capture_output=True)
+        for model in ("gpt2_anon", "llama_anon"):
+            path = os.path.join(tmp, model + ".onnx")
+            acc = os.path.join(tmp, model + "-acc.cplan")
+            pp = os.path.join(tmp, model + "-pp2.cplan")
+            try:
+                for out, extra in ((acc, []), (pp, ["--parallel=pp=2",
+                                                    "--cluster=cpu:gpus_per_node=2"])):
+                    r = subprocess.run([opt, path, "--mode=train", "--loss=cross-entropy",
+                                        "--optimizer=adamw", "--micro-batches=4",
+                                        "--emit=plan", "-o", out] + extra,
+                                       capture_output=True, text=True)
+                    if r.returncode != 0:
+                        raise RuntimeError(r.stderr)
+                a, _, _ = train(acc, tokens, tmp, model + "-acc")
+                b, _, _ = train(pp, tokens, tmp, model + "-pp2", 2)
+                err = rel(b, a)
+                check(err <= TOL, "torch export %s, pp=2: losses within %.1e of 1 rank "
+                      "accumulating 4 micro-batches" % (model, err))
+            except RuntimeError as e:
+                check(False, "torch export %s, pp=2: %s" % (model, str(e)[-1200:]))
+
         # A memory budget that forces a pipeline, recomputation and offload:
         # the searched plan for 8 CPU ranks compiles, runs and matches 1 rank.
         g8 = os.path.join(tmp, "gpt8.onnx")
