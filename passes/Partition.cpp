@@ -113,6 +113,33 @@ struct Partitioner {
       }
       s.partial = to.partial;
     }
+    // (2a) One dimension's split moving to another, unsplit one (a
+    // sequence split becoming a head split: Ulysses): one all-to-all.
+    {
+      int64_t from = -1, onto = -1, others = 0;
+      for (int64_t d = 0; d < s.rank(); ++d) {
+        if (s.dims[d] == to.dims[d])
+          continue;
+        ++others;
+        if (!s.dims[d].empty() && to.dims[d].empty())
+          from = d;
+        else if (s.dims[d].empty() && !to.dims[d].empty())
+          onto = d;
+      }
+      if (others == 2 && from >= 0 && onto >= 0 &&
+          s.dims[from] == to.dims[onto] &&
+          shapeOfX()[onto] % product(s.dims[from]) == 0) {
+        SmallVector<int64_t> shape = shapeOfX();
+        shape[from] *= product(s.dims[from]);
+        shape[onto] /= product(s.dims[from]);
+        x = b.create<cgd::AllToAllOp>(loc, withShape(x.getType(), shape), x,
+                                      meshRef, axesAttr(s.dims[from]),
+                                      b.getI64IntegerAttr(onto),
+                                      b.getI64IntegerAttr(from));
+        s.dims[onto] = s.dims[from];
+        s.dims[from].clear();
+      }
+    }
     // (2) Dimensions split differently: gather the old split.
     for (int64_t d = 0; d < s.rank(); ++d) {
       const Axes &have = s.dims[d];

@@ -551,7 +551,9 @@ def ShardForParallelPass : Pass<"colossal-shard-for-parallel", "::mlir::ModuleOp
     Option<"tp", "tp", "int64_t", "1", "Devices on the tensor-parallel axis (the mesh must come from colossal-tensor-parallel-layout)">,
     Option<"zero", "zero", "int64_t", "0", "ZeRO stage: 0 (none), 1 (optimizer state), 2 (and gradients), 3 (and weights)">,
     Option<"sequence", "sequence", "bool", "false",
-           "With tp: integer inputs [batch, sequence, ...] (token ids, labels) also split their sequence over tp (Megatron sequence parallelism)">
+           "With tp: integer inputs [batch, sequence, ...] (token ids, labels) also split their sequence over tp (Megatron sequence parallelism)">,
+    Option<"sp", "sp", "int64_t", "1",
+           "Devices on the sequence-parallel axis `sp` (after dp): integer inputs [batch, sequence, ...] split their sequence over it; attention then runs on a split of the heads (Ulysses). Not with tp">
   ];
   let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
 }

@@ -32,10 +32,17 @@ struct ShardForParallelPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     // Plain values: pass options do not print as numbers in diagnostics.
-    int64_t dp = this->dp, tp = this->tp, zero = this->zero;
+    int64_t dp = this->dp, tp = this->tp, zero = this->zero, sp = this->sp;
     // Step 1: what this pass can lay out.
-    if (dp < 1 || tp < 1) {
-      module.emitError("colossal-shard-for-parallel: dp and tp must be >= 1");
+    if (dp < 1 || tp < 1 || sp < 1) {
+      module.emitError(
+          "colossal-shard-for-parallel: dp, tp and sp must be >= 1");
+      return signalPassFailure();
+    }
+    if (sp > 1 && tp > 1) {
+      module.emitError("colossal-shard-for-parallel: sp=")
+          << sp << " with tp=" << tp
+          << " is not executed yet; use sequence parallelism with dp only";
       return signalPassFailure();
     }
     if (zero < 0 || zero > 3) {
@@ -47,7 +54,7 @@ struct ShardForParallelPass
           << zero << " shards over the data-parallel axis; it needs dp > 1";
       return signalPassFailure();
     }
-    if (dp == 1 && tp == 1)
+    if (dp == 1 && tp == 1 && sp == 1)
       return markAllAnalysesPreserved();
     MeshOp existing = findMesh(module);
     if (tp > 1) {
@@ -85,9 +92,16 @@ struct ShardForParallelPass
     MLIRContext *ctx = &getContext();
     OpBuilder b(ctx);
     b.setInsertionPointToStart(module.getBody());
-    if (!existing)
+    if (!existing) {
+      SmallVector<StringAttr> names{b.getStringAttr("dp")};
+      SmallVector<int64_t> sizes{dp};
+      if (sp > 1) {
+        names.push_back(b.getStringAttr("sp"));
+        sizes.push_back(sp);
+      }
       b.create<MeshOp>(module.getLoc(), "mesh",
-                       MeshAttr::get(ctx, {b.getStringAttr("dp")}, {dp}));
+                       MeshAttr::get(ctx, names, sizes));
+    }
     auto meshRef = FlatSymbolRefAttr::get(ctx, "mesh");
 
     // Step 3: the global batch, split over dp (and with sequence
@@ -114,6 +128,18 @@ struct ShardForParallelPass
           isa<IntegerType>(type.getElementType()) &&
           type.getDimSize(1) % tp == 0)
         s.dims[1] = {"tp"};
+      // Context parallelism: the same, over sp.
+      if (sp > 1 && type.getRank() >= 2 &&
+          isa<IntegerType>(type.getElementType())) {
+        if (type.getDimSize(1) % sp != 0) {
+          func.emitError("input '")
+              << (name ? name.getValue() : StringRef("?")) << "' has sequence "
+              << type.getDimSize(1) << ", which does not split over sp=" << sp
+              << "; bind a sequence that is a multiple of " << sp;
+          return signalPassFailure();
+        }
+        s.dims[1] = {"sp"};
+      }
       if (!s.isReplicated())
         func.setArgAttr(arg.getArgNumber(), "cg.sharding",
                         s.toAttr(ctx, meshRef));

@@ -557,9 +557,16 @@ OpShardings wholeFrom(Operation *op, int64_t from, ArrayRef<Spec> in) {
 
 /// Attention over [batch..., seq, d]: batch dimensions (batch, heads) split
 /// alike on q, k and v; sequence and head size whole.
-OpShardings attention(AttentionOp op, ArrayRef<Spec> in) {
+OpShardings attention(AttentionOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
   int64_t rank = rankOf(op.getQuery());
   Spec q = in[0].withoutPartial();
+  // A query split along its sequence (context parallelism) runs on a split
+  // of the heads instead, the whole sequence on every rank (Ulysses: the
+  // reshard is an all-to-all).
+  if (rank >= 3 && !q.dims[rank - 2].empty() && q.dims[rank - 3].empty()) {
+    q.dims[rank - 3] =
+        ifDivides(q.dims[rank - 2], shapeOf(op.getQuery())[rank - 3], mesh);
+  }
   for (int64_t d = rank - 2; d < rank; ++d)
     q.dims[d].clear();
   OpShardings s;
@@ -672,7 +679,7 @@ OpShardings mlir::colossal::inferOpShardings(Operation *op, ArrayRef<Spec> in,
   if (isa<TriluOp>(op))
     return wholeFrom(op, -2, in);
   if (auto a = dyn_cast<AttentionOp>(op))
-    return attention(a, in);
+    return attention(a, in, mesh);
   if (isa<Conv2DOp, MaxPool2DOp, AvgPool2DOp, BatchNormOp,
           Conv2DBackwardInputOp, MaxPool2DBackwardOp>(op))
     return batchOnly(op, in, 0, false);

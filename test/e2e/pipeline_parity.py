@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Pipelines and optimizer offload train what one rank trains.
+"""Pipelines, optimizer offload and Ulysses sequence parallelism train what
+one rank trains.
 
 A small GPT-2 (scripts/models/gpt2.py, tied embedding and head) trained with
 AdamW for a few steps on N ranks with pipeline parallelism matches the
@@ -7,7 +8,9 @@ AdamW for a few steps on N ranks with pipeline parallelism matches the
 (fp32): pp=2 and pp=4 with GPipe, 1F1B and interleaved 1F1B (2 model chunks
 per stage), uneven stages, pp=2 x dp=2 (and ZeRO-3) and pp=2 x tp=2, with
 recomputation and with the optimizer state offloaded to host memory (whose
-arena is then smaller), under --ranks and mpirun. A LLaMA (untied, rotary tables shared by every
+arena is then smaller), under --ranks and mpirun; sp=2 and sp=4 (Ulysses:
+the sequence split, attention on a split of the heads, causal), dp x sp and
+pp x sp. A LLaMA (untied, rotary tables shared by every
 layer) on pp=2 too. Each stage's peak device bytes equal its arena, and the
 arenas of the stages are smaller than the 1-rank arena. A checkpoint written
 by the pipeline resumes on 1 rank with the loss the pipeline would have had.
@@ -114,6 +117,10 @@ def main():
                 ("pp2-offload", 2, 4, "pp=2,offload=optimizer", 2, False),
                 ("offload", 8, 1, "dp=1,offload=optimizer", 1, False),
                 ("pp2-mpirun", 2, 4, "pp=2,schedule=1f1b", 2, True),
+                ("sp2-ulysses", 8, 1, "sp=2,sp-mode=ulysses", 2, False),
+                ("sp4-ulysses", 8, 1, "sp=4,sp-mode=ulysses", 4, False),
+                ("dp2-sp2-ulysses", 8, 1, "dp=2,sp=2,sp-mode=ulysses", 4, False),
+                ("pp2-sp2-ulysses", 4, 2, "pp=2,sp=2,sp-mode=ulysses", 4, False),
             ]
         for name, batch, micro, parallel, ranks, mpirun in cases:
             plan = os.path.join(tmp, name + ".cplan")
@@ -281,6 +288,15 @@ def main():
                  "--loss=cross-entropy", "--optimizer=adamw",
                  "--parallel=pp=2,schedule=interleaved:2", "--micro-batches=3",
                  "--emit=plan", "-o", os.path.join(tmp, "x.cplan")], "multiple of the stages")
+        refused("ring attention", [opt, gpt, "--bind", "batch=8,seq=16", "--mode=train",
+                                   "--loss=cross-entropy", "--optimizer=adamw",
+                                   "--parallel=sp=2,sp-mode=ring", "--emit=plan",
+                                   "-o", os.path.join(tmp, "x.cplan")], "ring attention")
+        refused("sequence with tensor parallelism",
+                [opt, gpt, "--bind", "batch=8,seq=16", "--mode=train",
+                 "--loss=cross-entropy", "--optimizer=adamw",
+                 "--parallel=sp=2,tp=2,sp-mode=ulysses", "--emit=plan",
+                 "-o", os.path.join(tmp, "x.cplan")], "sequence parallelism with tensor")
         refused("inference pipelines", [opt, gpt, "--bind", "batch=2,seq=16", "--mode=infer",
                                         "--parallel=pp=2", "--emit=plan",
                                         "-o", os.path.join(tmp, "x.cplan")], "pipelines run training")

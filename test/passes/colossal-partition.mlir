@@ -132,3 +132,18 @@ func.func @vocab_lookup(%ids: tensor<2x3xi64>) -> tensor<2x3x4xf32> {
   %r = cg.relu %e : tensor<2x3x4xf32>
   return %r : tensor<2x3x4xf32>
 }
+
+// -----
+
+// A split moving from one dimension to another, unsplit one over the same
+// axes (a sequence split becoming a head split: Ulysses) is one all-to-all.
+// CHECK-LABEL: func.func @alltoall
+// CHECK-SAME: %[[X:.*]]: tensor<2x4x2x8xf32>
+// CHECK: %[[A:.*]] = cgd.all_to_all %[[X]] on @mesh ["sp"] {concat_dim = 2 : i64, split_dim = 1 : i64} : (tensor<2x4x2x8xf32>) -> tensor<2x2x4x8xf32>
+// CHECK: cg.relu %[[A]] : tensor<2x2x4x8xf32>
+cg.mesh @mesh = <["sp" = 2]>
+func.func @alltoall(%x: tensor<2x4x4x8xf32> {cg.sharding = #cg.sharding<@mesh, [[], [], ["sp"], []]>}) -> tensor<2x4x4x8xf32> {
+  %y = cg.shard %x to <@mesh, [[], ["sp"], [], []]> : tensor<2x4x4x8xf32>
+  %z = cg.relu %y : tensor<2x4x4x8xf32>
+  return %z : tensor<2x4x4x8xf32>
+}

@@ -3,6 +3,9 @@
 // RUN: colossal-opt %s --colossal-shard-for-parallel="dp=2 zero=3" | FileCheck %s --check-prefix=Z3
 // RUN: colossal-opt %s --colossal-shard-for-parallel="dp=1" | FileCheck %s --check-prefix=ONE
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=2 tp=2" --colossal-shard-for-parallel="dp=2 tp=2 zero=1 sequence=true" | FileCheck %s --check-prefix=TPSEQ
+// RUN: colossal-opt %s --colossal-shard-for-parallel="dp=2 sp=2" | FileCheck %s --check-prefix=SP
+// RUN: not colossal-opt %s --colossal-shard-for-parallel="sp=4" 2>&1 | FileCheck %s --check-prefix=SPSEQ
+// RUN: not colossal-opt %s --colossal-tensor-parallel-layout="dp=1 tp=2" --colossal-shard-for-parallel="tp=2 sp=2" 2>&1 | FileCheck %s --check-prefix=SPTP
 // RUN: not colossal-opt %s --colossal-shard-for-parallel="dp=3" 2>&1 | FileCheck %s --check-prefix=BATCH
 // RUN: not colossal-opt %s --colossal-shard-for-parallel="dp=2 tp=2" 2>&1 | FileCheck %s --check-prefix=TP
 // RUN: not colossal-opt %s --colossal-shard-for-parallel="dp=1 zero=2" 2>&1 | FileCheck %s --check-prefix=ZERO
@@ -29,6 +32,13 @@
 // TPSEQ: %{{.*}}: tensor<4x6xf32> {cg.name = "x", cg.sharding = #cg.sharding<@mesh, {{\[}}["dp"]]>}, %{{.*}}: tensor<f32>, %{{.*}}: tensor<4x2xi64> {cg.sharding = #cg.sharding<@mesh, {{\[}}["dp"], ["tp"]]>}
 // TPSEQ: cg.param "w" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
 // TPSEQ: cg.param "m:w" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["dp"], ["tp"]]>]
+// Sequence (context) parallelism: an sp axis after dp; integer inputs
+// [batch, sequence] split their sequence over it, the float input only
+// its batch.
+// SP: cg.mesh @mesh = <["dp" = 2, "sp" = 2]>
+// SP: %{{.*}}: tensor<4x6xf32> {cg.name = "x", cg.sharding = #cg.sharding<@mesh, {{\[}}["dp"]]>}, %{{.*}}: tensor<f32>, %{{.*}}: tensor<4x2xi64> {cg.sharding = #cg.sharding<@mesh, {{\[}}["dp"], ["sp"]]>}
+// SPSEQ: has sequence 2, which does not split over sp=4; bind a sequence that is a multiple of 4
+// SPTP: sp=2 with tp=2 is not executed yet; use sequence parallelism with dp only
 // One device: nothing to lay out.
 // ONE-NOT: cg.mesh
 // BATCH: input 'x' has batch 4, which does not split over dp=3; compile with a global batch that is a multiple of 3

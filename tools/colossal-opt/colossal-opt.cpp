@@ -403,6 +403,7 @@ struct ExecutableParallel {
   int64_t virtualStages = 1;
   std::string stageLayers;
   bool offloadOptimizer = false; // offload=optimizer
+  int64_t sp = 1;                // Ulysses sequence parallelism
 };
 static bool executableParallelFromFlags(ExecutableParallel &out,
                                         std::string &error) {
@@ -436,8 +437,13 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   std::string unsupported;
   if (cfg->tp > 1 && cfg->tp_mode != TpMode::OneD)
     unsupported = "2D/2.5D/3D tensor parallelism";
-  else if (cfg->sp > 1)
-    unsupported = "sequence parallelism (sp=" + std::to_string(cfg->sp) + ")";
+  else if (cfg->sp > 1 && cfg->sp_mode == SpMode::Ring)
+    unsupported = "ring attention (sp=" + std::to_string(cfg->sp) +
+                  ",sp-mode=ring; sp-mode=ulysses executes)";
+  else if (cfg->sp > 1 && cfg->tp > 1)
+    unsupported = "sequence parallelism with tensor parallelism (sp=" +
+                  std::to_string(cfg->sp) + ",tp=" + std::to_string(cfg->tp) +
+                  ")";
   else if (cfg->offload != Offload::None && cfg->offload != Offload::Optimizer)
     unsupported = std::string("offload=") +
                   (cfg->offload == Offload::Params ? "params" : "activations");
@@ -485,6 +491,7 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     return false;
   }
   out.offloadOptimizer = cfg->offload == Offload::Optimizer;
+  out.sp = cfg->sp;
   out.pp = cfg->pp;
   out.schedule = scheduleName(cfg->schedule).str();
   out.virtualStages = cfg->virtual_stages;
@@ -605,10 +612,11 @@ static LogicalResult runPipelinePasses(ModuleOp module,
                  << "; bind batch=" << par.dp * par.microBatch
                  << " and accumulate with --micro-batches";
         }
-    if (par.dp > 1 || par.tp > 1) {
+    if (par.dp > 1 || par.tp > 1 || par.sp > 1) {
       mlir::colossal::ShardForParallelPassOptions shard;
       shard.dp = par.dp;
       shard.tp = par.tp;
+      shard.sp = par.sp;
       shard.zero = par.zero;
       shard.sequence = par.sequence;
       pm.addPass(mlir::colossal::createShardForParallelPass(shard));
@@ -629,7 +637,7 @@ static LogicalResult runPipelinePasses(ModuleOp module,
           par.virtualStages > 1 ? std::string("interleaved") : par.schedule;
       pm.addPass(mlir::colossal::createPipelinePass(pipeline));
       // Each stage's gradients are reduced once per step, in buckets.
-      if (par.dp > 1 || par.tp > 1)
+      if (par.dp > 1 || par.tp > 1 || par.sp > 1)
         pm.addPass(mlir::colossal::createBucketCollectivesPass());
     }
     if (par.offloadOptimizer) {
