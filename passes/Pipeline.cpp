@@ -116,6 +116,19 @@ struct Splitter {
 
   int64_t stageOf(int64_t chunk) const { return chunk % P; }
 
+  /// Inference outputs of several micro-batches are concatenated back in
+  /// input order; training's (scalars) are averaged.
+  int64_t batchWays = 1; // how many pieces dim 0 of the inputs is cut into
+  bool concatOutputs() const { return !training && M > 1; }
+  Type combinedType(Value v) const {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (!concatOutputs() || type.getRank() == 0)
+      return type;
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] *= M;
+    return RankedTensorType::get(shape, type.getElementType());
+  }
+
   int64_t tag(Value v, int64_t micro) {
     auto [it, added] =
         valueIds.try_emplace(v, static_cast<int64_t>(valueIds.size()));
@@ -384,6 +397,7 @@ struct Splitter {
     DenseMap<Value, Value> globals;
     std::map<std::pair<void *, int64_t>, Value> dups; // (value, entry)
     DenseMap<Value, Value> acc, means;
+    DenseMap<Value, SmallVector<Value>> parts; // inference outputs, by micro
     std::set<std::pair<void *, int64_t>> sent; // (value, stage)
     bool failed = false;
 
@@ -412,11 +426,12 @@ struct Splitter {
       return globals.lookup(v);
     }
 
-    Value recv(Value v, int64_t from, int64_t micro) {
+    Value recv(Value v, int64_t from, int64_t micro, Type type = {}) {
       int64_t tag = sp.tag(v, micro < 0 ? sp.M : micro);
-      return b.create<cgd::RecvOp>(
-          v.getLoc(), v.getType(), sp.meshRef, b.getI64IntegerAttr(from),
-          b.getI64IntegerAttr(tag), b.getStringAttr("pp"));
+      return b.create<cgd::RecvOp>(v.getLoc(), type ? type : v.getType(),
+                                   sp.meshRef, b.getI64IntegerAttr(from),
+                                   b.getI64IntegerAttr(tag),
+                                   b.getStringAttr("pp"));
     }
 
     void send(Value original, Value local, int64_t to, int64_t micro) {
@@ -430,6 +445,11 @@ struct Splitter {
     Value mean(Value v) {
       if (Value m = means.lookup(v))
         return m;
+      if (sp.concatOutputs()) {
+        Value c = concatenated(v);
+        means[v] = c;
+        return c;
+      }
       Value sum = acc.lookup(v);
       if (!sum) {
         v.getDefiningOp()->emitError("colossal-pipeline: stage ")
@@ -445,6 +465,39 @@ struct Splitter {
                                            1.0 / static_cast<double>(sp.M)));
       means[v] = m;
       return m;
+    }
+
+    /// An inference output: the micro-batches' pieces in input order (each
+    /// replica's rows are its micro-batches in order).
+    Value concatenated(Value v) {
+      auto type = cast<RankedTensorType>(v.getType());
+      SmallVector<Value> &ps = parts[v];
+      if (ps.size() != static_cast<size_t>(sp.M) ||
+          llvm::any_of(ps, [](Value p) { return !p; }) || type.getRank() == 0 ||
+          type.getDimSize(0) % sp.batchWays != 0) {
+        v.getDefiningOp()->emitError("colossal-pipeline: an inference output ")
+            << "must be batched (dim 0 made by every micro-batch) to be "
+               "concatenated back";
+        failed = true;
+        return v;
+      }
+      Location loc = v.getLoc();
+      auto combined = cast<RankedTensorType>(sp.combinedType(v));
+      if (sp.batchWays == 1)
+        return b.create<ConcatOp>(loc, combined, ps, b.getI64IntegerAttr(0));
+      int64_t d = sp.batchWays, rows = type.getDimSize(0) / d;
+      SmallVector<int64_t> split{d, rows};
+      split.append(type.getShape().begin() + 1, type.getShape().end());
+      SmallVector<Value> views;
+      for (Value p : ps)
+        views.push_back(b.create<ReshapeOp>(
+            loc, RankedTensorType::get(split, type.getElementType()), p));
+      SmallVector<int64_t> joined = split;
+      joined[1] *= sp.M;
+      Value cat = b.create<ConcatOp>(
+          loc, RankedTensorType::get(joined, type.getElementType()), views,
+          b.getI64IntegerAttr(1));
+      return b.create<ReshapeOp>(loc, combined, cat);
     }
 
     /// `v` as this stage has it in micro-batch `micro` (kUpdate: in the
@@ -506,7 +559,7 @@ struct Splitter {
         return mean(v);
       if (Value have = vals[key(v, kUpdate)])
         return have;
-      Value got = recv(v, from, kUpdate);
+      Value got = recv(v, from, kUpdate, sp.combinedType(v));
       vals[key(v, kUpdate)] = got;
       return got;
     }
@@ -538,7 +591,11 @@ struct Splitter {
             continue;
           for (int64_t to : need->second.microStages)
             send(r, c, to, e.micro);
-          if (need->second.update) {
+          if (need->second.update && sp.concatOutputs()) {
+            SmallVector<Value> &ps = parts[r];
+            ps.resize(sp.M);
+            ps[e.micro] = c;
+          } else if (need->second.update) {
             Value &sum = acc[r];
             if (sum)
               sum = b.create<AddOp>(r.getLoc(), r.getType(), sum, c);
@@ -655,8 +712,26 @@ struct Splitter {
       shape[0] *= M;
       argTypes.push_back(RankedTensorType::get(shape, type.getElementType()));
     }
-    auto fnType = FunctionType::get(ctx, argTypes, func.getResultTypes());
     auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    // How many pieces dim 0 of the inputs is cut into (dp): an inference
+    // output's rows are in that order.
+    for (BlockArgument arg : func.getArguments())
+      if (auto shard = func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(),
+                                                           "cg.shard_of")) {
+        if (shard.getDims().empty())
+          continue;
+        MeshAttr mesh = meshOp.getMesh();
+        for (StringRef a : shard.getDimAxes(0))
+          if (a != "pp")
+            batchWays *= mesh.getAxisSize(a);
+        break;
+      }
+    SmallVector<Type> resultTypes;
+    for (Value v : ret.getOperands())
+      resultTypes.push_back(!isa<BlockArgument>(v) && perMicro(placeOf(v).phase)
+                                ? combinedType(v)
+                                : v.getType());
+    auto fnType = FunctionType::get(ctx, argTypes, resultTypes);
     OpBuilder fb(func);
     for (int64_t s = 0; s < P; ++s) {
       auto fn = fb.create<func::FuncOp>(func.getLoc(),
@@ -710,9 +785,6 @@ struct PipelinePass : mlir::colossal::impl::PipelinePassBase<PipelinePass> {
       return fail("the interleaved schedule runs virtual >= 2 model chunks "
                   "per stage, and only it does (schedule=" +
                   schedule + ", virtual=" + Twine(virtualStages) + ")");
-    if (!module->hasAttr("cg.training") && microBatches > 1)
-      return fail("an inference pipeline runs one micro-batch per run "
-                  "(micro-batches=1); bind the batch to what one run takes");
     if (virtualStages > 1 && microBatches % stages != 0)
       return fail("the interleaved schedule needs micro-batches (" +
                   Twine(microBatches) + ") to be a multiple of the stages (" +

@@ -273,6 +273,38 @@ def main():
             finally:
                 STEPS = saved
 
+        # Inference pipelines: 4 micro-batches through 2 stages (and with
+        # dp=2) give the logits of one rank, rows in input order.
+        ids = os.path.join(tmp, "ids.npy")
+        np.save(ids, np.random.default_rng(3).integers(0, 128, (8, 16)).astype(np.int64))
+        def infer(plan, ranks, out):
+            cmd = [run, plan, "--input", "input_ids=" + ids, "--output-dir", out,
+                   "--threads=1"] + (["--ranks", str(ranks)] if ranks > 1 else [])
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            if r.returncode != 0:
+                raise RuntimeError(r.stdout + r.stderr)
+            return np.load(os.path.join(out, "logits.npy"))
+        try:
+            one_inf = os.path.join(tmp, "inf1.cplan")
+            subprocess.run([opt, gpt, "--bind", "batch=8,seq=16", "--mode=infer",
+                            "--emit=plan", "-o", one_inf], check=True, capture_output=True)
+            want = infer(one_inf, 1, os.path.join(tmp, "inf1"))
+            for par, batch, ranks in (("pp=2", 2, 2), ("dp=2,pp=2", 2, 4)):
+                plan = os.path.join(tmp, "inf-%s.cplan" % par.replace(",", "_"))
+                r = subprocess.run([opt, gpt, "--bind", "batch=%d,seq=16" % batch,
+                                    "--mode=infer", "--parallel=" + par,
+                                    "--micro-batches=4", "--emit=plan", "-o", plan,
+                                    "--cluster=cpu:gpus_per_node=%d" % ranks],
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise RuntimeError(r.stderr)
+                got = infer(plan, ranks, os.path.join(tmp, "inf-" + par))
+                err = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+                check(err <= 1e-5, "inference %s, 4 micro-batches: logits %s equal 1 "
+                      "rank's (max abs difference %.1e)" % (par, got.shape, err))
+        except (RuntimeError, subprocess.CalledProcessError) as e:
+            check(False, "inference pipelines: %s" % str(e)[-1200:])
+
         # Refusals.
         def refused(what, cmd, needle):
             p = subprocess.run(cmd, capture_output=True, text=True)
@@ -297,9 +329,10 @@ def main():
                  "--loss=cross-entropy", "--optimizer=adamw",
                  "--parallel=sp=2,tp=2,sp-mode=ulysses", "--emit=plan",
                  "-o", os.path.join(tmp, "x.cplan")], "sequence parallelism with tensor")
-        refused("inference pipelines", [opt, gpt, "--bind", "batch=2,seq=16", "--mode=infer",
-                                        "--parallel=pp=2", "--emit=plan",
-                                        "-o", os.path.join(tmp, "x.cplan")], "pipelines run training")
+        refused("interleaved inference pipelines",
+                [opt, gpt, "--bind", "batch=2,seq=16", "--mode=infer",
+                 "--parallel=pp=2,schedule=interleaved:2", "--emit=plan",
+                 "-o", os.path.join(tmp, "x.cplan")], "without schedule=interleaved")
         refused("stage-layers that do not add up",
                 [opt, gpt, "--bind", "batch=2,seq=16", "--mode=train",
                  "--loss=cross-entropy", "--optimizer=adamw",

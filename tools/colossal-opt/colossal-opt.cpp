@@ -470,10 +470,11 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
             "use it with --mode=train (inference keeps no activations)";
     return false;
   }
-  if (cfg->pp > 1 && modeOption != "train") {
+  if (cfg->pp > 1 && modeOption != "train" &&
+      cfg->schedule == Schedule::Interleaved) {
     error = "--parallel=" + parallelOption +
-            ": pipelines run training steps (pp=" + std::to_string(cfg->pp) +
-            "); compile inference without pp";
+            ": an inference pipeline runs each micro-batch through the stages "
+            "in order; use it without schedule=interleaved";
     return false;
   }
   if (cfg->pp == 1 && (cfg->schedule == Schedule::Interleaved ||
@@ -543,6 +544,13 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     mlir::colossal::MixedPrecisionPassOptions mixed;
     mixed.compute = precisionOption;
     pm.addPass(mlir::colossal::createMixedPrecisionPass(mixed));
+  }
+  if (!trainStep && compile && compile->pp > 1) {
+    // An inference pipeline: the stages are read off the forward.
+    mlir::colossal::MarkStagesPassOptions stages;
+    stages.stages = compile->pp;
+    stages.stageLayers = compile->stageLayers;
+    pm.addPass(mlir::colossal::createMarkStagesPass(stages));
   }
   if (trainStep && compile && compile->recompute != "none") {
     // The layers are read off the forward graph; the marks are carried
@@ -908,7 +916,9 @@ static int runDriven(Driven what, StringRef path,
         momentumOption.getNumOccurrences() ||
         clipGradNormOption.getNumOccurrences() ||
         lrScheduleOption.getNumOccurrences() ||
-        microBatchesOption.getNumOccurrences() ||
+        (microBatchesOption.getNumOccurrences() &&
+         !(modeOption == "infer" &&
+           StringRef(parallelOption).contains("pp="))) ||
         tokensInputOption.getNumOccurrences() ||
         trustCoefficientOption.getNumOccurrences();
     if (precisionOption != "fp32" && precisionOption != "bf16" &&
