@@ -36,11 +36,12 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
   void runOnOperation() override {
     if (what == "none")
       return;
-    if (what != "optimizer") {
+    if (what != "optimizer" && what != "params") {
       getOperation().emitError("colossal-offload: what='")
           << what
           << "' is not executed yet; offload=optimizer keeps the optimizer "
-             "state in host memory (params and activations: not yet)";
+             "state in host memory, offload=params the weights too "
+             "(activations: not yet)";
       return signalPassFailure();
     }
     int64_t moved = 0;
@@ -49,9 +50,9 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
         moved += offload(func);
     if (moved == 0) {
       getOperation().emitError(
-          "colossal-offload: offload=optimizer, but the program has no "
-          "optimizer state to move (compile a training step with "
-          "--optimizer)");
+          "colossal-offload: offload=" + what +
+          ", but the program has no optimizer state to move (compile a "
+          "training step with --optimizer)");
       return signalPassFailure();
     }
   }
@@ -60,8 +61,30 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
     int64_t moved = 0;
     for (ParamOp param : llvm::to_vector(func.getOps<ParamOp>())) {
       auto role = param->getAttrOfType<StringAttr>("cg.role");
-      if (!role || role.getValue() != "optimizer" ||
-          typeOf(param.getResult()).getNumElements() <= 1)
+      bool state = role && role.getValue() == "optimizer";
+      if (typeOf(param.getResult()).getNumElements() <= 1 ||
+          !isa<FloatType>(typeOf(param.getResult()).getElementType()))
+        continue;
+      if (!state && what == "params") {
+        // A weight: copied to the device before each use (forward and
+        // backward apart), so the device holds it only while an op reads
+        // it, as ZeRO-Infinity does.
+        SmallVector<OpOperand *> uses;
+        for (OpOperand &use : param.getResult().getUses())
+          if (!(isa<AssignOp>(use.getOwner()) && use.getOperandNumber() == 1))
+            uses.push_back(&use);
+        if (uses.empty())
+          continue;
+        param->setAttr("cg.host", UnitAttr::get(&getContext()));
+        for (OpOperand *use : uses) {
+          OpBuilder b(use->getOwner());
+          Value copy = b.create<cgd::CopyToDeviceOp>(param.getLoc(),
+                                                     param.getType(), param);
+          use->set(copy);
+        }
+        continue;
+      }
+      if (!state)
         continue;
       // Readers other than the write-back, in program order.
       Operation *first = nullptr;

@@ -658,8 +658,12 @@ def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
     the device (`cgd.copy_to_device`) right before its first reader, the
     update of its weight, and its assignment writes the new value back to
     the host pool; the device holds one weight's state at a time. The
-    update itself runs on the device. `what=none` changes nothing;
-    `params` and `activations` are refused (not executed yet).
+    update itself runs on the device. `what=params` also keeps the weights
+    there, each copied to the device right before every op that reads it
+    (forward and backward apart, so the device holds a weight only while
+    it is used; with ZeRO-3 before its gather), as ZeRO-Infinity places
+    them. `what=none` changes nothing; `activations` is refused (not
+    executed yet).
 
     ```mlir
     %m = cg.param "adam.m:w" {cg.host, cg.role = "optimizer"} ...
@@ -670,7 +674,7 @@ def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"what", "what", "std::string", "\"optimizer\"",
-           "What lives in host memory: optimizer or none">
+           "What lives in host memory: optimizer, params (and the optimizer state) or none">
   ];
   let dependentDialects = ["::mlir::colossal::cgd::CGDDialect"];
 }

@@ -116,6 +116,8 @@ def main():
                 ("pp2-recompute", 2, 4, "pp=2,recompute=full", 2, False),
                 ("pp2-offload", 2, 4, "pp=2,offload=optimizer", 2, False),
                 ("offload", 8, 1, "dp=1,offload=optimizer", 1, False),
+                ("dp2-zero3-offload-params", 8, 1, "dp=2,zero=3,offload=params", 2, False),
+                ("pp2-dp2-zero3-offload-params", 4, 2, "dp=2,pp=2,zero=3,offload=params", 4, False),
                 ("pp2-mpirun", 2, 4, "pp=2,schedule=1f1b", 2, True),
                 ("sp2-ulysses", 8, 1, "sp=2,sp-mode=ulysses", 2, False),
                 ("sp4-ulysses", 8, 1, "sp=4,sp-mode=ulysses", 4, False),
@@ -142,7 +144,7 @@ def main():
                 check(peaks and peaks[0][1] < base_arena,
                       "offload=optimizer: the arena %d < the arena without offload %d"
                       % (peaks[0][1] if peaks else -1, base_arena))
-                check("host pool (offloaded optimizer state)" in out,
+                check("host pool (offloaded state)" in out,
                       "offload=optimizer: colossal-run reports the host pool")
             if name == "pp2-1f1b":
                 # Only rank 0 prints; its stage holds half the layers.
@@ -206,6 +208,13 @@ def main():
             losses, _, _ = train(pp, tokens, tmp, "llama-pp2", 2)
             err = rel(losses, lbase)
             check(err <= TOL, "llama pp=2: losses within %.1e of 1 rank" % err)
+            sp = os.path.join(tmp, "llama-sp2.cplan")
+            compile_plan(llama, 8, "sp=2,sp-mode=ulysses", sp, 1,
+                         ["--cluster=cpu:gpus_per_node=2"])
+            losses, _, _ = train(sp, tokens, tmp, "llama-sp2", 2)
+            err = rel(losses, lbase)
+            check(err <= TOL, "llama sp=2 (Ulysses, rotary tables split with the "
+                  "sequence): losses within %.1e of 1 rank" % err)
         except RuntimeError as e:
             check(False, "llama pp=2: %s" % str(e)[-1500:])
 
@@ -324,6 +333,11 @@ def main():
                                    "--loss=cross-entropy", "--optimizer=adamw",
                                    "--parallel=sp=2,sp-mode=ring", "--emit=plan",
                                    "-o", os.path.join(tmp, "x.cplan")], "ring attention")
+        refused("offload=params without ZeRO-3",
+                [opt, gpt, "--bind", "batch=8,seq=16", "--mode=train",
+                 "--loss=cross-entropy", "--optimizer=adamw",
+                 "--parallel=dp=2,offload=params", "--emit=plan",
+                 "-o", os.path.join(tmp, "x.cplan")], "add zero=3")
         refused("sequence with tensor parallelism",
                 [opt, gpt, "--bind", "batch=8,seq=16", "--mode=train",
                  "--loss=cross-entropy", "--optimizer=adamw",

@@ -402,7 +402,8 @@ struct ExecutableParallel {
   std::string schedule = "1f1b";
   int64_t virtualStages = 1;
   std::string stageLayers;
-  bool offloadOptimizer = false; // offload=optimizer
+  bool offloadOptimizer = false; // offload=optimizer (or params)
+  bool offloadParams = false;    // offload=params: the weights too
   int64_t sp = 1;                // Ulysses sequence parallelism
 };
 static bool executableParallelFromFlags(ExecutableParallel &out,
@@ -444,16 +445,16 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     unsupported = "sequence parallelism with tensor parallelism (sp=" +
                   std::to_string(cfg->sp) + ",tp=" + std::to_string(cfg->tp) +
                   ")";
-  else if (cfg->offload != Offload::None && cfg->offload != Offload::Optimizer)
-    unsupported = std::string("offload=") +
-                  (cfg->offload == Offload::Params ? "params" : "activations");
+  else if (cfg->offload == Offload::Activations)
+    unsupported = "offload=activations";
   if (!unsupported.empty()) {
     error = "--parallel=" + parallelOption + ": " + unsupported +
             " cannot be executed yet; compiled plans run data parallelism, "
-            "ZeRO, 1D tensor parallelism, pipelines and optimizer offload "
-            "(dp=N,zero=0..3,tp=M,tp-sp=0|1,pp=P,schedule=gpipe|1f1b|"
-            "interleaved:V,offload=optimizer). Use --estimate to see what the "
-            "other layouts would cost";
+            "ZeRO, 1D tensor parallelism, pipelines, Ulysses sequence "
+            "parallelism and optimizer and parameter offload (dp=N,zero=0..3,"
+            "tp=M,tp-sp=0|1,pp=P,schedule=gpipe|1f1b|interleaved:V,sp=S,"
+            "sp-mode=ulysses,offload=optimizer|params). Use --estimate to see "
+            "what the other layouts would cost";
     return false;
   }
   if (!clusterOption.empty() && cfg->devices() != clusterDevices) {
@@ -484,14 +485,23 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
             "add pp=P (P >= 2)";
     return false;
   }
-  if (cfg->offload == Offload::Optimizer &&
+  if (cfg->offload != Offload::None &&
       (modeOption != "train" || optimizerOption.empty())) {
     error = "--parallel=" + parallelOption +
-            ": offload=optimizer moves the optimizer state to host memory; "
-            "use it with --mode=train --optimizer=...";
+            ": offload moves the optimizer state (and with params the "
+            "weights) to host memory; use it with --mode=train "
+            "--optimizer=...";
     return false;
   }
-  out.offloadOptimizer = cfg->offload == Offload::Optimizer;
+  if (cfg->offload == Offload::Params && cfg->zero != 3) {
+    error = "--parallel=" + parallelOption +
+            ": offload=params keeps each rank's ZeRO-3 piece of the weights "
+            "in host memory; add zero=3 (and dp >= 2)";
+    return false;
+  }
+  out.offloadOptimizer =
+      cfg->offload == Offload::Optimizer || cfg->offload == Offload::Params;
+  out.offloadParams = cfg->offload == Offload::Params;
   out.sp = cfg->sp;
   out.pp = cfg->pp;
   out.schedule = scheduleName(cfg->schedule).str();
@@ -650,7 +660,7 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     }
     if (par.offloadOptimizer) {
       mlir::colossal::OffloadPassOptions offload;
-      offload.what = "optimizer";
+      offload.what = par.offloadParams ? "params" : "optimizer";
       pm.addPass(mlir::colossal::createOffloadPass(offload));
     }
     if (estimateMemory)
@@ -771,6 +781,8 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
   }
   if (cfg->offload == ::colossal::cost::Offload::Optimizer)
     parallel += ",offload=optimizer";
+  if (cfg->offload == ::colossal::cost::Offload::Params)
+    parallel += ",offload=params";
   if (cfg->recompute != ::colossal::cost::Recompute::None) {
     parallel +=
         ",recompute=" + ::colossal::cost::recomputeName(cfg->recompute).str();
@@ -1045,7 +1057,7 @@ static int runDriven(Driven what, StringRef path,
     if (searchThenCompile)
       request.constraints +=
           std::string(request.constraints.empty() ? "" : ",") +
-          "tp-mode=1d,sp=1,offload=none|optimizer";
+          "tp-mode=1d,sp=1,offload=none|optimizer|params";
     if (request.job.mode != "train") {
       llvm::errs() << "colossal-opt: error: --auto-parallel plans training "
                       "steps; use --mode=train\n";

@@ -547,7 +547,7 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
   }
   for (const plan::RankProgram &r : proto.ranks())
     if (r.host_pool_bytes() > 0)
-      std::printf("host pool (offloaded optimizer state) of rank %d's "
+      std::printf("host pool (offloaded state) of rank %d's "
                   "program: %s\n",
                   r.rank(), mib(r.host_pool_bytes()).c_str());
   if (plan->numRanks() > 1) {
