@@ -229,6 +229,26 @@ struct Splitter {
       }
       place[op] = best;
     }
+    // A backward sum of two stages' values that only the update reads (a
+    // tied weight's gradient: the head's share from the last stage, the
+    // embedding's from the first) is summed once per step, in the update,
+    // from each stage's sum over the micro-batches, instead of crossing
+    // the pipeline every micro-batch. Users first.
+    for (Operation *op : llvm::reverse(ops)) {
+      Place p = place.lookup(op);
+      if (p.phase != Phase::Backward || !isa<AddOp>(op) ||
+          !isa<FloatType>(typeOf(op->getResult(0)).getElementType()))
+        continue;
+      Place a = placeOf(op->getOperand(0)), b = placeOf(op->getOperand(1));
+      if (!perMicro(a.phase) || !perMicro(b.phase) || a.chunk < 0 ||
+          b.chunk < 0 || stageOf(a.chunk) == stageOf(b.chunk))
+        continue;
+      bool updateOnly = !op->getResult(0).use_empty();
+      for (Operation *user : op->getResult(0).getUsers())
+        updateOnly &= user != ret && place.lookup(user).phase == Phase::Update;
+      if (updateOnly)
+        place[op] = {Phase::Update, p.chunk};
+    }
     // The update's ops run where their first placed operand was made.
     for (Operation *op : ops) {
       Place &p = place[op];
