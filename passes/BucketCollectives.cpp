@@ -39,15 +39,103 @@ struct BucketCollectivesPass
   using BucketCollectivesPassBase::BucketCollectivesPassBase;
 
   void runOnOperation() override {
-    if (bucketBytes < 0) {
-      getOperation().emitError("bucket-bytes must be >= 0 (0: no buckets)");
+    if (bucketBytes < 0 || gatherBytes < 0) {
+      getOperation().emitError("bucket-bytes and gather-bytes must be >= 0 "
+                               "(0: no buckets)");
       return signalPassFailure();
     }
-    if (bucketBytes == 0)
+    if (bucketBytes == 0 && gatherBytes == 0)
       return markAllAnalysesPreserved();
     for (auto func : getOperation().getOps<func::FuncOp>())
-      if (!func.isExternal())
-        bucket(func);
+      if (!func.isExternal()) {
+        if (bucketBytes > 0)
+          bucket(func);
+        if (gatherBytes > 0)
+          bucketGathers(func);
+      }
+  }
+
+  /// ZeRO-3: the gathers of weight pieces (along dim 0, from a parameter),
+  /// consecutive in program order over one group, joined into one gather of
+  /// about `gather-bytes` (whole), issued where the first of them was, as
+  /// FSDP gathers a layer's flat parameter at once; each weight is then cut
+  /// out of the rank-major result.
+  void bucketGathers(func::FuncOp func) {
+    std::map<std::string, SmallVector<cgd::AllGatherOp>> runs;
+    auto flushAll =
+        [&](std::map<std::string, SmallVector<cgd::AllGatherOp>> &open) {
+          for (auto &[key, members] : open)
+            if (members.size() > 1)
+              rewriteGathers(members);
+          open.clear();
+        };
+    std::map<std::string, int64_t> bytes;
+    for (Operation &op : llvm::make_early_inc_range(func.getBody().front())) {
+      auto ag = dyn_cast<cgd::AllGatherOp>(op);
+      if (!ag || ag.getDim() != 0 || !ag.getInput().getDefiningOp<ParamOp>())
+        continue;
+      auto type = cast<RankedTensorType>(ag.getType());
+      std::string key;
+      llvm::raw_string_ostream os(key);
+      os << ag.getMeshAttr() << ag.getAxes() << type.getElementType();
+      int64_t b = type.getNumElements() *
+                  std::max<int64_t>(8, type.getElementTypeBitWidth()) / 8;
+      SmallVector<cgd::AllGatherOp> &run = runs[os.str()];
+      if (!run.empty() && bytes[os.str()] + b > gatherBytes) {
+        if (run.size() > 1)
+          rewriteGathers(run);
+        run.clear();
+        bytes[os.str()] = 0;
+      }
+      run.push_back(ag);
+      bytes[os.str()] += b;
+    }
+    flushAll(runs);
+  }
+
+  void rewriteGathers(MutableArrayRef<cgd::AllGatherOp> members) {
+    ++numBuckets;
+    cgd::AllGatherOp first = members.front();
+    OpBuilder b(first);
+    Location loc = first.getLoc();
+    Type element = cast<RankedTensorType>(first.getType()).getElementType();
+    auto in0 = cast<RankedTensorType>(first.getInput().getType());
+    int64_t group = cast<RankedTensorType>(first.getType()).getDimSize(0) /
+                    in0.getDimSize(0);
+    SmallVector<Value> flat;
+    SmallVector<int64_t> sizes;
+    int64_t total = 0;
+    for (cgd::AllGatherOp m : members) {
+      auto t = cast<RankedTensorType>(m.getInput().getType());
+      flat.push_back(b.create<ReshapeOp>(
+          loc, RankedTensorType::get({t.getNumElements()}, element),
+          m.getInput()));
+      sizes.push_back(t.getNumElements());
+      total += t.getNumElements();
+    }
+    Value joined =
+        b.create<ConcatOp>(loc, RankedTensorType::get({total}, element), flat,
+                           b.getI64IntegerAttr(0));
+    auto gathered = b.create<cgd::AllGatherOp>(
+        loc, RankedTensorType::get({group * total}, element), joined,
+        first.getMeshAttr(), first.getAxes(), b.getI64IntegerAttr(0));
+    gathered->setAttr(
+        "cg.bucket", b.getI64IntegerAttr(static_cast<int64_t>(members.size())));
+    // Rank r's pieces are row r of [group, total].
+    Value grid = b.create<ReshapeOp>(
+        loc, RankedTensorType::get({group, total}, element), gathered);
+    int64_t offset = 0;
+    for (auto [m, n] : llvm::zip(members, sizes)) {
+      Value piece =
+          b.create<SliceOp>(loc, grid, b.getDenseI64ArrayAttr({0, offset}),
+                            b.getDenseI64ArrayAttr({group, offset + n}),
+                            b.getDenseI64ArrayAttr({1, 1}));
+      offset += n;
+      m.getResult().replaceAllUsesWith(
+          b.create<ReshapeOp>(loc, m.getType(), piece));
+    }
+    for (cgd::AllGatherOp m : members)
+      m.erase();
   }
 
   void bucket(func::FuncOp func) {

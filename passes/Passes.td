@@ -702,7 +702,9 @@ def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleO
   }];
   let options = [
     Option<"bucketBytes", "bucket-bytes", "int64_t", "26214400",
-           "Bytes per bucket (PyTorch DDP's 25 MiB); 0 keeps every all-reduce on its own">
+           "Bytes per bucket (PyTorch DDP's 25 MiB); 0 keeps every all-reduce on its own">,
+    Option<"gatherBytes", "gather-bytes", "int64_t", "0",
+           "ZeRO-3: join consecutive gathers of weight pieces (along dim 0) into one of about this many bytes, issued where the first was (FSDP's per-unit gather); 0 keeps every gather on its own">
   ];
   let statistics = [
     Statistic<"numBuckets", "buckets", "Number of buckets formed">

@@ -48,3 +48,32 @@ func.func @used_early(%x: tensor<4xf32>) -> tensor<4xf32> {
   %r2 = cgd.all_reduce %a on @mesh ["dp"] sum : tensor<4xf32>
   return %r2 : tensor<4xf32>
 }
+
+// -----
+
+// gather-bytes: ZeRO-3's gathers of weight pieces (dim 0, from parameters)
+// join into one gather where the first was; each weight is cut out of the
+// rank-major result. Off by default.
+// RUN: colossal-opt %s --split-input-file --colossal-bucket-collectives="gather-bytes=4096" | FileCheck %s --check-prefix=GATHER
+// GATHER-LABEL: func.func @weights
+// GATHER: %[[F1:.*]] = cg.reshape %{{.*}} : (tensor<2x4xf32>) -> tensor<8xf32>
+// GATHER: %[[F2:.*]] = cg.reshape %{{.*}} : (tensor<4xf32>) -> tensor<4xf32>
+// GATHER: %[[C:.*]] = cg.concat %[[F1]], %[[F2]] {axis = 0 : i64}
+// GATHER: %[[G:.*]] = cgd.all_gather %[[C]] on @mesh ["dp"] {cg.bucket = 2 : i64, dim = 0 : i64} : (tensor<12xf32>) -> tensor<24xf32>
+// GATHER: %[[R:.*]] = cg.reshape %[[G]] : (tensor<24xf32>) -> tensor<2x12xf32>
+// GATHER: cg.slice %[[R]] {limits = array<i64: 2, 8>, starts = array<i64: 0, 0>
+// GATHER: cg.slice %[[R]] {limits = array<i64: 2, 12>, starts = array<i64: 0, 8>
+// GATHER-NOT: cgd.all_gather
+// OFF-LABEL: func.func @weights
+// OFF-COUNT-2: cgd.all_gather
+cg.mesh @mesh = <["dp" = 2]>
+func.func @weights(%x: tensor<3x4xf32>) -> tensor<3x8xf32> {
+  %w = cg.param "w" from(dense<1.0> : tensor<2x4xf32>) {cg.sharding = [#cg.sharding<@mesh, [["dp"]]>]} : tensor<2x4xf32>
+  %b = cg.param "b" from(dense<1.0> : tensor<4xf32>) {cg.sharding = [#cg.sharding<@mesh, [["dp"]]>]} : tensor<4xf32>
+  %wg = cgd.all_gather %w on @mesh ["dp"] {dim = 0 : i64} : (tensor<2x4xf32>) -> tensor<4x4xf32>
+  %y = cg.matmul %x, %wg : (tensor<3x4xf32>, tensor<4x4xf32>) -> tensor<3x4xf32>
+  %bg = cgd.all_gather %b on @mesh ["dp"] {dim = 0 : i64} : (tensor<4xf32>) -> tensor<8xf32>
+  %z = cg.concat %y, %y {axis = 1 : i64} : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x8xf32>
+  %o = cg.add %z, %bg : (tensor<3x8xf32>, tensor<8xf32>) -> tensor<3x8xf32>
+  return %o : tensor<3x8xf32>
+}
