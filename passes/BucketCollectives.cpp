@@ -61,15 +61,16 @@ struct BucketCollectivesPass
   /// FSDP gathers a layer's flat parameter at once; each weight is then cut
   /// out of the rank-major result.
   void bucketGathers(func::FuncOp func) {
-    std::map<std::string, SmallVector<cgd::AllGatherOp>> runs;
-    auto flushAll =
-        [&](std::map<std::string, SmallVector<cgd::AllGatherOp>> &open) {
-          for (auto &[key, members] : open)
-            if (members.size() > 1)
-              rewriteGathers(members);
-          open.clear();
-        };
-    std::map<std::string, int64_t> bytes;
+    struct Run {
+      SmallVector<cgd::AllGatherOp> members;
+      int64_t bytes = 0;
+    };
+    std::map<std::string, Run> runs; // by group and element type
+    auto flush = [&](Run &run) {
+      if (run.members.size() > 1)
+        rewriteGathers(run.members);
+      run = Run();
+    };
     for (Operation &op : llvm::make_early_inc_range(func.getBody().front())) {
       auto ag = dyn_cast<cgd::AllGatherOp>(op);
       if (!ag || ag.getDim() != 0 || !ag.getInput().getDefiningOp<ParamOp>())
@@ -80,17 +81,14 @@ struct BucketCollectivesPass
       os << ag.getMeshAttr() << ag.getAxes() << type.getElementType();
       int64_t b = type.getNumElements() *
                   std::max<int64_t>(8, type.getElementTypeBitWidth()) / 8;
-      SmallVector<cgd::AllGatherOp> &run = runs[os.str()];
-      if (!run.empty() && bytes[os.str()] + b > gatherBytes) {
-        if (run.size() > 1)
-          rewriteGathers(run);
-        run.clear();
-        bytes[os.str()] = 0;
-      }
-      run.push_back(ag);
-      bytes[os.str()] += b;
+      Run &run = runs[os.str()];
+      if (!run.members.empty() && run.bytes + b > gatherBytes)
+        flush(run);
+      run.members.push_back(ag);
+      run.bytes += b;
     }
-    flushAll(runs);
+    for (auto &[key, run] : runs)
+      flush(run);
   }
 
   void rewriteGathers(MutableArrayRef<cgd::AllGatherOp> members) {

@@ -363,6 +363,38 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       return success();
     };
 
+    // The plan's declaration of a parameter: its global type and where its
+    // bytes come from.
+    auto declareParameter = [&](ParamOp param,
+                                ShardingAttr sharding) -> LogicalResult {
+      pb::Parameter &p = *plan.add_parameters();
+      p.set_name(param.getName().str());
+      if (failed(fillType(*p.mutable_type(), param.getResult(), sharding)))
+        return failure();
+      Attribute source = param.getSourceAttr();
+      if (auto ext = dyn_cast_or_null<ExternalDataAttr>(source)) {
+        p.mutable_external()->set_location(weightPath(ext.getLocation()));
+        p.mutable_external()->set_offset(ext.getOffset());
+        p.mutable_external()->set_length(ext.getLength());
+      } else if (auto init = dyn_cast_or_null<InitializerAttr>(source)) {
+        p.mutable_initializer()->set_model(weightPath(init.getModel()));
+        p.mutable_initializer()->set_name(init.getName().str());
+      } else if (auto dense = dyn_cast_or_null<DenseElementsAttr>(source)) {
+        if (dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
+            dense.getNumElements() > 1)
+          p.set_fill(dense.getSplatValue<APFloat>().convertToDouble());
+        else
+          p.set_embedded(rawBytes(dense));
+      } else {
+        return param.emitError("parameter '")
+               << param.getName()
+               << "' says nowhere where its bytes are; a plan needs them";
+      }
+      if (auto role = param->getAttrOfType<StringAttr>("cg.role"))
+        p.set_role(role.str());
+      return success();
+    };
+
     // Inputs (declared by the first program; every stage binds them all).
     for (BlockArgument arg : func.getArguments()) {
       auto offset =
@@ -464,45 +496,13 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
 
       if (auto param = dyn_cast<ParamOp>(op)) {
         // A weight two stages hold (a tied embedding) is declared once.
-        auto known = parameterIndex.find(param.getName().str());
-        if (known != parameterIndex.end()) {
-          pb::ParamSlice &slice = *rank.add_parameters();
-          slice.set_parameter(known->second);
-          slice.set_buffer(bufferOf[param.getResult()]);
-          if (!fillSharding(shardingOf(param), param.getType().getRank(),
-                            *slice.mutable_sharding()))
-            return param.emitError("a parameter cannot be a pending sum");
-          continue;
-        }
-        parameterIndex[param.getName().str()] = plan.parameters_size();
-        pb::Parameter &p = *plan.add_parameters();
-        p.set_name(param.getName().str());
         ShardingAttr sharding = shardingOf(param);
-        if (failed(fillType(*p.mutable_type(), param.getResult(), sharding)))
+        auto [known, isNew] = parameterIndex.try_emplace(
+            param.getName().str(), plan.parameters_size());
+        if (isNew && failed(declareParameter(param, sharding)))
           return failure();
-        Attribute source = param.getSourceAttr();
-        if (auto ext = dyn_cast_or_null<ExternalDataAttr>(source)) {
-          p.mutable_external()->set_location(weightPath(ext.getLocation()));
-          p.mutable_external()->set_offset(ext.getOffset());
-          p.mutable_external()->set_length(ext.getLength());
-        } else if (auto init = dyn_cast_or_null<InitializerAttr>(source)) {
-          p.mutable_initializer()->set_model(weightPath(init.getModel()));
-          p.mutable_initializer()->set_name(init.getName().str());
-        } else if (auto dense = dyn_cast_or_null<DenseElementsAttr>(source)) {
-          if (dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
-              dense.getNumElements() > 1)
-            p.set_fill(dense.getSplatValue<APFloat>().convertToDouble());
-          else
-            p.set_embedded(rawBytes(dense));
-        } else {
-          return param.emitError("parameter '")
-                 << param.getName()
-                 << "' says nowhere where its bytes are; a plan needs them";
-        }
-        if (auto role = param->getAttrOfType<StringAttr>("cg.role"))
-          p.set_role(role.str());
         pb::ParamSlice &slice = *rank.add_parameters();
-        slice.set_parameter(plan.parameters_size() - 1);
+        slice.set_parameter(known->second);
         slice.set_buffer(bufferOf[param.getResult()]);
         if (!fillSharding(sharding, param.getType().getRank(),
                           *slice.mutable_sharding()))

@@ -98,15 +98,13 @@ Status MeshLayout::pieceOffsets(int rank, const plan::Sharding &sharding,
 
 int MeshLayout::peerAlong(int rank, const std::string &axis,
                           int64_t coordinate) const {
-  int a = axisIndex(axis);
-  if (a < 0 || coordinate < 0 || coordinate >= sizes_[a])
+  // The group along `axis` lists its ranks by their coordinate there.
+  std::vector<int> members;
+  int position = 0;
+  if (!group(rank, {axis}, members, position) || coordinate < 0 ||
+      coordinate >= static_cast<int64_t>(members.size()))
     return -1;
-  std::vector<int64_t> c = coordinates(rank);
-  c[a] = coordinate;
-  int64_t r = 0;
-  for (size_t i = 0; i < c.size(); ++i)
-    r = r * sizes_[i] + c[i];
-  return static_cast<int>(r);
+  return members[static_cast<size_t>(coordinate)];
 }
 
 bool MeshLayout::ownsPiece(int rank, const plan::Sharding *sharding,

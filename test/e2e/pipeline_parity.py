@@ -315,43 +315,28 @@ def main():
             check(False, "inference pipelines: %s" % str(e)[-1200:])
 
         # Refusals.
-        def refused(what, cmd, needle):
+        def refused(what, batch, parallel, needle, micro=0, mode="train"):
+            cmd = [opt, gpt, "--bind", "batch=%d,seq=16" % batch, "--mode=" + mode,
+                   "--parallel=" + parallel, "--emit=plan", "-o", os.path.join(tmp, "x.cplan")]
+            if mode == "train":
+                cmd += ["--loss=cross-entropy", "--optimizer=adamw"]
+            if micro:
+                cmd.append("--micro-batches=%d" % micro)
             p = subprocess.run(cmd, capture_output=True, text=True)
             check(p.returncode == 1 and needle in p.stderr,
                   "%s is refused with a message (%s)" % (what, p.stderr.strip()[-200:]))
 
-        refused("pp > layers", [opt, gpt, "--bind", "batch=2,seq=16", "--mode=train",
-                                "--loss=cross-entropy", "--optimizer=adamw",
-                                "--parallel=pp=8", "--micro-batches=8", "--emit=plan",
-                                "-o", os.path.join(tmp, "x.cplan")], "at least one layer")
-        refused("interleaved with micro-batches not a multiple of pp",
-                [opt, gpt, "--bind", "batch=2,seq=16", "--mode=train",
-                 "--loss=cross-entropy", "--optimizer=adamw",
-                 "--parallel=pp=2,schedule=interleaved:2", "--micro-batches=3",
-                 "--emit=plan", "-o", os.path.join(tmp, "x.cplan")], "multiple of the stages")
-        refused("ring attention", [opt, gpt, "--bind", "batch=8,seq=16", "--mode=train",
-                                   "--loss=cross-entropy", "--optimizer=adamw",
-                                   "--parallel=sp=2,sp-mode=ring", "--emit=plan",
-                                   "-o", os.path.join(tmp, "x.cplan")], "ring attention")
-        refused("offload=params without ZeRO-3",
-                [opt, gpt, "--bind", "batch=8,seq=16", "--mode=train",
-                 "--loss=cross-entropy", "--optimizer=adamw",
-                 "--parallel=dp=2,offload=params", "--emit=plan",
-                 "-o", os.path.join(tmp, "x.cplan")], "add zero=3")
-        refused("sequence with tensor parallelism",
-                [opt, gpt, "--bind", "batch=8,seq=16", "--mode=train",
-                 "--loss=cross-entropy", "--optimizer=adamw",
-                 "--parallel=sp=2,tp=2,sp-mode=ulysses", "--emit=plan",
-                 "-o", os.path.join(tmp, "x.cplan")], "sequence parallelism with tensor")
-        refused("interleaved inference pipelines",
-                [opt, gpt, "--bind", "batch=2,seq=16", "--mode=infer",
-                 "--parallel=pp=2,schedule=interleaved:2", "--emit=plan",
-                 "-o", os.path.join(tmp, "x.cplan")], "without schedule=interleaved")
-        refused("stage-layers that do not add up",
-                [opt, gpt, "--bind", "batch=2,seq=16", "--mode=train",
-                 "--loss=cross-entropy", "--optimizer=adamw",
-                 "--parallel=pp=2,stage-layers=1:2", "--micro-batches=2",
-                 "--emit=plan", "-o", os.path.join(tmp, "x.cplan")], "add up to 4")
+        refused("pp > layers", 2, "pp=8", "at least one layer", micro=8)
+        refused("interleaved with micro-batches not a multiple of pp", 2,
+                "pp=2,schedule=interleaved:2", "multiple of the stages", micro=3)
+        refused("ring attention", 8, "sp=2,sp-mode=ring", "ring attention")
+        refused("offload=params without ZeRO-3", 8, "dp=2,offload=params", "add zero=3")
+        refused("sequence with tensor parallelism", 8, "sp=2,tp=2,sp-mode=ulysses",
+                "sequence parallelism with tensor")
+        refused("interleaved inference pipelines", 2, "pp=2,schedule=interleaved:2",
+                "without schedule=interleaved", mode="infer")
+        refused("stage-layers that do not add up", 2, "pp=2,stage-layers=1:2", "add up to 4",
+                micro=2)
         # A pipeline plan on the wrong number of ranks.
         p = subprocess.run([run, os.path.join(tmp, "pp2-1f1b.cplan"), "--train", "--steps=1",
                             "--data=" + tokens], capture_output=True, text=True, timeout=120)

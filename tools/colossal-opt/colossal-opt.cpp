@@ -566,13 +566,17 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     mixed.compute = precisionOption;
     pm.addPass(mlir::colossal::createMixedPrecisionPass(mixed));
   }
-  if (!trainStep && compile && compile->pp > 1) {
-    // An inference pipeline: the stages are read off the forward.
+  // Pipeline stages are read off the forward (a training step's with its
+  // loss); the backward and the update follow them.
+  auto markStages = [&] {
     mlir::colossal::MarkStagesPassOptions stages;
     stages.stages = compile->pp;
+    stages.virtualStages = compile->virtualStages;
     stages.stageLayers = compile->stageLayers;
     pm.addPass(mlir::colossal::createMarkStagesPass(stages));
-  }
+  };
+  if (!trainStep && compile && compile->pp > 1)
+    markStages();
   if (trainStep && compile && compile->recompute != "none") {
     // The layers are read off the forward graph; the marks are carried
     // out once the backward exists.
@@ -590,15 +594,8 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     loss.targetName = labelsNameOption;
     loss.classAxis = classAxisOption;
     pm.addPass(mlir::colossal::createAddLossPass(loss));
-    if (compile && compile->pp > 1) {
-      // Stages are read off the forward with its loss; the backward and
-      // the update follow them.
-      mlir::colossal::MarkStagesPassOptions stages;
-      stages.stages = compile->pp;
-      stages.virtualStages = compile->virtualStages;
-      stages.stageLayers = compile->stageLayers;
-      pm.addPass(mlir::colossal::createMarkStagesPass(stages));
-    }
+    if (compile && compile->pp > 1)
+      markStages();
     mlir::colossal::AutodiffPassOptions autodiff;
     autodiff.lossScale =
         lossScaleOption.empty()

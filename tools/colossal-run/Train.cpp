@@ -184,13 +184,10 @@ Status checkTrainPlan(const Plan &plan) {
 /// in the same order). The ranks holding it gather its pieces
 /// (readParameter); a pipeline stage that is not rank 0's sends it there.
 static Status readWholeWeight(const Plan &plan, const Session &session,
-                              rt::Communicator *comm, int rank,
-                              const std::string &name, rt::HostTensor &out) {
+                              rt::Communicator *comm, int rank, int index,
+                              rt::HostTensor &out) {
   const plan::Plan &proto = plan.proto();
-  int index = -1;
-  for (int i = 0; i < proto.parameters_size(); ++i)
-    if (proto.parameters(i).name() == name)
-      index = i;
+  const std::string &name = proto.parameters(index).name();
   // The first program holding it, and its first rank.
   int source = -1;
   bool rank0Holds = false, mine = false;
@@ -612,7 +609,10 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
 
   if (!opts.exportOnnx.empty()) {
     std::map<std::string, rt::HostTensor> weights;
-    for (const ParameterInfo &p : session->parameters()) {
+    // Session::parameters() is in plan order: its index is the plan's.
+    const std::vector<ParameterInfo> &params = session->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      const ParameterInfo &p = params[i];
       if (p.optimizerState)
         continue;
       rt::HostTensor &h = weights[p.name];
@@ -620,9 +620,9 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
       h.dtype = p.dtype;
       h.shape = p.shape;
       h.data.assign(p.bytes(), '\0');
-      if (Status s = readWholeWeight(*plan, *session,
-                                     sessionOptions.communicator.get(),
-                                     sessionOptions.rank, p.name, h);
+      if (Status s = readWholeWeight(
+              *plan, *session, sessionOptions.communicator.get(),
+              sessionOptions.rank, static_cast<int>(i), h);
           !s)
         return s;
     }
