@@ -493,9 +493,18 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
             d[0] = b.create<ReshapeOp>(loc, typeOf(r.getInput()), g);
             return success();
           })
-          .Case([&](ShardOp) {
-            // A layout annotation: no arithmetic, the gradient passes.
+          .Case([&](ShardOp s) {
+            // A layout annotation: no arithmetic, the gradient passes (in
+            // the layout the annotation asks of it, if any).
             d[0] = g;
+            if (auto grad = s.getGradShardingAttr()) {
+              auto shard = b.create<ShardOp>(loc, g, grad);
+              // Marks such as the weight it belongs to (cg.weight) stay.
+              for (NamedAttribute a : s->getDiscardableAttrs())
+                if (a.getName() != "cg.regather")
+                  shard->setAttr(a.getName(), a.getValue());
+              d[0] = shard;
+            }
             return success();
           })
           .Case([&](TransposeOp t) {

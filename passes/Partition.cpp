@@ -70,11 +70,12 @@ struct Partitioner {
 
   /// `v` (per-device, laid out as `from`) re-laid as `to`, built at `b`.
   FailureOr<Value> reshard(OpBuilder &b, Location loc, Value v,
-                           const Spec &from, const Spec &to) {
+                           const Spec &from, const Spec &to,
+                           bool shared = true) {
     if (from == to)
       return v;
     std::pair<void *, std::string> key{v.getAsOpaquePointer(), to.str()};
-    bool cacheable = !isParamView(v);
+    bool cacheable = shared && !isParamView(v);
     if (cacheable)
       if (auto it = cache.find(key); it != cache.end())
         return it->second;
@@ -93,24 +94,39 @@ struct Partitioner {
         return emitError(loc, "cannot make a pending sum over '")
                << a << "' out of a value that is not one";
     if (!pending.empty()) {
+      // A dimension the consumer splits further, over axes of the pending
+      // sum, takes its piece in a reduce-scatter over those axes; the rest
+      // of the sum is all-reduced on the smaller piece.
       auto sum = cgd::ReductionKindAttr::get(ctx, cgd::ReductionKind::sum);
       int64_t scatterDim = -1;
-      for (int64_t d = 0; d < s.rank(); ++d)
-        if (s.dims[d].empty() && to.dims[d] == pending) {
+      Axes scatterAxes;
+      for (int64_t d = 0; d < s.rank() && scatterDim < 0; ++d) {
+        if (!to.dimRefines(d, s) || to.dims[d].size() == s.dims[d].size())
+          continue;
+        Axes extra(to.dims[d].begin() + s.dims[d].size(), to.dims[d].end());
+        bool inPending = llvm::all_of(extra, [&](const std::string &a) {
+          return llvm::is_contained(pending, a);
+        });
+        if (inPending && shapeOfX()[d] % product(extra) == 0) {
           scatterDim = d;
-          break;
+          scatterAxes = extra;
         }
+      }
+      Axes rest;
+      for (const std::string &a : pending)
+        if (!llvm::is_contained(scatterAxes, a))
+          rest.push_back(a);
       if (scatterDim >= 0) {
         SmallVector<int64_t> shape = shapeOfX();
-        shape[scatterDim] /= product(pending);
+        shape[scatterDim] /= product(scatterAxes);
         x = b.create<cgd::ReduceScatterOp>(
-            loc, withShape(x.getType(), shape), x, meshRef, axesAttr(pending),
-            b.getI64IntegerAttr(scatterDim), sum);
-        s.dims[scatterDim] = pending;
-      } else {
-        x = b.create<cgd::AllReduceOp>(loc, x.getType(), x, meshRef,
-                                       axesAttr(pending), sum);
+            loc, withShape(x.getType(), shape), x, meshRef,
+            axesAttr(scatterAxes), b.getI64IntegerAttr(scatterDim), sum);
+        s.dims[scatterDim] = to.dims[scatterDim];
       }
+      if (!rest.empty())
+        x = b.create<cgd::AllReduceOp>(loc, x.getType(), x, meshRef,
+                                       axesAttr(rest), sum);
       s.partial = to.partial;
     }
     // (2a) One dimension's split moving to another, unsplit one (a
@@ -140,17 +156,23 @@ struct Partitioner {
         s.dims[from].clear();
       }
     }
-    // (2) Dimensions split differently: gather the old split.
+    // (2) Dimensions split differently: gather the old split's axes past
+    // the prefix the new one shares (the minor axes of a split index the
+    // pieces within a block of the major ones).
     for (int64_t d = 0; d < s.rank(); ++d) {
-      const Axes &have = s.dims[d];
       if (to.dimRefines(d, s))
         continue; // equal, or split further in step 3
+      size_t common = 0;
+      while (common < s.dims[d].size() && common < to.dims[d].size() &&
+             s.dims[d][common] == to.dims[d][common])
+        ++common;
+      Axes gathered(s.dims[d].begin() + common, s.dims[d].end());
       SmallVector<int64_t> shape = shapeOfX();
-      shape[d] *= product(have);
+      shape[d] *= product(gathered);
       x = b.create<cgd::AllGatherOp>(loc, withShape(x.getType(), shape), x,
-                                     meshRef, axesAttr(have),
+                                     meshRef, axesAttr(gathered),
                                      b.getI64IntegerAttr(d));
-      s.dims[d].clear();
+      s.dims[d].resize(common);
     }
     // (3) Dimensions split further: keep this device's piece.
     for (int64_t d = 0; d < s.rank(); ++d) {
@@ -210,6 +232,15 @@ struct Partitioner {
         return op->emitError("has no cg.operand_sharding; run "
                              "--colossal-propagate-sharding first");
       OpBuilder b(op);
+      // A cg.shard marked cg.regather (a 2D/3D layer's gathered operands)
+      // re-lays its input again for each later reader (the backward), so
+      // the gathered copy does not live from forward to backward.
+      Value regatherFrom;
+      Spec regatherSpec;
+      if (isa<ShardOp>(op) && op->hasAttr("cg.regather")) {
+        regatherFrom = op->getOperand(0);
+        regatherSpec = specOf.lookup(regatherFrom);
+      }
       SmallVector<Spec> operandSpecs;
       for (unsigned i = 0; i < op->getNumOperands(); ++i) {
         Value v = op->getOperand(i);
@@ -229,6 +260,23 @@ struct Partitioner {
         specOf[shard.getResult()] = specOf.lookup(shard.getInput());
         Spec want = Spec::fromAttr(shard.getSharding(),
                                    cast<ShapedType>(shard.getType()).getRank());
+        if (regatherFrom) {
+          SmallVector<OpOperand *> uses;
+          for (OpOperand &use : shard.getResult().getUses())
+            uses.push_back(&use);
+          llvm::sort(uses, [](OpOperand *a, OpOperand *b) {
+            return a->getOwner()->isBeforeInBlock(b->getOwner());
+          });
+          for (OpOperand *use : llvm::drop_begin(uses)) {
+            OpBuilder at(use->getOwner());
+            auto again = reshard(at, use->getOwner()->getLoc(), regatherFrom,
+                                 regatherSpec, want, /*shared=*/false);
+            if (failed(again))
+              return failure();
+            use->set(*again);
+            specOf[*again] = want;
+          }
+        }
         shard.getResult().replaceAllUsesWith(shard.getInput());
         specOf[shard.getInput()] = want;
         shard.erase();
@@ -302,6 +350,52 @@ struct Partitioner {
                     : Value(b.create<DivOp>(loc, type, e, z));
     op->getResult(0).replaceAllUsesWith(out);
     specOf[out] = spec;
+    op->erase();
+    return success();
+  }
+
+  /// layer_norm / rms_norm over a split last dimension, from per-device
+  /// pieces: the sums behind the mean and the variance (or the mean
+  /// square) are all-reduced across the split, as 2D/2.5D/3D tensor
+  /// parallelism normalizes a hidden dimension no device holds whole.
+  LogicalResult splitNorm(Operation *op, const Spec &spec, double epsilon,
+                          bool centered) {
+    int64_t rank = spec.rank();
+    const Axes &over = spec.dims[rank - 1];
+    if (over.empty())
+      return success();
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    Value x = op->getOperand(0);
+    auto type = cast<RankedTensorType>(x.getType());
+    Type element = type.getElementType();
+    SmallVector<int64_t> kept(type.getShape());
+    kept[rank - 1] = 1;
+    auto keptType = RankedTensorType::get(kept, element);
+    auto axes = b.getDenseI64ArrayAttr({rank - 1});
+    double whole = double(type.getDimSize(rank - 1) * product(over));
+    auto sumKind = cgd::ReductionKindAttr::get(ctx, cgd::ReductionKind::sum);
+    auto meanOf = [&](Value v) -> Value {
+      Value s = b.create<ReduceSumOp>(loc, keptType, v, axes, b.getUnitAttr());
+      s = b.create<cgd::AllReduceOp>(loc, keptType, s, meshRef,
+                                     axesAttr(over), sumKind);
+      return b.create<MulOp>(loc, keptType, s,
+                             scalarConstant(b, loc, element, 1.0 / whole));
+    };
+    Value xc = x;
+    if (centered)
+      xc = b.create<SubOp>(loc, type, x, meanOf(x));
+    Value var = meanOf(b.create<MulOp>(loc, type, xc, xc));
+    Value inv = b.create<RsqrtOp>(
+        loc, keptType,
+        b.create<AddOp>(loc, keptType, var,
+                        scalarConstant(b, loc, element, epsilon)));
+    Value y = b.create<MulOp>(loc, type, xc, inv);
+    y = b.create<MulOp>(loc, type, y, op->getOperand(1));
+    if (op->getNumOperands() > 2)
+      y = b.create<AddOp>(loc, type, y, op->getOperand(2));
+    op->getResult(0).replaceAllUsesWith(y);
+    specOf[y] = spec;
     op->erase();
     return success();
   }
@@ -393,6 +487,12 @@ struct Partitioner {
       return splitGather(g, operands[0]);
     if (auto s = dyn_cast<SoftmaxOp>(op))
       return splitSoftmax(op, s.getAxis(), results[0]);
+    if (auto n = dyn_cast<LayerNormOp>(op))
+      return splitNorm(op, results[0], n.getEpsilon().convertToDouble(),
+                       /*centered=*/true);
+    if (auto n = dyn_cast<RmsNormOp>(op))
+      return splitNorm(op, results[0], n.getEpsilon().convertToDouble(),
+                       /*centered=*/false);
     if (auto s = dyn_cast<LogSoftmaxOp>(op))
       return splitSoftmax(op, s.getAxis(), results[0]);
     if (auto slice = dyn_cast<SliceOp>(op)) {

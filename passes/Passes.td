@@ -578,6 +578,22 @@ def TensorParallelLayoutPass : Pass<"colossal-tensor-parallel-layout", "::mlir::
     propagation derives activations, gradients and the backward's
     collectives from them.
 
+    `mode=2d|2.5d|3d` lays out every linear layer as Colossal-AI's
+    multi-dimensional tensor parallelism does, on a mesh of tp axes after dp
+    (2d: `tpr` x `tpc`; 2.5d: `tpd` x `tpr` x `tpc`; 3d: `tpx` x `tpy` x
+    `tpz`). Activations [batch, ..., hidden] are split along the batch over
+    dp and the row axes and along the hidden dimension over a column axis,
+    so norms, residual adds and attention (heads split) run on pieces and a
+    layer norm all-reduces its statistics. Weights are split along both
+    dimensions (2.5d: replicated over `tpd`), embedding tables too (their
+    lookup is vocab-parallel). Each linear layer gets `cg.shard`s with
+    `grad_sharding` pinning its forward and backward to the algorithm:
+    SUMMA in its all-gather form (the lhs gathered along the columns, the
+    weight along the rows: the bytes of the broadcast loop), and in 3d the
+    lhs gathered over one axis, the weight over another and the product
+    reduce-scattered over the third, the axes swapping roles from one
+    layer to the next as in Colossal-AI.
+
     ```mlir
     %w1 = cg.param "fc.weight" ... {cg.sharding = [#cg.sharding<@mesh, [[], ["tp"]]>]}   // column
     %w2 = cg.param "proj.weight" ... {cg.sharding = [#cg.sharding<@mesh, [["tp"]]>]}    // row
@@ -587,7 +603,10 @@ def TensorParallelLayoutPass : Pass<"colossal-tensor-parallel-layout", "::mlir::
     Option<"dp", "dp", "int64_t", "1", "Devices on the data-parallel axis (the mesh's major axis)">,
     Option<"tp", "tp", "int64_t", "1", "Devices on the tensor-parallel axis">,
     Option<"sequence", "sequence", "bool", "false",
-           "Megatron sequence parallelism: each row-parallel output is reduce-scattered along the sequence (a cg.shard), so norms, dropout and residual adds run on sequence shards">
+           "Megatron sequence parallelism: each row-parallel output is reduce-scattered along the sequence (a cg.shard), so norms, dropout and residual adds run on sequence shards">,
+    Option<"mode", "mode", "std::string", "\"1d\"",
+           "1d (Megatron), 2d (SUMMA on a q x q mesh: tp = q^2), 2.5d (Tesseract on d x q x q: tp = depth q^2) or 3d (q x q x q: tp = q^3)">,
+    Option<"depth", "depth", "int64_t", "1", "The depth d of mode=2.5d">
   ];
   let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
 }

@@ -59,12 +59,22 @@ struct ShardForParallelPass
     MeshOp existing = findMesh(module);
     if (tp > 1) {
       // The tensor-parallel layout came first and made the mesh.
+      // Its tensor-parallel axes (1D: "tp"; 2D/2.5D/3D: several) multiply
+      // to tp, and dp is the major axis when there is one.
       bool ok = existing;
       if (ok) {
         MeshAttr m = existing.getMesh();
-        ok = m.getAxisIndex("tp") && m.getAxisSize("tp") == tp &&
-             (dp == 1 ? m.getAxisNames().size() == 1
-                      : m.getAxisIndex("dp") && m.getAxisSize("dp") == dp);
+        int64_t tpDevices = 1;
+        bool hasDp = false;
+        for (auto [name, size] :
+             llvm::zip(m.getAxisNames(), m.getAxisSizes())) {
+          if (name.getValue() == "dp")
+            hasDp = size == dp;
+          else
+            tpDevices *= size;
+        }
+        ok = tpDevices == tp && (dp == 1 || hasDp) &&
+             (!sequence || m.getAxisIndex("tp"));
       }
       if (!ok) {
         module.emitError("tp=")
@@ -168,16 +178,48 @@ struct ShardForParallelPass
         if (auto it = weightSpec.find(weight);
             it != weightSpec.end() && it->second.rank() == type.getRank())
           s = it->second;
-      if (zero > 0 && (state || zero == 3))
-        for (int64_t d = 0; d < type.getRank(); ++d)
+      if (zero > 0 && (state || zero == 3)) {
+        bool placed = false;
+        for (int64_t d = 0; d < type.getRank() && !placed; ++d)
           if (s.dims[d].empty() && type.getDimSize(d) % dp == 0) {
             s.dims[d] = {"dp"};
-            break;
+            placed = true;
           }
+        // Every dimension split already (2D/3D tensor parallelism): dp
+        // splits a piece further, as the minor axis of its dimension.
+        MeshInfo info = MeshInfo::fromAttr(findMesh(module).getMesh());
+        for (int64_t d = 0; d < type.getRank() && !placed; ++d)
+          if ((type.getDimSize(d) / s.splitOf(d, info)) % dp == 0 &&
+              type.getDimSize(d) % s.splitOf(d, info) == 0) {
+            s.dims[d].push_back("dp");
+            placed = true;
+          }
+      }
       if (!s.isReplicated())
         param->setAttr("cg.sharding", b.getArrayAttr({s.toAttr(ctx, meshRef)}));
+      finalSpec[param.getName()] = s;
     });
+
+    // Step 5: with ZeRO-2/3, a weight gradient that the 2D/2.5D/3D layout
+    // pinned to its weight's tensor-parallel layout (a cg.shard marked
+    // cg.weight, made by colossal-autodiff) is reduce-scattered onto the
+    // weight's ZeRO layout instead.
+    if (zero >= 2)
+      func.walk([&](ShardOp shard) {
+        auto weight = shard->getAttrOfType<StringAttr>("cg.weight");
+        if (!weight || shard.getGradShardingAttr())
+          return;
+        auto it = finalSpec.find(weight.getValue());
+        if (it == finalSpec.end() || it->second.rank() != 2)
+          return;
+        Spec s = it->second;
+        if (shard->hasAttr("cg.weight_transposed"))
+          std::swap(s.dims[0], s.dims[1]);
+        shard.setShardingAttr(s.toAttr(ctx, meshRef));
+      });
   }
+
+  llvm::StringMap<Spec> finalSpec;
 };
 
 } // namespace

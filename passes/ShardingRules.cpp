@@ -555,6 +555,31 @@ OpShardings wholeFrom(Operation *op, int64_t from, ArrayRef<Spec> in) {
   return s;
 }
 
+/// layer_norm / rms_norm over the last dimension only, split over some
+/// axes (the hidden split of 2D/2.5D/3D tensor parallelism): the split is
+/// kept, scale and bias split alike, and colossal-partition all-reduces the
+/// statistics. Any other normalization needs its dimensions whole.
+OpShardings norm(Operation *op, int64_t axis, ArrayRef<Spec> in,
+                 const MeshInfo &mesh) {
+  int64_t rank = rankOf(op->getOperand(0));
+  if (axis < 0)
+    axis += rank;
+  Spec x = in[0].withoutPartial();
+  if (axis != rank - 1 || rank < 2 || x.dims[rank - 1].empty())
+    return wholeFrom(op, axis, in);
+  OpShardings s;
+  s.operands.push_back(x);
+  for (unsigned i = 1; i < op->getNumOperands(); ++i) {
+    Spec p = Spec::replicated(rankOf(op->getOperand(i)));
+    if (p.rank() == 1)
+      p.dims[0] = x.dims[rank - 1];
+    s.operands.push_back(p);
+  }
+  s.results.push_back(x);
+  (void)mesh;
+  return s;
+}
+
 /// Attention over [batch..., seq, d]: batch dimensions (batch, heads) split
 /// alike on q, k and v; sequence and head size whole.
 OpShardings attention(AttentionOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
@@ -667,9 +692,9 @@ OpShardings mlir::colossal::inferOpShardings(Operation *op, ArrayRef<Spec> in,
   if (auto s = dyn_cast<ScatterAddRowsOp>(op))
     return scatterAddRows(s, in);
   if (auto n = dyn_cast<LayerNormOp>(op))
-    return wholeFrom(op, n.getAxis(), in);
+    return norm(op, n.getAxis(), in, mesh);
   if (auto n = dyn_cast<RmsNormOp>(op))
-    return wholeFrom(op, n.getAxis(), in);
+    return norm(op, n.getAxis(), in, mesh);
   if (isa<SoftmaxOp, LogSoftmaxOp>(op)) {
     // The normalized axis may stay split (vocab-parallel cross-entropy):
     // colossal-partition then reduces its max and sum across the split.

@@ -53,6 +53,29 @@ std::optional<Weight> weightOf(Value v) {
 
 int64_t rankOf(Value v) { return cast<ShapedType>(v.getType()).getRank(); }
 
+using Axes = SmallVector<std::string, 2>;
+
+/// An activation's layout under 2D/2.5D/3D tensor parallelism: the axes
+/// splitting its leading (batch) dimension and its last (hidden) one.
+struct NdLayout {
+  Axes batch, hidden;
+};
+
+/// One linear layer's algorithm, from the layout of its input.
+struct NdLinear {
+  NdLayout xs;         // the lhs as the local matmul reads it (hidden: K)
+  Axes wK, wN;         // the weight as the local matmul reads it
+  Axes storeK, storeN; // the weight as every rank stores it
+  NdLayout y;          // the product, before it is handed on
+  int out = 0;         // the layout handed on (an index into layouts)
+};
+
+Axes concat(const Axes &a, const Axes &b) {
+  Axes r = a;
+  r.append(b.begin(), b.end());
+  return r;
+}
+
 struct TensorParallelLayoutPass
     : mlir::colossal::impl::TensorParallelLayoutPassBase<
           TensorParallelLayoutPass> {
@@ -66,12 +89,31 @@ struct TensorParallelLayoutPass
           "colossal-tensor-parallel-layout: dp and tp must be >= 1");
       return signalPassFailure();
     }
+    if (mode != "1d" && mode != "2d" && mode != "2.5d" && mode != "3d") {
+      module.emitError("colossal-tensor-parallel-layout: mode=")
+          << mode << " is not known; use 1d, 2d, 2.5d or 3d";
+      return signalPassFailure();
+    }
     if (tp == 1)
       return markAllAnalysesPreserved();
     if (findMesh(module)) {
       module.emitError("the module already has a cg.mesh; "
                        "colossal-tensor-parallel-layout adds its own");
       return signalPassFailure();
+    }
+    if (mode != "1d") {
+      if (sequence) {
+        module.emitError("colossal-tensor-parallel-layout: sequence applies "
+                         "to mode=1d only (2d, 2.5d and 3d split every "
+                         "activation already)");
+        return signalPassFailure();
+      }
+      if (failed(makeNdMesh(module)))
+        return signalPassFailure();
+      for (auto func : module.getOps<func::FuncOp>())
+        if (!func.isExternal() && failed(layoutNd(func)))
+          return signalPassFailure();
+      return;
     }
     // Step 1: the mesh; tp is the minor axis (inside a node).
     MLIRContext *ctx = &getContext();
@@ -182,6 +224,298 @@ struct TensorParallelLayoutPass
       }
     }
   }
+
+  //===--------------------------------------------------------------------===//
+  // 2D / 2.5D / 3D
+  //===--------------------------------------------------------------------===//
+
+  /// The mesh (dp major, then the tp axes) and the activation layouts.
+  LogicalResult makeNdMesh(ModuleOp module) {
+    auto root = [&](int64_t n, int power) -> int64_t {
+      for (int64_t q = 1;; ++q) {
+        int64_t p = 1;
+        for (int i = 0; i < power; ++i)
+          p *= q;
+        if (p == n)
+          return q;
+        if (p > n)
+          return 0;
+      }
+    };
+    SmallVector<std::pair<std::string, int64_t>> axes;
+    Axes prefix;
+    if (dp > 1) {
+      axes.push_back({"dp", dp});
+      prefix.push_back("dp");
+    }
+    if (mode == "2d" || mode == "2.5d") {
+      int64_t d = mode == "2d" ? 1 : int64_t(depth);
+      int64_t q = d >= 1 && tp % d == 0 ? root(tp / d, 2) : 0;
+      if (q < 2 || (mode == "2.5d" && d < 2)) {
+        module.emitError("colossal-tensor-parallel-layout: mode=")
+            << mode << " needs tp = "
+            << (mode == "2d" ? "q^2" : "depth x q^2") << " with q >= 2"
+            << (mode == "2.5d" ? " and depth >= 2" : "") << "; got tp=" << tp
+            << (mode == "2.5d" ? " depth=" + std::to_string(depth) : "");
+        return failure();
+      }
+      rowAxes = {"tpr"};
+      if (mode == "2.5d")
+        axes.push_back({"tpd", d});
+      axes.push_back({"tpr", q});
+      axes.push_back({"tpc", q});
+      Axes batch = prefix;
+      if (mode == "2.5d")
+        batch.push_back("tpd");
+      batch.push_back("tpr");
+      layouts = {NdLayout{batch, {"tpc"}}};
+    } else {
+      int64_t q = root(tp, 3);
+      if (q < 2) {
+        module.emitError("colossal-tensor-parallel-layout: mode=3d needs tp = "
+                         "q^3 with q >= 2; got tp=")
+            << tp;
+        return failure();
+      }
+      for (const char *a : {"tpx", "tpy", "tpz"})
+        axes.push_back({a, q});
+      rowAxes = {"tpx", "tpy"};
+      layouts = {NdLayout{concat(prefix, {"tpx", "tpy"}), {"tpz"}},
+                 NdLayout{concat(prefix, {"tpx", "tpz"}), {"tpy"}}};
+    }
+    MLIRContext *ctx = &getContext();
+    OpBuilder b(ctx);
+    b.setInsertionPointToStart(module.getBody());
+    SmallVector<StringAttr> names;
+    SmallVector<int64_t> sizes;
+    for (auto &[name, size] : axes) {
+      names.push_back(b.getStringAttr(name));
+      sizes.push_back(size);
+      meshSizes[name] = size;
+    }
+    b.create<MeshOp>(module.getLoc(), "mesh", MeshAttr::get(ctx, names, sizes));
+    meshRef = FlatSymbolRefAttr::get(ctx, "mesh");
+    prefixAxes = prefix;
+    return success();
+  }
+
+  /// The algorithm of a linear layer whose input is laid out as
+  /// `layouts[in]`.
+  NdLinear linearFrom(int in) const {
+    const NdLayout &l = layouts[in];
+    NdLinear a;
+    if (mode != "3d") {
+      // SUMMA: rank (i, j) needs row block i of X (gathered over the
+      // columns) and column block j of W (gathered over the rows); its
+      // product is block (i, j) of Y, laid out as X was.
+      a.xs = {l.batch, {}};
+      a.wK = {};
+      a.wN = l.hidden;
+      a.storeK = {"tpr"};
+      a.storeN = l.hidden;
+      a.y = l;
+      a.out = in;
+      return a;
+    }
+    // 3D: X gathered over the batch's minor axis j, W over i; the product
+    // is a pending sum over the hidden axis l, reduce-scattered onto the
+    // batch: the next layer's input has j and l swapped.
+    std::string i = "tpx", j = l.batch.back(), k = l.hidden.front();
+    a.xs = {concat(prefixAxes, {i}), {k}};
+    a.wK = {k};
+    a.wN = {j};
+    a.storeK = {k, i};
+    a.storeN = {j};
+    a.y = {concat(prefixAxes, {i}), {j}};
+    a.out = 1 - in;
+    return a;
+  }
+
+  int64_t sizeOf(const Axes &axes) const {
+    int64_t n = 1;
+    for (const std::string &a : axes)
+      n *= meshSizes.lookup(a);
+    return n;
+  }
+
+  /// The spec of a [batch, ..., hidden] value of `shape` laid out as `l`
+  /// (no split where a dimension does not divide).
+  std::optional<Spec> specFor(ArrayRef<int64_t> shape, const NdLayout &l) {
+    if (shape.size() < 2 || shape[0] % sizeOf(l.batch) != 0 ||
+        shape.back() % sizeOf(l.hidden) != 0)
+      return std::nullopt;
+    Spec s = Spec::replicated(shape.size());
+    s.dims[0] = l.batch;
+    s.dims[shape.size() - 1] = l.hidden;
+    return s;
+  }
+
+  ShardOp shardOf(OpBuilder &b, Location loc, Value v, const Spec &spec,
+                  const std::optional<Spec> &grad) {
+    auto op = b.create<ShardOp>(loc, v, spec.toAttr(&getContext(), meshRef));
+    if (grad)
+      op.setGradShardingAttr(grad->toAttr(&getContext(), meshRef));
+    return op;
+  }
+
+  void annotateSpec(ParamOp param, const Spec &s) {
+    param->setAttr("cg.sharding",
+                   Builder(&getContext())
+                       .getArrayAttr({s.toAttr(&getContext(), meshRef)}));
+    annotated.insert(param);
+  }
+
+  /// Walks the forward graph in order, tracking each activation's layout,
+  /// and lays out every linear layer, embedding, bias and norm.
+  LogicalResult layoutNd(func::FuncOp func) {
+    DenseMap<Value, int> state;
+    auto stateOf = [&](Operation *op) {
+      for (Value v : op->getOperands())
+        if (auto it = state.find(v); it != state.end())
+          return it->second;
+      return -1;
+    };
+    SmallVector<Operation *> ops;
+    for (Operation &op : func.getBody().front())
+      ops.push_back(&op);
+    for (Operation *op : ops) {
+      if (auto g = dyn_cast<GatherOp>(op)) {
+        // An embedding table split along both dimensions: the lookup is
+        // vocab-parallel over the row axes (a pending sum), reduce-
+        // scattered onto the batch of the first layout.
+        auto table = g.getInput().getDefiningOp<ParamOp>();
+        auto out = cast<ShapedType>(g.getType()).getShape();
+        auto spec = specFor(out, layouts[0]);
+        if (!table || g.getAxis() != 0 || rankOf(table) != 2 || !spec ||
+            out.size() < 3)
+          continue;
+        auto shape = cast<ShapedType>(table.getType()).getShape();
+        if (!annotated.contains(table) && shape[0] % sizeOf(rowAxes) == 0 &&
+            shape[1] % sizeOf(layouts[0].hidden) == 0) {
+          Spec t = Spec::replicated(2);
+          t.dims[0] = rowAxes;
+          t.dims[1] = layouts[0].hidden;
+          annotateSpec(table, t);
+        }
+        OpBuilder b(g->getContext());
+        b.setInsertionPointAfter(g);
+        auto shard = shardOf(b, g.getLoc(), g.getResult(), *spec, spec);
+        g.getResult().replaceAllUsesExcept(shard.getResult(), shard);
+        state[shard.getResult()] = 0;
+        continue;
+      }
+      if (auto mm = dyn_cast<MatMulOp>(op)) {
+        auto w = weightOf(mm.getRhs());
+        if (w) {
+          if (failed(layoutLinear(mm, *w, std::max(stateOf(op), 0), state)))
+            return failure();
+          continue;
+        }
+      }
+      int s = stateOf(op);
+      if (s < 0)
+        continue;
+      // Biases and norm parameters split with the hidden dimension.
+      const Axes &hidden = layouts[s].hidden;
+      auto splitVector = [&](Value v, int64_t size) {
+        auto p = v.getDefiningOp<ParamOp>();
+        if (!p || rankOf(p) != 1 || annotated.contains(p) ||
+            cast<ShapedType>(p.getType()).getDimSize(0) != size ||
+            size % sizeOf(hidden) != 0)
+          return;
+        Spec v1 = Spec::replicated(1);
+        v1.dims[0] = hidden;
+        annotateSpec(p, v1);
+      };
+      if (op->getNumResults() == 1) {
+        auto shape = cast<ShapedType>(op->getResult(0).getType()).getShape();
+        if (!shape.empty() &&
+            (isa<LayerNormOp, RmsNormOp>(op) ||
+             (isa<AddOp>(op) && state.count(op->getOperand(0)))))
+          for (Value v : op->getOperands().drop_front())
+            splitVector(v, shape.back());
+      }
+      for (Value r : op->getResults())
+        state[r] = s;
+    }
+    return success();
+  }
+
+  /// One linear layer: its input pinned to its layout (and the gradient
+  /// with it), the operands re-laid for the local matmul, the weight
+  /// stored split, the product handed on in the next layout.
+  LogicalResult layoutLinear(MatMulOp mm, Weight w, int in,
+                             DenseMap<Value, int> &state) {
+    NdLinear a = linearFrom(in);
+    auto lhsShape = cast<ShapedType>(mm.getLhs().getType()).getShape();
+    auto outShape = cast<ShapedType>(mm.getType()).getShape();
+    auto wShape = cast<ShapedType>(w.param.getType()).getShape();
+    int64_t kDim = w.transposed ? 1 : 0, nDim = 1 - kDim;
+    if (lhsShape.size() < 2)
+      return success();
+    int64_t rows = sizeOf(layouts[in].batch);
+    if (lhsShape[0] % rows != 0 ||
+        outShape[0] % sizeOf(layouts[a.out].batch) != 0)
+      return mm.emitError("tp-mode=")
+             << mode << " splits the leading (batch) dimension of every "
+             << "linear layer's input over " << rows
+             << " devices (dp and the tensor-parallel row axes), but this "
+             << "matmul's input is " << mm.getLhs().getType()
+             << "; bind a batch that is a multiple of " << rows;
+    auto inSpec = specFor(lhsShape, layouts[in]);
+    auto xsSpec = specFor(lhsShape, a.xs);
+    auto ySpec = specFor(outShape, a.y);
+    auto outSpec = specFor(outShape, layouts[a.out]);
+    bool fits = inSpec && xsSpec && ySpec && outSpec &&
+                wShape[kDim] % sizeOf(a.storeK) == 0 &&
+                wShape[nDim] % sizeOf(a.storeN) == 0;
+    if (!fits)
+      return success(); // a layer that does not divide stays whole
+    if (!annotated.contains(w.param)) {
+      Spec store = Spec::replicated(2);
+      store.dims[kDim] = a.storeK;
+      store.dims[nDim] = a.storeN;
+      annotateSpec(w.param, store);
+    }
+    Spec ws = Spec::replicated(2);
+    ws.dims[0] = a.wK;
+    ws.dims[1] = a.wN;
+    // The weight's gradient is reduce-scattered onto the weight's own
+    // layout where it is made (before the gradient norm reads it).
+    Spec stored = Spec::fromAttr(
+        cast<ShardingAttr>(
+            w.param->getAttrOfType<ArrayAttr>("cg.sharding").getValue()[0]),
+        2);
+    if (w.transposed)
+      std::swap(stored.dims[0], stored.dims[1]);
+    OpBuilder b(mm);
+    Location loc = mm.getLoc();
+    Value x = shardOf(b, loc, mm.getLhs(), *inSpec, inSpec).getResult();
+    // The gathered operands are gathered again in the backward (SUMMA
+    // keeps only its own blocks between the two).
+    auto xShard = shardOf(b, loc, x, *xsSpec, std::nullopt);
+    xShard->setAttr("cg.regather", b.getUnitAttr());
+    x = xShard.getResult();
+    auto wShard = shardOf(b, loc, mm.getRhs(), ws, stored);
+    wShard->setAttr("cg.regather", b.getUnitAttr());
+    // colossal-shard-for-parallel moves the gradient onto the weight's
+    // ZeRO layout when it has one.
+    wShard->setAttr("cg.weight", b.getStringAttr(w.param.getName()));
+    if (w.transposed)
+      wShard->setAttr("cg.weight_transposed", b.getUnitAttr());
+    Value rhs = wShard.getResult();
+    mm.getLhsMutable().assign(x);
+    mm.getRhsMutable().assign(rhs);
+    b.setInsertionPointAfter(mm);
+    auto out = shardOf(b, loc, mm.getResult(), *outSpec, ySpec);
+    mm.getResult().replaceAllUsesExcept(out.getResult(), out);
+    state[out.getResult()] = a.out;
+    return success();
+  }
+
+  SmallVector<NdLayout> layouts;
+  Axes rowAxes, prefixAxes;
+  llvm::StringMap<int64_t> meshSizes;
 
   /// Megatron sequence parallelism: the row-parallel output [batch, seq,
   /// ...] reduce-scattered along the sequence (and split over dp along the

@@ -391,7 +391,9 @@ static bool optimizerFromFlags(mlir::colossal::OptimizerPassOptions &opt,
 struct ExecutableParallel {
   int64_t dp = 1;
   int64_t tp = 1;
-  bool sequence = false; // Megatron sequence parallelism (tp-sp=1)
+  std::string tpMode = "1d"; // 1d | 2d | 2.5d | 3d
+  int64_t tpDepth = 1;       // the d of 2.5d
+  bool sequence = false;     // Megatron sequence parallelism (tp-sp=1)
   int zero = 0;
   int64_t microBatch = 0; // given explicitly: sequences per replica per run
   std::string recompute = "none"; // none | selective | full
@@ -435,10 +437,26 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     error = llvm::toString(cfg.takeError());
     return false;
   }
+  if (cfg->tp > 1 && cfg->tpMeshSide() < 2) {
+    StringRef need = cfg->tp_mode == TpMode::TwoD     ? "a square (q^2)"
+                     : cfg->tp_mode == TpMode::ThreeD ? "a cube (q^3)"
+                     : cfg->tp_mode == TpMode::TwoPointFiveD
+                         ? "depth x q^2 with q >= 2"
+                         : "at least 2";
+    error = "--parallel=" + parallelOption + ": tp=" + std::to_string(cfg->tp) +
+            " with tp-mode=" + tpModeName(cfg->tp_mode).str() + " must be " +
+            need.str() + " (the tensor-parallel mesh is q x q, d x q x q or "
+            "q x q x q)";
+    return false;
+  }
+  if (cfg->tp_sp && cfg->tp_mode != TpMode::OneD) {
+    error = "--parallel=" + parallelOption +
+            ": tp-sp=1 applies to tp-mode=1d only (2d/2.5d/3d already split "
+            "every activation); leave tp-sp out";
+    return false;
+  }
   std::string unsupported;
-  if (cfg->tp > 1 && cfg->tp_mode != TpMode::OneD)
-    unsupported = "2D/2.5D/3D tensor parallelism";
-  else if (cfg->sp > 1 && cfg->sp_mode == SpMode::Ring)
+  if (cfg->sp > 1 && cfg->sp_mode == SpMode::Ring)
     unsupported = "ring attention (sp=" + std::to_string(cfg->sp) +
                   ",sp-mode=ring; sp-mode=ulysses executes)";
   else if (cfg->sp > 1 && cfg->tp > 1)
@@ -450,11 +468,12 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   if (!unsupported.empty()) {
     error = "--parallel=" + parallelOption + ": " + unsupported +
             " cannot be executed yet; compiled plans run data parallelism, "
-            "ZeRO, 1D tensor parallelism, pipelines, Ulysses sequence "
-            "parallelism and optimizer and parameter offload (dp=N,zero=0..3,"
-            "tp=M,tp-sp=0|1,pp=P,schedule=gpipe|1f1b|interleaved:V,sp=S,"
-            "sp-mode=ulysses,offload=optimizer|params). Use --estimate to see "
-            "what the other layouts would cost";
+            "ZeRO, 1D/2D/2.5D/3D tensor parallelism, pipelines, Ulysses "
+            "sequence parallelism and optimizer and parameter offload "
+            "(dp=N,zero=0..3,tp=M,tp-mode=1d|2d|2.5d:D|3d,tp-sp=0|1,pp=P,"
+            "schedule=gpipe|1f1b|interleaved:V,sp=S,sp-mode=ulysses,"
+            "offload=optimizer|params). Use --estimate to see what the other "
+            "layouts would cost";
     return false;
   }
   if (!clusterOption.empty() && cfg->devices() != clusterDevices) {
@@ -512,6 +531,8 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   out.recomputeLayers = cfg->recompute_layers;
   out.dp = cfg->dp;
   out.tp = cfg->tp;
+  out.tpMode = tpModeName(cfg->tp_mode).str();
+  out.tpDepth = cfg->tp_depth;
   out.sequence = cfg->tp > 1 && cfg->tp_sp;
   out.zero = cfg->zero;
   if (StringRef(parallelOption).contains("micro-batch"))
@@ -549,6 +570,8 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     layout.dp = compile->dp;
     layout.tp = compile->tp;
     layout.sequence = compile->sequence;
+    layout.mode = compile->tpMode;
+    layout.depth = compile->tpDepth;
     pm.addPass(mlir::colossal::createTensorParallelLayoutPass(layout));
   }
   if (trainStep) {

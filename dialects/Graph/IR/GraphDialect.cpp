@@ -114,6 +114,19 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' is a unit attribute";
     return success();
   }
+  // The weight a 2D/2.5D/3D layout's cg.shard re-lays (or whose gradient
+  // it lays out), read as its transpose or not; and a shard whose later
+  // readers (the backward) re-lay its input again (cg.regather).
+  if (name == "cg.weight" || name == "cg.weight_transposed" ||
+      name == "cg.regather") {
+    if (!isa<ShardOp>(op) || (name == "cg.weight"
+                                  ? !isa<StringAttr>(attr.getValue())
+                                  : !isa<UnitAttr>(attr.getValue())))
+      return op->emitError() << "'" << name << "' belongs on a cg.shard ("
+                             << (name == "cg.weight" ? "a string" : "a unit")
+                             << ")";
+    return success();
+  }
   if (name == "cg.pipeline") {
     if (!isa<DictionaryAttr>(attr.getValue()))
       return op->emitError() << "'cg.pipeline' must be a dictionary";

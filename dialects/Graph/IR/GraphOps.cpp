@@ -127,8 +127,18 @@ LogicalResult ShardOp::verifySymbolUses(SymbolTableCollection &symbols) {
   if (!mesh)
     return emitOpError("refers to ")
            << getSharding().getMesh() << ", which is not a cg.mesh";
-  return getSharding().verifyFor([&] { return emitOpError(); }, mesh.getMesh(),
-                                 cast<ShapedType>(getType()));
+  if (failed(getSharding().verifyFor([&] { return emitOpError(); },
+                                     mesh.getMesh(),
+                                     cast<ShapedType>(getType()))))
+    return failure();
+  if (auto grad = getGradShardingAttr()) {
+    if (grad.getMesh() != getSharding().getMesh())
+      return emitOpError("grad_sharding must use the mesh of sharding (")
+             << getSharding().getMesh() << ")";
+    return grad.verifyFor([&] { return emitOpError("grad_sharding: "); },
+                          mesh.getMesh(), cast<ShapedType>(getType()));
+  }
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

@@ -118,14 +118,26 @@ def CG_ShardOp : CG_Op<"shard", [CG_TensorParallelOpInterface, Pure, AllTypesMat
   let summary = "Annotates a value with a sharding";
   let description = [{
     The result is the input laid out as `sharding` says. The annotation is a
-    constraint for the auto-parallel search.
+    constraint for the auto-parallel search. `grad_sharding`, when given,
+    is the layout colossal-autodiff gives the gradient flowing back through
+    the op (a `cg.shard` of its own); without it the gradient passes
+    unconstrained. The 2D/2.5D/3D tensor-parallel layouts use it to pin the
+    backward of each linear layer to its algorithm.
 
     ```mlir
     %1 = cg.shard %0 to #cg.sharding<@mesh, [["dp"], []]> : tensor<8x16xf32>
+    %2 = cg.shard %0 to #cg.sharding<@mesh, [["tpr"], ["tpc"]]> {grad_sharding = #cg.sharding<@mesh, [["tpr"]]>} : tensor<8x16xf32>
     ```
   }];
-  let arguments = (ins CG_Tensor:$input, CG_ShardingAttr:$sharding);
+  let arguments = (ins CG_Tensor:$input, CG_ShardingAttr:$sharding,
+                       OptionalAttr<CG_ShardingAttr>:$grad_sharding);
   let results = (outs CG_Tensor:$result);
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input,
+                   "::mlir::colossal::cg::ShardingAttr":$sharding), [{
+      build($_builder, $_state, input.getType(), input, sharding, nullptr);
+    }]>
+  ];
   let assemblyFormat = "$input `to` $sharding attr-dict `:` type($result)";
 }
 
