@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Honesty of the cost model: for 9 plans of one small GPT on 2 ranks (1
+"""Honesty of the cost model: for 11 plans of one small GPT on 2 ranks (1
 thread each) -- dp, ZeRO-3, tp, pipelines with each schedule, recomputation,
-optimizer offload -- the measured training step time next to the one the
+optimizer and activation offload, Ulysses sequence parallelism -- the measured training step time next to the one the
 cost model predicts for the same plan on a cpu cluster spec measured on this
 machine (bench_dist_step.py's probes: SGEMM rate of one thread, memory
 bandwidth, Gloo all-reduce latency and bandwidth), the ratio per plan, and
@@ -39,6 +39,8 @@ PLANS = [
     ("dp=2 recompute", "dp=2,recompute=full", 1),
     ("dp=2 offload", "dp=2,offload=optimizer", 1),
     ("pp=2 1f1b recompute", "pp=2,schedule=1f1b,recompute=full", MICRO),
+    ("sp=2 ulysses", "sp=2,sp-mode=ulysses", 1),
+    ("dp=2 offload acts", "dp=2,offload=activations", 1),
 ]
 
 
@@ -65,7 +67,8 @@ def estimate(ctx, spec, parallel, micro):
                    f"--cluster={spec}:gpus_per_node=2", "--dtype=fp32"]
                   + flags(parallel, micro)).stdout
     e = json.loads(out)
-    return e["step_time_s"], e["peak_memory_bytes"], e["time"]
+    return (e["step_time_s"], e["peak_memory_bytes"], e["time"],
+            e.get("analytic_peak_memory_bytes", 0))
 
 
 def spearman(a, b):
@@ -106,19 +109,21 @@ def main():
 
     rows = []
     print(f"\n{'plan':22} {'measured':>9} {'predicted':>10} {'ratio':>6} "
-          f"{'arena':>9} {'pred. mem':>10} {'mem ratio':>9}  predicted breakdown (ms)")
+          f"{'arena':>9} {'pred. mem':>10} {'mem ratio':>9} {'layer model':>11} "
+          f"{'ratio':>6}  predicted breakdown (ms)")
     for label, p, m in PLANS:
         plan, why = plans[label]
         if not plan:
             print(f"{label:22} not executable: {why[:90]}")
             continue
         med = float(np.median(times[label]))
-        pred, mem, parts = estimate(ctx, spec, p, m)
+        pred, mem, parts, analytic = estimate(ctx, spec, p, m)
         rows.append((label, med, pred))
         top = ", ".join(f"{k} {v * 1e3:.2f}" for k, v in sorted(
             parts.items(), key=lambda kv: -kv[1]) if v > 0)[:80]
         print(f"{label:22} {med * 1e3:7.2f}ms {pred * 1e3:8.2f}ms {med / pred:5.2f}x "
-              f"{arenas[label]:9d} {mem:10d} {mem / arenas[label]:8.3f}x  {top}")
+              f"{arenas[label]:9d} {mem:10d} {mem / arenas[label]:8.3f}x "
+              f"{int(analytic):11d} {analytic / arenas[label]:5.2f}x  {top}")
     if len(rows) >= 3:
         rho = spearman([r[1] for r in rows], [r[2] for r in rows])
         ratios = [r[1] / r[2] for r in rows]
@@ -127,7 +132,9 @@ def main():
               f"predicted: median {np.median(ratios):.2f}x, range "
               f"{min(ratios):.2f}x..{max(ratios):.2f}x")
     print("ratio: measured step time over predicted; mem ratio: --estimate's "
-          "peak (the worst stage for pipelines) over rank 0's arena")
+          "peak (the worst stage for pipelines) over rank 0's arena; layer "
+          "model: the per-layer cost model's peak (what the search compares), "
+          "over the arena")
 
 
 if __name__ == "__main__":

@@ -611,15 +611,17 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
                             "below 1e38 or dynamic[:INIT], got '")
              << lossScale << "'";
     // In a pipelined step (colossal-mark-stages), each backward op runs on
-    // the stage of the forward op it differentiates.
+    // the stage of the forward op it differentiates; with layers marked
+    // (colossal-mark-layers) it belongs to that op's layer.
     auto markBackward = [&](Operation *after, Operation *source) {
-      if (!source || !source->hasAttr("cg.stage"))
+      if (!source ||
+          !(source->hasAttr("cg.stage") || source->hasAttr("cg.layer")))
         return;
       for (Operation *op = after ? after->getNextNode() : &body.front();
            op && op != ret.getOperation(); op = op->getNextNode()) {
-        op->setAttr("cg.stage", source->getAttr("cg.stage"));
-        if (Attribute v = source->getAttr("cg.virtual"))
-          op->setAttr("cg.virtual", v);
+        for (StringRef mark : {"cg.stage", "cg.virtual", "cg.layer"})
+          if (Attribute v = source->getAttr(mark))
+            op->setAttr(mark, v);
         op->setAttr("cg.backward", b.getUnitAttr());
       }
     };

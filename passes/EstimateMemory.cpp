@@ -84,11 +84,18 @@ struct EstimateMemoryPass
     };
     // Step 2: bytes live at each op.
     std::vector<int64_t> delta(lifetimes.numOps + 1, 0);
+    std::vector<int64_t> hostDelta(lifetimes.numOps + 1, 0);
     int64_t fixed = 0, host = 0;
     for (const Buffer &b : lifetimes.buffers) {
       Operation *owner = b.value.getDefiningOp();
       if (b.fixed && owner && owner->hasAttr("cg.host")) {
         host += aligned(b); // offloaded: in the host pool
+        continue;
+      }
+      if (owner && owner->hasAttr("cg.host")) { // an offloaded activation
+        hostDelta[b.start] += aligned(b);
+        if (b.end != Buffer::kForever)
+          hostDelta[b.end + 1] -= aligned(b);
         continue;
       }
       if (b.fixed) {
@@ -99,21 +106,24 @@ struct EstimateMemoryPass
       if (b.end != Buffer::kForever)
         delta[b.end + 1] -= aligned(b);
     }
-    int64_t live = 0, peak = 0, at = 0;
+    int64_t live = 0, peak = 0, at = 0, hostLive = 0, hostPeak = 0;
     for (int64_t i = 0; i < lifetimes.numOps; ++i) {
       live += delta[i];
       if (live > peak) {
         peak = live;
         at = i;
       }
+      hostLive += hostDelta[i];
+      hostPeak = std::max(hostPeak, hostLive);
     }
+    host += hostPeak;
     // Step 3: what is live at the peak.
     int64_t loss = lossIndex(func, lifetimes);
     int64_t weights = 0, optimizer = 0, constants = 0, inputs = 0, forward = 0,
             backward = 0, collectives = 0;
     for (const Buffer &b : lifetimes.buffers) {
       Operation *def = b.value.getDefiningOp();
-      if (b.fixed && def && def->hasAttr("cg.host"))
+      if (def && def->hasAttr("cg.host"))
         continue;
       if (b.fixed) {
         auto param = dyn_cast<ParamOp>(def);
@@ -154,7 +164,7 @@ struct EstimateMemoryPass
         b.getNamedAttr("backward_buffers", i64(backward)),
         b.getNamedAttr("collective_buffers", i64(collectives)),
         b.getNamedAttr("peak_at", b.getStringAttr(where))};
-    if (host > 0) // offloaded optimizer state, outside the peak
+    if (host > 0) // offloaded state and activations, outside the peak
       fields.push_back(b.getNamedAttr("host_pool_bytes", i64(host)));
     module->setAttr("cg.memory_estimate", b.getDictionaryAttr(fields));
     if (report)

@@ -36,13 +36,27 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
   void runOnOperation() override {
     if (what == "none")
       return;
-    if (what != "optimizer" && what != "params") {
+    if (what != "optimizer" && what != "params" && what != "activations") {
       getOperation().emitError("colossal-offload: what='")
           << what
-          << "' is not executed yet; offload=optimizer keeps the optimizer "
-             "state in host memory, offload=params the weights too "
-             "(activations: not yet)";
+          << "' is not one of none, optimizer (the optimizer state in host "
+             "memory), params (the weights too) or activations";
       return signalPassFailure();
+    }
+    if (what == "activations") {
+      int64_t moved = 0;
+      for (auto func : getOperation().getOps<func::FuncOp>())
+        if (!func.isExternal())
+          moved += offloadActivations(func);
+      if (moved == 0) {
+        getOperation().emitError(
+            "colossal-offload: offload=activations, but no activation kept "
+            "for the backward can leave the device: the program needs a "
+            "training step whose layers are marked (colossal-mark-layers) "
+            "and at least two of them");
+        return signalPassFailure();
+      }
+      return;
     }
     int64_t moved = 0;
     for (auto func : getOperation().getOps<func::FuncOp>())
@@ -55,6 +69,102 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
           "training step with --optimizer)");
       return signalPassFailure();
     }
+  }
+
+  /// Activations: each forward value a backward op of a marked layer
+  /// reads goes to the host right after it is made and comes back one layer
+  /// ahead of its first backward reader (at the start of the backward of
+  /// the layer after the reader's, which runs just before it), so the
+  /// device holds two layers' kept activations at a time. What the last
+  /// layer's backward reads first stays: it would come straight back.
+  int64_t offloadActivations(func::FuncOp func) {
+    Block &body = func.getBody().front();
+    DenseMap<Operation *, int64_t> pos;
+    int64_t boundary = -1;
+    for (Operation &op : body) {
+      pos[&op] = static_cast<int64_t>(pos.size());
+      // (The canonicalizer hoists the backward's constants to the top.)
+      if (boundary < 0 && op.hasAttr("cg.backward") &&
+          !isa<ParamOp, ConstantOp>(op))
+        boundary = pos[&op];
+    }
+    if (boundary < 0)
+      return 0;
+    // The first backward op of each layer.
+    DenseMap<int64_t, Operation *> layerStart;
+    for (Operation &op : body)
+      if (pos[&op] >= boundary && op.hasAttr("cg.backward") &&
+          layerOf(&op) >= 0)
+        layerStart.try_emplace(layerOf(&op), &op);
+    SmallVector<Operation *> forward;
+    for (Operation &op : body)
+      if (pos.lookup(&op) < boundary && !isa<ParamOp, ConstantOp>(op))
+        forward.push_back(&op);
+    int64_t moved = 0;
+    for (Operation *op : forward)
+      for (Value v : op->getResults())
+        moved += offloadValue(op, v, pos, boundary, layerStart);
+    return moved;
+  }
+
+  static int64_t layerOf(Operation *op) {
+    auto l = op->getAttrOfType<IntegerAttr>("cg.layer");
+    return l ? l.getInt() : -1;
+  }
+
+  /// Offloads `v`, made by the forward op `op`, if the backward reads it:
+  /// returns whether it did.
+  bool offloadValue(Operation *op, Value v,
+                    const DenseMap<Operation *, int64_t> &pos, int64_t boundary,
+                    const DenseMap<int64_t, Operation *> &layerStart) {
+    auto type = dyn_cast<RankedTensorType>(v.getType());
+    if (!type || type.getNumElements() <= 1)
+      return false;
+    SmallVector<OpOperand *> later;
+    Operation *first = nullptr;
+    for (OpOperand &use : v.getUses()) {
+      Operation *user = use.getOwner();
+      if (isa<func::ReturnOp>(user))
+        return false; // an output of the step stays
+      if (pos.lookup(user) < boundary)
+        continue;
+      later.push_back(&use);
+      if (!first || pos.lookup(user) < pos.lookup(first))
+        first = user;
+    }
+    if (!first || layerOf(first) < 0)
+      return false;
+    // In a pipeline, a value another chunk reads crosses to it on the device.
+    for (OpOperand *use : later)
+      for (StringRef mark : {"cg.stage", "cg.virtual"})
+        if (use->getOwner()->getAttr(mark) != op->getAttr(mark))
+          return false;
+    Operation *ahead = layerStart.lookup(layerOf(first) + 1);
+    if (!ahead)
+      return false; // read first by the layer the backward starts with
+    Operation *at = pos.lookup(ahead) < pos.lookup(first) ? ahead : first;
+    OpBuilder b(op);
+    b.setInsertionPointAfter(op);
+    auto out = b.create<cgd::CopyToHostOp>(op->getLoc(), type, v);
+    out->setAttr("cg.host", UnitAttr::get(op->getContext()));
+    copyMarks(op, out, /*backward=*/false);
+    b.setInsertionPoint(at);
+    auto back =
+        b.create<cgd::CopyToDeviceOp>(op->getLoc(), type, out.getResult());
+    copyMarks(first, back, /*backward=*/true);
+    for (OpOperand *use : later)
+      use->set(back.getResult());
+    return true;
+  }
+
+  /// The pipeline marks of `from` (stage, chunk, phase) on `to`, so
+  /// colossal-pipeline runs the copy where its neighbour runs.
+  static void copyMarks(Operation *from, Operation *to, bool backward) {
+    for (StringRef mark : {"cg.stage", "cg.virtual", "cg.layer"})
+      if (Attribute a = from->getAttr(mark))
+        to->setAttr(mark, a);
+    if (backward && from->hasAttr("cg.backward"))
+      to->setAttr("cg.backward", UnitAttr::get(to->getContext()));
   }
 
   int64_t offload(func::FuncOp func) {

@@ -129,8 +129,8 @@ struct Partitioner {
                                        axesAttr(rest), sum);
       s.partial = to.partial;
     }
-    // (2a) One dimension's split moving to another, unsplit one (a
-    // sequence split becoming a head split: Ulysses): one all-to-all.
+    // (2a) One dimension's split moving to another (a sequence split
+    // becoming a head split: Ulysses), as its minor axes: one all-to-all.
     {
       int64_t from = -1, onto = -1, others = 0;
       for (int64_t d = 0; d < s.rank(); ++d) {
@@ -139,11 +139,16 @@ struct Partitioner {
         ++others;
         if (!s.dims[d].empty() && to.dims[d].empty())
           from = d;
-        else if (s.dims[d].empty() && !to.dims[d].empty())
+        else if (to.dims[d].size() > s.dims[d].size() &&
+                 llvm::equal(s.dims[d], ArrayRef<std::string>(to.dims[d])
+                                            .take_front(s.dims[d].size())))
           onto = d;
       }
-      if (others == 2 && from >= 0 && onto >= 0 &&
-          s.dims[from] == to.dims[onto] &&
+      auto movesAll = [&] {
+        return llvm::equal(s.dims[from], ArrayRef<std::string>(to.dims[onto])
+                                             .drop_front(s.dims[onto].size()));
+      };
+      if (others == 2 && from >= 0 && onto >= 0 && movesAll() &&
           shapeOfX()[onto] % product(s.dims[from]) == 0) {
         SmallVector<int64_t> shape = shapeOfX();
         shape[from] *= product(s.dims[from]);
@@ -152,7 +157,7 @@ struct Partitioner {
                                       meshRef, axesAttr(s.dims[from]),
                                       b.getI64IntegerAttr(onto),
                                       b.getI64IntegerAttr(from));
-        s.dims[onto] = s.dims[from];
+        s.dims[onto] = to.dims[onto];
         s.dims[from].clear();
       }
     }
@@ -377,8 +382,8 @@ struct Partitioner {
     auto sumKind = cgd::ReductionKindAttr::get(ctx, cgd::ReductionKind::sum);
     auto meanOf = [&](Value v) -> Value {
       Value s = b.create<ReduceSumOp>(loc, keptType, v, axes, b.getUnitAttr());
-      s = b.create<cgd::AllReduceOp>(loc, keptType, s, meshRef,
-                                     axesAttr(over), sumKind);
+      s = b.create<cgd::AllReduceOp>(loc, keptType, s, meshRef, axesAttr(over),
+                                     sumKind);
       return b.create<MulOp>(loc, keptType, s,
                              scalarConstant(b, loc, element, 1.0 / whole));
     };

@@ -118,6 +118,19 @@ def EstimateMemoryPass : Pass<"colossal-estimate-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+def MarkLayersPass : Pass<"colossal-mark-layers", "::mlir::ModuleOp"> {
+  let summary = "Marks each forward op of a repeated block with its layer";
+  let description = [{
+    On the forward graph (before colossal-add-loss and colossal-autodiff):
+    finds the layers from the graph's structure (as the cost model does) and
+    marks every op of block L with `cg.layer = L`; ops before and after the
+    blocks (embeddings, the head) are not marked. colossal-autodiff copies
+    the marks onto each op's backward (with `cg.backward`), and
+    colossal-offload{what=activations} offloads and prefetches by them. A
+    model without repeated blocks is an error that says so.
+  }];
+}
+
 def MarkRecomputePass : Pass<"colossal-mark-recompute", "::mlir::ModuleOp"> {
   let summary = "Marks the forward ops a recomputation plan recomputes";
   let description = [{
@@ -306,7 +319,11 @@ def AutoParallelPass : Pass<"colossal-auto-parallel", "::mlir::ModuleOp"> {
            "Write the JSON report (plan, breakdowns, alternatives and why "
            "they lost) to this file ('-': standard output)">,
     Option<"reportText", "report-text", "bool", "false",
-           "Also print the readable report to standard error">
+           "Also print the readable report to standard error">,
+    Option<"executable", "executable", "bool", "false",
+           "Search only plans colossal-run executes today (no ring "
+           "attention, no sequence with tensor parallelism, no activation "
+           "offload); colossal-opt --auto-parallel --emit=plan sets it">
   ];
 }
 
@@ -553,7 +570,7 @@ def ShardForParallelPass : Pass<"colossal-shard-for-parallel", "::mlir::ModuleOp
     Option<"sequence", "sequence", "bool", "false",
            "With tp: integer inputs [batch, sequence, ...] (token ids, labels) also split their sequence over tp (Megatron sequence parallelism)">,
     Option<"sp", "sp", "int64_t", "1",
-           "Devices on the sequence-parallel axis `sp` (after dp): integer inputs [batch, sequence, ...] split their sequence over it; attention then runs on a split of the heads (Ulysses). Not with tp">
+           "Devices on the sequence-parallel axis `sp` (after dp): integer inputs [batch, sequence, ...] split their sequence over it; attention then runs on a split of the heads (Ulysses). With tp the axis comes from colossal-tensor-parallel-layout's mesh (sp=)">
   ];
   let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
 }
@@ -606,7 +623,9 @@ def TensorParallelLayoutPass : Pass<"colossal-tensor-parallel-layout", "::mlir::
            "Megatron sequence parallelism: each row-parallel output is reduce-scattered along the sequence (a cg.shard), so norms, dropout and residual adds run on sequence shards">,
     Option<"mode", "mode", "std::string", "\"1d\"",
            "1d (Megatron), 2d (SUMMA on a q x q mesh: tp = q^2), 2.5d (Tesseract on d x q x q: tp = depth q^2) or 3d (q x q x q: tp = q^3)">,
-    Option<"depth", "depth", "int64_t", "1", "The depth d of mode=2.5d">
+    Option<"depth", "depth", "int64_t", "1", "The depth d of mode=2.5d">,
+    Option<"sp", "sp", "int64_t", "1",
+           "With mode=1d: an `sp` mesh axis of this size between dp and tp, for Ulysses sequence parallelism (colossal-shard-for-parallel sp=) beside Megatron's layout">
   ];
   let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
 }
@@ -681,8 +700,17 @@ def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
     there, each copied to the device right before every op that reads it
     (forward and backward apart, so the device holds a weight only while
     it is used; with ZeRO-3 before its gather), as ZeRO-Infinity places
-    them. `what=none` changes nothing; `activations` is refused (not
-    executed yet).
+    them. `what=activations` (after partitioning, before colossal-pipeline,
+    on a step whose layers colossal-mark-layers marked) leaves the optimizer
+    state alone and moves the activations instead: each forward value a
+    backward op of a layer reads is copied to the host pool
+    (`cgd.copy_to_host`, marked `cg.host`: the host pool places it by its
+    lifetime) right after it is made, and back (`cgd.copy_to_device`) at
+    the start of the backward of the layer before it in backward order, a
+    layer ahead of its first reader; so the device holds two layers' kept
+    activations at a time, as the cost model assumes. Values the backward's
+    first layer reads stay, as do values that cross pipeline stages.
+    `what=none` changes nothing.
 
     ```mlir
     %m = cg.param "adam.m:w" {cg.host, cg.role = "optimizer"} ...
@@ -693,7 +721,7 @@ def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"what", "what", "std::string", "\"optimizer\"",
-           "What lives in host memory: optimizer, params (and the optimizer state) or none">
+           "What lives in host memory: optimizer, params (and the optimizer state), activations or none">
   ];
   let dependentDialects = ["::mlir::colossal::cgd::CGDDialect"];
 }

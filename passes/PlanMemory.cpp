@@ -111,14 +111,16 @@ struct PlanMemoryPass
     DenseMap<unsigned, int64_t> offsets;
     int64_t staticTop = 0;
     SmallVector<unsigned> dynamic;
-    // Offloaded parameters (colossal-offload) live in the host pool.
+    // Offloaded parameters (colossal-offload) live in the host pool, and
+    // so do offloaded activations (placed by their lifetimes after them).
     int64_t hostTop = 0;
+    SmallVector<unsigned> hostDynamic;
     for (auto [i, buf] : llvm::enumerate(lifetimes.buffers)) {
+      Operation *def = buf.value.getDefiningOp();
       if (!buf.fixed) {
-        dynamic.push_back(i);
+        (def && def->hasAttr("cg.host") ? hostDynamic : dynamic).push_back(i);
         continue;
       }
-      Operation *def = buf.value.getDefiningOp();
       if (def && def->hasAttr("cg.host")) {
         offsets[i] = hostTop;
         hostTop += align(buf.bytes);
@@ -127,6 +129,12 @@ struct PlanMemoryPass
       offsets[i] = staticTop;
       staticTop += align(buf.bytes);
     }
+    DenseMap<unsigned, int64_t> hostOffsets;
+    int64_t hostDynamicBytes =
+        placeBySize(lifetimes, hostDynamic, alignment, hostOffsets);
+    for (auto [b, offset] : hostOffsets)
+      offsets[b] = hostTop + offset;
+    hostTop += hostDynamicBytes;
     // Step 3: inputs and intermediates, by size.
     DenseMap<unsigned, int64_t> dynamicOffsets;
     int64_t arenaBytes =

@@ -37,7 +37,8 @@ struct PrintTpStrategiesPass
 
   void runOnOperation() override {
     if (tp < 1) {
-      getOperation().emitError("tp must be at least 1, got ") << tp;
+      getOperation().emitError("tp must be at least 1, got ")
+          << static_cast<int64_t>(tp);
       return signalPassFailure();
     }
     llvm::raw_ostream &os = llvm::outs();

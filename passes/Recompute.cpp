@@ -122,8 +122,9 @@ struct RecomputePass : mlir::colossal::impl::RecomputePassBase<RecomputePass> {
           continue;
         Operation *clone = b.clone(*op, map);
         clone->removeAttr("cg.remat");
-        // In a pipelined step, the clone runs in its stage's backward.
-        if (clone->hasAttr("cg.stage"))
+        // In a pipelined step, the clone runs in its stage's backward (and
+        // in its layer's, where layers are marked).
+        if (clone->hasAttr("cg.stage") || clone->hasAttr("cg.layer"))
           clone->setAttr("cg.backward", b.getUnitAttr());
       }
       for (Value r : redo) {

@@ -39,12 +39,6 @@ struct ShardForParallelPass
           "colossal-shard-for-parallel: dp, tp and sp must be >= 1");
       return signalPassFailure();
     }
-    if (sp > 1 && tp > 1) {
-      module.emitError("colossal-shard-for-parallel: sp=")
-          << sp << " with tp=" << tp
-          << " is not executed yet; use sequence parallelism with dp only";
-      return signalPassFailure();
-    }
     if (zero < 0 || zero > 3) {
       module.emitError("zero=") << zero << " is not a ZeRO stage; use 0 to 3";
       return signalPassFailure();
@@ -65,21 +59,24 @@ struct ShardForParallelPass
       if (ok) {
         MeshAttr m = existing.getMesh();
         int64_t tpDevices = 1;
-        bool hasDp = false;
+        bool hasDp = false, hasSp = false;
         for (auto [name, size] :
              llvm::zip(m.getAxisNames(), m.getAxisSizes())) {
           if (name.getValue() == "dp")
             hasDp = size == dp;
+          else if (name.getValue() == "sp")
+            hasSp = size == sp;
           else
             tpDevices *= size;
         }
-        ok = tpDevices == tp && (dp == 1 || hasDp) &&
+        ok = tpDevices == tp && (dp == 1 || hasDp) && (sp == 1 || hasSp) &&
              (!sequence || m.getAxisIndex("tp"));
       }
       if (!ok) {
         module.emitError("tp=")
             << tp << " needs the mesh and weight splits of "
             << "colossal-tensor-parallel-layout{dp=" << dp << " tp=" << tp
+            << (sp > 1 ? " sp=" + std::to_string(sp) : std::string())
             << "}, run on the forward graph first";
         return signalPassFailure();
       }

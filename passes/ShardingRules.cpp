@@ -587,10 +587,19 @@ OpShardings attention(AttentionOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
   Spec q = in[0].withoutPartial();
   // A query split along its sequence (context parallelism) runs on a split
   // of the heads instead, the whole sequence on every rank (Ulysses: the
-  // reshard is an all-to-all).
-  if (rank >= 3 && !q.dims[rank - 2].empty() && q.dims[rank - 3].empty()) {
-    q.dims[rank - 3] =
-        ifDivides(q.dims[rank - 2], shapeOf(op.getQuery())[rank - 3], mesh);
+  // reshard is an all-to-all). Heads already split over tp split further.
+  if (rank >= 3 && !q.dims[rank - 2].empty()) {
+    Axes heads = q.dims[rank - 3];
+    int64_t perRank = shapeOf(op.getQuery())[rank - 3];
+    for (StringRef a : heads)
+      perRank /= mesh.size(a);
+    Axes more = ifDivides(q.dims[rank - 2], perRank, mesh);
+    if (!more.empty() && llvm::none_of(more, [&](StringRef a) {
+          return llvm::is_contained(heads, a);
+        })) {
+      heads.append(more.begin(), more.end());
+      q.dims[rank - 3] = heads;
+    }
   }
   for (int64_t d = rank - 2; d < rank; ++d)
     q.dims[d].clear();

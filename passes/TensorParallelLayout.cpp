@@ -96,6 +96,14 @@ struct TensorParallelLayoutPass
     }
     if (tp == 1)
       return markAllAnalysesPreserved();
+    if (sp > 1 && (mode != "1d" || sequence)) {
+      module.emitError("colossal-tensor-parallel-layout: sp=")
+          << static_cast<int64_t>(sp)
+          << " combines with mode=1d without sequence (Ulysses over sp, "
+             "Megatron's layout over tp); 2d, 2.5d, 3d and tp-sp split the "
+             "sequence's activations themselves";
+      return signalPassFailure();
+    }
     if (findMesh(module)) {
       module.emitError("the module already has a cg.mesh; "
                        "colossal-tensor-parallel-layout adds its own");
@@ -124,6 +132,12 @@ struct TensorParallelLayoutPass
     if (dp > 1) {
       names.push_back(b.getStringAttr("dp"));
       sizes.push_back(dp);
+    }
+    // Sequence (context) parallelism between them: its all-to-alls over
+    // heads run inside a tensor-parallel group's replicas.
+    if (sp > 1) {
+      names.push_back(b.getStringAttr("sp"));
+      sizes.push_back(sp);
     }
     names.push_back(b.getStringAttr("tp"));
     sizes.push_back(tp);
@@ -253,9 +267,9 @@ struct TensorParallelLayoutPass
       int64_t q = d >= 1 && tp % d == 0 ? root(tp / d, 2) : 0;
       if (q < 2 || (mode == "2.5d" && d < 2)) {
         module.emitError("colossal-tensor-parallel-layout: mode=")
-            << mode << " needs tp = "
-            << (mode == "2d" ? "q^2" : "depth x q^2") << " with q >= 2"
-            << (mode == "2.5d" ? " and depth >= 2" : "") << "; got tp=" << tp
+            << mode << " needs tp = " << (mode == "2d" ? "q^2" : "depth x q^2")
+            << " with q >= 2" << (mode == "2.5d" ? " and depth >= 2" : "")
+            << "; got tp=" << static_cast<int64_t>(tp)
             << (mode == "2.5d" ? " depth=" + std::to_string(depth) : "");
         return failure();
       }
@@ -274,7 +288,7 @@ struct TensorParallelLayoutPass
       if (q < 2) {
         module.emitError("colossal-tensor-parallel-layout: mode=3d needs tp = "
                          "q^3 with q >= 2; got tp=")
-            << tp;
+            << static_cast<int64_t>(tp);
         return failure();
       }
       for (const char *a : {"tpx", "tpy", "tpz"})

@@ -92,6 +92,33 @@ int64_t ParallelConfig::tpMeshSide() const {
   return 0;
 }
 
+std::string colossal::cost::notYetExecutable(const ParallelConfig &c) {
+  if (c.sp > 1 && c.sp_mode == SpMode::Ring)
+    return "ring attention (sp=" + std::to_string(c.sp) +
+           ",sp-mode=ring; sp-mode=ulysses executes)";
+  if (c.sp > 1 && c.tp > 1 && (c.tp_mode != TpMode::OneD || c.tp_sp))
+    return "sequence parallelism with " +
+           std::string(c.tp_sp ? "tp-sp=1" : "2D/2.5D/3D tensor parallelism") +
+           " (sp=" + std::to_string(c.sp) + ",tp=" + std::to_string(c.tp) +
+           "; sp with 1D tp executes)";
+  return "";
+}
+
+int64_t ParallelConfig::tpBatchSplit() const {
+  int64_t q = tpMeshSide();
+  switch (tp_mode) {
+  case TpMode::OneD:
+    return 1;
+  case TpMode::TwoD:
+    return q;
+  case TpMode::TwoPointFiveD:
+    return tp_depth * q;
+  case TpMode::ThreeD:
+    return q * q;
+  }
+  return 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Parsing
 //===----------------------------------------------------------------------===//

@@ -59,6 +59,10 @@ struct ParallelConfig {
   int64_t devices() const { return dp * tp * pp * sp; }
   /// Side of the TP mesh: q with tp = q (1D), q^2 (2D), d q^2 (2.5D), q^3 (3D).
   int64_t tpMeshSide() const;
+  /// How many ways a tensor-parallel group splits the batch of each
+  /// micro-batch: 1 (1D), q (2D: the rows), d q (2.5D), q^2 (3D). The
+  /// micro-batch must be a multiple of it.
+  int64_t tpBatchSplit() const;
 };
 
 /// Parses "dp=8,tp=8,tp-mode=1d,tp-sp=1,pp=4,sp=1,sp-mode=ring,
@@ -74,6 +78,10 @@ std::string toString(const ParallelConfig &cfg);
 /// of heads/hidden/sequence/layers/batch, schedule constraints.
 llvm::Error validateParallelConfig(const ParallelConfig &cfg, const Workload &w,
                                    const ClusterSpec &c);
+
+/// What of `cfg` the runtime cannot execute yet ("" when all of it runs):
+/// what colossal-opt refuses to compile and the executable search skips.
+std::string notYetExecutable(const ParallelConfig &cfg);
 
 llvm::StringRef tpModeName(TpMode m);
 llvm::StringRef scheduleName(Schedule s);

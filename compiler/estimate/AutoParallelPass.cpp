@@ -34,6 +34,7 @@ struct AutoParallelPass
     request.constraints = constrain;
     request.reportPath = report;
     request.reportText = reportText;
+    request.executable = executable;
     if (llvm::Error error = autoParallelModule(getOperation(), request)) {
       getOperation().emitError(llvm::toString(std::move(error)));
       signalPassFailure();

@@ -186,6 +186,7 @@ mlir::colossal::autoParallelModule(ModuleOp module,
   if (!constraints)
     return constraints.takeError();
   options.constraints = std::move(*constraints);
+  options.executableOnly = request.executable;
 
   WorkloadOptions wopts;
   wopts.globalBatch = job.batch;

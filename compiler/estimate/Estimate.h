@@ -47,6 +47,7 @@ struct AutoParallelRequest {
   std::string constraints;  ///< "tp<=8,pp=1,..."
   std::string reportPath;   ///< JSON report file ("" = none)
   bool reportText = false;  ///< also print the readable report to stderr
+  bool executable = false;  ///< only plans colossal-run executes today
 };
 
 /// Searches the fastest plan that fits, annotates `module` with it (a

@@ -430,6 +430,14 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       for (Value operand : op.getOperands())
         lastUser[operand] = &op;
 
+    // A host <-> device copy (offload).
+    auto addCopy = [&](Value from, Value to, bool toHost) {
+      pb::Copy &c = *rank.add_program()->mutable_copy();
+      c.set_source(bufferOf[from]);
+      c.set_destination(bufferOf[to]);
+      c.set_to_host(toHost);
+    };
+
     // Buffers whose last use was `op`, unless a result of it took the bytes.
     auto freeDead = [&](Operation &op, ArrayRef<int64_t> resultOffsets) {
       for (Value operand : op.getOperands()) {
@@ -449,10 +457,7 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         Operation *param = assign.getParam().getDefiningOp();
         if (param && param->hasAttr("cg.host")) {
           // Offloaded state: the new value goes back to the host pool.
-          pb::Copy &c = *rank.add_program()->mutable_copy();
-          c.set_source(bufferOf[assign.getValue()]);
-          c.set_destination(bufferOf[assign.getParam()]);
-          c.set_to_host(true);
+          addCopy(assign.getValue(), assign.getParam(), /*toHost=*/true);
           freeDead(op, {});
           continue;
         }
@@ -471,9 +476,6 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         freeDead(op, {});
         continue;
       }
-      if (isa<cgd::CopyToHostOp>(op))
-        return op.emitError("has no plan instruction: offloaded state is "
-                            "written back by assigning it (colossal-offload)");
       auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("cg.offsets");
       if (!offsets)
         return op.emitError("has no memory plan; run --colossal-plan-memory");
@@ -483,14 +485,20 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
           return failure();
       if (op.hasAttr("cg.host"))
         rank.mutable_buffers(rank.buffers_size() - 1)->set_host(true);
+      if (auto copy = dyn_cast<cgd::CopyToHostOp>(op)) {
+        // An offloaded activation: into its host buffer.
+        if (!op.hasAttr("cg.host"))
+          return op.emitError("copies to the host without a host buffer "
+                              "(colossal-offload marks it cg.host)");
+        addCopy(copy.getInput(), copy.getResult(), /*toHost=*/true);
+        freeDead(op, {});
+        continue;
+      }
       if (auto copy = dyn_cast<cgd::CopyToDeviceOp>(op)) {
         Operation *from = copy.getInput().getDefiningOp();
         if (!from || !from->hasAttr("cg.host"))
           return op.emitError("copies to the device what is not offloaded");
-        pb::Copy &c = *rank.add_program()->mutable_copy();
-        c.set_source(bufferOf[copy.getInput()]);
-        c.set_destination(bufferOf[copy.getResult()]);
-        c.set_to_host(false);
+        addCopy(copy.getInput(), copy.getResult(), /*toHost=*/false);
         continue;
       }
 

@@ -263,6 +263,8 @@ struct Searcher {
   bool consider(const ParallelConfig &cfg) {
     if (!satisfies(cfg, o.constraints))
       return false;
+    if (o.executableOnly && !cost::notYetExecutable(cfg).empty())
+      return false;
     auto e = cost::estimate(w, cfg, c);
     ++evaluated;
     if (!e) {
@@ -405,6 +407,10 @@ struct Searcher {
     for (int64_t mb : divisors(perReplica)) {
       if (mb > o.maxMicroBatch)
         break;
+      // 2D/2.5D/3D tensor parallelism splits each micro-batch's batch
+      // over the rows of its mesh (as Colossal-AI requires).
+      if (mb % cfg.tpBatchSplit() != 0)
+        continue;
       cfg.micro_batch = mb;
       int64_t m = perReplica / mb;
       if (pp == 1) {
@@ -514,10 +520,16 @@ colossal::search::searchPlan(const cost::Workload &w,
       r.alternatives.push_back(alt);
     }
   } else if (std::isinf(s.closestDeficit)) {
-    return searchError("no parallel configuration is valid for this model on " +
-                       std::to_string(c.numDevices()) +
-                       " devices under the constraints (check that the batch, "
-                       "heads, hidden size and layers divide)");
+    return searchError(
+        "no parallel configuration is valid for this model on " +
+        std::to_string(c.numDevices()) +
+        " devices under the constraints (check that the batch, heads, hidden "
+        "size and layers divide" +
+        (o.executableOnly ? "; only plans colossal-run executes were "
+                            "searched: not ring attention, not sequence "
+                            "parallelism with 2D/2.5D/3D tp or tp-sp"
+                          : "") +
+        ")");
   } else {
     r.closest = s.closest;
     const cost::Estimate &ce = r.closest.estimate;

@@ -49,6 +49,8 @@ struct SearchOptions {
   int64_t maxMicroBatch = 64;
   /// When nothing fits, look for the smallest cluster (more nodes) that fits.
   bool suggestDevices = true;
+  /// Only plans the runtime executes today (cost::notYetExecutable).
+  bool executableOnly = false;
 };
 
 struct Candidate {

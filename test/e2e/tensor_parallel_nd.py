@@ -13,7 +13,9 @@ is below the 1-rank arena and below 1D tensor parallelism's on as many
 ranks; every layer norm reduces its statistics instead of gathering the
 hidden dimension. A checkpoint written on the 2d mesh resumes on 1 rank,
 inference on the 3d mesh gives the 1-rank logits, and layouts that do not
-fit are refused with a message.
+fit are refused with a message. Ulysses sequence parallelism combines with
+1D tensor parallelism (sp=2 x tp=2, and with dp=2): attention runs on
+the heads split over tp and then over sp.
 
 Usage: test/e2e/tensor_parallel_nd.py --build BUILD
 """
@@ -110,6 +112,10 @@ def main():
             ("dp2-tp2d-zero3", "dp=2,tp=4,tp-mode=2d,zero=3", 8, 8, 1, False),
             ("pp2-tp2d", "pp=2,tp=4,tp-mode=2d", 8, 4, 2, False),
             ("tp2d-mpirun", "tp=4,tp-mode=2d", 4, 8, 1, True),
+            # Ulysses beside Megatron's 1D layout: heads split over tp,
+            # then over sp by the all-to-all.
+            ("sp2-tp2-ulysses", "sp=2,tp=2,sp-mode=ulysses", 4, 8, 1, False),
+            ("dp2-sp2-tp2-ulysses", "dp=2,sp=2,tp=2,sp-mode=ulysses", 8, 8, 1, False),
         ]
         for name, parallel, ranks, batch, micro, mpirun in cases:
             plan = os.path.join(tmp, name + ".cplan")
@@ -157,6 +163,22 @@ def main():
                   "over tpc in forward and backward (%d [4, 16, 1] all-reduces)" % len(stats))
         except RuntimeError as e:
             check(False, "tp2d program: %s" % str(e)[-1200:])
+
+        # sp x tp: q, k and v reach attention through one all-to-all over sp
+        # each, as [batch, heads / (tp sp), whole sequence, head size].
+        mlir = os.path.join(tmp, "sptp.mlir")
+        try:
+            compile_plan(gpt, mlir, "sp=2,tp=2,sp-mode=ulysses", ranks=4, emit="mlir")
+            text = open(mlir).read()
+            a2a = re.findall(r'cgd\.all_to_all %\d+ on @mesh \["sp"\] .*: '
+                             r'\(tensor<8x2x8x8xf32>\) -> tensor<8x1x16x8xf32>', text)
+            att = re.findall(r'cg\.attention .*: \(tensor<8x1x16x8xf32>', text)
+            check(len(a2a) >= 3 * 2 and len(att) == 2,
+                  "sp2 x tp2: each layer's q, k, v go from a sequence split to a head "
+                  "split by an all-to-all over sp (%d), attention on 1 of 4 heads with the "
+                  "whole sequence (%d layers)" % (len(a2a), len(att)))
+        except RuntimeError as e:
+            check(False, "sp x tp program: %s" % str(e)[-1200:])
 
         # Resume: a checkpoint of the 2d mesh (weights in the global layout)
         # continues on 1 rank as if never stopped.

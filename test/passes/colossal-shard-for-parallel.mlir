@@ -6,6 +6,7 @@
 // RUN: colossal-opt %s --colossal-shard-for-parallel="dp=2 sp=2" | FileCheck %s --check-prefix=SP
 // RUN: not colossal-opt %s --colossal-shard-for-parallel="sp=4" 2>&1 | FileCheck %s --check-prefix=SPSEQ
 // RUN: not colossal-opt %s --colossal-tensor-parallel-layout="dp=1 tp=2" --colossal-shard-for-parallel="tp=2 sp=2" 2>&1 | FileCheck %s --check-prefix=SPTP
+// RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=1 tp=2 sp=2" --colossal-shard-for-parallel="tp=2 sp=2" | FileCheck %s --check-prefix=SPTPOK
 // RUN: not colossal-opt %s --colossal-shard-for-parallel="dp=3" 2>&1 | FileCheck %s --check-prefix=BATCH
 // RUN: not colossal-opt %s --colossal-shard-for-parallel="dp=2 tp=2" 2>&1 | FileCheck %s --check-prefix=TP
 // RUN: not colossal-opt %s --colossal-shard-for-parallel="dp=1 zero=2" 2>&1 | FileCheck %s --check-prefix=ZERO
@@ -38,7 +39,11 @@
 // SP: cg.mesh @mesh = <["dp" = 2, "sp" = 2]>
 // SP: %{{.*}}: tensor<4x6xf32> {cg.name = "x", cg.sharding = #cg.sharding<@mesh, {{\[}}["dp"]]>}, %{{.*}}: tensor<f32>, %{{.*}}: tensor<4x2xi64> {cg.sharding = #cg.sharding<@mesh, {{\[}}["dp"], ["sp"]]>}
 // SPSEQ: has sequence 2, which does not split over sp=4; bind a sequence that is a multiple of 4
-// SPTP: sp=2 with tp=2 is not executed yet; use sequence parallelism with dp only
+// sp with tp: the layout pass makes the mesh with the sp axis between dp
+// and tp; without it, this pass says where the mesh must come from.
+// SPTP: tp=2 needs the mesh and weight splits of colossal-tensor-parallel-layout{dp=1 tp=2 sp=2}, run on the forward graph first
+// SPTPOK: cg.mesh @mesh = <["sp" = 2, "tp" = 2]>
+// SPTPOK: %{{.*}}: tensor<4x2xi64> {cg.sharding = #cg.sharding<@mesh, {{\[}}[], ["sp"]]>}
 // One device: nothing to lay out.
 // ONE-NOT: cg.mesh
 // BATCH: input 'x' has batch 4, which does not split over dp=3; compile with a global batch that is a multiple of 3

@@ -3,6 +3,8 @@
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=1" | FileCheck %s --check-prefix=ONE
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=4" | FileCheck %s --check-prefix=FOUR
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=2 tp=2 sequence=true" | FileCheck %s --check-prefix=SEQ
+// RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=2 tp=2 sp=2" | FileCheck %s --check-prefix=SP
+// RUN: not colossal-opt %s --colossal-tensor-parallel-layout="tp=2 sp=2 sequence=true" 2>&1 | FileCheck %s --check-prefix=SPSEQ
 
 // An embedding, an MLP block and an attention block, Megatron's way: the
 // embedding table splits its rows (vocab-parallel); the first MLP layer
@@ -35,6 +37,10 @@
 // SEQ-NEXT: %[[P:.*]] = cg.matmul %{{.*}}, %{{.*}} : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
 // SEQ-NEXT: %[[Q:.*]] = cg.shard %[[P]] to <@mesh, {{\[}}["dp"], ["tp"]]>
 // SEQ: return %{{.*}}, %[[Q]]
+// sp: an sp axis between dp and tp (Ulysses beside Megatron's layout).
+// SP: cg.mesh @mesh = <["dp" = 2, "sp" = 2, "tp" = 2]>
+// SP: cg.param "fc1" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
+// SPSEQ: sp=2 combines with mode=1d without sequence
 // ONE-NOT: cg.mesh
 // ONE-NOT: cg.sharding
 // FOUR: cg.param "wo" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]

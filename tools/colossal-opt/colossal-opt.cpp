@@ -219,7 +219,7 @@ static llvm::cl::opt<std::string> parallelOption(
     llvm::cl::desc("Manual plan: dp=..,tp=..,tp-mode=1d|2d|2.5d:D|3d,tp-sp=0|1,"
                    "pp=..,sp=..,micro-batch=..,schedule=1f1b|gpipe|"
                    "interleaved:V,recompute=none|selective|full,zero=0..3,"
-                   "offload=none|optimizer|params"),
+                   "offload=none|optimizer|params|activations"),
     llvm::cl::value_desc("key=value,..."), llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> dtypeOption(
     "dtype",
@@ -404,9 +404,10 @@ struct ExecutableParallel {
   std::string schedule = "1f1b";
   int64_t virtualStages = 1;
   std::string stageLayers;
-  bool offloadOptimizer = false; // offload=optimizer (or params)
-  bool offloadParams = false;    // offload=params: the weights too
-  int64_t sp = 1;                // Ulysses sequence parallelism
+  bool offloadOptimizer = false;   // offload=optimizer (or params)
+  bool offloadParams = false;      // offload=params: the weights too
+  bool offloadActivations = false; // offload=activations
+  int64_t sp = 1;                  // Ulysses sequence parallelism
 };
 static bool executableParallelFromFlags(ExecutableParallel &out,
                                         std::string &error) {
@@ -445,7 +446,8 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
                          : "at least 2";
     error = "--parallel=" + parallelOption + ": tp=" + std::to_string(cfg->tp) +
             " with tp-mode=" + tpModeName(cfg->tp_mode).str() + " must be " +
-            need.str() + " (the tensor-parallel mesh is q x q, d x q x q or "
+            need.str() +
+            " (the tensor-parallel mesh is q x q, d x q x q or "
             "q x q x q)";
     return false;
   }
@@ -455,24 +457,17 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
             "every activation); leave tp-sp out";
     return false;
   }
-  std::string unsupported;
-  if (cfg->sp > 1 && cfg->sp_mode == SpMode::Ring)
-    unsupported = "ring attention (sp=" + std::to_string(cfg->sp) +
-                  ",sp-mode=ring; sp-mode=ulysses executes)";
-  else if (cfg->sp > 1 && cfg->tp > 1)
-    unsupported = "sequence parallelism with tensor parallelism (sp=" +
-                  std::to_string(cfg->sp) + ",tp=" + std::to_string(cfg->tp) +
-                  ")";
-  else if (cfg->offload == Offload::Activations)
-    unsupported = "offload=activations";
+  std::string unsupported = ::colossal::cost::notYetExecutable(*cfg);
   if (!unsupported.empty()) {
     error = "--parallel=" + parallelOption + ": " + unsupported +
             " cannot be executed yet; compiled plans run data parallelism, "
             "ZeRO, 1D/2D/2.5D/3D tensor parallelism, pipelines, Ulysses "
-            "sequence parallelism and optimizer and parameter offload "
+            "sequence parallelism and offload of the optimizer state, the "
+            "weights and the activations "
             "(dp=N,zero=0..3,tp=M,tp-mode=1d|2d|2.5d:D|3d,tp-sp=0|1,pp=P,"
             "schedule=gpipe|1f1b|interleaved:V,sp=S,sp-mode=ulysses,"
-            "offload=optimizer|params). Use --estimate to see what the other "
+            "offload=optimizer|params|activations). Use --estimate to see "
+            "what the other "
             "layouts would cost";
     return false;
   }
@@ -504,7 +499,14 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
             "add pp=P (P >= 2)";
     return false;
   }
-  if (cfg->offload != Offload::None &&
+  if (cfg->offload == Offload::Activations && modeOption != "train") {
+    error = "--parallel=" + parallelOption +
+            ": offload=activations moves the activations a training step "
+            "keeps for its backward to host memory; use it with --mode=train "
+            "(inference keeps none)";
+    return false;
+  }
+  if ((cfg->offload == Offload::Optimizer || cfg->offload == Offload::Params) &&
       (modeOption != "train" || optimizerOption.empty())) {
     error = "--parallel=" + parallelOption +
             ": offload moves the optimizer state (and with params the "
@@ -512,7 +514,8 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
             "--optimizer=...";
     return false;
   }
-  if (cfg->offload == Offload::Params && cfg->zero != 3) {
+  // (On one replica the piece is the whole weight.)
+  if (cfg->offload == Offload::Params && cfg->zero != 3 && cfg->dp > 1) {
     error = "--parallel=" + parallelOption +
             ": offload=params keeps each rank's ZeRO-3 piece of the weights "
             "in host memory; add zero=3 (and dp >= 2)";
@@ -521,6 +524,7 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   out.offloadOptimizer =
       cfg->offload == Offload::Optimizer || cfg->offload == Offload::Params;
   out.offloadParams = cfg->offload == Offload::Params;
+  out.offloadActivations = cfg->offload == Offload::Activations;
   out.sp = cfg->sp;
   out.pp = cfg->pp;
   out.schedule = scheduleName(cfg->schedule).str();
@@ -572,6 +576,7 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     layout.sequence = compile->sequence;
     layout.mode = compile->tpMode;
     layout.depth = compile->tpDepth;
+    layout.sp = compile->sp;
     pm.addPass(mlir::colossal::createTensorParallelLayoutPass(layout));
   }
   if (trainStep) {
@@ -608,6 +613,9 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     mark.layers = compile->recomputeLayers;
     pm.addPass(mlir::colossal::createMarkRecomputePass(mark));
   }
+  // Offloaded activations leave and return layer by layer.
+  if (trainStep && compile && compile->offloadActivations)
+    pm.addPass(mlir::colossal::createMarkLayersPass());
   if (trainStep) {
     mlir::colossal::AddLossPassOptions loss;
     loss.loss = lossOption;
@@ -677,6 +685,12 @@ static LogicalResult runPipelinePasses(ModuleOp module,
       if (par.pp == 1)
         pm.addPass(
             mlir::colossal::createBucketCollectivesPass(bucketOptions(par)));
+    }
+    // On each rank's program, before it is split into stages.
+    if (par.offloadActivations) {
+      mlir::colossal::OffloadPassOptions offload;
+      offload.what = "activations";
+      pm.addPass(mlir::colossal::createOffloadPass(offload));
     }
     if (par.pp > 1) {
       mlir::colossal::PipelinePassOptions pipeline;
@@ -796,7 +810,17 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
   if (cfg->tp > 1)
     parallel +=
         ",tp=" + std::to_string(cfg->tp) + (cfg->tp_sp ? ",tp-sp=1" : "");
-  if (cfg->zero)
+  if (cfg->tp > 1 && cfg->tp_mode != ::colossal::cost::TpMode::OneD) {
+    parallel += ",tp-mode=" + ::colossal::cost::tpModeName(cfg->tp_mode).str();
+    if (cfg->tp_mode == ::colossal::cost::TpMode::TwoPointFiveD)
+      parallel += ":" + std::to_string(cfg->tp_depth);
+  }
+  if (cfg->sp > 1)
+    parallel += ",sp=" + std::to_string(cfg->sp) + ",sp-mode=" +
+                (cfg->sp_mode == ::colossal::cost::SpMode::Ulysses ? "ulysses"
+                                                                   : "ring");
+  // (ZeRO over one replica shards nothing: the search may keep the mark.)
+  if (cfg->zero && cfg->dp > 1)
     parallel += ",zero=" + std::to_string(cfg->zero);
   if (cfg->pp > 1) {
     // The pipeline runs `accumulate` micro-batches per step.
@@ -816,6 +840,8 @@ static int compileSearchedPlan(ModuleOp searched, StringRef path,
     parallel += ",offload=optimizer";
   if (cfg->offload == ::colossal::cost::Offload::Params)
     parallel += ",offload=params";
+  if (cfg->offload == ::colossal::cost::Offload::Activations)
+    parallel += ",offload=activations";
   if (cfg->recompute != ::colossal::cost::Recompute::None) {
     parallel +=
         ",recompute=" + ::colossal::cost::recomputeName(cfg->recompute).str();
@@ -1087,10 +1113,7 @@ static int runDriven(Driven what, StringRef path,
     request.memoryBudget = memoryBudgetOption;
     request.constraints = constrainOption;
     // A plan to execute is searched among the layouts the runtime runs.
-    if (searchThenCompile)
-      request.constraints +=
-          std::string(request.constraints.empty() ? "" : ",") +
-          "tp-mode=1d,sp=1,offload=none|optimizer|params";
+    request.executable = searchThenCompile;
     if (request.job.mode != "train") {
       llvm::errs() << "colossal-opt: error: --auto-parallel plans training "
                       "steps; use --mode=train\n";
@@ -1106,6 +1129,7 @@ static int runDriven(Driven what, StringRef path,
     options.constrain = request.constraints;
     options.report = reportOption;
     options.reportText = reportTextOption;
+    options.executable = request.executable;
     if (failed(runPlannerPass(*module,
                               mlir::colossal::createAutoParallelPass(options))))
       return 1;

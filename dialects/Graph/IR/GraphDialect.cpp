@@ -98,6 +98,12 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
   // Pipelines: the model chunk on a stage (colossal-mark-stages), the
   // backward and update ops (colossal-autodiff, colossal-optimizer), and a
   // stage's program and its arena (colossal-pipeline, colossal-plan-memory).
+  // The repeated layer an op belongs to (colossal-mark-layers).
+  if (name == "cg.layer") {
+    if (!isa<IntegerAttr>(attr.getValue()))
+      return op->emitError() << "'cg.layer' must be an integer";
+    return success();
+  }
   if (name == "cg.virtual" || name == "cg.pipeline_stage" ||
       name == "cg.arena_bytes" || name == "cg.host_pool_bytes") {
     if (!isa<IntegerAttr>(attr.getValue()))
@@ -105,8 +111,12 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   if (name == "cg.host") {
-    if (!isa<ParamOp>(op) || !isa<UnitAttr>(attr.getValue()))
-      return op->emitError() << "'cg.host' is a unit attribute of a cg.param";
+    // An offloaded parameter, or the host copy of an offloaded activation.
+    if (!(isa<ParamOp>(op) ||
+          op->getName().getStringRef() == "cgd.copy_to_host") ||
+        !isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'cg.host' is a unit attribute of a cg.param "
+                                "or a cgd.copy_to_host";
     return success();
   }
   if (name == "cg.backward" || name == "cg.update") {
@@ -119,12 +129,12 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
   // readers (the backward) re-lay its input again (cg.regather).
   if (name == "cg.weight" || name == "cg.weight_transposed" ||
       name == "cg.regather") {
-    if (!isa<ShardOp>(op) || (name == "cg.weight"
-                                  ? !isa<StringAttr>(attr.getValue())
-                                  : !isa<UnitAttr>(attr.getValue())))
-      return op->emitError() << "'" << name << "' belongs on a cg.shard ("
-                             << (name == "cg.weight" ? "a string" : "a unit")
-                             << ")";
+    if (!isa<ShardOp>(op) ||
+        (name == "cg.weight" ? !isa<StringAttr>(attr.getValue())
+                             : !isa<UnitAttr>(attr.getValue())))
+      return op->emitError()
+             << "'" << name << "' belongs on a cg.shard ("
+             << (name == "cg.weight" ? "a string" : "a unit") << ")";
     return success();
   }
   if (name == "cg.pipeline") {
