@@ -124,6 +124,7 @@ def measured_spec(ctx):
     # The CPU runtime runs collectives in its one instruction stream:
     # nothing overlaps with compute.
     spec["efficiency"]["comm_compute_slowdown"] = 1.0
+    spec["efficiency"]["copy_compute_slowdown"] = 1.0
     spec["intra_node"]["bandwidth"] = link
     spec["intra_node"]["latency"] = alpha
     path = os.path.join(ctx["tmp"], "cpu-measured.json")

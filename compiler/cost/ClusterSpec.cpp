@@ -285,7 +285,8 @@ llvm::Expected<ClusterSpec> colossal::cost::parseClusterSpec(StringRef jsonText,
                  {"gemm_peak_fraction", "gemm_half_saturation_dim",
                   "memory_bandwidth_fraction", "intra_node_link_fraction",
                   "inter_node_link_fraction", "pcie_fraction",
-                  "kernel_launch_overhead_s", "comm_compute_slowdown"});
+                  "kernel_launch_overhead_s", "comm_compute_slowdown",
+                  "copy_compute_slowdown"});
     EfficiencySpec &ef = spec.efficiency;
     ef.gemm_peak_fraction =
         r.number(*e, p, "gemm_peak_fraction", "", Bound::Fraction);
@@ -305,6 +306,11 @@ llvm::Expected<ClusterSpec> colossal::cost::parseClusterSpec(StringRef jsonText,
     if (ef.comm_compute_slowdown > 1)
       r.fail("field 'efficiency.comm_compute_slowdown' must be at most 1 "
              "(compute twice as slow while a collective runs)");
+    ef.copy_compute_slowdown = r.optionalNumber(*e, p, "copy_compute_slowdown",
+                                                "", Bound::NonNegative, 0);
+    if (ef.copy_compute_slowdown > 1)
+      r.fail("field 'efficiency.copy_compute_slowdown' must be at most 1 "
+             "(1: a copy does not overlap compute at all)");
   }
   if (!r.failed() && spec.gpus_per_node % spec.host.gpus_per_pcie_switch != 0)
     r.fail("field 'host.gpus_per_pcie_switch' (" +
@@ -485,7 +491,8 @@ json::Value colossal::cost::toJSON(const ClusterSpec &s) {
                     {"inter_node_link_fraction", e.inter_node_link_fraction},
                     {"pcie_fraction", e.pcie_fraction},
                     {"kernel_launch_overhead_s", e.kernel_launch_overhead_s},
-                    {"comm_compute_slowdown", e.comm_compute_slowdown}}},
+                    {"comm_compute_slowdown", e.comm_compute_slowdown},
+                    {"copy_compute_slowdown", e.copy_compute_slowdown}}},
   };
   if (!s.description.empty())
     root["description"] = s.description;

@@ -88,6 +88,10 @@ struct EfficiencySpec {
   /// charged on the overlapped part of every overlapped collective.
   /// Optional in the JSON (0: overlap is free).
   double comm_compute_slowdown = 0;
+  /// The same for host <-> device copies (offload) beside compute: 0 where
+  /// copy engines move the bytes while the device computes, 1 where the
+  /// copies run in the compute stream (the CPU runtime). Optional (0).
+  double copy_compute_slowdown = 0;
 };
 
 struct ClusterSpec {

@@ -395,6 +395,11 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
   auto overlapped = [&](double comm, double compute) {
     return std::max(0.0, comm - compute) + slowdown * std::min(comm, compute);
   };
+  // An offload copy behind compute: the same, with the copies' slowdown.
+  auto hidden = [&](double copy, double compute) {
+    return std::max(0.0, copy - compute) +
+           c.efficiency.copy_compute_slowdown * std::min(copy, compute);
+  };
   // Bytes a device sends to other nodes per micro-batch in the ZeRO-3
   // gathers and reduce-scatters; with NICs behind the PCIe switches they
   // cross the device's PCIe link, which offload copies use too.
@@ -482,7 +487,7 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
         double bytes = s.actStored * (1 - resident);
         double transfer =
             std::max(2 * bytes / pcie, (2 * bytes + interNodePerMb(s)) / link);
-        offload = md * std::max(0.0, transfer - s.total());
+        offload = md * hidden(transfer, s.total());
         copied = md * 2 * bytes;
         copyTime = md * transfer;
       }
@@ -491,15 +496,14 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
       double h2d = shard * w.param_bytes / pcie;
       copied = shard * (w.grad_bytes + w.param_bytes);
       copyTime = d2h + h2d;
-      offload = std::max(0.0, d2h - window) +
-                shard * stepBytesPerParam / hostBw + h2d;
+      offload = hidden(d2h, window) + shard * stepBytesPerParam / hostBw + h2d;
       if (cfg.offload == Offload::Params) {
         // Each pass over the stage fetches this rank's weight shard.
         double passes = cfg.recompute == Recompute::Full ? 3 : 2;
         double bytes = passes * shard * w.param_bytes;
         double fetch =
             std::max(bytes / pcie, (bytes + interNodePerMb(s)) / link);
-        offload += md * std::max(0.0, fetch - s.total());
+        offload += md * hidden(fetch, s.total());
         copied += md * bytes;
         copyTime += md * fetch;
       }
