@@ -1,13 +1,18 @@
-//===- Offload.cpp - Optimizer state in the host pool ---------------------===//
+//===- Offload.cpp - State, weights or activations in the host pool -------===//
 //
-// Steps, per program (one per pipeline stage): (1) the optimizer state
-// tensors (parameters with cg.role = "optimizer" of more than one element:
-// Adam's moments, momentum, accumulated gradients) are marked `cg.host`,
-// so the memory plan puts them in the rank's host pool instead of its
-// device arena; (2) each is copied to the device right before its first
-// reader (the update of its weight), and its readers read the copy; (3) its
-// assignment writes the new value back to the host pool (the plan's copy to
-// host). The device then holds one weight's state at a time.
+// Optimizer state (what=optimizer), per program (one per pipeline stage):
+// (1) the optimizer state tensors (parameters with cg.role = "optimizer" of
+// more than one element: Adam's moments, momentum, accumulated gradients)
+// are marked `cg.host`, so the memory plan puts them in the rank's host pool
+// instead of its device arena; (2) each is copied to the device right
+// before its first reader (the update of its weight), and its readers read
+// the copy; (3) its assignment writes the new value back to the host pool
+// (the plan's copy to host). The device then holds one weight's state at a
+// time. what=params also copies each weight to the device before each
+// reader. what=activations (on the rank's program before the pipeline
+// split): each forward value the backward of a marked layer reads goes to
+// the host after it is made and comes back a layer ahead of its first
+// backward reader.
 //
 //===----------------------------------------------------------------------===//
 

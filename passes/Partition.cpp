@@ -132,33 +132,39 @@ struct Partitioner {
     // (2a) One dimension's split moving to another (a sequence split
     // becoming a head split: Ulysses), as its minor axes: one all-to-all.
     {
+      // `x` is a proper prefix of `y`.
+      auto prefixOf = [](const Axes &x, const Axes &y) {
+        return y.size() > x.size() &&
+               llvm::equal(x, ArrayRef<std::string>(y).take_front(x.size()));
+      };
       int64_t from = -1, onto = -1, others = 0;
       for (int64_t d = 0; d < s.rank(); ++d) {
         if (s.dims[d] == to.dims[d])
           continue;
         ++others;
-        if (!s.dims[d].empty() && to.dims[d].empty())
+        if (prefixOf(to.dims[d], s.dims[d]))
           from = d;
-        else if (to.dims[d].size() > s.dims[d].size() &&
-                 llvm::equal(s.dims[d], ArrayRef<std::string>(to.dims[d])
-                                            .take_front(s.dims[d].size())))
+        else if (prefixOf(s.dims[d], to.dims[d]))
           onto = d;
       }
-      auto movesAll = [&] {
-        return llvm::equal(s.dims[from], ArrayRef<std::string>(to.dims[onto])
-                                             .drop_front(s.dims[onto].size()));
-      };
-      if (others == 2 && from >= 0 && onto >= 0 && movesAll() &&
-          shapeOfX()[onto] % product(s.dims[from]) == 0) {
+      Axes moved;
+      if (from >= 0 && onto >= 0) {
+        moved.assign(s.dims[from].begin() + to.dims[from].size(),
+                     s.dims[from].end());
+        if (!llvm::equal(moved, ArrayRef<std::string>(to.dims[onto])
+                                    .drop_front(s.dims[onto].size())))
+          moved.clear();
+      }
+      if (others == 2 && !moved.empty() &&
+          shapeOfX()[onto] % product(moved) == 0) {
         SmallVector<int64_t> shape = shapeOfX();
-        shape[from] *= product(s.dims[from]);
-        shape[onto] /= product(s.dims[from]);
-        x = b.create<cgd::AllToAllOp>(loc, withShape(x.getType(), shape), x,
-                                      meshRef, axesAttr(s.dims[from]),
-                                      b.getI64IntegerAttr(onto),
-                                      b.getI64IntegerAttr(from));
+        shape[from] *= product(moved);
+        shape[onto] /= product(moved);
+        x = b.create<cgd::AllToAllOp>(
+            loc, withShape(x.getType(), shape), x, meshRef, axesAttr(moved),
+            b.getI64IntegerAttr(onto), b.getI64IntegerAttr(from));
         s.dims[onto] = to.dims[onto];
-        s.dims[from].clear();
+        s.dims[from] = to.dims[from];
       }
     }
     // (2) Dimensions split differently: gather the old split's axes past

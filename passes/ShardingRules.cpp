@@ -375,6 +375,21 @@ OpShardings matmul(MatMulOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
     k = kl;
   else if (kl.empty() && !kr.empty() && free(kr))
     k = kr;
+  else if (kl.size() > kr.size() && !kr.empty() && free(kl) &&
+           llvm::equal(kr, ArrayRef<std::string>(kl).take_front(kr.size())) &&
+           m.empty()) {
+    // The lhs's contraction is split further than the weight's rows (the
+    // head split of Ulysses beside tp, [tp, sp], into a row-parallel
+    // projection): the extra axes move onto the lhs's rows (the sequence:
+    // one all-to-all back, as Ulysses does) and the rest contracts.
+    Axes extra(kl.begin() + kr.size(), kl.end());
+    if (ifDivides(extra, ls[a - 2], mesh) == extra) {
+      k = kr;
+      m = extra;
+      for (const std::string &x : extra)
+        used.insert(x);
+    }
+  }
   k = ifDivides(k, ls[a - 1], mesh);
   for (const std::string &x : k)
     used.insert(x);
