@@ -132,19 +132,15 @@ struct Partitioner {
     // (2a) One dimension's split moving to another (a sequence split
     // becoming a head split: Ulysses), as its minor axes: one all-to-all.
     {
-      // `x` is a proper prefix of `y`.
-      auto prefixOf = [](const Axes &x, const Axes &y) {
-        return y.size() > x.size() &&
-               llvm::equal(x, ArrayRef<std::string>(y).take_front(x.size()));
-      };
+      // (The dimensions differ: refining is splitting strictly further.)
       int64_t from = -1, onto = -1, others = 0;
       for (int64_t d = 0; d < s.rank(); ++d) {
         if (s.dims[d] == to.dims[d])
           continue;
         ++others;
-        if (prefixOf(to.dims[d], s.dims[d]))
+        if (s.dimRefines(d, to))
           from = d;
-        else if (prefixOf(s.dims[d], to.dims[d]))
+        else if (to.dimRefines(d, s))
           onto = d;
       }
       Axes moved;

@@ -20,7 +20,6 @@ the heads split over tp and then over sp.
 Usage: test/e2e/tensor_parallel_nd.py --build BUILD
 """
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -32,6 +31,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from checks import Checks  # noqa: E402
+import runs  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 STEPS = 20
@@ -61,29 +61,10 @@ def main():
             raise RuntimeError(" ".join(cmd) + "\n" + p.stderr)
 
     def train(plan, data, tmp, tag, ranks=1, mpirun=False, steps=STEPS, extra=()):
-        metrics = os.path.join(tmp, tag + ".jsonl")
-        if os.path.exists(metrics):
-            os.remove(metrics)
-        cmd = [run, plan, "--train", "--steps=%d" % steps, "--data=" + data,
-               "--log-every=1", "--metrics=" + metrics, "--threads=1"] + list(extra)
-        if mpirun:
-            cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np",
-                   str(ranks)] + cmd
-        elif ranks > 1:
-            cmd += ["--ranks", str(ranks)]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        out = p.stdout + p.stderr
-        if p.returncode != 0:
-            raise RuntimeError(" ".join(cmd) + "\n" + out)
-        with open(metrics) as f:
-            losses = [json.loads(l)["loss"] for l in f if l.strip()]
-        peaks = re.findall(r"peak device bytes: (\d+) .*arena: (\d+)", out)
-        return losses, [(int(a), int(b)) for a, b in peaks], out
+        return runs.train(run, plan, data, os.path.join(tmp, tag + ".jsonl"), steps,
+                          ranks, mpirun, extra)
 
-    def rel(a, b):
-        if len(a) != len(b) or not a:
-            return float("inf")
-        return max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a, b))
+    rel = runs.rel
 
     with tempfile.TemporaryDirectory() as tmp:
         gpt = os.path.join(tmp, "gpt.onnx")
