@@ -31,6 +31,21 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
 
 
+def workspace(build, prefix):
+    """A temporary directory with the benchmarks' GPT (LAYERS x HIDDEN, ...)
+    and random tokens: the context the helpers below take."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    ctx = {"opt": os.path.join(build, "bin", "colossal-opt"),
+           "run": os.path.join(build, "bin", "colossal-run"), "tmp": tmp}
+    ctx["model"] = os.path.join(tmp, "gpt.onnx")
+    sh([sys.executable, os.path.join(ROOT, "scripts", "models", "gpt2.py"),
+        "--layers", str(LAYERS), "--hidden", str(HIDDEN), "--heads", str(HEADS),
+        "--vocab", str(VOCAB), "--seq", str(SEQ), "-o", ctx["model"]])
+    ctx["tokens"] = os.path.join(tmp, "tokens.bin")
+    np.random.default_rng(0).integers(0, VOCAB, 1 << 16, dtype=np.uint16).tofile(ctx["tokens"])
+    return ctx
+
+
 GEMM_PROBE = """
 import time, numpy as np
 best = 0.0
@@ -181,15 +196,7 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="colossal-bench-dist-")
-    ctx = {"opt": os.path.join(args.build, "bin", "colossal-opt"),
-           "run": os.path.join(args.build, "bin", "colossal-run"), "tmp": tmp}
-    ctx["model"] = os.path.join(tmp, "gpt.onnx")
-    sh([sys.executable, os.path.join(ROOT, "scripts", "models", "gpt2.py"),
-        "--layers", str(LAYERS), "--hidden", str(HIDDEN), "--heads", str(HEADS),
-        "--vocab", str(VOCAB), "--seq", str(SEQ), "-o", ctx["model"]])
-    ctx["tokens"] = os.path.join(tmp, "tokens.bin")
-    np.random.default_rng(0).integers(0, VOCAB, 1 << 16, dtype=np.uint16).tofile(ctx["tokens"])
+    ctx = workspace(args.build, "colossal-bench-dist-")
     print(f"model: GPT {LAYERS} layers, hidden {HIDDEN}, seq {SEQ}, batch {BATCH}, "
           f"AdamW; {args.steps} steps x {args.reps} interleaved repetitions, "
           f"1 thread per rank; machine: {os.cpu_count()} cores")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Honesty of the cost model: for 11 plans of one small GPT on 2 ranks (1
+"""Honesty of the cost model: for 12 plans of one small GPT on 2 ranks (1
 thread each) -- dp, ZeRO-3, tp, pipelines with each schedule, recomputation,
-optimizer and activation offload, Ulysses sequence parallelism -- the measured training step time next to the one the
+optimizer and activation offload, Ulysses and ring sequence parallelism -- the measured training step time next to the one the
 cost model predicts for the same plan on a cpu cluster spec measured on this
 machine (bench_dist_step.py's probes: SGEMM rate of one thread, memory
 bandwidth, Gloo all-reduce latency and bandwidth), the ratio per plan, and
@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
@@ -26,7 +25,8 @@ sys.path.insert(0, HERE)
 import bench_dist_step as dist  # noqa: E402
 
 ROOT = os.path.join(HERE, "..")
-LAYERS, HIDDEN, HEADS, VOCAB, SEQ, BATCH = 4, 128, 4, 256, 64, 8
+LAYERS, HIDDEN, HEADS, VOCAB, SEQ, BATCH = (dist.LAYERS, dist.HIDDEN, dist.HEADS,
+                                            dist.VOCAB, dist.SEQ, dist.BATCH)
 MICRO = 4  # micro-batches of the pipelines
 # (label, --parallel, micro-batches)
 PLANS = [
@@ -40,6 +40,7 @@ PLANS = [
     ("dp=2 offload", "dp=2,offload=optimizer", 1),
     ("pp=2 1f1b recompute", "pp=2,schedule=1f1b,recompute=full", MICRO),
     ("sp=2 ulysses", "sp=2,sp-mode=ulysses", 1),
+    ("sp=2 ring", "sp=2,sp-mode=ring", 1),
     ("dp=2 offload acts", "dp=2,offload=activations", 1),
 ]
 
@@ -83,15 +84,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="colossal-bench-honesty-")
-    ctx = {"opt": os.path.join(args.build, "bin", "colossal-opt"),
-           "run": os.path.join(args.build, "bin", "colossal-run"), "tmp": tmp}
-    ctx["model"] = os.path.join(tmp, "gpt.onnx")
-    dist.sh([sys.executable, os.path.join(ROOT, "scripts", "models", "gpt2.py"),
-             "--layers", str(LAYERS), "--hidden", str(HIDDEN), "--heads", str(HEADS),
-             "--vocab", str(VOCAB), "--seq", str(SEQ), "-o", ctx["model"]])
-    ctx["tokens"] = os.path.join(tmp, "tokens.bin")
-    np.random.default_rng(0).integers(0, VOCAB, 1 << 16, dtype=np.uint16).tofile(ctx["tokens"])
+    ctx = dist.workspace(args.build, "colossal-bench-honesty-")
     print(f"model: GPT {LAYERS} layers, hidden {HIDDEN}, seq {SEQ}, global batch "
           f"{BATCH}, AdamW; pipelines: {MICRO} micro-batches; {args.steps} steps x "
           f"{args.reps} interleaved repetitions, 2 ranks, 1 thread each; machine: "

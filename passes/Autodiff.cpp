@@ -403,6 +403,22 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
             // then dV = P^T g, dS = P * (g v^T - rowsum(g v^T * P)),
             // dQ = scale dS k, dK = scale dS^T q.
             Value q = at.getQuery(), k = at.getKey(), v = at.getValue();
+            bool floatMask =
+                at.getMask() &&
+                isa<FloatType>(typeOf(at.getMask()).getElementType());
+            if (fusedAttention) {
+              auto fused = b.create<AttentionBackwardOp>(
+                  loc, TypeRange{q.getType(), k.getType(), v.getType()}, q, k,
+                  v, at.getResult(), g, at.getMask(), at.getScaleAttr(),
+                  at.getCausalAttr());
+              d[0] = fused.getQueryGrad();
+              d[1] = fused.getKeyGrad();
+              d[2] = fused.getValueGrad();
+              // A float mask's gradient is built below as before; the
+              // canonicalizer drops it unless a parameter needs it.
+              if (!floatMask)
+                return success();
+            }
             double scale = at.getScale().convertToDouble();
             Value sc = scalar(scale, f);
             Value s = binary<MulOp>(matmul(q, transposeLast2(k)), sc);
@@ -429,7 +445,8 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
             int64_t axis = st.getRank() - 1;
             Value pr =
                 b.create<SoftmaxOp>(loc, st, s, b.getI64IntegerAttr(axis));
-            d[2] = unbroadcast(matmul(transposeLast2(pr), g), typeOf(v));
+            if (!fusedAttention)
+              d[2] = unbroadcast(matmul(transposeLast2(pr), g), typeOf(v));
             Value dp = matmul(g, transposeLast2(v));
             Value rowsum =
                 expandBack(b.create<ReduceSumOp>(loc, reducedType(st, axis),
@@ -438,12 +455,13 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
                                                  UnitAttr()),
                            st, {axis});
             Value ds = binary<MulOp>(pr, binary<SubOp>(dp, rowsum));
-            d[0] = unbroadcast(binary<MulOp>(matmul(ds, k), sc), typeOf(q));
-            d[1] = unbroadcast(binary<MulOp>(matmul(transposeLast2(ds), q), sc),
-                               typeOf(k));
-            if (Value mask = at.getMask())
-              if (isa<FloatType>(typeOf(mask).getElementType()))
-                d[3] = unbroadcast(ds, typeOf(mask));
+            if (!fusedAttention) {
+              d[0] = unbroadcast(binary<MulOp>(matmul(ds, k), sc), typeOf(q));
+              d[1] = unbroadcast(
+                  binary<MulOp>(matmul(transposeLast2(ds), q), sc), typeOf(k));
+            }
+            if (floatMask)
+              d[3] = unbroadcast(ds, typeOf(at.getMask()));
             return success();
           })
           .Case([&](MatMulOp m) {
@@ -604,6 +622,10 @@ struct AutodiffPass : mlir::colossal::impl::AutodiffPassBase<AutodiffPass> {
 
     OpBuilder b(ret);
     Differentiator diff(b, func.getLoc());
+    if (attention != "decomposed" && attention != "fused")
+      return func.emitError("attention=")
+             << attention << " is not known; use decomposed or fused";
+    diff.fusedAttention = attention == "fused";
     DenseMap<Value, Value> grad;
     FailureOr<Value> seedValue = seed(b, func.getLoc(), lossType, diff);
     if (failed(seedValue))

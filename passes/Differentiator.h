@@ -240,6 +240,9 @@ public:
 
   OpBuilder &b;
   Location loc;
+  /// Attention's q/k/v gradients as one cg.attention_backward (flash
+  /// attention's form) instead of recomputed probabilities and matmuls.
+  bool fusedAttention = false;
 };
 
 } // namespace mlir::colossal::autodiff

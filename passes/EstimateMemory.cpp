@@ -137,7 +137,8 @@ struct EstimateMemoryPass
         continue;
       if (!def)
         inputs += aligned(b);
-      else if (isa<cgd::CGDDialect>(def->getDialect()))
+      else if (isa<cgd::CGDDialect>(def->getDialect()) &&
+               !isa<cgd::RingAttentionOp, cgd::RingAttentionBackwardOp>(def))
         collectives += aligned(b);
       else
         (b.start <= loss ? forward : backward) += aligned(b);

@@ -54,6 +54,18 @@ double mlir::colossal::forwardFlops(Operation *op) {
         // without block skipping still do all of it.
         return 2.0 * rows * skv * (q.getDimSize(r - 1) + v.getDimSize(r - 1));
       })
+      .Case([](AttentionBackwardOp a) {
+        auto q = cast<ShapedType>(a.getQuery().getType());
+        auto k = cast<ShapedType>(a.getKey().getType());
+        auto v = cast<ShapedType>(a.getValue().getType());
+        int64_t r = q.getRank();
+        double rows = elements(a.getQuery()) / q.getDimSize(r - 1);
+        double skv = k.getDimSize(r - 2);
+        // Q K^T twice (the row statistics, then each block), dP = g V^T,
+        // dV = P^T g, dQ = dS K and dK = dS^T Q.
+        return 2.0 * rows * skv *
+               (3 * q.getDimSize(r - 1) + 2 * v.getDimSize(r - 1));
+      })
       .Default([](Operation *) { return 0.0; });
 }
 

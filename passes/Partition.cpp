@@ -5,7 +5,8 @@
 // wants (pending sums, then gathers, then local slices: general on meshes of
 // several axes), (3) give results their per-device types and fix the few
 // ops whose meaning depends on the whole shape (a mean over a split
-// dimension, slice bounds), (4) drop the consumed annotations.
+// dimension, slice bounds, attention over a split sequence: the ring),
+// (4) drop the consumed annotations.
 //
 //===----------------------------------------------------------------------===//
 
@@ -59,15 +60,6 @@ struct Partitioner {
     return withShape(global, *shape);
   }
 
-  /// Whether `v` is a parameter or a view of one: its reshards are redone
-  /// at each use so a gathered weight does not outlive the op reading it.
-  static bool isParamView(Value v) {
-    Operation *def = v.getDefiningOp();
-    while (def && isa<TransposeOp, ReshapeOp>(def))
-      def = def->getOperand(0).getDefiningOp();
-    return def && isa<ParamOp>(def);
-  }
-
   /// `v` (per-device, laid out as `from`) re-laid as `to`, built at `b`.
   FailureOr<Value> reshard(OpBuilder &b, Location loc, Value v,
                            const Spec &from, const Spec &to,
@@ -75,7 +67,9 @@ struct Partitioner {
     if (from == to)
       return v;
     std::pair<void *, std::string> key{v.getAsOpaquePointer(), to.str()};
-    bool cacheable = shared && !isParamView(v);
+    // A parameter's reshards are redone at each use, so a gathered weight
+    // does not outlive the op reading it.
+    bool cacheable = shared && !isParameterView(v);
     if (cacheable)
       if (auto it = cache.find(key); it != cache.end())
         return it->second;
@@ -487,9 +481,66 @@ struct Partitioner {
     return success();
   }
 
+  /// Attention (or its fused backward) over a sequence split across
+  /// devices (sp-mode=ring): the ring of cgd.ring_attention, whose
+  /// backward takes the forward's log-sum-exp.
+  LogicalResult ringAttention(Operation *op, const Spec &spec) {
+    int64_t rank = spec.rank();
+    const Axes &over = spec.dims[rank - 2];
+    if (over.empty())
+      return success();
+    Value q = op->getOperand(0), k = op->getOperand(1), v = op->getOperand(2);
+    auto qt = cast<RankedTensorType>(q.getType());
+    auto kt = cast<RankedTensorType>(k.getType()),
+         vt = cast<RankedTensorType>(v.getType());
+    if (!qt.getElementType().isF32())
+      return op->emitError("ring attention runs in f32, but this attention "
+                           "is ")
+             << qt.getElementType()
+             << "; compile with --precision=fp32, or use sp-mode=ulysses";
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    Type f32 = b.getF32Type();
+    auto lseType = RankedTensorType::get(qt.getShape().drop_back(), f32);
+    auto wsType = [&](int64_t n) { return RankedTensorType::get({n}, f32); };
+    if (auto fwd = dyn_cast<AttentionOp>(op)) {
+      auto ring = b.create<cgd::RingAttentionOp>(
+          loc,
+          TypeRange{
+              fwd.getType(), lseType,
+              wsType(cgd::RingAttentionOp::workspaceElements(qt, kt, vt))},
+          q, k, v, fwd.getMask(), meshRef, axesAttr(over), fwd.getScaleAttr(),
+          fwd.getCausalAttr());
+      fwd.getResult().replaceAllUsesWith(ring.getResult());
+      specOf[ring.getResult()] = spec;
+      op->erase();
+      return success();
+    }
+    auto bwd = cast<AttentionBackwardOp>(op);
+    auto forward = bwd.getOut().getDefiningOp<cgd::RingAttentionOp>();
+    if (!forward)
+      return op->emitError("the backward of a ring attention needs the "
+                           "forward's cgd.ring_attention result as `out`");
+    auto ring = b.create<cgd::RingAttentionBackwardOp>(
+        loc,
+        TypeRange{qt, kt, vt,
+                  wsType(cgd::RingAttentionBackwardOp::workspaceElements(qt, kt,
+                                                                         vt))},
+        q, k, v, bwd.getOut(), forward.getLse(), bwd.getGrad(), bwd.getMask(),
+        meshRef, axesAttr(over), bwd.getScaleAttr(), bwd.getCausalAttr());
+    for (unsigned i = 0; i < 3; ++i) {
+      op->getResult(i).replaceAllUsesWith(ring.getResult(i));
+      specOf[ring.getResult(i)] = spec;
+    }
+    op->erase();
+    return success();
+  }
+
   /// Ops whose attributes or value depend on the whole shape.
   LogicalResult fixWholeShapeOps(Operation *op, ArrayRef<Spec> results,
                                  ArrayRef<Spec> operands) {
+    if (isa<AttentionOp, AttentionBackwardOp>(op))
+      return ringAttention(op, results[0]);
     if (auto g = dyn_cast<GatherOp>(op))
       return splitGather(g, operands[0]);
     if (auto s = dyn_cast<SoftmaxOp>(op))

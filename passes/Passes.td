@@ -321,9 +321,9 @@ def AutoParallelPass : Pass<"colossal-auto-parallel", "::mlir::ModuleOp"> {
     Option<"reportText", "report-text", "bool", "false",
            "Also print the readable report to standard error">,
     Option<"executable", "executable", "bool", "false",
-           "Search only plans colossal-run executes today (no ring "
-           "attention, no sequence with tensor parallelism, no activation "
-           "offload); colossal-opt --auto-parallel --emit=plan sets it">
+           "Search only plans colossal-run executes today (no sequence "
+           "parallelism with 2D/2.5D/3D tensor parallelism); "
+           "colossal-opt --auto-parallel --emit=plan sets it">
   ];
 }
 
@@ -398,7 +398,12 @@ def AutodiffPass : Pass<"colossal-autodiff", "::mlir::ModuleOp"> {
            "none, a number, or dynamic[:INIT]">,
     Option<"freeze", "freeze", "std::string", "\"\"",
            "Comma-separated glob patterns of parameters that get no gradient "
-           "(frozen: buffers such as rotary tables, or layers to keep)">
+           "(frozen: buffers such as rotary tables, or layers to keep)">,
+    Option<"attention", "attention", "std::string", "\"decomposed\"",
+           "decomposed (attention's gradients from recomputed probabilities, "
+           "matmuls and a softmax rule) or fused (one cg.attention_backward, "
+           "flash attention's form: no score matrix kept; ring attention "
+           "needs it)">
   ];
 }
 
@@ -570,7 +575,9 @@ def ShardForParallelPass : Pass<"colossal-shard-for-parallel", "::mlir::ModuleOp
     Option<"sequence", "sequence", "bool", "false",
            "With tp: integer inputs [batch, sequence, ...] (token ids, labels) also split their sequence over tp (Megatron sequence parallelism)">,
     Option<"sp", "sp", "int64_t", "1",
-           "Devices on the sequence-parallel axis `sp` (after dp): integer inputs [batch, sequence, ...] split their sequence over it; attention then runs on a split of the heads (Ulysses). With tp the axis comes from colossal-tensor-parallel-layout's mesh (sp=)">
+           "Devices on the sequence-parallel axis `sp` (after dp): integer inputs [batch, sequence, ...] split their sequence over it; attention then runs on a split of the heads (Ulysses) or on the sequence's blocks (sp-mode=ring). With tp the axis comes from colossal-tensor-parallel-layout's mesh (sp=); with sequence, each sp block of the inputs' sequence splits further over tp">,
+    Option<"spMode", "sp-mode", "std::string", "\"ulysses\"",
+           "How attention meets the sequence split over sp: ulysses (an all-to-all onto the heads) or ring (the sequence stays split; key/value blocks travel around the sp ring: cgd.ring_attention, which needs colossal-autodiff attention=fused in a training step)">
   ];
   let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
 }
@@ -625,7 +632,7 @@ def TensorParallelLayoutPass : Pass<"colossal-tensor-parallel-layout", "::mlir::
            "1d (Megatron), 2d (SUMMA on a q x q mesh: tp = q^2), 2.5d (Tesseract on d x q x q: tp = depth q^2) or 3d (q x q x q: tp = q^3)">,
     Option<"depth", "depth", "int64_t", "1", "The depth d of mode=2.5d">,
     Option<"sp", "sp", "int64_t", "1",
-           "With mode=1d: an `sp` mesh axis of this size between dp and tp, for Ulysses sequence parallelism (colossal-shard-for-parallel sp=) beside Megatron's layout">
+           "With mode=1d: an `sp` mesh axis of this size between dp and tp, for sequence parallelism (colossal-shard-for-parallel sp=, ring or Ulysses) beside Megatron's layout; with sequence, each sp block of a row-parallel output is split over tp">
   ];
   let dependentDialects = ["::mlir::colossal::cg::CGDialect"];
 }

@@ -4,7 +4,8 @@
 // makes it when tp > 1), (2) add the mesh, (3) split every batched function
 // argument over dp, (4) give optimizer state its weight's tensor-parallel
 // split, and split optimizer state (ZeRO-1/2) and weights (ZeRO-3) along
-// their first other dimension that divides by dp.
+// their first other dimension that divides by dp; with sp-mode=ring, mark
+// attention to keep its sequence split.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,6 +47,11 @@ struct ShardForParallelPass
     if (zero > 0 && dp == 1) {
       module.emitError("zero=")
           << zero << " shards over the data-parallel axis; it needs dp > 1";
+      return signalPassFailure();
+    }
+    if (spMode != "ulysses" && spMode != "ring") {
+      module.emitError("sp-mode=")
+          << spMode << " is not known; use ulysses or ring";
       return signalPassFailure();
     }
     if (dp == 1 && tp == 1 && sp == 1)
@@ -135,7 +141,8 @@ struct ShardForParallelPass
           isa<IntegerType>(type.getElementType()) &&
           type.getDimSize(1) % tp == 0)
         s.dims[1] = {"tp"};
-      // Context parallelism: the same, over sp.
+      // Context parallelism: the same, over sp (and with Megatron's
+      // sequence parallelism each sp block over tp).
       if (sp > 1 && type.getRank() >= 2 &&
           isa<IntegerType>(type.getElementType())) {
         if (type.getDimSize(1) % sp != 0) {
@@ -145,12 +152,23 @@ struct ShardForParallelPass
               << "; bind a sequence that is a multiple of " << sp;
           return signalPassFailure();
         }
+        bool alsoTp = sequence && tp > 1 && type.getDimSize(1) % (sp * tp) == 0;
         s.dims[1] = {"sp"};
+        if (alsoTp)
+          s.dims[1].push_back("tp");
       }
       if (!s.isReplicated())
         func.setArgAttr(arg.getArgNumber(), "cg.sharding",
                         s.toAttr(ctx, meshRef));
     }
+
+    // Ring attention: attention and its fused backward keep the sequence
+    // split (colossal-propagate-sharding's rule reads the mark).
+    if (sp > 1 && spMode == "ring")
+      func.walk([&](Operation *op) {
+        if (isa<AttentionOp, AttentionBackwardOp>(op))
+          op->setAttr(ringAttentionAttrName(), b.getUnitAttr());
+      });
 
     // Step 4: optimizer state follows its weight's tensor-parallel split;
     // ZeRO then splits another dimension over dp.

@@ -90,9 +90,17 @@ OpShardings inferOpShardings(Operation *op, llvm::ArrayRef<Spec> operands,
 /// Elementwise ops with numpy broadcasting (operands aligned at the right).
 bool isPointwise(Operation *op);
 
+/// Whether `v` is a parameter or a view of one (through transposes and
+/// reshapes).
+bool isParameterView(Value v);
+
 /// The specs recorded on `op` by colossal-propagate-sharding
 /// (`cg.sharding` for results, `cg.operand_sharding` for operands).
 llvm::StringRef operandShardingAttrName();
+
+/// The mark colossal-shard-for-parallel{sp-mode=ring} puts on attention
+/// ops (`cg.ring_attention`): a sequence split over sp stays split.
+llvm::StringRef ringAttentionAttrName();
 
 /// The one mesh of the module (`cg.mesh`), or null.
 cg::MeshOp findMesh(ModuleOp module);

@@ -159,6 +159,17 @@ StringRef mlir::colossal::operandShardingAttrName() {
   return "cg.operand_sharding";
 }
 
+StringRef mlir::colossal::ringAttentionAttrName() {
+  return "cg.ring_attention";
+}
+
+bool mlir::colossal::isParameterView(Value v) {
+  Operation *def = v.getDefiningOp();
+  while (def && isa<TransposeOp, ReshapeOp>(def))
+    def = def->getOperand(0).getDefiningOp();
+  return def && isa<ParamOp>(def);
+}
+
 MeshOp mlir::colossal::findMesh(ModuleOp module) {
   for (auto mesh : module.getOps<MeshOp>())
     return mesh;
@@ -362,6 +373,23 @@ OpShardings matmul(MatMulOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
     if (rReal)
       reqR.dims[rd] = axes;
   }
+  // When the lhs's rows and the rhs's columns are split over the same
+  // axes, one of them is gathered: the smaller. Under Megatron's sequence
+  // parallelism that is the sequence before a column-parallel layer for
+  // real sizes, and the weight for tiny ones.
+  auto elements = [](ArrayRef<int64_t> shape) {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  };
+  bool weightColumns = elements(rs) > elements(ls) &&
+                       llvm::any_of(R.dims[b - 1], [&](const std::string &x) {
+                         return llvm::is_contained(L.dims[a - 2], x);
+                       });
+  Axes n;
+  if (weightColumns)
+    n = claim(R.dims[b - 1], used);
   Axes m = claim(L.dims[a - 2], used);
   Axes kl = L.dims[a - 1], kr = R.dims[b - 2];
   Axes k;
@@ -393,7 +421,8 @@ OpShardings matmul(MatMulOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
   k = ifDivides(k, ls[a - 1], mesh);
   for (const std::string &x : k)
     used.insert(x);
-  Axes n = claim(R.dims[b - 1], used);
+  if (!weightColumns)
+    n = claim(R.dims[b - 1], used);
   out.dims[r - 2] = m;
   out.dims[r - 1] = n;
   out.partial = k;
@@ -595,17 +624,44 @@ OpShardings norm(Operation *op, int64_t axis, ArrayRef<Spec> in,
   return s;
 }
 
-/// Attention over [batch..., seq, d]: batch dimensions (batch, heads) split
-/// alike on q, k and v; sequence and head size whole.
-OpShardings attention(AttentionOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
-  int64_t rank = rankOf(op.getQuery());
+/// The layout of attention's mask (broadcastable to the scores [batch...,
+/// seq_q, seq_kv]) for operands laid out as `q`: batch dimensions and the
+/// query rows follow q where the mask has them, the keys stay whole.
+Spec attentionMask(Value mask, Value query, const Spec &q) {
+  int64_t rank = rankOf(query), mr = rankOf(mask);
+  ArrayRef<int64_t> qs = shapeOf(query), ms = shapeOf(mask);
+  Spec m = Spec::replicated(mr);
+  for (int64_t d = 0; d < mr; ++d) {
+    int64_t qd = d + (rank - mr);
+    if (qd >= 0 && qd < rank - 1 && ms[d] == qs[qd])
+      m.dims[d] = q.dims[qd];
+  }
+  return m;
+}
+
+/// Attention (`cg.attention`, or its fused backward, whose operands q, k,
+/// v, out and grad share the layout and whose results take it) over
+/// [batch..., seq, d]: batch dimensions (batch, heads) split alike; the
+/// head size whole. Under sp-mode=ring the sequence split stays (each
+/// device its block of q, k and v: colossal-partition makes the ring);
+/// otherwise the sequence is whole and a query split along it runs on a
+/// split of the heads instead (Ulysses: the reshard is an all-to-all).
+OpShardings attention(Operation *op, ArrayRef<Spec> in, const MeshInfo &mesh) {
+  Value query = op->getOperand(0), key = op->getOperand(1);
+  int64_t rank = rankOf(query);
+  ArrayRef<int64_t> qs = shapeOf(query);
+  for (Value v : op->getOperands().take_front(isa<AttentionOp>(op) ? 3 : 5))
+    for (int64_t d = 0; d < rank - 2; ++d)
+      if (shapeOf(v)[d] != qs[d])
+        return replicateAll(op);
   Spec q = in[0].withoutPartial();
-  // A query split along its sequence (context parallelism) runs on a split
-  // of the heads instead, the whole sequence on every rank (Ulysses: the
-  // reshard is an all-to-all). Heads already split over tp split further.
-  if (rank >= 3 && !q.dims[rank - 2].empty()) {
+  bool ring = op->hasAttr(ringAttentionAttrName()) && rank >= 3 &&
+              !q.dims[rank - 2].empty() &&
+              shapeOf(key)[rank - 2] == qs[rank - 2];
+  if (!ring && rank >= 3 && !q.dims[rank - 2].empty()) {
+    // Heads already split over tp split further.
     Axes heads = q.dims[rank - 3];
-    int64_t perRank = shapeOf(op.getQuery())[rank - 3];
+    int64_t perRank = qs[rank - 3];
     for (StringRef a : heads)
       perRank /= mesh.size(a);
     Axes more = ifDivides(q.dims[rank - 2], perRank, mesh);
@@ -616,27 +672,15 @@ OpShardings attention(AttentionOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
       q.dims[rank - 3] = heads;
     }
   }
-  for (int64_t d = rank - 2; d < rank; ++d)
-    q.dims[d].clear();
+  q.dims[rank - 1].clear();
+  if (!ring)
+    q.dims[rank - 2].clear();
   OpShardings s;
-  s.operands = {q, q, q};
-  ArrayRef<int64_t> qs = shapeOf(op.getQuery());
-  for (Value kv : {op.getKey(), op.getValue()})
-    for (int64_t d = 0; d < rank - 2; ++d)
-      if (shapeOf(kv)[d] != qs[d])
-        return replicateAll(op);
-  if (Value mask = op.getMask()) {
-    int64_t mr = rankOf(mask);
-    Spec m = Spec::replicated(mr);
-    ArrayRef<int64_t> ms = shapeOf(mask);
-    for (int64_t d = 0; d < mr; ++d) {
-      int64_t qd = d + (rank - mr);
-      if (qd >= 0 && qd < rank - 2 && ms[d] == qs[qd])
-        m.dims[d] = q.dims[qd];
-    }
-    s.operands.push_back(m);
-  }
-  s.results.push_back(q);
+  unsigned tensors = isa<AttentionOp>(op) ? 3 : 5;
+  s.operands.assign(tensors, q);
+  if (op->getNumOperands() > tensors)
+    s.operands.push_back(attentionMask(op->getOperand(tensors), query, q));
+  s.results.assign(op->getNumResults(), q);
   return s;
 }
 
@@ -727,8 +771,8 @@ OpShardings mlir::colossal::inferOpShardings(Operation *op, ArrayRef<Spec> in,
   }
   if (isa<TriluOp>(op))
     return wholeFrom(op, -2, in);
-  if (auto a = dyn_cast<AttentionOp>(op))
-    return attention(a, in, mesh);
+  if (isa<AttentionOp, AttentionBackwardOp>(op))
+    return attention(op, in, mesh);
   if (isa<Conv2DOp, MaxPool2DOp, AvgPool2DOp, BatchNormOp,
           Conv2DBackwardInputOp, MaxPool2DBackwardOp>(op))
     return batchOnly(op, in, 0, false);

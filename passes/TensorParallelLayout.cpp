@@ -96,11 +96,11 @@ struct TensorParallelLayoutPass
     }
     if (tp == 1)
       return markAllAnalysesPreserved();
-    if (sp > 1 && (mode != "1d" || sequence)) {
+    if (sp > 1 && mode != "1d") {
       module.emitError("colossal-tensor-parallel-layout: sp=")
           << static_cast<int64_t>(sp)
-          << " combines with mode=1d without sequence (Ulysses over sp, "
-             "Megatron's layout over tp); 2d, 2.5d, 3d and tp-sp split the "
+          << " combines with mode=1d (sequence parallelism over sp, "
+             "Megatron's layout over tp); 2d, 2.5d and 3d split the "
              "sequence's activations themselves";
       return signalPassFailure();
     }
@@ -533,15 +533,18 @@ struct TensorParallelLayoutPass
 
   /// Megatron sequence parallelism: the row-parallel output [batch, seq,
   /// ...] reduce-scattered along the sequence (and split over dp along the
-  /// batch, as the inputs are).
+  /// batch, as the inputs are). With sp, the sequence is split over sp
+  /// already: tp splits each sp block further.
   void splitSequence(MatMulOp mm) {
     auto type = cast<ShapedType>(mm.getType());
-    if (type.getRank() < 3 || type.getDimSize(1) % tp != 0)
+    if (type.getRank() < 3 || type.getDimSize(1) % (tp * sp) != 0)
       return;
     Spec s = Spec::replicated(type.getRank());
     if (dp > 1 && type.getDimSize(0) % dp == 0)
       s.dims[0] = {"dp"};
-    s.dims[1] = {"tp"};
+    if (sp > 1)
+      s.dims[1].push_back("sp");
+    s.dims[1].push_back("tp");
     OpBuilder b(mm->getContext());
     b.setInsertionPointAfter(mm);
     auto shard = b.create<ShardOp>(mm.getLoc(), mm.getResult(),

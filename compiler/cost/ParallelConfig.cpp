@@ -93,13 +93,9 @@ int64_t ParallelConfig::tpMeshSide() const {
 }
 
 std::string colossal::cost::notYetExecutable(const ParallelConfig &c) {
-  if (c.sp > 1 && c.sp_mode == SpMode::Ring)
-    return "ring attention (sp=" + std::to_string(c.sp) +
-           ",sp-mode=ring; sp-mode=ulysses executes)";
-  if (c.sp > 1 && c.tp > 1 && (c.tp_mode != TpMode::OneD || c.tp_sp))
-    return "sequence parallelism with " +
-           std::string(c.tp_sp ? "tp-sp=1" : "2D/2.5D/3D tensor parallelism") +
-           " (sp=" + std::to_string(c.sp) + ",tp=" + std::to_string(c.tp) +
+  if (c.sp > 1 && c.tp > 1 && c.tp_mode != TpMode::OneD)
+    return "sequence parallelism with 2D/2.5D/3D tensor parallelism (sp=" +
+           std::to_string(c.sp) + ",tp=" + std::to_string(c.tp) +
            "; sp with 1D tp executes)";
   return "";
 }

@@ -424,6 +424,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
                << arg.getArgNumber() << " cannot be a pending sum";
     }
 
+    // Ring attentions of this program, numbered for their tags.
+    int64_t ringCount = 0;
     // Last uses, for frees.
     DenseMap<Value, Operation *> lastUser;
     for (Operation &op : func.getBody().front())
@@ -536,6 +538,22 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         sr.set_peer(static_cast<int32_t>(recv.getPeer()));
         sr.set_tag(static_cast<int64_t>(recv.getTag()));
         sr.set_axis(recv.getAxis().str());
+        continue;
+      }
+      if (isa<cgd::RingAttentionOp, cgd::RingAttentionBackwardOp>(op)) {
+        pb::RingAttention &r = *rank.add_program()->mutable_ring_attention();
+        r.set_backward(isa<cgd::RingAttentionBackwardOp>(op));
+        for (Attribute a : op.getAttrOfType<ArrayAttr>("axes"))
+          r.add_axes(cast<StringAttr>(a).str());
+        for (Value operand : op.getOperands())
+          r.add_inputs(bufferOf[operand]);
+        for (Value result : op.getResults())
+          r.add_outputs(bufferOf[result]);
+        r.set_scale(op.getAttrOfType<FloatAttr>("scale").getValueAsDouble());
+        r.set_causal(op.hasAttr("causal"));
+        // Point-to-point tags of their own, above the pipeline's.
+        r.set_tag((int64_t(1) << 44) + (ringCount++ << 16));
+        freeDead(op, offsets.asArrayRef());
         continue;
       }
       if (op.getDialect() && op.getDialect()->getNamespace() ==

@@ -151,6 +151,13 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
         return Status::error("plan '" + source + "': " + s.message());
       continue;
     }
+    if (inst.kind_case() == plan::Instruction::kRingAttention) {
+      if (Status s = addRingAttention(
+              inst.ring_attention(), "instruction #" + std::to_string(i), mesh);
+          !s)
+        return Status::error("plan '" + source + "': " + s.message());
+      continue;
+    }
     if (inst.kind_case() == plan::Instruction::kCopy) {
       const plan::Copy &c = inst.copy();
       Step step;
@@ -188,6 +195,7 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
           step.collective != Collective::Recv &&
           step.collective != Collective::CopyToHost &&
           step.collective != Collective::CopyToDevice &&
+          step.collective != Collective::RingAttention &&
           std::find(groups.begin(), groups.end(), step.group) == groups.end())
         groups.push_back(step.group);
     if (Status s = comm_->prepareGroups(groups); !s)
@@ -195,6 +203,13 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
                            "': connecting to the other ranks: " + s.message());
   }
   return backend_.synchronize();
+}
+
+/// What a step that talks to other ranks says without a communicator.
+static Status noCommunicator(const std::string &where) {
+  return Status::error(where + " needs other ranks, but this session has no "
+                               "communicator; launch with colossal-run --ranks "
+                               "N (or mpirun / torchrun)");
 }
 
 Status Executor::addCollective(const plan::Collective &c,
@@ -243,10 +258,7 @@ Status Executor::addCollective(const plan::Collective &c,
     return Status::ok();
   }
   if (!comm_)
-    return Status::error(step.where +
-                         " needs other ranks, but this session has no "
-                         "communicator; launch with colossal-run --ranks N "
-                         "(or mpirun / torchrun)");
+    return noCommunicator(step.where);
   if (c.kind() == "all_reduce")
     step.collective = Collective::AllReduce;
   else if (c.kind() == "all_gather")
@@ -267,6 +279,168 @@ Status Executor::addCollective(const plan::Collective &c,
   return Status::ok();
 }
 
+Status Executor::addRingAttention(const plan::RingAttention &r,
+                                  const std::string &where,
+                                  const MeshLayout &mesh) {
+  Step step;
+  step.where = where + (r.backward() ? " (ring attention backward)"
+                                     : " (ring attention)");
+  step.collective = Collective::RingAttention;
+  step.backward = r.backward();
+  for (int64_t id : r.inputs())
+    step.inputs.push_back(buffers_.at(id));
+  for (int64_t id : r.outputs())
+    step.outputs.push_back(buffers_.at(id));
+  std::vector<std::string> axes(r.axes().begin(), r.axes().end());
+  if (Status s = mesh.group(rank_, axes, step.group, step.position); !s)
+    return Status::error(step.where + ": " + s.message());
+  // Each hop takes at most four tags of the ring's 65536.
+  if (step.group.size() < 2 || step.group.size() > 16000)
+    return Status::error(step.where + ": a ring of " +
+                         std::to_string(step.group.size()) +
+                         " ranks is not supported; recompile the model");
+  step.tag = r.tag();
+  step.attributes.set("scale", r.scale());
+  step.attributes.set("causal", int64_t(r.causal() ? 1 : 0));
+  if (!comm_)
+    return noCommunicator(step.where);
+  steps_.push_back(std::move(step));
+  return Status::ok();
+}
+
+/// The tensor of `shape` (f32) at `*cursor` in a workspace, which advances.
+static TensorRef carve(char *&cursor, const std::vector<int64_t> &shape) {
+  TensorRef t;
+  t.data = cursor;
+  t.dtype = DType::F32;
+  t.shape = shape;
+  cursor += t.bytes();
+  return t;
+}
+
+/// Ring attention's forward at position p of n: at hop t this rank holds
+/// the key/value block of rank p - t, folds it into its output (online
+/// softmax; blocks wholly after p skipped when causal) while the block goes
+/// on to rank p + 1, and takes rank p - 1's.
+Status Executor::runRingAttention(const Step &step) {
+  const TensorRef &q = step.inputs[0], &k = step.inputs[1], &v = step.inputs[2];
+  const TensorRef &out = step.outputs[0], &lse = step.outputs[1];
+  const int n = static_cast<int>(step.group.size()), p = step.position;
+  const int next = step.group[(p + 1) % n], prev = step.group[(p + n - 1) % n];
+  const bool causal = step.attributes.getInt("causal", 0) != 0;
+  const int64_t block = q.shape[q.shape.size() - 2];
+  char *cursor = static_cast<char *>(step.outputs[2].data);
+  TensorRef kb = carve(cursor, k.shape), vb = carve(cursor, v.shape),
+            m = carve(cursor, lse.shape), l = carve(cursor, lse.shape);
+  if (Status s = backend_.copyOnDevice(kb.data, k.data, k.bytes()); !s)
+    return s;
+  if (Status s = backend_.copyOnDevice(vb.data, v.data, v.bytes()); !s)
+    return s;
+  std::vector<TensorRef> in = {q, kb, vb};
+  if (step.inputs.size() > 3)
+    in.push_back(step.inputs[3]);
+  AttributeMap attrs = step.attributes;
+  attrs.set("q_offset", int64_t(p) * block);
+  attrs.set("kv_length", int64_t(n) * block);
+  for (int t = 0; t < n; ++t) {
+    const int j = (p - t + n) % n;
+    const int64_t tag = step.tag + 2 * t;
+    if (t + 1 < n) {
+      if (Status s = backend_.synchronize(); !s)
+        return s;
+      if (Status s = comm_->send(kb, next, tag); !s)
+        return s;
+      if (Status s = comm_->send(vb, next, tag + 1); !s)
+        return s;
+    }
+    if (!(causal && j > p)) {
+      attrs.set("k_offset", int64_t(j) * block);
+      attrs.set("init", int64_t(t == 0 ? 1 : 0));
+      if (Status s = backend_.launch("attention_block", in, {out, m, l}, attrs);
+          !s)
+        return s;
+    }
+    if (t + 1 < n) {
+      if (Status s = backend_.synchronize(); !s)
+        return s;
+      if (Status s = comm_->recv(kb, prev, tag); !s)
+        return s;
+      if (Status s = comm_->recv(vb, prev, tag + 1); !s)
+        return s;
+    }
+  }
+  return backend_.launch("attention_block_finish", {out, m, l}, {out, lse}, {});
+}
+
+/// Ring attention's backward: the key/value blocks go around again with
+/// their gradient accumulators (in dk and dv), each rank adding its
+/// queries' share, and take one more hop home.
+Status Executor::runRingAttentionBackward(const Step &step) {
+  const TensorRef &q = step.inputs[0], &k = step.inputs[1], &v = step.inputs[2],
+                  &o = step.inputs[3], &lse = step.inputs[4],
+                  &g = step.inputs[5];
+  const TensorRef &dq = step.outputs[0], &dk = step.outputs[1],
+                  &dv = step.outputs[2];
+  const int n = static_cast<int>(step.group.size()), p = step.position;
+  const int next = step.group[(p + 1) % n], prev = step.group[(p + n - 1) % n];
+  const bool causal = step.attributes.getInt("causal", 0) != 0;
+  const int64_t block = q.shape[q.shape.size() - 2];
+  char *cursor = static_cast<char *>(step.outputs[3].data);
+  TensorRef kb = carve(cursor, k.shape), vb = carve(cursor, v.shape),
+            delta = carve(cursor, lse.shape);
+  if (Status s = backend_.launch("attention_delta", {o, g}, {delta}, {}); !s)
+    return s;
+  if (Status s = backend_.copyOnDevice(kb.data, k.data, k.bytes()); !s)
+    return s;
+  if (Status s = backend_.copyOnDevice(vb.data, v.data, v.bytes()); !s)
+    return s;
+  std::vector<TensorRef> in = {q, kb, vb, g, lse, delta};
+  if (step.inputs.size() > 6)
+    in.push_back(step.inputs[6]);
+  AttributeMap attrs = step.attributes;
+  attrs.set("q_offset", int64_t(p) * block);
+  attrs.set("kv_length", int64_t(n) * block);
+  auto pass = [&](const std::vector<const TensorRef *> &blocks, int64_t tag,
+                  bool sending) -> Status {
+    if (Status s = backend_.synchronize(); !s)
+      return s;
+    for (size_t i = 0; i < blocks.size(); ++i)
+      if (Status s = sending ? comm_->send(*blocks[i], next, tag + int64_t(i))
+                             : comm_->recv(*blocks[i], prev, tag + int64_t(i));
+          !s)
+        return s;
+    return Status::ok();
+  };
+  for (int t = 0; t < n; ++t) {
+    const int j = (p - t + n) % n;
+    const int64_t tag = step.tag + 4 * t;
+    const bool more = t + 1 < n;
+    if (more)
+      if (Status s = pass({&kb, &vb}, tag, true); !s)
+        return s;
+    if (!(causal && j > p)) {
+      attrs.set("k_offset", int64_t(j) * block);
+      attrs.set("init_q", int64_t(t == 0 ? 1 : 0));
+      attrs.set("init_kv", int64_t(t == 0 ? 1 : 0));
+      if (Status s = backend_.launch("attention_block_backward", in,
+                                     {dq, dk, dv}, attrs);
+          !s)
+        return s;
+    }
+    if (more) {
+      if (Status s = pass({&dk, &dv}, tag + 2, true); !s)
+        return s;
+      if (Status s = pass({&kb, &vb, &dk, &dv}, tag, false); !s)
+        return s;
+    }
+  }
+  // The accumulators held now are rank p + 1's, complete: home they go.
+  const int64_t home = step.tag + 4 * (n - 1);
+  if (Status s = pass({&dk, &dv}, home, true); !s)
+    return s;
+  return pass({&dk, &dv}, home, false);
+}
+
 Status Executor::addPointToPoint(const plan::SendRecv &sr, bool sending,
                                  const std::string &where,
                                  const MeshLayout &mesh) {
@@ -285,10 +459,7 @@ Status Executor::addPointToPoint(const plan::SendRecv &sr, bool sending,
         " is not another rank of the mesh; recompile the "
         "model");
   if (!comm_)
-    return Status::error(step.where +
-                         " needs other ranks, but this session has no "
-                         "communicator; launch with colossal-run --ranks N "
-                         "(or mpirun / torchrun)");
+    return noCommunicator(step.where);
   steps_.push_back(std::move(step));
   return Status::ok();
 }
@@ -307,6 +478,9 @@ Status Executor::runCollective(const Step &step) {
   if (step.collective == Collective::CopyToDevice)
     return backend_.copyToDevice(step.outputs[0].data, step.inputs[0].data,
                                  step.outputs[0].bytes());
+  if (step.collective == Collective::RingAttention)
+    return step.backward ? runRingAttentionBackward(step)
+                         : runRingAttention(step);
   const TensorRef &in = step.inputs[0], &out = step.outputs[0];
   switch (step.collective) {
   case Collective::AllReduce:
@@ -321,6 +495,7 @@ Status Executor::runCollective(const Step &step) {
   case Collective::Recv:
   case Collective::CopyToHost:
   case Collective::CopyToDevice:
+  case Collective::RingAttention:
     break;
   case Collective::None:
     break;
@@ -363,6 +538,9 @@ void Executor::describeStep(int i, std::string &name, std::string &category,
   case Collective::Recv:
     name = category = "recv";
     return;
+  case Collective::RingAttention:
+    name = step.backward ? "ring_attention_backward" : "ring_attention";
+    break;
   }
   category = "collective";
 }

@@ -90,8 +90,9 @@ private:
     AllToAll,
     Send,
     Recv,
-    CopyToHost,  // device buffer -> host pool (offloaded state written back)
-    CopyToDevice // host pool -> device buffer
+    CopyToHost,   // device buffer -> host pool (offloaded state written back)
+    CopyToDevice, // host pool -> device buffer
+    RingAttention // attention over a split sequence, blocks passed around
   };
   struct Step {
     std::string op;
@@ -101,6 +102,8 @@ private:
     RankGroup group;
     int peer = -1; // Send, Recv
     int64_t tag = 0;
+    int position = 0;      // RingAttention: this rank's place in `group`
+    bool backward = false; // RingAttention
     std::vector<TensorRef> inputs;
     std::vector<TensorRef> outputs;
     AttributeMap attributes;
@@ -110,6 +113,10 @@ private:
   Status addCollective(const plan::Collective &c, const std::string &where,
                        const MeshLayout &mesh);
   Status runCollective(const Step &step);
+  Status addRingAttention(const plan::RingAttention &r,
+                          const std::string &where, const MeshLayout &mesh);
+  Status runRingAttention(const Step &step);
+  Status runRingAttentionBackward(const Step &step);
   Status runStep(const Step &step);
   Status addPointToPoint(const plan::SendRecv &sr, bool sending,
                          const std::string &where, const MeshLayout &mesh);

@@ -345,11 +345,63 @@ private:
                       kRecompile);
         break;
       }
+      case plan::Instruction::kRingAttention: {
+        const plan::RingAttention &r = inst.ring_attention();
+        what +=
+            r.backward() ? " (ring attention backward)" : " (ring attention)";
+        for (int64_t id : r.inputs())
+          if (Status s = need(id, what); !s)
+            return s;
+        for (int64_t id : r.outputs())
+          if (Status s = need(id, what); !s)
+            return s;
+        int minIn = r.backward() ? 6 : 3, outs = r.backward() ? 4 : 3;
+        if (r.inputs_size() < minIn || r.inputs_size() > minIn + 1 ||
+            r.outputs_size() != outs)
+          return fail(rank + what + " has " + std::to_string(r.inputs_size()) +
+                      " inputs and " + std::to_string(r.outputs_size()) +
+                      " outputs" + kRecompile);
+        if (Status s = checkRing(rank + what, r, buffers); !s)
+          return s;
+        break;
+      }
       case plan::Instruction::KIND_NOT_SET:
         return fail(rank + what + " is empty (written by a newer compiler?)" +
                     kRecompile);
       }
     }
+    return Status::ok();
+  }
+
+  /// The shapes a ring attention's kernels rely on: f32 blocks [batch...,
+  /// n, d] of one length, lse [batch..., n] and the workspace's size.
+  Status checkRing(const std::string &what, const plan::RingAttention &r,
+                   std::unordered_map<int64_t, BufferInfo> &buffers) const {
+    const BufferInfo &q = buffers[r.inputs(0)], &k = buffers[r.inputs(1)],
+                     &v = buffers[r.inputs(2)];
+    const BufferInfo &ws = buffers[r.outputs(r.outputs_size() - 1)];
+    const BufferInfo &lse = buffers[r.backward() ? r.inputs(4) : r.outputs(1)];
+    size_t rank = q.shape.size();
+    bool ok = rank >= 2 && k.shape.size() == rank && v.shape.size() == rank &&
+              q.dtype == DType::F32 && k.dtype == DType::F32 &&
+              v.dtype == DType::F32 && ws.dtype == DType::F32 &&
+              lse.dtype == DType::F32 && ws.shape.size() == 1;
+    if (ok) {
+      std::vector<int64_t> rows(q.shape.begin(), q.shape.end() - 1),
+          kRows(k.shape.begin(), k.shape.end() - 1),
+          vRows(v.shape.begin(), v.shape.end() - 1);
+      int64_t nrows = numElements(rows);
+      int64_t need = numElements(k.shape) + numElements(v.shape) +
+                     (r.backward() ? 1 : 2) * nrows;
+      ok = rows == kRows && rows == vRows && lse.shape == rows &&
+           q.shape.back() == k.shape.back() && ws.shape[0] == need;
+    }
+    if (!ok)
+      return fail(what + ": query " + formatShape(q.shape) + ", key " +
+                  formatShape(k.shape) + ", value " + formatShape(v.shape) +
+                  ", lse " + formatShape(lse.shape) + " and workspace " +
+                  formatShape(ws.shape) + " do not fit a ring of f32 blocks" +
+                  kRecompile);
     return Status::ok();
   }
 
@@ -490,6 +542,18 @@ Status checkRunnable(const plan::Plan &plan, const std::string &source) {
       case plan::Instruction::kFree:
       case plan::Instruction::kAssign:
       case plan::Instruction::kCopy:
+        break;
+      case plan::Instruction::kRingAttention:
+        if (world == 1)
+          return Status::error(prefix + what +
+                               " is a ring attention, but the plan runs on "
+                               "one rank" +
+                               kRecompile);
+        for (const std::string &a : inst.ring_attention().axes())
+          if (mesh.axisIndex(a) < 0)
+            return Status::error(prefix + what + " names mesh axis '" + a +
+                                 "', which the mesh (" + mesh.describe() +
+                                 ") does not have" + kRecompile);
         break;
       case plan::Instruction::kCollective: {
         const plan::Collective &c = inst.collective();

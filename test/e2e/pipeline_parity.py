@@ -9,9 +9,11 @@ AdamW for 20 steps on N ranks with pipeline parallelism matches the
 per stage), uneven stages, pp=2 x dp=2 (and ZeRO-3) and pp=2 x tp=2, with
 recomputation, with the optimizer state offloaded to host memory (whose
 arena is then smaller), with the activations offloaded (alone, with dp and
-recomputation, with ZeRO-3, with pp=2), under --ranks and mpirun; sp=2 and sp=4 (Ulysses:
-the sequence split, attention on a split of the heads, causal), dp x sp and
-pp x sp. A LLaMA (untied, rotary tables shared by every
+recomputation, with ZeRO-3, with pp=2), under --ranks and mpirun; sp=2 and sp=4 in
+Ulysses mode (the sequence split, attention on a split of the heads, causal)
+and in ring mode (each rank its block of the sequence, key/value blocks
+passed around the ring: cgd.ring_attention forward and backward), dp x sp
+and pp x sp, ring with recomputation and with activation offload. A LLaMA (untied, rotary tables shared by every
 layer) on pp=2 too. Each stage's peak device bytes equal its arena, and the
 arenas of the stages are smaller than the 1-rank arena. A checkpoint written
 by the pipeline resumes on 1 rank with the loss the pipeline would have had.
@@ -111,6 +113,14 @@ def main():
                 ("sp4-ulysses", 8, 1, "sp=4,sp-mode=ulysses", 4, False),
                 ("dp2-sp2-ulysses", 8, 1, "dp=2,sp=2,sp-mode=ulysses", 4, False),
                 ("pp2-sp2-ulysses", 4, 2, "pp=2,sp=2,sp-mode=ulysses", 4, False),
+                ("sp2-ring", 8, 1, "sp=2,sp-mode=ring", 2, False),
+                ("sp4-ring", 8, 1, "sp=4,sp-mode=ring", 4, False),
+                ("dp2-sp2-ring", 8, 1, "dp=2,sp=2,sp-mode=ring", 4, False),
+                ("pp2-sp2-ring", 4, 2, "pp=2,sp=2,sp-mode=ring", 4, False),
+                ("sp2-ring-mpirun", 8, 1, "sp=2,sp-mode=ring", 2, True),
+                ("sp2-ring-recompute", 8, 1, "sp=2,sp-mode=ring,recompute=full", 2, False),
+                ("sp2-ring-offload-activations", 8, 1,
+                 "sp=2,sp-mode=ring,offload=activations", 2, False),
             ]
         for name, batch, micro, parallel, ranks, mpirun in cases:
             plan = os.path.join(tmp, name + ".cplan")
@@ -213,6 +223,13 @@ def main():
             err = rel(losses, lbase)
             check(err <= TOL, "llama sp=2 (Ulysses, rotary tables split with the "
                   "sequence): losses within %.1e of 1 rank" % err)
+            ring = os.path.join(tmp, "llama-ring2.cplan")
+            compile_plan(llama, 8, "sp=2,sp-mode=ring", ring, 1,
+                         ["--cluster=cpu:gpus_per_node=2"])
+            losses, _, _ = train(ring, tokens, tmp, "llama-ring2", 2)
+            err = rel(losses, lbase)
+            check(err <= TOL, "llama sp=2 (ring attention, rotary tables split with "
+                  "the sequence): losses within %.1e of 1 rank" % err)
         except RuntimeError as e:
             check(False, "llama pp=2: %s" % str(e)[-1500:])
 
@@ -313,9 +330,10 @@ def main():
             check(False, "inference pipelines: %s" % str(e)[-1200:])
 
         # Refusals.
-        def refused(what, batch, parallel, needle, micro=0, mode="train"):
+        def refused(what, batch, parallel, needle, micro=0, mode="train", extra=()):
             cmd = [opt, gpt, "--bind", "batch=%d,seq=16" % batch, "--mode=" + mode,
-                   "--parallel=" + parallel, "--emit=plan", "-o", os.path.join(tmp, "x.cplan")]
+                   "--parallel=" + parallel, "--emit=plan", "-o",
+                   os.path.join(tmp, "x.cplan")] + list(extra)
             if mode == "train":
                 cmd += ["--loss=cross-entropy", "--optimizer=adamw"]
             if micro:
@@ -327,7 +345,10 @@ def main():
         refused("pp > layers", 2, "pp=8", "at least one layer", micro=8)
         refused("interleaved with micro-batches not a multiple of pp", 2,
                 "pp=2,schedule=interleaved:2", "multiple of the stages", micro=3)
-        refused("ring attention", 8, "sp=2,sp-mode=ring", "ring attention")
+        refused("ring attention in bf16", 8, "sp=2,sp-mode=ring", "runs in fp32",
+                extra=["--precision=bf16"])
+        refused("ring attention with the decomposed backward", 8, "sp=2,sp-mode=ring",
+                "fused one", extra=["--attention-backward=decomposed"])
         refused("offload=params without ZeRO-3", 8, "dp=2,offload=params", "add zero=3")
         refused("sequence with 2D tensor parallelism", 8,
                 "sp=2,tp=4,tp-mode=2d,sp-mode=ulysses", "sequence parallelism with 2D")

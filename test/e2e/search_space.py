@@ -43,8 +43,11 @@ KINDS = [
     ("pp 1f1b", "pp=2,schedule=1f1b", 2, 2, True),
     ("pp interleaved", "pp=2,schedule=interleaved:2", 2, 2, True),
     ("sp ulysses", "sp=2,sp-mode=ulysses", 2, 1, True),
-    ("sp ring", "sp=2,sp-mode=ring", 2, 1, False),
+    ("sp ring", "sp=2,sp-mode=ring", 2, 1, True),
     ("sp ulysses + tp 1d", "sp=2,tp=2,sp-mode=ulysses", 4, 1, True),
+    ("sp ring + tp 1d", "sp=2,tp=2,sp-mode=ring", 4, 1, True),
+    ("sp ulysses + tp 2d", "sp=2,tp=4,tp-mode=2d,sp-mode=ulysses", 8, 1, False),
+    ("sp ring + tp-sp", "sp=2,tp=2,tp-sp=1,sp-mode=ring", 4, 1, True),
     ("recompute selective", "dp=2,recompute=selective", 2, 1, True),
     ("recompute full", "dp=2,recompute=full", 2, 1, True),
     ("offload optimizer", "dp=2,offload=optimizer", 2, 1, True),
@@ -56,7 +59,8 @@ GLOBAL_BATCH = 8
 # unconstrained search rarely picks for a tiny model on a cpu cluster.
 SEARCHED = [
     ("tp 2d", "tp=4,tp-mode=2d", 4, {"tp": "4", "tp-mode": "2d"}),
-    ("sp ulysses", "sp=2", 2, {"sp": "2", "sp-mode": "ulysses"}),
+    ("sp ulysses", "sp=2,sp-mode=ulysses", 2, {"sp": "2", "sp-mode": "ulysses"}),
+    ("sp ring", "sp=2,sp-mode=ring", 2, {"sp": "2", "sp-mode": "ring"}),
 ]
 
 

@@ -15,7 +15,10 @@ hidden dimension. A checkpoint written on the 2d mesh resumes on 1 rank,
 inference on the 3d mesh gives the 1-rank logits, and layouts that do not
 fit are refused with a message. Ulysses sequence parallelism combines with
 1D tensor parallelism (sp=2 x tp=2, and with dp=2): attention runs on
-the heads split over tp and then over sp.
+the heads split over tp and then over sp; so does ring attention (sp=2 x
+tp=2: the heads over tp, the sequence's blocks around the sp ring), and
+both with Megatron's sequence parallelism (tp-sp=1: outside attention each
+sp block of the sequence split over tp).
 
 Usage: test/e2e/tensor_parallel_nd.py --build BUILD
 """
@@ -97,6 +100,14 @@ def main():
             # then over sp by the all-to-all.
             ("sp2-tp2-ulysses", "sp=2,tp=2,sp-mode=ulysses", 4, 8, 1, False),
             ("dp2-sp2-tp2-ulysses", "dp=2,sp=2,tp=2,sp-mode=ulysses", 8, 8, 1, False),
+            # Ring attention beside it: heads over tp, the sequence's
+            # blocks around the sp ring.
+            ("sp2-tp2-ring", "sp=2,tp=2,sp-mode=ring", 4, 8, 1, False),
+            # With Megatron's sequence parallelism too: outside attention
+            # each sp block of the sequence splits further over tp.
+            ("sp2-tp2-tpsp-ring", "sp=2,tp=2,tp-sp=1,sp-mode=ring", 4, 8, 1, False),
+            ("sp2-tp2-tpsp-ulysses", "sp=2,tp=2,tp-sp=1,sp-mode=ulysses", 4, 8, 1,
+             False),
         ]
         for name, parallel, ranks, batch, micro, mpirun in cases:
             plan = os.path.join(tmp, name + ".cplan")

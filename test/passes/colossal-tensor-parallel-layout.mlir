@@ -4,7 +4,8 @@
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=4" | FileCheck %s --check-prefix=FOUR
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=2 tp=2 sequence=true" | FileCheck %s --check-prefix=SEQ
 // RUN: colossal-opt %s --colossal-tensor-parallel-layout="dp=2 tp=2 sp=2" | FileCheck %s --check-prefix=SP
-// RUN: not colossal-opt %s --colossal-tensor-parallel-layout="tp=2 sp=2 sequence=true" 2>&1 | FileCheck %s --check-prefix=SPSEQ
+// RUN: colossal-opt %s --colossal-tensor-parallel-layout="tp=2 sp=2 sequence=true" | FileCheck %s --check-prefix=SPSEQ
+// RUN: not colossal-opt %s --colossal-tensor-parallel-layout="tp=4 sp=2 mode=2d" 2>&1 | FileCheck %s --check-prefix=SP2D
 
 // An embedding, an MLP block and an attention block, Megatron's way: the
 // embedding table splits its rows (vocab-parallel); the first MLP layer
@@ -40,7 +41,11 @@
 // sp: an sp axis between dp and tp (Ulysses beside Megatron's layout).
 // SP: cg.mesh @mesh = <["dp" = 2, "sp" = 2, "tp" = 2]>
 // SP: cg.param "fc1" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]
-// SPSEQ: sp=2 combines with mode=1d without sequence
+// With sp and Megatron's sequence parallelism, each sp block of a
+// row-parallel output splits further over tp.
+// SPSEQ: cg.mesh @mesh = <["sp" = 2, "tp" = 2]>
+// SPSEQ: cg.shard %{{.*}} to <@mesh, {{\[}}[], ["sp", "tp"]]>
+// SP2D: sp=2 combines with mode=1d (sequence parallelism over sp
 // ONE-NOT: cg.mesh
 // ONE-NOT: cg.sharding
 // FOUR: cg.param "wo" {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}[], ["tp"]]>]

@@ -86,6 +86,15 @@ static llvm::cl::opt<std::string> precisionOption(
                    "state and the loss stay float32 (default fp32)"),
     llvm::cl::value_desc("fp32|bf16|fp16"), llvm::cl::init("fp32"),
     llvm::cl::cat(colossalCategory));
+static llvm::cl::opt<std::string> attentionBackwardOption(
+    "attention-backward",
+    llvm::cl::desc("With --mode=train: attention's gradients as decomposed "
+                   "ops (probabilities recomputed, matmuls) or as one fused "
+                   "kernel that keeps no score matrix (flash attention's "
+                   "backward; what ring attention uses). Default: fused with "
+                   "sp-mode=ring, else decomposed"),
+    llvm::cl::value_desc("decomposed|fused"), llvm::cl::init(""),
+    llvm::cl::cat(colossalCategory));
 static llvm::cl::opt<std::string> lossScaleOption(
     "loss-scale",
     llvm::cl::desc("With --loss: scale the loss gradient: none, a number, or "
@@ -407,7 +416,8 @@ struct ExecutableParallel {
   bool offloadOptimizer = false;   // offload=optimizer (or params)
   bool offloadParams = false;      // offload=params: the weights too
   bool offloadActivations = false; // offload=activations
-  int64_t sp = 1;                  // Ulysses sequence parallelism
+  int64_t sp = 1;                  // sequence parallelism
+  std::string spMode = "ulysses";  // ulysses | ring
 };
 static bool executableParallelFromFlags(ExecutableParallel &out,
                                         std::string &error) {
@@ -462,10 +472,11 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     error = "--parallel=" + parallelOption + ": " + unsupported +
             " cannot be executed yet; compiled plans run data parallelism, "
             "ZeRO, 1D/2D/2.5D/3D tensor parallelism, pipelines, Ulysses "
-            "sequence parallelism and offload of the optimizer state, the "
+            "and ring sequence parallelism (with 1D tp) and offload of the "
+            "optimizer state, the "
             "weights and the activations "
             "(dp=N,zero=0..3,tp=M,tp-mode=1d|2d|2.5d:D|3d,tp-sp=0|1,pp=P,"
-            "schedule=gpipe|1f1b|interleaved:V,sp=S,sp-mode=ulysses,"
+            "schedule=gpipe|1f1b|interleaved:V,sp=S,sp-mode=ulysses|ring,"
             "offload=optimizer|params|activations). Use --estimate to see "
             "what the other "
             "layouts would cost";
@@ -526,6 +537,22 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
   out.offloadParams = cfg->offload == Offload::Params;
   out.offloadActivations = cfg->offload == Offload::Activations;
   out.sp = cfg->sp;
+  out.spMode = cfg->sp_mode == SpMode::Ring ? "ring" : "ulysses";
+  if (cfg->sp > 1 && cfg->sp_mode == SpMode::Ring) {
+    if (precisionOption != "fp32") {
+      error = "--parallel=" + parallelOption +
+              ": ring attention runs in fp32, but --precision=" +
+              precisionOption.getValue() +
+              "; compile with --precision=fp32, or use sp-mode=ulysses";
+      return false;
+    }
+    if (modeOption == "train" && attentionBackwardOption == "decomposed") {
+      error = "--parallel=" + parallelOption +
+              ": ring attention's backward is the fused one; leave "
+              "--attention-backward=decomposed out";
+      return false;
+    }
+  }
   out.pp = cfg->pp;
   out.schedule = scheduleName(cfg->schedule).str();
   out.virtualStages = cfg->virtual_stages;
@@ -633,6 +660,11 @@ static LogicalResult runPipelinePasses(ModuleOp module,
             ? std::string(precisionOption == "fp16" ? "dynamic" : "none")
             : std::string(lossScaleOption);
     autodiff.freeze = freezeOption;
+    autodiff.attention =
+        !attentionBackwardOption.empty() ? std::string(attentionBackwardOption)
+        : compile && compile->sp > 1 && compile->spMode == "ring"
+            ? "fused"
+            : "decomposed";
     pm.addPass(mlir::colossal::createAutodiffPass(autodiff));
     pm.addPass(createCanonicalizerPass());
     if (!optimizerOption.empty()) {
@@ -674,6 +706,7 @@ static LogicalResult runPipelinePasses(ModuleOp module,
       shard.dp = par.dp;
       shard.tp = par.tp;
       shard.sp = par.sp;
+      shard.spMode = par.spMode;
       shard.zero = par.zero;
       shard.sequence = par.sequence;
       pm.addPass(mlir::colossal::createShardForParallelPass(shard));
@@ -998,6 +1031,20 @@ static int runDriven(Driven what, StringRef path,
                    << " is not known; use fp32, bf16 or fp16\n";
       return 1;
     }
+    if (!attentionBackwardOption.empty() &&
+        attentionBackwardOption != "decomposed" &&
+        attentionBackwardOption != "fused") {
+      llvm::errs() << "colossal-opt: --attention-backward="
+                   << attentionBackwardOption
+                   << " is not known; use decomposed or fused\n";
+      return 1;
+    }
+    if (!attentionBackwardOption.empty() && modeOption != "train") {
+      llvm::errs() << "colossal-opt: --attention-backward chooses how a "
+                      "training step differentiates attention; use it with "
+                      "--mode=train\n";
+      return 1;
+    }
     if (batchNormOption != "batch" && batchNormOption != "running") {
       llvm::errs() << "colossal-opt: --batch-norm=" << batchNormOption
                    << " is not known; use batch or running\n";
@@ -1114,6 +1161,12 @@ static int runDriven(Driven what, StringRef path,
     request.constraints = constrainOption;
     // A plan to execute is searched among the layouts the runtime runs.
     request.executable = searchThenCompile;
+    // Ring attention runs in fp32 only.
+    if (searchThenCompile && precisionOption != "fp32" &&
+        !StringRef(constrainOption).contains("sp-mode"))
+      request.constraints +=
+          std::string(request.constraints.empty() ? "" : ",") +
+          "sp-mode=ulysses";
     if (request.job.mode != "train") {
       llvm::errs() << "colossal-opt: error: --auto-parallel plans training "
                       "steps; use --mode=train\n";

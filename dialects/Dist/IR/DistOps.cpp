@@ -97,6 +97,8 @@ CGD_GROUP_SIZE(AllGatherOp)
 CGD_GROUP_SIZE(ReduceScatterOp)
 CGD_GROUP_SIZE(AllToAllOp)
 CGD_GROUP_SIZE(AllSliceOp)
+CGD_GROUP_SIZE(RingAttentionOp)
+CGD_GROUP_SIZE(RingAttentionBackwardOp)
 #undef CGD_GROUP_SIZE
 
 LogicalResult AllReduceOp::verifySymbolUses(SymbolTableCollection &symbols) {
@@ -154,6 +156,82 @@ LogicalResult AllToAllOp::verifySymbolUses(SymbolTableCollection &symbols) {
              << result.getDimSize(d);
   }
   return success();
+}
+
+/// Rows of `t` [batch..., rows, cols]: the elements of its row statistics.
+static int64_t rowsOf(ShapedType t) {
+  return t.getNumElements() / std::max<int64_t>(1, t.getShape().back());
+}
+
+int64_t RingAttentionOp::workspaceElements(ShapedType query, ShapedType key,
+                                           ShapedType value) {
+  return key.getNumElements() + value.getNumElements() + 2 * rowsOf(query);
+}
+
+int64_t RingAttentionBackwardOp::workspaceElements(ShapedType query,
+                                                   ShapedType key,
+                                                   ShapedType value) {
+  return key.getNumElements() + value.getNumElements() + rowsOf(query);
+}
+
+/// The checks both ring ops share: f32 blocks [batch..., n, d] of one
+/// length, the result shaped [batch..., n, d_v], lse [batch..., n] and the
+/// workspace's f32 element count.
+static LogicalResult verifyRing(Operation *op, ShapedType q, ShapedType k,
+                                ShapedType v, Type result, Type lse,
+                                Type workspace, int64_t workspaceElements) {
+  int64_t r = q.getRank();
+  auto f32 = Float32Type::get(op->getContext());
+  if (r < 2 || k.getRank() != r || v.getRank() != r)
+    return op->emitOpError("needs query, key and value of one rank >= 2");
+  if (q.getElementType() != f32 || k.getElementType() != f32 ||
+      v.getElementType() != f32)
+    return op->emitOpError("runs in f32 (query, key and value)");
+  if (q.getShape().drop_back() != k.getShape().drop_back() ||
+      k.getShape().drop_back() != v.getShape().drop_back() ||
+      q.getDimSize(r - 1) != k.getDimSize(r - 1))
+    return op->emitOpError("query ")
+           << q << ", key " << k << " and value " << v
+           << " must be blocks of one length, q and k of one head size";
+  SmallVector<int64_t> out(q.getShape()), rows(q.getShape().drop_back());
+  out.back() = v.getDimSize(r - 1);
+  if (result != RankedTensorType::get(out, f32))
+    return op->emitOpError("result must be ")
+           << RankedTensorType::get(out, f32) << ", got " << result;
+  if (lse != RankedTensorType::get(rows, f32))
+    return op->emitOpError("lse must be ")
+           << RankedTensorType::get(rows, f32) << ", got " << lse;
+  if (workspace != RankedTensorType::get({workspaceElements}, f32))
+    return op->emitOpError("workspace must be ")
+           << RankedTensorType::get({workspaceElements}, f32) << ", got "
+           << workspace;
+  return success();
+}
+
+LogicalResult
+RingAttentionOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  if (failed(getGroupSize(symbols)))
+    return failure();
+  auto q = getQuery().getType(), k = getKey().getType(),
+       v = getValue().getType();
+  return verifyRing(*this, q, k, v, getResult().getType(), getLse().getType(),
+                    getWorkspace().getType(), workspaceElements(q, k, v));
+}
+
+LogicalResult
+RingAttentionBackwardOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  if (failed(getGroupSize(symbols)))
+    return failure();
+  auto q = getQuery().getType(), k = getKey().getType(),
+       v = getValue().getType();
+  if (getGrad().getType() != getOut().getType())
+    return emitOpError("grad must have out's type");
+  if (getQueryGrad().getType() != q || getKeyGrad().getType() != k ||
+      getValueGrad().getType() != v)
+    return emitOpError("gradients must have the types of query, key and "
+                       "value");
+  return verifyRing(*this, q, k, v, getOut().getType(), getLse().getType(),
+                    getWorkspace().getType(), workspaceElements(q, k, v));
 }
 
 LogicalResult SendOp::verify() {

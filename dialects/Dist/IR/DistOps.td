@@ -76,6 +76,70 @@ def CGD_AllSliceOp : CGD_CollectiveOp<"all_slice"> {
   let assemblyFormat = "$input `on` $mesh $axes attr-dict `:` functional-type(operands, results)";
 }
 
+def CGD_RingAttentionOp : CGD_CollectiveOp<"ring_attention"> {
+  let summary = "Attention over a sequence split across a group, by a ring of key/value blocks";
+  let description = [{
+    Each device of the group over `axes` holds its block of the sequence
+    (in group order) of the query, the key and the value, shaped
+    `[batch..., seq / n, d]`. The key and value blocks travel once around
+    the ring (each device sends its block to the next and receives the
+    previous one's), and each device folds every block into its output with
+    online softmax: the result is the device's rows of `cg.attention` over
+    the whole sequence (same `scale`, `causal`, mask), without any device
+    holding the whole key or value. With `causal`, blocks wholly in the
+    future are skipped. `lse` (log-sum-exp of each query row's scores, f32)
+    is what `cgd.ring_attention_backward` needs; `workspace` is scratch for
+    the travelling blocks and the row statistics (planned with the arena).
+    The mask, when given, holds the device's query rows and the whole key
+    sequence.
+
+    ```mlir
+    %o, %lse, %ws = cgd.ring_attention %q, %k, %v on @mesh ["sp"] {scale = 0.25 : f64, causal} : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8xf32>, tensor<2176xf32>)
+    ```
+  }];
+  let arguments = (ins CGD_Tensor:$query, CGD_Tensor:$key, CGD_Tensor:$value,
+                       Optional<CGD_Tensor>:$mask, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, F64Attr:$scale, UnitAttr:$causal);
+  let results = (outs CGD_Tensor:$result, CGD_Tensor:$lse,
+                      CGD_Tensor:$workspace);
+  let assemblyFormat = "$query `,` $key `,` $value (`,` $mask^)? `on` $mesh $axes attr-dict `:` functional-type(operands, results)";
+  let extraClassDeclaration = extraBaseDeclaration # [{
+    /// f32 elements of scratch: a key and a value block, two row statistics.
+    static int64_t workspaceElements(::mlir::ShapedType query,
+                                     ::mlir::ShapedType key,
+                                     ::mlir::ShapedType value);
+  }];
+}
+
+def CGD_RingAttentionBackwardOp : CGD_CollectiveOp<"ring_attention_backward"> {
+  let summary = "Gradients of cgd.ring_attention, by a second ring";
+  let description = [{
+    Given the operands of a `cgd.ring_attention`, its `out` and `lse`, and
+    the gradient `grad` reaching `out`, each device's blocks of the query,
+    key and value gradients. The key and value blocks travel around the
+    ring with their gradient accumulators, each device adding its queries'
+    share, and the accumulators take one more hop home. `workspace` holds
+    the travelling key and value blocks and each row's `rowsum(grad * out)`.
+
+    ```mlir
+    %dq, %dk, %dv, %ws = cgd.ring_attention_backward %q, %k, %v, %o, %lse, %g on @mesh ["sp"] {scale = 0.25 : f64, causal} : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8xf32>, tensor<2x4x8x16xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2112xf32>)
+    ```
+  }];
+  let arguments = (ins CGD_Tensor:$query, CGD_Tensor:$key, CGD_Tensor:$value,
+                       CGD_Tensor:$out, CGD_Tensor:$lse, CGD_Tensor:$grad,
+                       Optional<CGD_Tensor>:$mask, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, F64Attr:$scale, UnitAttr:$causal);
+  let results = (outs CGD_Tensor:$query_grad, CGD_Tensor:$key_grad,
+                      CGD_Tensor:$value_grad, CGD_Tensor:$workspace);
+  let assemblyFormat = "$query `,` $key `,` $value `,` $out `,` $lse `,` $grad (`,` $mask^)? `on` $mesh $axes attr-dict `:` functional-type(operands, results)";
+  let extraClassDeclaration = extraBaseDeclaration # [{
+    /// f32 elements of scratch: a key and a value block, one row statistic.
+    static int64_t workspaceElements(::mlir::ShapedType query,
+                                     ::mlir::ShapedType key,
+                                     ::mlir::ShapedType value);
+  }];
+}
+
 def CGD_SendOp : CGD_Op<"send"> {
   let summary = "Sends a tensor to device `peer` (a linear device id of the mesh)";
   let description = [{

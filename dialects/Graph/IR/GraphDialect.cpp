@@ -119,6 +119,14 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
                                 "or a cgd.copy_to_host";
     return success();
   }
+  // Attention that keeps a sequence split over sp (sp-mode=ring).
+  if (name == "cg.ring_attention") {
+    if (!isa<AttentionOp, AttentionBackwardOp>(op) ||
+        !isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'cg.ring_attention' is a unit attribute of "
+                                "cg.attention or cg.attention_backward";
+    return success();
+  }
   if (name == "cg.backward" || name == "cg.update") {
     if (!isa<UnitAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' is a unit attribute";

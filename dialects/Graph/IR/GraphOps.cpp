@@ -348,12 +348,12 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
-LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
-                                            std::optional<Location> loc,
-                                            Adaptor adaptor,
-                                            SmallVectorImpl<Type> &results) {
-  auto q = shapedOf(adaptor.getQuery()), k = shapedOf(adaptor.getKey()),
-       v = shapedOf(adaptor.getValue());
+/// The result type of attention over `query`, `key`, `value` and `mask`
+/// (may be null), or an error at `loc`.
+static FailureOr<Type> attentionResultType(std::optional<Location> loc,
+                                           Value query, Value key, Value value,
+                                           Value mask) {
+  auto q = shapedOf(query), k = shapedOf(key), v = shapedOf(value);
   if (q.getRank() < 2 || k.getRank() != q.getRank() ||
       v.getRank() != q.getRank())
     return inferError(loc, "attention needs query, key and value of one rank "
@@ -375,7 +375,7 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
     return inferError(loc, "attention operands differ in element type");
   Shape scores(q.getShape().begin(), q.getShape().end());
   scores.back() = k.getDimSize(r - 2);
-  if (Value mask = adaptor.getMask()) {
+  if (mask) {
     auto maskType = shapedOf(mask);
     if (!isBroadcastableTo(maskType.getShape(), scores))
       return inferError(loc, "attention mask " + shapeStr(maskType.getShape()) +
@@ -388,7 +388,34 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
   }
   Shape shape(q.getShape().begin(), q.getShape().end());
   shape.back() = v.getDimSize(r - 1);
-  results.push_back(tensorOf(shape, q.getElementType()));
+  return Type(tensorOf(shape, q.getElementType()));
+}
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  auto type = attentionResultType(loc, adaptor.getQuery(), adaptor.getKey(),
+                                  adaptor.getValue(), adaptor.getMask());
+  if (failed(type))
+    return failure();
+  results.push_back(*type);
+  return success();
+}
+
+LogicalResult AttentionBackwardOp::verify() {
+  auto type = attentionResultType(getLoc(), getQuery(), getKey(), getValue(),
+                                  getMask());
+  if (failed(type))
+    return failure();
+  if (getOut().getType() != *type || getGrad().getType() != *type)
+    return emitOpError("out ")
+           << getOut().getType() << " and grad " << getGrad().getType()
+           << " must both be the attention's result " << *type;
+  if (getQueryGrad().getType() != getQuery().getType() ||
+      getKeyGrad().getType() != getKey().getType() ||
+      getValueGrad().getType() != getValue().getType())
+    return emitOpError("results must have the types of query, key and value");
   return success();
 }
 

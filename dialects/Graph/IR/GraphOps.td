@@ -343,6 +343,31 @@ def CG_AttentionOp : CG_Op<"attention", [DeclareOpInterfaceMethods<CG_TensorPara
   let assemblyFormat = "$query `,` $key `,` $value (`,` $mask^)? attr-dict `:` functional-type(operands, results)";
 }
 
+def CG_AttentionBackwardOp : CG_Op<"attention_backward", [Pure]> {
+  let summary = "Gradients of scaled dot-product attention w.r.t. q, k and v";
+  let description = [{
+    Given the operands of a `cg.attention` (same `scale`, `causal` and
+    mask), its result `out` and the gradient `grad` reaching it, the
+    gradients of the query, the key and the value, as flash attention's
+    backward computes them: the scores are recomputed block by block and no
+    `[seq_q, seq_kv]` matrix outlives its block. Built by `colossal-autodiff
+    {attention=fused}`; a float mask's own gradient is not among its
+    results.
+
+    ```mlir
+    %dq, %dk, %dv = cg.attention_backward %q, %k, %v, %o, %g {scale = 0.25 : f64, causal} : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>)
+    ```
+  }];
+  let arguments = (ins CG_FloatTensor:$query, CG_FloatTensor:$key,
+                       CG_FloatTensor:$value, CG_FloatTensor:$out,
+                       CG_FloatTensor:$grad, Optional<CG_Tensor>:$mask,
+                       F64Attr:$scale, UnitAttr:$causal);
+  let results = (outs CG_FloatTensor:$query_grad, CG_FloatTensor:$key_grad,
+                      CG_FloatTensor:$value_grad);
+  let assemblyFormat = "$query `,` $key `,` $value `,` $out `,` $grad (`,` $mask^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def CG_Conv2DOp : CG_Op<"conv2d", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
     InferTypeOpAdaptor]> {
   let summary = "2-D convolution, NCHW input, OIHW weight";

@@ -63,6 +63,53 @@ Status checkArity(std::string_view op, const std::vector<TensorRef> &inputs,
   return Status::ok();
 }
 
+/// Element strides of `in` broadcast (numpy rules) to `target`: 0 where a
+/// dimension is broadcast.
+Status broadcastStrides(std::string_view op, const char *what,
+                        const std::vector<int64_t> &in,
+                        const std::vector<int64_t> &target,
+                        std::vector<int64_t> &strides) {
+  auto fail = [&] {
+    return Status::error(std::string(op) + ": " + what + " of shape " +
+                         shapeString(in) + " does not broadcast to " +
+                         shapeString(target));
+  };
+  if (in.size() > target.size())
+    return fail();
+  strides.assign(target.size(), 0);
+  const size_t lead = target.size() - in.size();
+  int64_t stride = 1;
+  for (size_t e = in.size(); e-- > 0;) {
+    if (in[e] != target[e + lead] && in[e] != 1)
+      return fail();
+    strides[e + lead] = in[e] == 1 ? 0 : stride;
+    stride *= in[e];
+  }
+  return Status::ok();
+}
+
+/// For each batch index of `outBatch` (row-major), the index of the
+/// matching batch of an operand whose batch shape broadcasts to it.
+Status batchIndices(std::string_view op, const char *what,
+                    const std::vector<int64_t> &inBatch,
+                    const std::vector<int64_t> &outBatch,
+                    std::vector<int64_t> &indices) {
+  std::vector<int64_t> strides;
+  if (Status s = broadcastStrides(op, what, inBatch, outBatch, strides); !s)
+    return s;
+  const int64_t count = numElements(outBatch);
+  indices.assign(static_cast<size_t>(count), 0);
+  for (int64_t b = 0; b < count; ++b) {
+    int64_t rest = b, idx = 0;
+    for (size_t d = outBatch.size(); d-- > 0;) {
+      idx += (rest % outBatch[d]) * strides[d];
+      rest /= outBatch[d];
+    }
+    indices[b] = idx;
+  }
+  return Status::ok();
+}
+
 Status checkDType(std::string_view op, const char *what, const TensorRef &t,
                   DType want) {
   if (t.dtype == want)

@@ -1,11 +1,10 @@
-//===- Contraction.cpp - matmul, linear and attention ---------------------===//
+//===- Contraction.cpp - matmul and linear --------------------------------===//
 //
 // Every f32 contraction goes to SGEMM. linear is one SGEMM over all rows;
 // matmul folds the batch into M when the right operand is shared, and
-// otherwise runs one SGEMM per batch, the batches spread over the threads;
-// attention runs per batch-head (threads over heads) in blocks of query
-// rows, so the score buffer stays small. f16/bf16 go through f32 copies;
-// integer matmul is a plain loop.
+// otherwise runs one SGEMM per batch, the batches spread over the threads.
+// f16/bf16 go through f32 copies; integer matmul is a plain loop.
+// Attention is in Attention.cpp.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,53 +17,6 @@
 
 namespace colossal::rt::cpu {
 namespace {
-
-/// Element strides of `in` broadcast (numpy rules) to `target`: 0 where a
-/// dimension is broadcast.
-Status broadcastStrides(std::string_view op, const char *what,
-                        const std::vector<int64_t> &in,
-                        const std::vector<int64_t> &target,
-                        std::vector<int64_t> &strides) {
-  auto fail = [&] {
-    return Status::error(std::string(op) + ": " + what + " of shape " +
-                         shapeString(in) + " does not broadcast to " +
-                         shapeString(target));
-  };
-  if (in.size() > target.size())
-    return fail();
-  strides.assign(target.size(), 0);
-  const size_t lead = target.size() - in.size();
-  int64_t stride = 1;
-  for (size_t e = in.size(); e-- > 0;) {
-    if (in[e] != target[e + lead] && in[e] != 1)
-      return fail();
-    strides[e + lead] = in[e] == 1 ? 0 : stride;
-    stride *= in[e];
-  }
-  return Status::ok();
-}
-
-/// For each batch index of `outBatch` (row-major), the index of the
-/// matching batch of an operand whose batch shape broadcasts to it.
-Status batchIndices(std::string_view op, const char *what,
-                    const std::vector<int64_t> &inBatch,
-                    const std::vector<int64_t> &outBatch,
-                    std::vector<int64_t> &indices) {
-  std::vector<int64_t> strides;
-  if (Status s = broadcastStrides(op, what, inBatch, outBatch, strides); !s)
-    return s;
-  const int64_t count = numElements(outBatch);
-  indices.assign(static_cast<size_t>(count), 0);
-  for (int64_t b = 0; b < count; ++b) {
-    int64_t rest = b, idx = 0;
-    for (size_t d = outBatch.size(); d-- > 0;) {
-      idx += (rest % outBatch[d]) * strides[d];
-      rest /= outBatch[d];
-    }
-    indices[b] = idx;
-  }
-  return Status::ok();
-}
 
 /// Runs f(b) for every batch: spread over the threads when there are enough
 /// batches (each SGEMM then runs single-threaded), else one after another
@@ -243,167 +195,11 @@ Status linearKernel(const std::vector<TensorRef> &inputs,
   return Status::ok();
 }
 
-//===----------------------------------------------------------------------===//
-// attention
-//===----------------------------------------------------------------------===//
-
-/// Masks and normalizes `rows` rows of scores in place; a row with nothing
-/// left to attend to becomes zeros, so its output row is zero too.
-void softmaxScores(float *s, int64_t rows, int64_t skv, int64_t firstRow,
-                   int64_t causalShift, bool causal, const TensorRef *mask,
-                   int64_t maskBase, int64_t maskRowStride,
-                   int64_t maskColStride) {
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  for (int64_t r = 0; r < rows; ++r) {
-    float *row = s + r * skv;
-    const int64_t i = firstRow + r;
-    if (causal)
-      for (int64_t j = std::max<int64_t>(0, i + causalShift + 1); j < skv; ++j)
-        row[j] = kNegInf;
-    if (mask) {
-      const int64_t base = maskBase + i * maskRowStride;
-      if (mask->dtype == DType::Bool) {
-        const uint8_t *m = mask->as<uint8_t>() + base;
-        for (int64_t j = 0; j < skv; ++j)
-          if (!m[j * maskColStride])
-            row[j] = kNegInf;
-      } else {
-        const float *m = mask->as<float>() + base;
-        for (int64_t j = 0; j < skv; ++j)
-          row[j] += m[j * maskColStride];
-      }
-    }
-    const float mx = vecMax(row, skv);
-    if (mx == kNegInf) {
-      std::fill(row, row + skv, 0.0f);
-      continue;
-    }
-    const double sum = vecExpShiftSum(row, row, skv, mx);
-    vecScale(row, skv, static_cast<float>(1.0 / sum));
-  }
-}
-
-Status attentionKernel(const std::vector<TensorRef> &inputs,
-                       const std::vector<TensorRef> &outputs,
-                       const AttributeMap &attrs) {
-  constexpr const char *op = "attention";
-  if (Status s = checkArity(op, inputs, outputs, 3, 4, 1); !s)
-    return s;
-  if (has16BitFloat(inputs))
-    return runViaF32(op, &attentionKernel, inputs, outputs, attrs);
-  for (size_t i = 0; i < 3; ++i)
-    if (inputs[i].dtype != DType::F32)
-      return unsupported(op, inputs[i].dtype);
-  if (Status s = checkDType(op, "result", outputs[0], DType::F32); !s)
-    return s;
-  const TensorRef &q = inputs[0], &k = inputs[1], &v = inputs[2],
-                  &o = outputs[0];
-  const TensorRef *mask = inputs.size() == 4 ? &inputs[3] : nullptr;
-  if (mask && mask->dtype != DType::F32 && mask->dtype != DType::Bool)
-    return Status::error(std::string("attention: mask must be float or bool, "
-                                     "got ") +
-                         dtypeName(mask->dtype));
-  if (q.shape.size() < 2 || k.shape.size() < 2 || v.shape.size() < 2 ||
-      o.shape.size() < 2)
-    return Status::error("attention: query, key, value and result need rank "
-                         ">= 2");
-  const size_t rank = o.shape.size();
-  const int64_t sq = q.shape[q.shape.size() - 2], d = q.shape.back();
-  const int64_t skv = k.shape[k.shape.size() - 2];
-  const int64_t dv = v.shape.back();
-  if (k.shape.back() != d || v.shape[v.shape.size() - 2] != skv ||
-      o.shape[rank - 2] != sq || o.shape[rank - 1] != dv)
-    return Status::error(
-        "attention: shapes do not agree: query " + shapeString(q.shape) +
-        ", key " + shapeString(k.shape) + ", value " + shapeString(v.shape) +
-        ", result " + shapeString(o.shape));
-  const std::vector<int64_t> batch(o.shape.begin(), o.shape.end() - 2);
-  const int64_t batches = numElements(batch);
-  std::vector<int64_t> qIdx, kIdx, vIdx;
-  auto batchOf = [](const TensorRef &t) {
-    return std::vector<int64_t>(t.shape.begin(), t.shape.end() - 2);
-  };
-  if (Status s = batchIndices(op, "query batch", batchOf(q), batch, qIdx); !s)
-    return s;
-  if (Status s = batchIndices(op, "key batch", batchOf(k), batch, kIdx); !s)
-    return s;
-  if (Status s = batchIndices(op, "value batch", batchOf(v), batch, vIdx); !s)
-    return s;
-  // The mask broadcasts to [batch..., sq, skv]: per-batch base offsets and
-  // row/column strides.
-  std::vector<int64_t> maskBase(static_cast<size_t>(batches), 0);
-  int64_t maskRowStride = 0, maskColStride = 0;
-  if (mask) {
-    std::vector<int64_t> target = batch, strides;
-    target.push_back(sq);
-    target.push_back(skv);
-    if (Status s = broadcastStrides(op, "mask", mask->shape, target, strides);
-        !s)
-      return s;
-    maskRowStride = strides[rank - 2];
-    maskColStride = strides[rank - 1];
-    for (int64_t b = 0; b < batches; ++b) {
-      int64_t rest = b;
-      for (size_t dim = batch.size(); dim-- > 0;) {
-        maskBase[b] += (rest % batch[dim]) * strides[dim];
-        rest /= batch[dim];
-      }
-    }
-  }
-  if (o.numel() == 0)
-    return Status::ok();
-
-  const float scale =
-      static_cast<float>(attrs.getFloat("scale", 1.0 / std::sqrt(double(d))));
-  const bool causal = attrs.getInt("causal", 0) != 0;
-  const int64_t causalShift = skv - sq;
-  // Query rows per block: keeps each thread's scores near 4 MiB.
-  const int64_t block = std::max<int64_t>(
-      1, std::min<int64_t>(sq, (int64_t(1) << 20) / std::max<int64_t>(skv, 1)));
-  const int threads = maxThreads();
-  const bool overHeads = threads > 1 && batches >= threads;
-  FloatBuffer scores;
-  if (Status s = scores.allocate(op, (overHeads ? threads : 1) * block * skv);
-      !s)
-    return s;
-  const float *pq = q.as<float>(), *pk = k.as<float>(), *pv = v.as<float>();
-  float *po = o.as<float>();
-  auto head = [&](int64_t b, float *s) {
-    const float *qb = pq + qIdx[b] * sq * d;
-    const float *kb = pk + kIdx[b] * skv * d;
-    const float *vb = pv + vIdx[b] * skv * dv;
-    float *ob = po + b * sq * dv;
-    for (int64_t i0 = 0; i0 < sq; i0 += block) {
-      const int64_t rows = std::min(block, sq - i0);
-      sgemm(false, true, rows, skv, d, scale, qb + i0 * d, d, kb, d, 0.0f, s,
-            skv);
-      softmaxScores(s, rows, skv, i0, causalShift, causal, mask, maskBase[b],
-                    maskRowStride, maskColStride);
-      sgemm(false, false, rows, dv, skv, 1.0f, s, skv, vb, dv, 0.0f,
-            ob + i0 * dv, dv);
-    }
-  };
-  if (overHeads) {
-#pragma omp parallel num_threads(threads)
-    {
-      float *s = scores.data() + omp_get_thread_num() * block * skv;
-#pragma omp for schedule(static)
-      for (int64_t b = 0; b < batches; ++b)
-        head(b, s);
-    }
-  } else {
-    for (int64_t b = 0; b < batches; ++b)
-      head(b, scores.data());
-  }
-  return Status::ok();
-}
-
 } // namespace
 
 void appendContractionKernels(std::vector<KernelEntry> &table) {
   table.push_back({"matmul", &matmulKernel});
   table.push_back({"linear", &linearKernel});
-  table.push_back({"attention", &attentionKernel});
 }
 
 } // namespace colossal::rt::cpu

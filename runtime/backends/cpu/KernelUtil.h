@@ -41,6 +41,7 @@ void appendElementwiseBinaryKernels(std::vector<KernelEntry> &table);
 void appendElementwiseUnaryKernels(std::vector<KernelEntry> &table);
 void appendNormalizationKernels(std::vector<KernelEntry> &table);
 void appendContractionKernels(std::vector<KernelEntry> &table);
+void appendAttentionKernels(std::vector<KernelEntry> &table);
 void appendConvKernels(std::vector<KernelEntry> &table);
 void appendConvBackwardKernels(std::vector<KernelEntry> &table);
 void appendReductionKernels(std::vector<KernelEntry> &table);
@@ -143,6 +144,20 @@ std::string shapeString(const std::vector<int64_t> &shape);
 Status checkArity(std::string_view op, const std::vector<TensorRef> &inputs,
                   const std::vector<TensorRef> &outputs, size_t minInputs,
                   size_t maxInputs, size_t numOutputs);
+
+/// Element strides of `in` broadcast (numpy rules) to `target`: 0 where a
+/// dimension is broadcast.
+Status broadcastStrides(std::string_view op, const char *what,
+                        const std::vector<int64_t> &in,
+                        const std::vector<int64_t> &target,
+                        std::vector<int64_t> &strides);
+
+/// For each batch index of `outBatch` (row-major), the index of the
+/// matching batch of an operand whose batch shape broadcasts to it.
+Status batchIndices(std::string_view op, const char *what,
+                    const std::vector<int64_t> &inBatch,
+                    const std::vector<int64_t> &outBatch,
+                    std::vector<int64_t> &indices);
 
 /// Error unless `t` has dtype `want`.
 Status checkDType(std::string_view op, const char *what, const TensorRef &t,

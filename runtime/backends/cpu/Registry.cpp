@@ -17,6 +17,7 @@ static const std::vector<KernelEntry> &table() {
     appendElementwiseUnaryKernels(t);
     appendNormalizationKernels(t);
     appendContractionKernels(t);
+    appendAttentionKernels(t);
     appendConvKernels(t);
     appendConvBackwardKernels(t);
     appendReductionKernels(t);

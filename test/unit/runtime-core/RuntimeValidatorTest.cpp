@@ -157,6 +157,42 @@ TEST(RuntimeValidator, CollectivesChecked) {
   EXPECT_HAS(validate(p), "instruction #3 is an unknown collective");
 }
 
+TEST(RuntimeValidator, RingAttentionChecked) {
+  // q, k, v blocks [1, 2, 4] over an sp axis of 2: the workspace holds a
+  // key and a value block and two row statistics (8 + 8 + 2 + 2 floats).
+  plan::Plan p = withMesh(2);
+  p.mutable_mesh()->set_axis_names(0, "sp");
+  p.mutable_ranks(0)->add_members(0);
+  p.mutable_ranks(0)->add_members(1);
+  plan::RankProgram &r = *p.mutable_ranks(0);
+  r.set_arena_bytes(1024);
+  for (int64_t id : {10, 11, 12, 13})
+    rttest::addBuffer(r, id, 256 + (id - 10) * 32, rt::DType::F32, {1, 2, 4});
+  rttest::addBuffer(r, 14, 512, rt::DType::F32, {1, 2});
+  plan::Buffer *ws = rttest::addBuffer(r, 15, 576, rt::DType::F32, {20});
+  plan::RingAttention *ring = r.add_program()->mutable_ring_attention();
+  ring->add_axes("sp");
+  for (int64_t id : {10, 11, 12})
+    ring->add_inputs(id);
+  for (int64_t id : {13, 14, 15})
+    ring->add_outputs(id);
+  ring->set_scale(0.5);
+  ring->set_causal(true);
+  EXPECT_EQ(validate(p), "");
+  *ws->mutable_type() = rttest::tensorType(rt::DType::F32, {16});
+  ws->set_size(64);
+  EXPECT_HAS(validate(p), "(ring attention): query [1,2,4], key [1,2,4], "
+                          "value [1,2,4], lse [1,2] and workspace [16] do "
+                          "not fit a ring of f32 blocks");
+  ring->add_outputs(15);
+  EXPECT_HAS(validate(p), "has 3 inputs and 4 outputs");
+  ring->mutable_outputs()->RemoveLast();
+  *ws->mutable_type() = rttest::tensorType(rt::DType::F32, {20});
+  ws->set_size(80);
+  ring->set_axes(0, "tp");
+  EXPECT_HAS(validate(p), "names mesh axis 'tp', which the mesh (sp=2)");
+}
+
 TEST(RuntimeValidator, SendWithoutPeerRejected) {
   plan::Plan p = rttest::addReluPlan();
   p.mutable_ranks(0)->add_program()->mutable_send()->set_buffer(2);
