@@ -1,6 +1,7 @@
 //===- BucketCollectives.cpp - Gradient all-reduces in buckets ------------===//
 //
-// Steps: (1) collect the all-reduces of the partitioned program with the
+// Steps: (1) collect the all-reduces (and the reduce-scatters along dim 0
+// of ZeRO-2/3's gradients) of the partitioned program with the
 // position of the value each reduces, (2) group them, in the order their
 // inputs are produced (the order backward produces gradients), into buckets
 // of about `bucket-bytes` that are legal (every input exists before any
@@ -27,8 +28,9 @@ using namespace mlir::colossal::cg;
 
 namespace {
 
+/// An all-reduce, or a reduce-scatter along dim 0 (ZeRO-2/3 gradients).
 struct Member {
-  cgd::AllReduceOp op;
+  Operation *op;
   int64_t ready; // position of the op producing the input (-1: argument)
   int64_t firstUse;
   int64_t bytes;
@@ -145,21 +147,21 @@ struct BucketCollectivesPass
     // Buckets only join reductions of one kind over one group.
     std::map<std::string, SmallVector<Member>> byKind;
     for (Operation &op : func.getBody().front()) {
-      auto ar = dyn_cast<cgd::AllReduceOp>(op);
-      if (!ar)
+      auto rs = dyn_cast<cgd::ReduceScatterOp>(op);
+      if (!isa<cgd::AllReduceOp>(op) && !(rs && rs.getDim() == 0))
         continue;
-      auto type = cast<RankedTensorType>(ar.getType());
-      Operation *def = ar.getInput().getDefiningOp();
+      auto type = cast<RankedTensorType>(op.getOperand(0).getType());
+      Operation *def = op.getOperand(0).getDefiningOp();
       int64_t firstUse = std::numeric_limits<int64_t>::max();
-      for (Operation *user : ar->getUsers())
+      for (Operation *user : op.getUsers())
         firstUse = std::min(firstUse, position.lookup(user));
       int64_t bits = std::max<int64_t>(8, type.getElementTypeBitWidth());
       std::string key;
       llvm::raw_string_ostream os(key);
-      os << ar.getMeshAttr() << ar.getAxes() << ar.getReductionAttr()
-         << type.getElementType();
-      byKind[os.str()].push_back({ar, def ? position.lookup(def) : -1, firstUse,
-                                  type.getNumElements() * bits / 8});
+      os << op.getName() << op.getAttr("mesh") << op.getAttr("axes")
+         << op.getAttr("reduction") << type.getElementType();
+      byKind[os.str()].push_back({&op, def ? position.lookup(def) : -1,
+                                  firstUse, type.getNumElements() * bits / 8});
     }
     // Step 2: buckets, in the order the inputs become ready.
     for (auto &[key, members] : byKind) {
@@ -193,54 +195,82 @@ struct BucketCollectivesPass
     }
   }
 
-  /// Step 3: flatten, concatenate, reduce once, split back.
+  /// Step 3: flatten, concatenate, reduce once, split back. A bucket of
+  /// reduce-scatters lays each input out as [group, piece] (row r: the
+  /// piece of device r, as dim 0 splits) and joins them along the pieces,
+  /// so one reduce-scatter along dim 0 gives each device its piece of
+  /// every member.
   void rewrite(MutableArrayRef<Member> members) {
     ++numBuckets;
     // Right after the last input is produced (inputs are never arguments
     // here in practice; then the bucket goes first).
     Operation *last = nullptr;
     for (Member &m : members)
-      if (Operation *def = m.op.getInput().getDefiningOp())
+      if (Operation *def = m.op->getOperand(0).getDefiningOp())
         if (!last || last->isBeforeInBlock(def))
           last = def;
-    OpBuilder b(members.front().op);
+    Operation *front = members.front().op;
+    OpBuilder b(front);
     if (last)
       b.setInsertionPointAfter(last);
     else
-      b.setInsertionPointToStart(members.front().op->getBlock());
-    Location loc = members.front().op.getLoc();
-    auto first = cast<RankedTensorType>(members.front().op.getType());
-    Type element = first.getElementType();
-    SmallVector<Value> flat;
+      b.setInsertionPointToStart(front->getBlock());
+    Location loc = front->getLoc();
+    bool scatter = isa<cgd::ReduceScatterOp>(front);
+    auto numel = [](Value v) {
+      return cast<RankedTensorType>(v.getType()).getNumElements();
+    };
+    // Devices in the group: 1 for an all-reduce's layout.
+    int64_t group =
+        scatter ? numel(front->getOperand(0)) / numel(front->getResult(0)) : 1;
+    Type element =
+        cast<RankedTensorType>(front->getResult(0).getType()).getElementType();
+    SmallVector<Value> laidOut;
     SmallVector<int64_t> sizes;
     int64_t total = 0;
     for (Member &m : members) {
-      auto type = cast<RankedTensorType>(m.op.getType());
-      auto flatType = RankedTensorType::get({type.getNumElements()}, element);
-      flat.push_back(b.create<ReshapeOp>(loc, flatType, m.op.getInput()));
-      sizes.push_back(type.getNumElements());
-      total += type.getNumElements();
+      int64_t piece = numel(m.op->getResult(0));
+      auto type = scatter ? RankedTensorType::get({group, piece}, element)
+                          : RankedTensorType::get({piece}, element);
+      laidOut.push_back(b.create<ReshapeOp>(loc, type, m.op->getOperand(0)));
+      sizes.push_back(piece);
+      total += piece;
     }
+    auto joinedType = scatter ? RankedTensorType::get({group, total}, element)
+                              : RankedTensorType::get({total}, element);
+    Value joined = b.create<ConcatOp>(loc, joinedType, laidOut,
+                                      b.getI64IntegerAttr(scatter ? 1 : 0));
     auto bucketType = RankedTensorType::get({total}, element);
-    Value joined =
-        b.create<ConcatOp>(loc, bucketType, flat, b.getI64IntegerAttr(0));
-    auto reduced = b.create<cgd::AllReduceOp>(
-        loc, bucketType, joined, members.front().op.getMeshAttr(),
-        members.front().op.getAxes(), members.front().op.getReductionAttr());
-    reduced->setAttr("cg.bucket", b.getI64IntegerAttr(members.size()));
+    Value reduced;
+    auto mesh = cast<FlatSymbolRefAttr>(front->getAttr("mesh"));
+    auto axes = cast<ArrayAttr>(front->getAttr("axes"));
+    auto kind = cast<cgd::ReductionKindAttr>(front->getAttr("reduction"));
+    Operation *collective;
+    if (scatter) {
+      collective = b.create<cgd::ReduceScatterOp>(
+          loc, RankedTensorType::get({1, total}, element), joined, mesh, axes,
+          b.getI64IntegerAttr(0), kind);
+      reduced = b.create<ReshapeOp>(loc, bucketType, collective->getResult(0));
+    } else {
+      collective = b.create<cgd::AllReduceOp>(loc, bucketType, joined, mesh,
+                                              axes, kind);
+      reduced = collective->getResult(0);
+    }
+    collective->setAttr("cg.bucket", b.getI64IntegerAttr(members.size()));
     SmallVector<Type> pieceTypes;
     for (int64_t s : sizes)
       pieceTypes.push_back(RankedTensorType::get({s}, element));
-    auto split = b.create<SplitOp>(loc, pieceTypes, reduced.getResult(),
-                                   b.getI64IntegerAttr(0),
-                                   b.getDenseI64ArrayAttr(sizes));
+    auto split =
+        b.create<SplitOp>(loc, pieceTypes, reduced, b.getI64IntegerAttr(0),
+                          b.getDenseI64ArrayAttr(sizes));
     for (auto [m, piece] : llvm::zip(members, split.getResults())) {
-      Value back = b.create<ReshapeOp>(loc, m.op.getType(), piece);
-      m.op.getResult().replaceAllUsesWith(back);
+      Value back =
+          b.create<ReshapeOp>(loc, m.op->getResult(0).getType(), piece);
+      m.op->getResult(0).replaceAllUsesWith(back);
     }
     // Erased last: the builder may be inserting right before one of them.
     for (Member &m : members)
-      m.op.erase();
+      m.op->erase();
   }
 };
 

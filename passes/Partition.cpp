@@ -78,15 +78,39 @@ struct Partitioner {
     auto shapeOfX = [&] {
       return SmallVector<int64_t>(cast<ShapedType>(x.getType()).getShape());
     };
+    // (0) A whole scalar joining a pending sum: the group's first device
+    // keeps it, the others hold zero.
+    Axes joining;
+    for (const std::string &a : to.partial)
+      if (!llvm::is_contained(s.partial, a))
+        joining.push_back(a);
+    if (!joining.empty()) {
+      auto type = cast<RankedTensorType>(x.getType());
+      if (type.getRank() != 0 || !isa<FloatType>(type.getElementType()))
+        return emitError(loc, "cannot make a pending sum over '")
+               << joining.front() << "' out of a value that is not one";
+      int64_t n = product(joining);
+      SmallVector<float> first(n, 0.0f);
+      first[0] = 1.0f;
+      auto all = RankedTensorType::get({n}, b.getF32Type());
+      Value mask = b.create<ConstantOp>(
+          loc, cast<ElementsAttr>(
+                   DenseElementsAttr::get(all, ArrayRef<float>(first))));
+      mask = b.create<cgd::AllSliceOp>(
+          loc, RankedTensorType::get({1}, b.getF32Type()), mask, meshRef,
+          axesAttr(joining), b.getI64IntegerAttr(0));
+      mask = b.create<ReshapeOp>(loc, RankedTensorType::get({}, b.getF32Type()),
+                                 mask);
+      if (!type.getElementType().isF32())
+        mask = b.create<CastOp>(loc, type, mask);
+      x = b.create<MulOp>(loc, type, x, mask);
+      s.partial.append(joining.begin(), joining.end());
+    }
     // (1) Pending sums the consumer does not keep.
     Axes pending;
     for (const std::string &a : s.partial)
       if (!llvm::is_contained(to.partial, a))
         pending.push_back(a);
-    for (const std::string &a : to.partial)
-      if (!llvm::is_contained(s.partial, a))
-        return emitError(loc, "cannot make a pending sum over '")
-               << a << "' out of a value that is not one";
     if (!pending.empty()) {
       // A dimension the consumer splits further, over axes of the pending
       // sum, takes its piece in a reduce-scatter over those axes; the rest

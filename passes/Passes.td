@@ -734,7 +734,7 @@ def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
 }
 
 def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleOp"> {
-  let summary = "Joins gradient all-reduces into buckets, issued as backward produces them";
+  let summary = "Joins gradient all-reduces and reduce-scatters into buckets, issued as backward produces them";
   let description = [{
     After colossal-partition: all-reduces of one kind (mesh axes, reduction,
     element type) are grouped, in the order their inputs are produced, into
@@ -742,7 +742,10 @@ def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleO
     all-reduce of the flattened, concatenated members, placed right after
     the last member's input is computed (so a backend with a communication
     stream can overlap it with the rest of the backward), then split and
-    reshaped back. A member joins only while every member's input exists
+    reshaped back. Reduce-scatters along dim 0 (ZeRO-2/3's gradients)
+    bucket alike: each input laid out as [group, piece], joined along the
+    pieces, so one reduce-scatter gives each device its piece of every
+    member. A member joins only while every member's input exists
     before any member's result is used. Buckets are marked `cg.bucket`
     (their member count).
 

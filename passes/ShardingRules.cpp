@@ -248,11 +248,14 @@ bool partialSurvives(Operation *op, ArrayRef<Spec> in,
     return false;
   axes = in[partials.front()].partial;
   if (isa<AddOp, SubOp>(op)) {
-    // A sum of pending sums over the same axes is one pending sum.
-    if (partials.size() != in.size())
-      return false;
-    for (unsigned i : partials)
-      if (in[i].partial != axes)
+    // A sum of pending sums over the same axes is one pending sum. A whole
+    // scalar joins it as a pending sum too (colossal-partition keeps it on
+    // the group's first device, zero on the others): a running total of
+    // pending sums (a gradient norm over sharded gradients) then stays one
+    // until its end instead of being reduced at every term.
+    for (auto [i, s] : llvm::enumerate(in))
+      if (s.hasPartial() ? s.partial != axes
+                         : rankOf(op->getOperand(i)) != 0 || !s.isReplicated())
         return false;
     keeps.assign(in.size(), true);
     return true;

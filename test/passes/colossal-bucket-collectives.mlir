@@ -37,6 +37,34 @@ func.func @grads(%x: tensor<4x4xf32>, %y: tensor<4xf32>) -> (tensor<4x4xf32>, te
 
 // -----
 
+// ZeRO-2/3's gradient reduce-scatters (dim 0) bucket too: each input laid
+// out as [group, piece] (row r: device r's piece), joined along the pieces,
+// one reduce-scatter gives each device its piece of every member. A
+// reduce-scatter along another dimension stays alone.
+// CHECK-LABEL: func.func @scattered
+// CHECK: %[[A:.*]] = cg.reshape %{{.*}} : (tensor<4x4xf32>) -> tensor<2x8xf32>
+// CHECK: %[[B:.*]] = cg.reshape %{{.*}} : (tensor<4xf32>) -> tensor<2x2xf32>
+// CHECK: %[[C:.*]] = cg.concat %[[A]], %[[B]] {axis = 1 : i64} : (tensor<2x8xf32>, tensor<2x2xf32>) -> tensor<2x10xf32>
+// CHECK: %[[R:.*]] = cgd.reduce_scatter %[[C]] on @mesh ["dp"]  sum {cg.bucket = 2 : i64, dim = 0 : i64} : (tensor<2x10xf32>) -> tensor<1x10xf32>
+// CHECK: %[[F:.*]] = cg.reshape %[[R]] : (tensor<1x10xf32>) -> tensor<10xf32>
+// CHECK: %[[S:.*]]:2 = cg.split %[[F]] {axis = 0 : i64, sizes = array<i64: 8, 2>}
+// CHECK: cg.reshape %[[S]]#0 : (tensor<8xf32>) -> tensor<2x4xf32>
+// CHECK: cg.reshape %[[S]]#1 : (tensor<2xf32>) -> tensor<2xf32>
+// CHECK: cgd.reduce_scatter %{{.*}} on @mesh ["dp"]  sum {dim = 1 : i64}
+// OFF-LABEL: func.func @scattered
+// OFF-NOT: cg.bucket
+cg.mesh @mesh = <["dp" = 2]>
+func.func @scattered(%x: tensor<4x4xf32>, %y: tensor<4xf32>) -> (tensor<2x4xf32>, tensor<2xf32>, tensor<4x2xf32>) {
+  %g1 = cg.mul %x, %x : (tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32>
+  %g2 = cg.mul %y, %y : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %r1 = cgd.reduce_scatter %g1 on @mesh ["dp"] sum {dim = 0} : (tensor<4x4xf32>) -> tensor<2x4xf32>
+  %r2 = cgd.reduce_scatter %g2 on @mesh ["dp"] sum {dim = 0} : (tensor<4xf32>) -> tensor<2xf32>
+  %r3 = cgd.reduce_scatter %x on @mesh ["dp"] sum {dim = 1} : (tensor<4x4xf32>) -> tensor<4x2xf32>
+  return %r1, %r2, %r3 : tensor<2x4xf32>, tensor<2xf32>, tensor<4x2xf32>
+}
+
+// -----
+
 // A gradient whose all-reduce is used before the next one is produced
 // cannot wait for it: no bucket.
 // CHECK-LABEL: func.func @used_early
