@@ -18,6 +18,7 @@
 
 #include "passes/GraphBuild.h"
 #include "passes/Passes.h"
+#include "passes/Sharding.h"
 
 #include "dialects/Dist/IR/DistOps.h"
 
@@ -63,10 +64,16 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
       }
       return;
     }
+    if (update != "host" && update != "device") {
+      getOperation().emitError("colossal-offload: update='")
+          << update << "' is not one of host (the optimizer step runs in host "
+          << "memory, as ZeRO-Offload) or device";
+      return signalPassFailure();
+    }
     int64_t moved = 0;
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (!func.isExternal())
-        moved += offload(func);
+        moved += update == "host" ? offloadWithHostUpdate(func) : offload(func);
     if (moved == 0) {
       getOperation().emitError(
           "colossal-offload: offload=" + what +
@@ -170,6 +177,152 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
         to->setAttr(mark, a);
     if (backward && from->hasAttr("cg.backward"))
       to->setAttr("cg.backward", UnitAttr::get(to->getContext()));
+  }
+
+  /// update=host: the optimizer state (and its weights) live in the host
+  /// pool and the update runs there (ZeRO-Offload): (1) state tensors and
+  /// the weights they update are marked `cg.host`; (2) the update's ops --
+  /// those reading a host value, and cheap elementwise ones all of whose
+  /// users are host ops -- are marked `cg.host` (they run on the host and
+  /// their results live in the host pool); (3) each device value a host op
+  /// reads (a gradient, a scalar) is copied to the host once, and each host
+  /// value a device op reads comes to the device once (a weight before its
+  /// first forward reader, so the device holds it for the step; with
+  /// what=params before each reader).
+  int64_t offloadWithHostUpdate(func::FuncOp func) {
+    Block &body = func.getBody().front();
+    // Step 1: host parameters.
+    llvm::StringMap<ParamOp> weights;
+    SmallVector<ParamOp> states;
+    for (ParamOp param : func.getOps<ParamOp>()) {
+      auto type = typeOf(param.getResult());
+      if (type.getNumElements() <= 1 || !isa<FloatType>(type.getElementType()))
+        continue;
+      auto role = param->getAttrOfType<StringAttr>("cg.role");
+      if (role && role.getValue() == "optimizer")
+        states.push_back(param);
+      else
+        weights[param.getName()] = param;
+    }
+    DenseSet<Value> host;
+    for (ParamOp state : states) {
+      state->setAttr("cg.host", UnitAttr::get(&getContext()));
+      host.insert(state.getResult());
+      // colossal-optimizer names state "<optimizer>.<state>:<weight>".
+      if (auto it = weights.find(state.getName().split(':').second);
+          it != weights.end())
+        host.insert(it->second.getResult());
+    }
+    if (what == "params")
+      for (auto &[name, weight] : weights)
+        host.insert(weight.getResult());
+    for (Value v : host)
+      v.getDefiningOp()->setAttr("cg.host", UnitAttr::get(&getContext()));
+    // Step 2: host ops. Forward from the state...
+    auto hostCapable = [](Operation *op) {
+      return op->getDialect() && isa<CGDialect>(op->getDialect()) &&
+             !isa<ParamOp, ConstantOp, AssignOp, ShardOp>(op) &&
+             op->getNumResults() > 0;
+    };
+    DenseSet<Value> reached(host.begin(), host.end());
+    for (ParamOp weight : llvm::make_second_range(weights))
+      reached.erase(weight.getResult()); // a weight alone starts no update
+    DenseSet<Operation *> onHost;
+    for (Operation &op : body)
+      if (hostCapable(&op) && llvm::any_of(op.getOperands(), [&](Value v) {
+            return reached.contains(v);
+          })) {
+        onHost.insert(&op);
+        for (Value r : op.getResults())
+          reached.insert(r);
+      }
+    // ... then back through elementwise ops only host ops read, with at
+    // most one operand that is not a constant, parameter, scalar or value
+    // going to the host anyway: copying that operand instead of the result
+    // moves as many bytes, and lets ops that share it share the copy.
+    auto hostUser = [&](OpOperand &use) {
+      Operation *user = use.getOwner();
+      if (onHost.contains(user))
+        return true;
+      auto assign = dyn_cast<AssignOp>(user);
+      return assign && host.contains(assign.getParam());
+    };
+    auto goesToHost = [&](Value v) {
+      Operation *def = v.getDefiningOp();
+      return (def && isa<ParamOp, ConstantOp>(def)) ||
+             typeOf(v).getNumElements() <= 1 || host.contains(v) ||
+             llvm::any_of(v.getUses(), hostUser);
+    };
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (Operation &op : llvm::reverse(body)) {
+        if (onHost.contains(&op) || !hostCapable(&op) ||
+            !(isPointwise(&op) || isa<ExpandOp, ReshapeOp>(op)) ||
+            op.use_empty())
+          continue;
+        bool allHost = llvm::all_of(op.getUses(), hostUser);
+        DenseSet<Value> staying;
+        for (Value v : op.getOperands())
+          if (!goesToHost(v))
+            staying.insert(v);
+        if (allHost && staying.size() <= 1) {
+          onHost.insert(&op);
+          changed = true;
+        }
+      }
+    }
+    // Constants only host ops read live in the host pool.
+    for (ConstantOp c : func.getOps<ConstantOp>())
+      if (!c->use_empty() && llvm::all_of(c->getUses(), hostUser))
+        onHost.insert(c);
+    for (Operation *op : onHost)
+      op->setAttr("cg.host", UnitAttr::get(&getContext()));
+    auto isHost = [&](Value v) {
+      Operation *def = v.getDefiningOp();
+      return host.contains(v) || (def && onHost.contains(def));
+    };
+    // Step 3: copies at the boundaries, one per value and direction (with
+    // what=params a weight comes to the device before each reader).
+    DenseMap<Value, Value> toHost, toDevice;
+    for (Operation &op : llvm::make_early_inc_range(body)) {
+      bool opOnHost = onHost.contains(&op);
+      auto assign = dyn_cast<AssignOp>(op);
+      for (OpOperand &use : op.getOpOperands()) {
+        Value v = use.get();
+        if (assign && use.getOperandNumber() == 1)
+          continue; // the parameter written
+        // A host parameter written with a host value stays in the pool.
+        bool wantHost =
+            opOnHost || (assign && host.contains(assign.getParam()));
+        if (wantHost == isHost(v))
+          continue;
+        OpBuilder b(&op);
+        if (wantHost) {
+          Value &copy = toHost[v];
+          if (!copy) {
+            auto c = b.create<cgd::CopyToHostOp>(op.getLoc(), v.getType(), v);
+            c->setAttr("cg.host", UnitAttr::get(&getContext()));
+            copyMarks(&op, c, op.hasAttr("cg.backward"));
+            copy = c.getResult();
+          }
+          use.set(copy);
+          continue;
+        }
+        bool perUse = what == "params" && v.getDefiningOp<ParamOp>();
+        Value &copy = toDevice[v];
+        if (!copy || perUse) {
+          auto c = b.create<cgd::CopyToDeviceOp>(op.getLoc(), v.getType(), v);
+          copyMarks(&op, c, op.hasAttr("cg.backward"));
+          if (perUse) {
+            use.set(c.getResult());
+            continue;
+          }
+          copy = c.getResult();
+        }
+        use.set(copy);
+      }
+    }
+    return static_cast<int64_t>(states.size());
   }
 
   int64_t offload(func::FuncOp func) {

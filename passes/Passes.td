@@ -693,17 +693,29 @@ def PartitionPass : Pass<"colossal-partition", "::mlir::ModuleOp"> {
 }
 
 def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
-  let summary = "Keeps the optimizer state in host memory, copied to the device for the update";
+  let summary = "Keeps the optimizer state (and the weights, or the activations) in host memory";
   let description = [{
     After partitioning (and colossal-pipeline), before the memory plan: the
     optimizer state tensors (parameters with `cg.role = "optimizer"` of more
     than one element: moments, momentum, accumulated gradients) are marked
     `cg.host`, so colossal-plan-memory places them in the rank's host pool
-    (`cg.host_pool_bytes`) instead of its device arena. Each is copied to
-    the device (`cgd.copy_to_device`) right before its first reader, the
+    (`cg.host_pool_bytes`) instead of its device arena.
+
+    With `update=host` (the default; ZeRO-Offload's placement) the weights
+    those states update live in the host pool too, and so does the
+    optimizer step: every op reading a host value, and each elementwise op
+    only host ops read, is marked `cg.host` (the runtime runs it on the
+    host, its result in the host pool); each gradient (or scalar) a host op
+    reads is copied to the host once (`cgd.copy_to_host`), and each weight
+    comes to the device once, before its first reader of the step (so the
+    device holds it for the step, as without offload; the new weight is
+    written to the host pool and the next step brings it over).
+
+    With `update=device` each state tensor is copied to the device
+    (`cgd.copy_to_device`) right before its first reader, the
     update of its weight, and its assignment writes the new value back to
-    the host pool; the device holds one weight's state at a time. The
-    update itself runs on the device. `what=params` also keeps the weights
+    the host pool; the device holds one weight's state at a time and the
+    update runs on the device. `what=params` also keeps the weights
     there, each copied to the device right before every op that reads it
     (forward and backward apart, so the device holds a weight only while
     it is used; with ZeRO-3 before its gather), as ZeRO-Infinity places
@@ -728,7 +740,9 @@ def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"what", "what", "std::string", "\"optimizer\"",
-           "What lives in host memory: optimizer, params (and the optimizer state), activations or none">
+           "What lives in host memory: optimizer, params (and the optimizer state), activations or none">,
+    Option<"update", "update", "std::string", "\"host\"",
+           "With optimizer or params: where the optimizer step runs: host (the state, the weights it updates and the step in host memory; gradients come to the host, new weights go back: ZeRO-Offload) or device (each state tensor comes to the device for its weight's update and goes back)">
   ];
   let dependentDialects = ["::mlir::colossal::cgd::CGDDialect"];
 }

@@ -457,7 +457,9 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         break;
       if (auto assign = dyn_cast<AssignOp>(op)) {
         Operation *param = assign.getParam().getDefiningOp();
-        if (param && param->hasAttr("cg.host")) {
+        Operation *value = assign.getValue().getDefiningOp();
+        bool hostValue = value && value->hasAttr("cg.host");
+        if (param && param->hasAttr("cg.host") && !hostValue) {
           // Offloaded state: the new value goes back to the host pool.
           addCopy(assign.getValue(), assign.getParam(), /*toHost=*/true);
           freeDead(op, {});
@@ -486,7 +488,8 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
         if (failed(addBuffer(result, offset)))
           return failure();
       if (op.hasAttr("cg.host"))
-        rank.mutable_buffers(rank.buffers_size() - 1)->set_host(true);
+        for (Value result : op.getResults())
+          rank.mutable_buffers(bufferOf[result])->set_host(true);
       if (auto copy = dyn_cast<cgd::CopyToHostOp>(op)) {
         // An offloaded activation: into its host buffer.
         if (!op.hasAttr("cg.host"))
@@ -570,6 +573,7 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
                             "dialect only");
       pb::Kernel &kernel = *rank.add_program()->mutable_kernel();
       kernel.set_op(op.getName().stripDialect().str());
+      kernel.set_host(op.hasAttr("cg.host"));
       for (Value operand : op.getOperands())
         kernel.add_inputs(bufferOf[operand]);
       for (Value result : op.getResults())

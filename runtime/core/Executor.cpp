@@ -117,6 +117,10 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
   }
   for (const plan::Constant &c : program.constants()) {
     const TensorRef &dst = buffers_.at(c.buffer());
+    if (hostBuffers_.count(c.buffer())) {
+      std::memcpy(dst.data, c.data().data(), c.data().size());
+      continue;
+    }
     if (Status s =
             backend_.copyToDevice(dst.data, c.data().data(), c.data().size());
         !s)
@@ -131,6 +135,8 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
       step.inputs.push_back(buffers_.at(inst.assign().source()));
       step.outputs.push_back(buffers_.at(inst.assign().destination()));
       step.where = "instruction #" + std::to_string(i) + " (assign)";
+      step.host = hostBuffers_.count(inst.assign().source()) &&
+                  hostBuffers_.count(inst.assign().destination());
       steps_.push_back(std::move(step));
       continue;
     }
@@ -183,6 +189,17 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
       step.attributes.set(attr.first, toAttribute(attr.second));
     step.where = "instruction #" + std::to_string(i) +
                  (k.location().empty() ? "" : " at " + k.location());
+    step.host = k.host();
+    if (step.host) {
+      Backend *host = nullptr;
+      if (Status s = hostBackend(host); !s)
+        return Status::error("plan '" + source + "': " + step.where + ": " +
+                             s.message());
+      if (!host->supports(step.op))
+        return Status::error("plan '" + source + "': " + step.where +
+                             ": the host has no kernel for '" + step.op +
+                             "'; recompile the model");
+    }
     steps_.push_back(std::move(step));
   }
   // Connect the collective groups now, so a missing peer is found before
@@ -510,7 +527,7 @@ void Executor::describeStep(int i, std::string &name, std::string &category,
   switch (step.collective) {
   case Collective::None:
     name = step.op.empty() ? "assign" : step.op;
-    category = step.op.empty() ? "copy" : "compute";
+    category = step.op.empty() ? "copy" : step.host ? "host" : "compute";
     return;
   case Collective::AllReduce:
     name = "all_reduce";
@@ -580,16 +597,40 @@ Status Executor::runStep(const Step &step) {
     }
     if (step.op.empty()) {
       const TensorRef &src = step.inputs[0], &dst = step.outputs[0];
+      if (step.host) {
+        std::memcpy(dst.data, src.data, dst.bytes());
+        return Status::ok();
+      }
       if (Status s = backend_.copyOnDevice(dst.data, src.data, dst.bytes()); !s)
         return Status::error(step.where + " failed: " + s.message());
       return Status::ok();
     }
-    Status s =
-        backend_.launch(step.op, step.inputs, step.outputs, step.attributes);
+    Backend *on = &backend_;
+    if (step.host) {
+      // The host reads what the device wrote before it (the copies).
+      if (Status s = backend_.synchronize(); !s)
+        return s;
+      if (Status s = hostBackend(on); !s)
+        return s;
+    }
+    Status s = on->launch(step.op, step.inputs, step.outputs, step.attributes);
     if (!s)
       return Status::error("kernel '" + step.op + "' (" + step.where +
                            ") failed: " + s.message());
   }
+  return Status::ok();
+}
+
+Status Executor::hostBackend(Backend *&out) {
+  if (std::string(backend_.name()) == "cpu") {
+    out = &backend_;
+    return Status::ok();
+  }
+  if (!ownHostBackend_)
+    ownHostBackend_ = createCpuBackend(0);
+  if (!ownHostBackend_)
+    return Status::error("cannot make the CPU backend for host kernels");
+  out = ownHostBackend_.get();
   return Status::ok();
 }
 

@@ -104,6 +104,7 @@ private:
     int64_t tag = 0;
     int position = 0;      // RingAttention: this rank's place in `group`
     bool backward = false; // RingAttention
+    bool host = false;     // a kernel or assign over host-pool buffers
     std::vector<TensorRef> inputs;
     std::vector<TensorRef> outputs;
     AttributeMap attributes;
@@ -121,7 +122,12 @@ private:
   Status addPointToPoint(const plan::SendRecv &sr, bool sending,
                          const std::string &where, const MeshLayout &mesh);
 
+  /// Where host kernels run: the device backend when it is the CPU's,
+  /// else a CPU backend made on first use.
+  Status hostBackend(Backend *&out);
+
   Backend &backend_;
+  std::unique_ptr<Backend> ownHostBackend_;
   Communicator *comm_ = nullptr;
   int rank_ = 0;
   void *arena_ = nullptr;

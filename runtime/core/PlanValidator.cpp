@@ -254,8 +254,10 @@ private:
     for (int i = 0; i < program.constants_size(); ++i) {
       const plan::Constant &c = program.constants(i);
       std::string what = "constant #" + std::to_string(i);
-      if (Status s = need(c.buffer(), what); !s)
-        return s;
+      // (Either pool: the host's optimizer step has constants too.)
+      if (!buffers.count(c.buffer()))
+        return fail(rank + what + " uses buffer " + std::to_string(c.buffer()) +
+                    ", which the rank does not define" + kRecompile);
       if (static_cast<int64_t>(c.data().size()) != buffers[c.buffer()].size)
         return fail(rank + what + " has " + std::to_string(c.data().size()) +
                     " bytes for buffer " + std::to_string(c.buffer()) + " of " +
@@ -283,11 +285,23 @@ private:
                 (k.location().empty() ? "" : " at " + k.location()) + ")";
         if (k.op().empty())
           return fail(rank + what + " has no op name" + kRecompile);
+        // A host kernel (an offloaded optimizer step) reads and writes the
+        // host pool only; a device kernel the arena only.
+        auto place = [&](int64_t id) -> Status {
+          if (!k.host())
+            return need(id, what);
+          auto it = buffers.find(id);
+          if (it == buffers.end() || !it->second.host)
+            return fail(rank + what + " runs on the host but uses buffer " +
+                        std::to_string(id) + ", which is not in the host pool" +
+                        kRecompile);
+          return Status::ok();
+        };
         for (int64_t id : k.inputs())
-          if (Status s = need(id, what); !s)
+          if (Status s = place(id); !s)
             return s;
         for (int64_t id : k.outputs())
-          if (Status s = need(id, what); !s)
+          if (Status s = place(id); !s)
             return s;
         for (const auto &attr : k.attributes())
           if (attr.second.value_case() == plan::Attribute::VALUE_NOT_SET)
@@ -321,16 +335,27 @@ private:
         break;
       }
       case plan::Instruction::kFree:
-        if (Status s = need(inst.free().buffer(), what); !s)
-          return s;
+        // Of either pool.
+        if (!buffers.count(inst.free().buffer()))
+          return fail(rank + what + " frees buffer " +
+                      std::to_string(inst.free().buffer()) +
+                      ", which the rank does not define" + kRecompile);
         break;
       case plan::Instruction::kAssign: {
         const plan::Assign &a = inst.assign();
         what += " (assign)";
-        if (Status s = need(a.source(), what); !s)
-          return s;
-        if (Status s = need(a.destination(), what); !s)
-          return s;
+        // Within the arena, or within the host pool (state the host's
+        // optimizer step wrote).
+        auto from = buffers.find(a.source()),
+             to = buffers.find(a.destination());
+        bool inPool = from != buffers.end() && to != buffers.end() &&
+                      from->second.host && to->second.host;
+        if (!inPool) {
+          if (Status s = need(a.source(), what); !s)
+            return s;
+          if (Status s = need(a.destination(), what); !s)
+            return s;
+        }
         const BufferInfo &src = buffers[a.source()];
         const BufferInfo &dst = buffers[a.destination()];
         if (src.dtype != dst.dtype || src.shape != dst.shape)

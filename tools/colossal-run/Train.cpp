@@ -671,7 +671,7 @@ Status writeRankProfile(const Session &session, const std::string &file,
   std::printf("profile: %s%s; a run takes %.3f ms:", path.c_str(),
               plan.numRanks() > 1 ? " (one per rank)" : "", run * 1e3);
   for (const char *category :
-       {"compute", "collective", "send", "recv", "copy"}) {
+       {"compute", "host", "collective", "send", "recv", "copy"}) {
     double s = summary[std::string(category) + "_s_per_run"];
     if (s > 0)
       std::printf(" %s %.3f ms (%.0f%%)", category, s * 1e3,

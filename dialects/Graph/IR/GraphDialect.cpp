@@ -111,12 +111,16 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   if (name == "cg.host") {
-    // An offloaded parameter, or the host copy of an offloaded activation.
-    if (!(isa<ParamOp>(op) ||
-          op->getName().getStringRef() == "cgd.copy_to_host") ||
+    // An offloaded parameter, the host copy of a value (an offloaded
+    // activation, a gradient for the host's update), or an op of the
+    // optimizer step that runs on the host.
+    bool onHost = isa<CGDialect>(op->getDialect()) && op->getNumResults() > 0 &&
+                  !isa<AssignOp, ShardOp>(op);
+    if (!(onHost || op->getName().getStringRef() == "cgd.copy_to_host") ||
         !isa<UnitAttr>(attr.getValue()))
-      return op->emitError() << "'cg.host' is a unit attribute of a cg.param "
-                                "or a cgd.copy_to_host";
+      return op->emitError() << "'cg.host' is a unit attribute of a cg.param, "
+                                "a cgd.copy_to_host or a cg op with results "
+                                "(one that runs on the host)";
     return success();
   }
   // Attention that keeps a sequence split over sp (sp-mode=ring).

@@ -193,6 +193,33 @@ TEST(RuntimeValidator, RingAttentionChecked) {
   EXPECT_HAS(validate(p), "names mesh axis 'tp', which the mesh (sp=2)");
 }
 
+TEST(RuntimeValidator, HostKernelsStayInTheHostPool) {
+  // Two host buffers (an offloaded state and a host step's value) beside
+  // the arena: a host kernel and an assignment within the pool pass; a
+  // host kernel reading the arena, or a device kernel reading the pool,
+  // does not.
+  plan::Plan p = rttest::addReluPlan();
+  plan::RankProgram &r = *p.mutable_ranks(0);
+  r.set_host_pool_bytes(64);
+  rttest::addBuffer(r, 4, 0, rt::DType::F32, {2, 3})->set_host(true);
+  rttest::addBuffer(r, 5, 32, rt::DType::F32, {2, 3})->set_host(true);
+  plan::Kernel *k = rttest::addKernel(r, "neg", {4}, {5});
+  k->set_host(true);
+  plan::Assign *a = r.add_program()->mutable_assign();
+  a->set_source(5);
+  a->set_destination(4);
+  plan::ParamSlice *state = r.add_parameters();
+  state->set_parameter(0);
+  state->set_buffer(4);
+  EXPECT_EQ(validate(p), "");
+  k->set_inputs(0, 0);
+  EXPECT_HAS(validate(p), "runs on the host but uses buffer 0, which is not "
+                          "in the host pool");
+  k->set_inputs(0, 4);
+  k->set_host(false);
+  EXPECT_HAS(validate(p), "uses buffer 4, which lives in the host pool");
+}
+
 TEST(RuntimeValidator, SendWithoutPeerRejected) {
   plan::Plan p = rttest::addReluPlan();
   p.mutable_ranks(0)->add_program()->mutable_send()->set_buffer(2);

@@ -28,15 +28,19 @@ TEST(CpuRegistry, KnowsEveryGraphOp) {
         "concat",      "split",      "gather",     "expand",     "trilu"})
     EXPECT_NE(findKernel(op), nullptr) << op;
   // Gradient ops that colossal-autodiff emits.
-  for (const char *op :
-       {"conv2d_backward_input", "conv2d_backward_weight",
-        "max_pool2d_backward", "scatter_add_rows", "random_keep"})
+  for (const char *op : {"conv2d_backward_input", "conv2d_backward_weight",
+                         "max_pool2d_backward", "scatter_add_rows",
+                         "random_keep", "attention_backward"})
+    EXPECT_NE(findKernel(op), nullptr) << op;
+  // The blocks ring attention is made of (runtime/core/Executor.cpp).
+  for (const char *op : {"attention_block", "attention_block_finish",
+                         "attention_delta", "attention_block_backward"})
     EXPECT_NE(findKernel(op), nullptr) << op;
   EXPECT_EQ(findKernel("constant"), nullptr);
   EXPECT_EQ(findKernel("no_such_op"), nullptr);
   std::vector<std::string> names = kernelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(names.size(), 55u);
+  EXPECT_EQ(names.size(), 60u);
 }
 
 //===----------------------------------------------------------------------===//
