@@ -34,6 +34,7 @@ struct Member {
   int64_t ready; // position of the op producing the input (-1: argument)
   int64_t firstUse;
   int64_t bytes;
+  int64_t layer; // of the reduced value's producer (cg.layer), or -1
 };
 
 struct BucketCollectivesPass
@@ -66,6 +67,7 @@ struct BucketCollectivesPass
     struct Run {
       SmallVector<cgd::AllGatherOp> members;
       int64_t bytes = 0;
+      int64_t layer = -1;
     };
     std::map<std::string, Run> runs; // by group and element type
     auto flush = [&](Run &run) {
@@ -83,11 +85,23 @@ struct BucketCollectivesPass
       os << ag.getMeshAttr() << ag.getAxes() << type.getElementType();
       int64_t b = type.getNumElements() *
                   std::max<int64_t>(8, type.getElementTypeBitWidth()) / 8;
+      // The layer of the first reader (colossal-mark-layers): a bucket
+      // stays within one, so a rank holds a layer's gathered weights at a
+      // time, as FSDP's per-block units do.
+      Operation *reader = nullptr;
+      for (Operation *user : ag->getUsers())
+        if (!reader || user->isBeforeInBlock(reader))
+          reader = user;
+      auto mark =
+          reader ? reader->getAttrOfType<IntegerAttr>("cg.layer") : nullptr;
+      int64_t layer = mark ? mark.getInt() : -1;
       Run &run = runs[os.str()];
-      if (!run.members.empty() && run.bytes + b > gatherBytes)
+      if (!run.members.empty() &&
+          (run.bytes + b > gatherBytes || run.layer != layer))
         flush(run);
       run.members.push_back(ag);
       run.bytes += b;
+      run.layer = layer;
     }
     for (auto &[key, run] : runs)
       flush(run);
@@ -160,8 +174,10 @@ struct BucketCollectivesPass
       llvm::raw_string_ostream os(key);
       os << op.getName() << op.getAttr("mesh") << op.getAttr("axes")
          << op.getAttr("reduction") << type.getElementType();
+      auto mark = def ? def->getAttrOfType<IntegerAttr>("cg.layer") : nullptr;
       byKind[os.str()].push_back({&op, def ? position.lookup(def) : -1,
-                                  firstUse, type.getNumElements() * bits / 8});
+                                  firstUse, type.getNumElements() * bits / 8,
+                                  mark ? mark.getInt() : -1});
     }
     // Step 2: buckets, in the order the inputs become ready.
     for (auto &[key, members] : byKind) {
@@ -179,8 +195,12 @@ struct BucketCollectivesPass
       };
       for (const Member &m : members) {
         // A member whose input comes after another member's first use
-        // cannot join: the bucket would run too late.
-        if (!current.empty() && (m.ready >= firstUse || m.firstUse <= m.ready))
+        // cannot join: the bucket would run too late. Reduce-scatters
+        // (ZeRO-2/3) stay within a layer, or the whole gradients would
+        // live until the bucket runs, which is what ZeRO-2 avoids.
+        if (!current.empty() && (m.ready >= firstUse || m.firstUse <= m.ready ||
+                                 (isa<cgd::ReduceScatterOp>(m.op) &&
+                                  m.layer != current.back().layer)))
           flush();
         if (current.empty())
           firstUse = std::numeric_limits<int64_t>::max();
@@ -252,8 +272,8 @@ struct BucketCollectivesPass
           b.getI64IntegerAttr(0), kind);
       reduced = b.create<ReshapeOp>(loc, bucketType, collective->getResult(0));
     } else {
-      collective = b.create<cgd::AllReduceOp>(loc, bucketType, joined, mesh,
-                                              axes, kind);
+      collective =
+          b.create<cgd::AllReduceOp>(loc, bucketType, joined, mesh, axes, kind);
       reduced = collective->getResult(0);
     }
     collective->setAttr("cg.bucket", b.getI64IntegerAttr(members.size()));

@@ -126,9 +126,15 @@ def MarkLayersPass : Pass<"colossal-mark-layers", "::mlir::ModuleOp"> {
     marks every op of block L with `cg.layer = L`; ops before and after the
     blocks (embeddings, the head) are not marked. colossal-autodiff copies
     the marks onto each op's backward (with `cg.backward`), and
-    colossal-offload{what=activations} offloads and prefetches by them. A
-    model without repeated blocks is an error that says so.
+    colossal-offload{what=activations} offloads and prefetches by them, and
+    colossal-bucket-collectives keeps ZeRO-3's weight gathers within a
+    layer. A model without repeated blocks is an error that says so, unless
+    `required` is false (then nothing is marked).
   }];
+  let options = [
+    Option<"required", "required", "bool", "true",
+           "Whether a model without repeated blocks is an error (offloading activations needs layers; ZeRO-3's gather buckets only use them)">
+  ];
 }
 
 def MarkRecomputePass : Pass<"colossal-mark-recompute", "::mlir::ModuleOp"> {
@@ -759,7 +765,9 @@ def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleO
     reshaped back. Reduce-scatters along dim 0 (ZeRO-2/3's gradients)
     bucket alike: each input laid out as [group, piece], joined along the
     pieces, so one reduce-scatter gives each device its piece of every
-    member. A member joins only while every member's input exists
+    member; these buckets stay within a layer (colossal-mark-layers'
+    `cg.layer` on the gradients' producers), so whole gradients do not
+    outlive it. A member joins only while every member's input exists
     before any member's result is used. Buckets are marked `cg.bucket`
     (their member count).
 
@@ -775,7 +783,7 @@ def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleO
     Option<"bucketBytes", "bucket-bytes", "int64_t", "26214400",
            "Bytes per bucket (PyTorch DDP's 25 MiB); 0 keeps every all-reduce on its own">,
     Option<"gatherBytes", "gather-bytes", "int64_t", "0",
-           "ZeRO-3: join consecutive gathers of weight pieces (along dim 0) into one of about this many bytes, issued where the first was (FSDP's per-unit gather); 0 keeps every gather on its own">
+           "ZeRO-3: join consecutive gathers of weight pieces (along dim 0) into one of about this many bytes, issued where the first was (FSDP's per-unit gather), never across layers (colossal-mark-layers' cg.layer of each gather's first reader); 0 keeps every gather on its own">
   ];
   let statistics = [
     Statistic<"numBuckets", "buckets", "Number of buckets formed">

@@ -105,3 +105,31 @@ func.func @weights(%x: tensor<3x4xf32>) -> tensor<3x8xf32> {
   %o = cg.add %z, %bg : (tensor<3x8xf32>, tensor<8xf32>) -> tensor<3x8xf32>
   return %o : tensor<3x8xf32>
 }
+
+// -----
+
+// Layers marked (colossal-mark-layers): gathers whose first readers are in
+// different layers, and gradient reduce-scatters made by different layers,
+// stay in separate buckets, so a rank holds one layer's gathered weights
+// and one layer's whole gradients at a time.
+// GATHER-LABEL: func.func @layers
+// GATHER: cgd.all_gather %{{.*}} on @mesh ["dp"] {dim = 0 : i64} : (tensor<2x4xf32>) -> tensor<4x4xf32>
+// GATHER: cgd.all_gather %{{.*}} on @mesh ["dp"] {dim = 0 : i64} : (tensor<2x4xf32>) -> tensor<4x4xf32>
+// GATHER-NOT: cg.bucket
+// CHECK-LABEL: func.func @layers
+// CHECK-COUNT-2: cgd.reduce_scatter %{{.*}} on @mesh ["dp"]  sum {dim = 0 : i64}
+// CHECK-NOT: cg.bucket
+cg.mesh @mesh = <["dp" = 2]>
+func.func @layers(%x: tensor<3x4xf32>) -> (tensor<3x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {
+  %w0 = cg.param "w0" from(dense<1.0> : tensor<2x4xf32>) {cg.sharding = [#cg.sharding<@mesh, [["dp"]]>]} : tensor<2x4xf32>
+  %w1 = cg.param "w1" from(dense<1.0> : tensor<2x4xf32>) {cg.sharding = [#cg.sharding<@mesh, [["dp"]]>]} : tensor<2x4xf32>
+  %g0 = cgd.all_gather %w0 on @mesh ["dp"] {dim = 0 : i64} : (tensor<2x4xf32>) -> tensor<4x4xf32>
+  %g1 = cgd.all_gather %w1 on @mesh ["dp"] {dim = 0 : i64} : (tensor<2x4xf32>) -> tensor<4x4xf32>
+  %y0 = cg.matmul %x, %g0 {cg.layer = 0 : i64} : (tensor<3x4xf32>, tensor<4x4xf32>) -> tensor<3x4xf32>
+  %y1 = cg.matmul %y0, %g1 {cg.layer = 1 : i64} : (tensor<3x4xf32>, tensor<4x4xf32>) -> tensor<3x4xf32>
+  %d1 = cg.mul %g1, %g1 {cg.layer = 1 : i64} : (tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32>
+  %d0 = cg.mul %g0, %g0 {cg.layer = 0 : i64} : (tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32>
+  %r1 = cgd.reduce_scatter %d1 on @mesh ["dp"] sum {dim = 0} : (tensor<4x4xf32>) -> tensor<2x4xf32>
+  %r0 = cgd.reduce_scatter %d0 on @mesh ["dp"] sum {dim = 0} : (tensor<4x4xf32>) -> tensor<2x4xf32>
+  return %y1, %r1, %r0 : tensor<3x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
+}

@@ -640,9 +640,14 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     mark.layers = compile->recomputeLayers;
     pm.addPass(mlir::colossal::createMarkRecomputePass(mark));
   }
-  // Offloaded activations leave and return layer by layer.
-  if (trainStep && compile && compile->offloadActivations)
-    pm.addPass(mlir::colossal::createMarkLayersPass());
+  // Offloaded activations leave and return layer by layer; ZeRO-3 gathers
+  // a layer's weights at a time.
+  if (trainStep && compile &&
+      (compile->offloadActivations || compile->zero == 3)) {
+    mlir::colossal::MarkLayersPassOptions layers;
+    layers.required = compile->offloadActivations;
+    pm.addPass(mlir::colossal::createMarkLayersPass(layers));
+  }
   if (trainStep) {
     mlir::colossal::AddLossPassOptions loss;
     loss.loss = lossOption;
