@@ -402,7 +402,17 @@ OpShardings matmul(MatMulOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
   };
   if (!kl.empty() && kl == kr && free(kl))
     k = kl;
-  else if (!kl.empty() && kr.empty() && free(kl))
+  else if (!kl.empty() && kr.empty() && free(kl) && m.empty() &&
+           isParameterView(rhs) && ifDivides(kl, ls[a - 2], mesh) == kl) {
+    // A whole weight meets an input split along the contraction (the
+    // head split of Ulysses reaching the output projection): the split
+    // moves onto the input's rows (one all-to-all back to the sequence
+    // split) rather than slicing the weight into a pending sum that is
+    // then reduce-scattered, and whose gradient pieces are gathered.
+    m = kl;
+    for (const std::string &x : kl)
+      used.insert(x);
+  } else if (!kl.empty() && kr.empty() && free(kl))
     k = kl;
   else if (kl.empty() && !kr.empty() && free(kr))
     k = kr;

@@ -311,8 +311,8 @@ Status Executor::addRingAttention(const plan::RingAttention &r,
   std::vector<std::string> axes(r.axes().begin(), r.axes().end());
   if (Status s = mesh.group(rank_, axes, step.group, step.position); !s)
     return Status::error(step.where + ": " + s.message());
-  // Each hop takes at most four tags of the ring's 65536.
-  if (step.group.size() < 2 || step.group.size() > 16000)
+  // A hop takes one tag of the ring's 65536.
+  if (step.group.size() < 2 || step.group.size() > 60000)
     return Status::error(step.where + ": a ring of " +
                          std::to_string(step.group.size()) +
                          " ranks is not supported; recompile the model");
@@ -335,10 +335,24 @@ static TensorRef carve(char *&cursor, const std::vector<int64_t> &shape) {
   return t;
 }
 
+/// The tensors `parts`, adjacent in memory, as one flat f32 tensor: what a
+/// ring hop sends as one message.
+static TensorRef joined(std::initializer_list<const TensorRef *> parts) {
+  TensorRef t;
+  t.data = (*parts.begin())->data;
+  t.dtype = DType::F32;
+  int64_t n = 0;
+  for (const TensorRef *p : parts)
+    n += p->numel();
+  t.shape = {n};
+  return t;
+}
+
 /// Ring attention's forward at position p of n: at hop t this rank holds
-/// the key/value block of rank p - t, folds it into its output (online
-/// softmax; blocks wholly after p skipped when causal) while the block goes
-/// on to rank p + 1, and takes rank p - 1's.
+/// the key/value block of rank p - t, sends it on to rank p + 1 (one
+/// message; sends do not wait) and folds it into its output (online
+/// softmax; blocks wholly after p skipped when causal), then takes rank
+/// p - 1's.
 Status Executor::runRingAttention(const Step &step) {
   const TensorRef &q = step.inputs[0], &k = step.inputs[1], &v = step.inputs[2];
   const TensorRef &out = step.outputs[0], &lse = step.outputs[1];
@@ -349,6 +363,7 @@ Status Executor::runRingAttention(const Step &step) {
   char *cursor = static_cast<char *>(step.outputs[2].data);
   TensorRef kb = carve(cursor, k.shape), vb = carve(cursor, v.shape),
             m = carve(cursor, lse.shape), l = carve(cursor, lse.shape);
+  const TensorRef travelling = joined({&kb, &vb});
   if (Status s = backend_.copyOnDevice(kb.data, k.data, k.bytes()); !s)
     return s;
   if (Status s = backend_.copyOnDevice(vb.data, v.data, v.bytes()); !s)
@@ -361,13 +376,11 @@ Status Executor::runRingAttention(const Step &step) {
   attrs.set("kv_length", int64_t(n) * block);
   for (int t = 0; t < n; ++t) {
     const int j = (p - t + n) % n;
-    const int64_t tag = step.tag + 2 * t;
-    if (t + 1 < n) {
+    const bool more = t + 1 < n;
+    if (more) {
       if (Status s = backend_.synchronize(); !s)
         return s;
-      if (Status s = comm_->send(kb, next, tag); !s)
-        return s;
-      if (Status s = comm_->send(vb, next, tag + 1); !s)
+      if (Status s = comm_->send(travelling, next, step.tag + t); !s)
         return s;
     }
     if (!(causal && j > p)) {
@@ -377,12 +390,10 @@ Status Executor::runRingAttention(const Step &step) {
           !s)
         return s;
     }
-    if (t + 1 < n) {
+    if (more) {
       if (Status s = backend_.synchronize(); !s)
         return s;
-      if (Status s = comm_->recv(kb, prev, tag); !s)
-        return s;
-      if (Status s = comm_->recv(vb, prev, tag + 1); !s)
+      if (Status s = comm_->recv(travelling, prev, step.tag + t); !s)
         return s;
     }
   }
@@ -390,8 +401,8 @@ Status Executor::runRingAttention(const Step &step) {
 }
 
 /// Ring attention's backward: the key/value blocks go around again with
-/// their gradient accumulators (in dk and dv), each rank adding its
-/// queries' share, and take one more hop home.
+/// their dk/dv accumulators (one message a hop), each rank adding its
+/// queries' share, and the accumulators take one more hop home.
 Status Executor::runRingAttentionBackward(const Step &step) {
   const TensorRef &q = step.inputs[0], &k = step.inputs[1], &v = step.inputs[2],
                   &o = step.inputs[3], &lse = step.inputs[4],
@@ -404,7 +415,10 @@ Status Executor::runRingAttentionBackward(const Step &step) {
   const int64_t block = q.shape[q.shape.size() - 2];
   char *cursor = static_cast<char *>(step.outputs[3].data);
   TensorRef kb = carve(cursor, k.shape), vb = carve(cursor, v.shape),
+            dkb = carve(cursor, k.shape), dvb = carve(cursor, v.shape),
             delta = carve(cursor, lse.shape);
+  const TensorRef travelling = joined({&kb, &vb, &dkb, &dvb}),
+                  accumulators = joined({&dkb, &dvb});
   if (Status s = backend_.launch("attention_delta", {o, g}, {delta}, {}); !s)
     return s;
   if (Status s = backend_.copyOnDevice(kb.data, k.data, k.bytes()); !s)
@@ -417,45 +431,34 @@ Status Executor::runRingAttentionBackward(const Step &step) {
   AttributeMap attrs = step.attributes;
   attrs.set("q_offset", int64_t(p) * block);
   attrs.set("kv_length", int64_t(n) * block);
-  auto pass = [&](const std::vector<const TensorRef *> &blocks, int64_t tag,
-                  bool sending) -> Status {
+  auto hop = [&](const TensorRef &what, int64_t tag) -> Status {
     if (Status s = backend_.synchronize(); !s)
       return s;
-    for (size_t i = 0; i < blocks.size(); ++i)
-      if (Status s = sending ? comm_->send(*blocks[i], next, tag + int64_t(i))
-                             : comm_->recv(*blocks[i], prev, tag + int64_t(i));
-          !s)
-        return s;
-    return Status::ok();
+    if (Status s = comm_->send(what, next, tag); !s)
+      return s;
+    return comm_->recv(what, prev, tag);
   };
   for (int t = 0; t < n; ++t) {
     const int j = (p - t + n) % n;
-    const int64_t tag = step.tag + 4 * t;
-    const bool more = t + 1 < n;
-    if (more)
-      if (Status s = pass({&kb, &vb}, tag, true); !s)
-        return s;
     if (!(causal && j > p)) {
       attrs.set("k_offset", int64_t(j) * block);
       attrs.set("init_q", int64_t(t == 0 ? 1 : 0));
       attrs.set("init_kv", int64_t(t == 0 ? 1 : 0));
       if (Status s = backend_.launch("attention_block_backward", in,
-                                     {dq, dk, dv}, attrs);
+                                     {dq, dkb, dvb}, attrs);
           !s)
         return s;
     }
-    if (more) {
-      if (Status s = pass({&dk, &dv}, tag + 2, true); !s)
+    if (t + 1 < n)
+      if (Status s = hop(travelling, step.tag + t); !s)
         return s;
-      if (Status s = pass({&kb, &vb, &dk, &dv}, tag, false); !s)
-        return s;
-    }
   }
   // The accumulators held now are rank p + 1's, complete: home they go.
-  const int64_t home = step.tag + 4 * (n - 1);
-  if (Status s = pass({&dk, &dv}, home, true); !s)
+  if (Status s = hop(accumulators, step.tag + n); !s)
     return s;
-  return pass({&dk, &dv}, home, false);
+  if (Status s = backend_.copyOnDevice(dk.data, dkb.data, dk.bytes()); !s)
+    return s;
+  return backend_.copyOnDevice(dv.data, dvb.data, dv.bytes());
 }
 
 Status Executor::addPointToPoint(const plan::SendRecv &sr, bool sending,

@@ -416,8 +416,8 @@ private:
           kRows(k.shape.begin(), k.shape.end() - 1),
           vRows(v.shape.begin(), v.shape.end() - 1);
       int64_t nrows = numElements(rows);
-      int64_t need = numElements(k.shape) + numElements(v.shape) +
-                     (r.backward() ? 1 : 2) * nrows;
+      int64_t kv = numElements(k.shape) + numElements(v.shape);
+      int64_t need = r.backward() ? 2 * kv + nrows : kv + 2 * nrows;
       ok = rows == kRows && rows == vRows && lse.shape == rows &&
            q.shape.back() == k.shape.back() && ws.shape[0] == need;
     }

@@ -171,7 +171,7 @@ int64_t RingAttentionOp::workspaceElements(ShapedType query, ShapedType key,
 int64_t RingAttentionBackwardOp::workspaceElements(ShapedType query,
                                                    ShapedType key,
                                                    ShapedType value) {
-  return key.getNumElements() + value.getNumElements() + rowsOf(query);
+  return 2 * (key.getNumElements() + value.getNumElements()) + rowsOf(query);
 }
 
 /// The checks both ring ops share: f32 blocks [batch..., n, d] of one

@@ -117,12 +117,13 @@ def CGD_RingAttentionBackwardOp : CGD_CollectiveOp<"ring_attention_backward"> {
     Given the operands of a `cgd.ring_attention`, its `out` and `lse`, and
     the gradient `grad` reaching `out`, each device's blocks of the query,
     key and value gradients. The key and value blocks travel around the
-    ring with their gradient accumulators, each device adding its queries'
-    share, and the accumulators take one more hop home. `workspace` holds
-    the travelling key and value blocks and each row's `rowsum(grad * out)`.
+    ring with their gradient accumulators (one message a hop), each device
+    adding its queries' share, and the accumulators take one more hop
+    home. `workspace` holds the travelling key and value blocks, their
+    accumulators and each row's `rowsum(grad * out)`.
 
     ```mlir
-    %dq, %dk, %dv, %ws = cgd.ring_attention_backward %q, %k, %v, %o, %lse, %g on @mesh ["sp"] {scale = 0.25 : f64, causal} : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8xf32>, tensor<2x4x8x16xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2112xf32>)
+    %dq, %dk, %dv, %ws = cgd.ring_attention_backward %q, %k, %v, %o, %lse, %g on @mesh ["sp"] {scale = 0.25 : f64, causal} : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8xf32>, tensor<2x4x8x16xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<4160xf32>)
     ```
   }];
   let arguments = (ins CGD_Tensor:$query, CGD_Tensor:$key, CGD_Tensor:$value,
@@ -133,7 +134,8 @@ def CGD_RingAttentionBackwardOp : CGD_CollectiveOp<"ring_attention_backward"> {
                       CGD_Tensor:$value_grad, CGD_Tensor:$workspace);
   let assemblyFormat = "$query `,` $key `,` $value `,` $out `,` $lse `,` $grad (`,` $mask^)? `on` $mesh $axes attr-dict `:` functional-type(operands, results)";
   let extraClassDeclaration = extraBaseDeclaration # [{
-    /// f32 elements of scratch: a key and a value block, one row statistic.
+    /// f32 elements of scratch: a key and a value block with their
+    /// gradient accumulators (one message a hop), one row statistic.
     static int64_t workspaceElements(::mlir::ShapedType query,
                                      ::mlir::ShapedType key,
                                      ::mlir::ShapedType value);
