@@ -327,9 +327,10 @@ def AutoParallelPass : Pass<"colossal-auto-parallel", "::mlir::ModuleOp"> {
     Option<"reportText", "report-text", "bool", "false",
            "Also print the readable report to standard error">,
     Option<"executable", "executable", "bool", "false",
-           "Search only plans colossal-run executes today (no sequence "
-           "parallelism with 2D/2.5D/3D tensor parallelism); "
-           "colossal-opt --auto-parallel --emit=plan sets it">
+           "Search only plans colossal-run executes (today every layout "
+           "the search emits; cost::notYetExecutable is where a new one "
+           "waits for its runtime); colossal-opt --auto-parallel "
+           "--emit=plan sets it">
   ];
 }
 

@@ -96,14 +96,6 @@ struct TensorParallelLayoutPass
     }
     if (tp == 1)
       return markAllAnalysesPreserved();
-    if (sp > 1 && mode != "1d") {
-      module.emitError("colossal-tensor-parallel-layout: sp=")
-          << static_cast<int64_t>(sp)
-          << " combines with mode=1d (sequence parallelism over sp, "
-             "Megatron's layout over tp); 2d, 2.5d and 3d split the "
-             "sequence's activations themselves";
-      return signalPassFailure();
-    }
     if (findMesh(module)) {
       module.emitError("the module already has a cg.mesh; "
                        "colossal-tensor-parallel-layout adds its own");
@@ -262,6 +254,10 @@ struct TensorParallelLayoutPass
       axes.push_back({"dp", dp});
       prefix.push_back("dp");
     }
+    // Sequence parallelism: its own axis after dp; every [batch, seq, ...]
+    // activation keeps its sequence split over it (specFor).
+    if (sp > 1)
+      axes.push_back({"sp", sp});
     if (mode == "2d" || mode == "2.5d") {
       int64_t d = mode == "2d" ? 1 : int64_t(depth);
       int64_t q = d >= 1 && tp % d == 0 ? root(tp / d, 2) : 0;
@@ -361,6 +357,8 @@ struct TensorParallelLayoutPass
     Spec s = Spec::replicated(shape.size());
     s.dims[0] = l.batch;
     s.dims[shape.size() - 1] = l.hidden;
+    if (sp > 1 && shape.size() >= 3 && shape[1] % sp == 0)
+      s.dims[1] = {"sp"};
     return s;
   }
 

@@ -526,8 +526,7 @@ colossal::search::searchPlan(const cost::Workload &w,
         " devices under the constraints (check that the batch, heads, hidden "
         "size and layers divide" +
         (o.executableOnly ? "; only plans colossal-run executes were "
-                            "searched: not sequence parallelism with "
-                            "2D/2.5D/3D tp"
+                            "searched"
                           : "") +
         ")");
   } else {

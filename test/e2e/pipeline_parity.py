@@ -389,8 +389,6 @@ def main():
         refused("ring attention with the decomposed backward", 8, "sp=2,sp-mode=ring",
                 "fused one", extra=["--attention-backward=decomposed"])
         refused("offload=params without ZeRO-3", 8, "dp=2,offload=params", "add zero=3")
-        refused("sequence with 2D tensor parallelism", 8,
-                "sp=2,tp=4,tp-mode=2d,sp-mode=ulysses", "sequence parallelism with 2D")
         refused("interleaved inference pipelines", 2, "pp=2,schedule=interleaved:2",
                 "without schedule=interleaved", mode="infer")
         refused("stage-layers that do not add up", 2, "pp=2,stage-layers=1:2", "add up to 4",

@@ -46,7 +46,7 @@ KINDS = [
     ("sp ring", "sp=2,sp-mode=ring", 2, 1, True),
     ("sp ulysses + tp 1d", "sp=2,tp=2,sp-mode=ulysses", 4, 1, True),
     ("sp ring + tp 1d", "sp=2,tp=2,sp-mode=ring", 4, 1, True),
-    ("sp ulysses + tp 2d", "sp=2,tp=4,tp-mode=2d,sp-mode=ulysses", 8, 1, False),
+    ("sp ulysses + tp 2d", "sp=2,tp=4,tp-mode=2d,sp-mode=ulysses", 8, 1, True),
     ("sp ring + tp-sp", "sp=2,tp=2,tp-sp=1,sp-mode=ring", 4, 1, True),
     ("recompute selective", "dp=2,recompute=selective", 2, 1, True),
     ("recompute full", "dp=2,recompute=full", 2, 1, True),

@@ -18,7 +18,8 @@ fit are refused with a message. Ulysses sequence parallelism combines with
 the heads split over tp and then over sp; so does ring attention (sp=2 x
 tp=2: the heads over tp, the sequence's blocks around the sp ring), and
 both with Megatron's sequence parallelism (tp-sp=1: outside attention each
-sp block of the sequence split over tp).
+sp block of the sequence split over tp); and both beside 2D tensor
+parallelism (sp=2 x tp=4 2d on 8 ranks).
 
 Usage: test/e2e/tensor_parallel_nd.py --build BUILD
 """
@@ -108,6 +109,10 @@ def main():
             ("sp2-tp2-tpsp-ring", "sp=2,tp=2,tp-sp=1,sp-mode=ring", 4, 8, 1, False),
             ("sp2-tp2-tpsp-ulysses", "sp=2,tp=2,tp-sp=1,sp-mode=ulysses", 4, 8, 1,
              False),
+            # Beside 2D tensor parallelism: the sp axis after dp, every
+            # activation's sequence split over it.
+            ("sp2-tp2d-ring", "sp=2,tp=4,tp-mode=2d,sp-mode=ring", 8, 8, 1, False),
+            ("sp2-tp2d-ulysses", "sp=2,tp=4,tp-mode=2d,sp-mode=ulysses", 8, 8, 1, False),
         ]
         for name, parallel, ranks, batch, micro, mpirun in cases:
             plan = os.path.join(tmp, name + ".cplan")
