@@ -99,8 +99,8 @@ def allreduce_model(ctx, n):
 
 
 def gloo_allreduce(ctx):
-    """Latency (alpha) and bandwidth of a 2-rank Gloo all-reduce, from the
-    per-run times of plans that are one all-reduce each."""
+    """The per-run times of 2-rank plans that are one all-reduce each, of
+    256 floats and of 1 Mi floats."""
     times = {}
     for n in (256, 1 << 20):
         model = allreduce_model(ctx, n)
@@ -113,10 +113,54 @@ def gloo_allreduce(ctx):
                   "--input", f"x={xs}", "--bench", "50", "--warmup", "5"]).stdout
         p50 = float(re.search(r"p50 ([0-9.]+) ms", out).group(1)) / 1e3
         times[n] = p50
-    small, large = times[256], times[1 << 20]
-    # A ring all-reduce of S bytes over 2 ranks moves S bytes each way.
-    bandwidth = (4 * ((1 << 20) - 256)) / max(large - small, 1e-9)
-    return small, bandwidth
+    return times[256], times[1 << 20]
+
+
+def chain_model(ctx, layers, batch, n=256):
+    """An ONNX model of `layers` steps x -> tanh(x W + sum over the batch of
+    x W): on 2 ranks (the batch split over dp) one all-reduce per step, each
+    waiting for the compute before it, as a training step's collectives do."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [helper.make_tensor("axes", TensorProto.INT64, [1], [0])]
+    nodes, cur = [], "x"
+    for i in range(layers):
+        inits.append(numpy_helper.from_array(
+            (rng.standard_normal((n, n)) * 0.05).astype(np.float32), f"w{i}"))
+        nodes += [helper.make_node("MatMul", [cur, f"w{i}"], [f"m{i}"]),
+                  helper.make_node("ReduceSum", [f"m{i}", "axes"], [f"s{i}"], keepdims=1),
+                  helper.make_node("Add", [f"m{i}", f"s{i}"], [f"a{i}"]),
+                  helper.make_node("Tanh", [f"a{i}"], [f"t{i}"])]
+        cur = f"t{i}"
+    nodes.append(helper.make_node("Identity", [cur], ["y"]))
+    g = helper.make_graph(
+        nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, n])],
+        initializer=inits)
+    path = os.path.join(ctx["tmp"], f"chain{batch}.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def in_step_latency(ctx, layers=32):
+    """What one small all-reduce costs inside a chain of dependent work on 2
+    ranks (the chain on 2 ranks minus its per-rank work on 1 rank, per
+    all-reduce): more than a lone all-reduce repeated, since each waits for
+    the slower rank's compute and for the ranks' threads to wake."""
+    runs = {}
+    for batch, ranks in ((2, 2), (1, 1)):
+        model = chain_model(ctx, layers, batch)
+        plan = os.path.join(ctx["tmp"], f"chain{batch}.cplan")
+        sh([ctx["opt"], model, "--mode=infer", "--emit=plan", "-o", plan]
+           + (["--parallel=dp=2"] if ranks > 1 else []))
+        xs = os.path.join(ctx["tmp"], f"chain{batch}.npy")
+        np.save(xs, np.ones((batch, 256), np.float32))
+        out = sh([ctx["run"], plan, "--threads", "1", "--input", f"x={xs}",
+                  "--bench", "30", "--warmup", "5"]
+                 + (["--ranks", str(ranks)] if ranks > 1 else [])).stdout
+        runs[ranks] = float(re.search(r"p50 ([0-9.]+) ms", out).group(1)) / 1e3
+    return max(runs[2] - runs[1], 0.0) / layers
 
 
 def measured_spec(ctx):
@@ -124,10 +168,17 @@ def measured_spec(ctx):
         spec = json.load(f)
     flops = gemm_flops_one_thread()
     bw = memory_bandwidth()
-    alpha, link = gloo_allreduce(ctx)
+    lone, large = gloo_allreduce(ctx)
+    # The latency a step's collectives pay, not a lone one's (which swings
+    # 0.2-4 ms between runs on a busy VM); the bandwidth from the large
+    # all-reduce beyond it (a ring all-reduce of S bytes over 2 ranks moves
+    # S bytes each way).
+    alpha = in_step_latency(ctx)
+    link = 4 * (1 << 20) / max(large - alpha, 1e-9)
     spec["name"] = "cpu-measured"
     spec["description"] = "this machine, one thread per rank, measured by bench/bench_dist_step.py"
-    spec["sources"] = "measured: numpy/OpenBLAS SGEMM (1 thread), numpy copy, colossal-run Gloo all-reduce (2 ranks)"
+    spec["sources"] = ("measured: numpy/OpenBLAS SGEMM (1 thread), numpy copy, colossal-run "
+                       "Gloo all-reduce (2 ranks; latency inside a chain of dependent work)")
     spec["gpus_per_node"] = 2
     spec["device"]["name"] = "one CPU thread"
     for k in spec["device"]["peak_flops"]:
@@ -147,7 +198,8 @@ def measured_spec(ctx):
         json.dump(spec, f, indent=1)
     print(f"machine: SGEMM {flops / 1e9:.1f} GFLOP/s per thread, memory "
           f"{bw / 1e9:.1f} GB/s, Gloo all-reduce (2 ranks) latency "
-          f"{alpha * 1e6:.0f} us, bandwidth {link / 1e9:.2f} GB/s")
+          f"{alpha * 1e6:.0f} us inside a chain of work ({lone * 1e6:.0f} us "
+          f"alone), bandwidth {link / 1e9:.2f} GB/s")
     return path
 
 
