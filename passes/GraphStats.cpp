@@ -14,6 +14,21 @@ static double elements(Value v) {
   return static_cast<double>(cast<ShapedType>(v.getType()).getNumElements());
 }
 
+/// 2 * (query rows) * seq_kv * (qkFactor * d + vFactor * d_v): the FLOPs of
+/// attention's products over q [..., sq, d], k [..., skv, d], v [..., skv,
+/// d_v], each row meeting every key qkFactor times and every value vFactor
+/// times.
+static double attentionFlops(Value query, Value key, Value value,
+                             double qkFactor, double vFactor) {
+  auto q = cast<ShapedType>(query.getType());
+  int64_t r = q.getRank();
+  double rows = elements(query) / q.getDimSize(r - 1);
+  double skv = cast<ShapedType>(key.getType()).getDimSize(r - 2);
+  return 2.0 * rows * skv *
+         (qkFactor * q.getDimSize(r - 1) +
+          vFactor * cast<ShapedType>(value.getType()).getDimSize(r - 1));
+}
+
 double mlir::colossal::forwardFlops(Operation *op) {
   return llvm::TypeSwitch<Operation *, double>(op)
       .Case([](MatMulOp m) {
@@ -44,27 +59,14 @@ double mlir::colossal::forwardFlops(Operation *op) {
         return 2.0 * elements(grad) * perOutput;
       })
       .Case([](AttentionOp a) {
-        auto q = cast<ShapedType>(a.getQuery().getType());
-        auto k = cast<ShapedType>(a.getKey().getType());
-        auto v = cast<ShapedType>(a.getValue().getType());
-        int64_t r = q.getRank();
-        double rows = elements(a.getQuery()) / q.getDimSize(r - 1);
-        double skv = k.getDimSize(r - 2);
         // Q K^T and P V; a causal mask halves the useful work, but kernels
         // without block skipping still do all of it.
-        return 2.0 * rows * skv * (q.getDimSize(r - 1) + v.getDimSize(r - 1));
+        return attentionFlops(a.getQuery(), a.getKey(), a.getValue(), 1, 1);
       })
       .Case([](AttentionBackwardOp a) {
-        auto q = cast<ShapedType>(a.getQuery().getType());
-        auto k = cast<ShapedType>(a.getKey().getType());
-        auto v = cast<ShapedType>(a.getValue().getType());
-        int64_t r = q.getRank();
-        double rows = elements(a.getQuery()) / q.getDimSize(r - 1);
-        double skv = k.getDimSize(r - 2);
-        // Q K^T twice (the row statistics, then each block), dP = g V^T,
-        // dV = P^T g, dQ = dS K and dK = dS^T Q.
-        return 2.0 * rows * skv *
-               (3 * q.getDimSize(r - 1) + 2 * v.getDimSize(r - 1));
+        // Q K^T twice (the row statistics, then each block), dQ = dS K and
+        // dK = dS^T Q; dP = g V^T and dV = P^T g.
+        return attentionFlops(a.getQuery(), a.getKey(), a.getValue(), 4, 2);
       })
       .Default([](Operation *) { return 0.0; });
 }

@@ -206,7 +206,6 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
     }
     DenseSet<Value> host;
     for (ParamOp state : states) {
-      state->setAttr("cg.host", UnitAttr::get(&getContext()));
       host.insert(state.getResult());
       // colossal-optimizer names state "<optimizer>.<state>:<weight>".
       if (auto it = weights.find(state.getName().split(':').second);

@@ -93,9 +93,9 @@ struct Partitioner {
       SmallVector<float> first(n, 0.0f);
       first[0] = 1.0f;
       auto all = RankedTensorType::get({n}, b.getF32Type());
-      Value mask = b.create<ConstantOp>(
-          loc, cast<ElementsAttr>(
-                   DenseElementsAttr::get(all, ArrayRef<float>(first))));
+      Value mask =
+          b.create<ConstantOp>(loc, cast<ElementsAttr>(DenseElementsAttr::get(
+                                        all, ArrayRef<float>(first))));
       mask = b.create<cgd::AllSliceOp>(
           loc, RankedTensorType::get({1}, b.getF32Type()), mask, meshRef,
           axesAttr(joining), b.getI64IntegerAttr(0));

@@ -380,16 +380,11 @@ OpShardings matmul(MatMulOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
   // axes, one of them is gathered: the smaller. Under Megatron's sequence
   // parallelism that is the sequence before a column-parallel layer for
   // real sizes, and the weight for tiny ones.
-  auto elements = [](ArrayRef<int64_t> shape) {
-    int64_t n = 1;
-    for (int64_t d : shape)
-      n *= d;
-    return n;
-  };
-  bool weightColumns = elements(rs) > elements(ls) &&
-                       llvm::any_of(R.dims[b - 1], [&](const std::string &x) {
-                         return llvm::is_contained(L.dims[a - 2], x);
-                       });
+  bool weightColumns =
+      ShapedType::getNumElements(rs) > ShapedType::getNumElements(ls) &&
+      llvm::any_of(R.dims[b - 1], [&](const std::string &x) {
+        return llvm::is_contained(L.dims[a - 2], x);
+      });
   Axes n;
   if (weightColumns)
     n = claim(R.dims[b - 1], used);

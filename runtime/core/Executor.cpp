@@ -348,52 +348,61 @@ static TensorRef joined(std::initializer_list<const TensorRef *> parts) {
   return t;
 }
 
+Status Executor::startRing(const Step &step, char *&cursor, Ring &ring) {
+  const TensorRef &q = step.inputs[0], &k = step.inputs[1], &v = step.inputs[2];
+  ring.n = static_cast<int>(step.group.size());
+  ring.p = step.position;
+  ring.next = step.group[(ring.p + 1) % ring.n];
+  ring.prev = step.group[(ring.p + ring.n - 1) % ring.n];
+  ring.causal = step.attributes.getInt("causal", 0) != 0;
+  ring.block = q.shape[q.shape.size() - 2];
+  ring.attrs = step.attributes;
+  ring.attrs.set("q_offset", int64_t(ring.p) * ring.block);
+  ring.attrs.set("kv_length", int64_t(ring.n) * ring.block);
+  ring.kb = carve(cursor, k.shape);
+  ring.vb = carve(cursor, v.shape);
+  if (Status s = backend_.copyOnDevice(ring.kb.data, k.data, k.bytes()); !s)
+    return s;
+  return backend_.copyOnDevice(ring.vb.data, v.data, v.bytes());
+}
+
 /// Ring attention's forward at position p of n: at hop t this rank holds
 /// the key/value block of rank p - t, sends it on to rank p + 1 (one
 /// message; sends do not wait) and folds it into its output (online
 /// softmax; blocks wholly after p skipped when causal), then takes rank
 /// p - 1's.
 Status Executor::runRingAttention(const Step &step) {
-  const TensorRef &q = step.inputs[0], &k = step.inputs[1], &v = step.inputs[2];
   const TensorRef &out = step.outputs[0], &lse = step.outputs[1];
-  const int n = static_cast<int>(step.group.size()), p = step.position;
-  const int next = step.group[(p + 1) % n], prev = step.group[(p + n - 1) % n];
-  const bool causal = step.attributes.getInt("causal", 0) != 0;
-  const int64_t block = q.shape[q.shape.size() - 2];
   char *cursor = static_cast<char *>(step.outputs[2].data);
-  TensorRef kb = carve(cursor, k.shape), vb = carve(cursor, v.shape),
-            m = carve(cursor, lse.shape), l = carve(cursor, lse.shape);
-  const TensorRef travelling = joined({&kb, &vb});
-  if (Status s = backend_.copyOnDevice(kb.data, k.data, k.bytes()); !s)
+  Ring ring;
+  if (Status s = startRing(step, cursor, ring); !s)
     return s;
-  if (Status s = backend_.copyOnDevice(vb.data, v.data, v.bytes()); !s)
-    return s;
-  std::vector<TensorRef> in = {q, kb, vb};
+  TensorRef m = carve(cursor, lse.shape), l = carve(cursor, lse.shape);
+  const TensorRef travelling = joined({&ring.kb, &ring.vb});
+  std::vector<TensorRef> in = {step.inputs[0], ring.kb, ring.vb};
   if (step.inputs.size() > 3)
     in.push_back(step.inputs[3]);
-  AttributeMap attrs = step.attributes;
-  attrs.set("q_offset", int64_t(p) * block);
-  attrs.set("kv_length", int64_t(n) * block);
-  for (int t = 0; t < n; ++t) {
-    const int j = (p - t + n) % n;
-    const bool more = t + 1 < n;
+  for (int t = 0; t < ring.n; ++t) {
+    const int j = (ring.p - t + ring.n) % ring.n;
+    const bool more = t + 1 < ring.n;
     if (more) {
       if (Status s = backend_.synchronize(); !s)
         return s;
-      if (Status s = comm_->send(travelling, next, step.tag + t); !s)
+      if (Status s = comm_->send(travelling, ring.next, step.tag + t); !s)
         return s;
     }
-    if (!(causal && j > p)) {
-      attrs.set("k_offset", int64_t(j) * block);
-      attrs.set("init", int64_t(t == 0 ? 1 : 0));
-      if (Status s = backend_.launch("attention_block", in, {out, m, l}, attrs);
+    if (!(ring.causal && j > ring.p)) {
+      ring.attrs.set("k_offset", int64_t(j) * ring.block);
+      ring.attrs.set("init", int64_t(t == 0 ? 1 : 0));
+      if (Status s =
+              backend_.launch("attention_block", in, {out, m, l}, ring.attrs);
           !s)
         return s;
     }
     if (more) {
       if (Status s = backend_.synchronize(); !s)
         return s;
-      if (Status s = comm_->recv(travelling, prev, step.tag + t); !s)
+      if (Status s = comm_->recv(travelling, ring.prev, step.tag + t); !s)
         return s;
     }
   }
@@ -404,57 +413,47 @@ Status Executor::runRingAttention(const Step &step) {
 /// their dk/dv accumulators (one message a hop), each rank adding its
 /// queries' share, and the accumulators take one more hop home.
 Status Executor::runRingAttentionBackward(const Step &step) {
-  const TensorRef &q = step.inputs[0], &k = step.inputs[1], &v = step.inputs[2],
-                  &o = step.inputs[3], &lse = step.inputs[4],
-                  &g = step.inputs[5];
+  const TensorRef &k = step.inputs[1], &v = step.inputs[2], &o = step.inputs[3],
+                  &lse = step.inputs[4], &g = step.inputs[5];
   const TensorRef &dq = step.outputs[0], &dk = step.outputs[1],
                   &dv = step.outputs[2];
-  const int n = static_cast<int>(step.group.size()), p = step.position;
-  const int next = step.group[(p + 1) % n], prev = step.group[(p + n - 1) % n];
-  const bool causal = step.attributes.getInt("causal", 0) != 0;
-  const int64_t block = q.shape[q.shape.size() - 2];
   char *cursor = static_cast<char *>(step.outputs[3].data);
-  TensorRef kb = carve(cursor, k.shape), vb = carve(cursor, v.shape),
-            dkb = carve(cursor, k.shape), dvb = carve(cursor, v.shape),
+  Ring ring;
+  if (Status s = startRing(step, cursor, ring); !s)
+    return s;
+  TensorRef dkb = carve(cursor, k.shape), dvb = carve(cursor, v.shape),
             delta = carve(cursor, lse.shape);
-  const TensorRef travelling = joined({&kb, &vb, &dkb, &dvb}),
+  const TensorRef travelling = joined({&ring.kb, &ring.vb, &dkb, &dvb}),
                   accumulators = joined({&dkb, &dvb});
   if (Status s = backend_.launch("attention_delta", {o, g}, {delta}, {}); !s)
     return s;
-  if (Status s = backend_.copyOnDevice(kb.data, k.data, k.bytes()); !s)
-    return s;
-  if (Status s = backend_.copyOnDevice(vb.data, v.data, v.bytes()); !s)
-    return s;
-  std::vector<TensorRef> in = {q, kb, vb, g, lse, delta};
+  std::vector<TensorRef> in = {step.inputs[0], ring.kb, ring.vb, g, lse, delta};
   if (step.inputs.size() > 6)
     in.push_back(step.inputs[6]);
-  AttributeMap attrs = step.attributes;
-  attrs.set("q_offset", int64_t(p) * block);
-  attrs.set("kv_length", int64_t(n) * block);
   auto hop = [&](const TensorRef &what, int64_t tag) -> Status {
     if (Status s = backend_.synchronize(); !s)
       return s;
-    if (Status s = comm_->send(what, next, tag); !s)
+    if (Status s = comm_->send(what, ring.next, tag); !s)
       return s;
-    return comm_->recv(what, prev, tag);
+    return comm_->recv(what, ring.prev, tag);
   };
-  for (int t = 0; t < n; ++t) {
-    const int j = (p - t + n) % n;
-    if (!(causal && j > p)) {
-      attrs.set("k_offset", int64_t(j) * block);
-      attrs.set("init_q", int64_t(t == 0 ? 1 : 0));
-      attrs.set("init_kv", int64_t(t == 0 ? 1 : 0));
+  for (int t = 0; t < ring.n; ++t) {
+    const int j = (ring.p - t + ring.n) % ring.n;
+    if (!(ring.causal && j > ring.p)) {
+      ring.attrs.set("k_offset", int64_t(j) * ring.block);
+      ring.attrs.set("init_q", int64_t(t == 0 ? 1 : 0));
+      ring.attrs.set("init_kv", int64_t(t == 0 ? 1 : 0));
       if (Status s = backend_.launch("attention_block_backward", in,
-                                     {dq, dkb, dvb}, attrs);
+                                     {dq, dkb, dvb}, ring.attrs);
           !s)
         return s;
     }
-    if (t + 1 < n)
+    if (t + 1 < ring.n)
       if (Status s = hop(travelling, step.tag + t); !s)
         return s;
   }
   // The accumulators held now are rank p + 1's, complete: home they go.
-  if (Status s = hop(accumulators, step.tag + n); !s)
+  if (Status s = hop(accumulators, step.tag + ring.n); !s)
     return s;
   if (Status s = backend_.copyOnDevice(dk.data, dkb.data, dk.bytes()); !s)
     return s;

@@ -118,6 +118,18 @@ private:
                           const std::string &where, const MeshLayout &mesh);
   Status runRingAttention(const Step &step);
   Status runRingAttentionBackward(const Step &step);
+  /// A ring attention step's place in its group and what its block kernels
+  /// share; the travelling key/value blocks are the workspace's first.
+  struct Ring {
+    int n = 0, p = 0, next = 0, prev = 0;
+    bool causal = false;
+    int64_t block = 0;
+    AttributeMap attrs;
+    TensorRef kb, vb;
+  };
+  /// Fills `ring` for `step` (workspace at `cursor`, which advances past
+  /// the key/value blocks) and copies this rank's blocks into it.
+  Status startRing(const Step &step, char *&cursor, Ring &ring);
   Status runStep(const Step &step);
   Status addPointToPoint(const plan::SendRecv &sr, bool sending,
                          const std::string &where, const MeshLayout &mesh);

@@ -179,14 +179,21 @@ private:
         return fail(rank + "negative host pool size" + kRecompile);
       buffers[b.id()] = info;
     }
-    auto need = [&](int64_t id, const std::string &user) -> Status {
-      auto it = buffers.find(id);
-      if (it == buffers.end())
+    // A buffer of either pool.
+    auto known = [&](int64_t id, const std::string &user) -> Status {
+      if (!buffers.count(id))
         return fail(rank + user + " uses buffer " + std::to_string(id) +
                     ", which the rank does not define" + kRecompile);
-      if (it->second.host)
+      return Status::ok();
+    };
+    // A buffer of the arena.
+    auto need = [&](int64_t id, const std::string &user) -> Status {
+      if (Status s = known(id, user); !s)
+        return s;
+      if (buffers[id].host)
         return fail(rank + user + " uses buffer " + std::to_string(id) +
-                    ", which lives in the host pool: only copies reach it" +
+                    ", which lives in the host pool: only copies and host "
+                    "kernels reach it" +
                     kRecompile);
       return Status::ok();
     };
@@ -255,9 +262,8 @@ private:
       const plan::Constant &c = program.constants(i);
       std::string what = "constant #" + std::to_string(i);
       // (Either pool: the host's optimizer step has constants too.)
-      if (!buffers.count(c.buffer()))
-        return fail(rank + what + " uses buffer " + std::to_string(c.buffer()) +
-                    ", which the rank does not define" + kRecompile);
+      if (Status s = known(c.buffer(), what); !s)
+        return s;
       if (static_cast<int64_t>(c.data().size()) != buffers[c.buffer()].size)
         return fail(rank + what + " has " + std::to_string(c.data().size()) +
                     " bytes for buffer " + std::to_string(c.buffer()) + " of " +
@@ -290,8 +296,9 @@ private:
         auto place = [&](int64_t id) -> Status {
           if (!k.host())
             return need(id, what);
-          auto it = buffers.find(id);
-          if (it == buffers.end() || !it->second.host)
+          if (Status s = known(id, what); !s)
+            return s;
+          if (!buffers[id].host)
             return fail(rank + what + " runs on the host but uses buffer " +
                         std::to_string(id) + ", which is not in the host pool" +
                         kRecompile);
@@ -336,20 +343,17 @@ private:
       }
       case plan::Instruction::kFree:
         // Of either pool.
-        if (!buffers.count(inst.free().buffer()))
-          return fail(rank + what + " frees buffer " +
-                      std::to_string(inst.free().buffer()) +
-                      ", which the rank does not define" + kRecompile);
+        if (Status s = known(inst.free().buffer(), what); !s)
+          return s;
         break;
       case plan::Instruction::kAssign: {
         const plan::Assign &a = inst.assign();
         what += " (assign)";
         // Within the arena, or within the host pool (state the host's
         // optimizer step wrote).
-        auto from = buffers.find(a.source()),
-             to = buffers.find(a.destination());
-        bool inPool = from != buffers.end() && to != buffers.end() &&
-                      from->second.host && to->second.host;
+        bool inPool = buffers.count(a.source()) &&
+                      buffers.count(a.destination()) &&
+                      buffers[a.source()].host && buffers[a.destination()].host;
         if (!inPool) {
           if (Status s = need(a.source(), what); !s)
             return s;

@@ -472,7 +472,7 @@ static bool executableParallelFromFlags(ExecutableParallel &out,
     error = "--parallel=" + parallelOption + ": " + unsupported +
             " cannot be executed yet; compiled plans run data parallelism, "
             "ZeRO, 1D/2D/2.5D/3D tensor parallelism, pipelines, Ulysses "
-            "and ring sequence parallelism (with 1D tp) and offload of the "
+            "and ring sequence parallelism and offload of the "
             "optimizer state, the "
             "weights and the activations "
             "(dp=N,zero=0..3,tp=M,tp-mode=1d|2d|2.5d:D|3d,tp-sp=0|1,pp=P,"

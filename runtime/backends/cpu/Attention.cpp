@@ -407,12 +407,7 @@ Status attentionBackwardKernel(const std::vector<TensorRef> &inputs,
                 *vb = pv + b * h.skv * h.dv, *ob = po + b * h.sq * h.dv,
                 *gb = pg + b * h.sq * h.dv;
     float *lse = s + 2 * block * h.skv, *delta = lse + h.sq;
-    for (int64_t r = 0; r < h.sq; ++r) {
-      double acc = 0;
-      for (int64_t j = 0; j < h.dv; ++j)
-        acc += double(gb[r * h.dv + j]) * ob[r * h.dv + j];
-      delta[r] = static_cast<float>(acc);
-    }
+    rowDot(gb, ob, delta, h.sq, h.dv);
     for (int64_t i0 = 0; i0 < h.sq; i0 += block) {
       const int64_t rows = std::min(block, h.sq - i0);
       scoreBlock(h, b, qb, kb, i0, rows, s);
