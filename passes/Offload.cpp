@@ -8,11 +8,11 @@
 // before its first reader (the update of its weight), and its readers read
 // the copy; (3) its assignment writes the new value back to the host pool
 // (the plan's copy to host). The device then holds one weight's state at a
-// time. what=params also copies each weight to the device before each
-// reader. what=activations (on the rank's program before the pipeline
-// split): each forward value the backward of a marked layer reads goes to
-// the host after it is made and comes back a layer ahead of its first
-// backward reader.
+// time. what=params also keeps the weights there, each copied to the
+// device a layer ahead of the layer that reads it. what=activations (on the
+// rank's program before the pipeline split): each forward value the backward of
+// a marked layer reads goes to the host after it is made and comes back a layer
+// ahead of its first backward reader.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +24,10 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/MapVector.h"
+
+#include <map>
+#include <tuple>
 
 namespace mlir::colossal {
 #define GEN_PASS_DEF_OFFLOADPASS
@@ -122,6 +126,104 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
   static int64_t layerOf(Operation *op) {
     auto l = op->getAttrOfType<IntegerAttr>("cg.layer");
     return l ? l.getInt() : -1;
+  }
+
+  /// The layer runs of a program: maximal stretches of ops of one layer,
+  /// phase and pipeline chunk (colossal-mark-layers' cg.layer, as the
+  /// backward and colossal-pipeline's micro-batches repeat them); ops
+  /// without a layer do not break a run.
+  struct LayerRuns {
+    DenseMap<Operation *, int64_t> pos;
+    DenseMap<Operation *, int64_t> runOf; // marked ops only
+    SmallVector<Operation *> start;       // each run's first op
+  };
+
+  static LayerRuns layerRuns(Block &body) {
+    LayerRuns runs;
+    auto key = [](Operation *op) {
+      return std::make_tuple(layerOf(op), op->hasAttr("cg.backward"),
+                             op->getAttr("cg.stage"),
+                             op->getAttr("cg.virtual"));
+    };
+    Operation *last = nullptr;
+    for (Operation &op : body) {
+      runs.pos[&op] = static_cast<int64_t>(runs.pos.size());
+      if (layerOf(&op) < 0)
+        continue;
+      if (!last || key(last) != key(&op))
+        runs.start.push_back(&op);
+      runs.runOf[&op] = static_cast<int64_t>(runs.start.size()) - 1;
+      last = &op;
+    }
+    return runs;
+  }
+
+  /// The first op of a layer that reads what `user` makes (itself when it
+  /// is in one), through the ops outside layers that only carry a weight
+  /// there (ZeRO-3's gather and the reshapes, concatenation and slices of
+  /// its bucket, a cast to the compute type); null if none.
+  static Operation *layerReader(Operation *user, const LayerRuns &runs,
+                                int depth = 8) {
+    if (layerOf(user) >= 0)
+      return user;
+    if (depth == 0 || !isa<cgd::AllGatherOp, ReshapeOp, ConcatOp, SliceOp,
+                           TransposeOp, CastOp>(user))
+      return nullptr;
+    Operation *best = nullptr;
+    for (Value r : user->getResults())
+      for (Operation *next : r.getUsers())
+        if (Operation *found = layerReader(next, runs, depth - 1))
+          if (!best || runs.pos.lookup(found) < runs.pos.lookup(best))
+            best = found;
+    return best;
+  }
+
+  /// Brings the host weight `w` to the device for `uses`, a layer ahead:
+  /// the uses by one layer run (directly or through its gather) share a
+  /// copy made at the start of the run before it (so the device holds two
+  /// layers' weights at a time, the one in use and the next, as the cost
+  /// model's double-buffered prefetch); consecutive runs that both read `w`
+  /// share one copy; a use outside layers gets a copy right before it.
+  static void copyWeightAhead(Value w, ArrayRef<OpOperand *> uses,
+                              const LayerRuns &runs) {
+    std::map<int64_t, SmallVector<OpOperand *>> byRun;
+    for (OpOperand *use : uses) {
+      Operation *reader = layerReader(use->getOwner(), runs);
+      if (!reader) {
+        OpBuilder b(use->getOwner());
+        use->set(b.create<cgd::CopyToDeviceOp>(w.getLoc(), w.getType(), w));
+        continue;
+      }
+      byRun[runs.runOf.lookup(reader)].push_back(use);
+    }
+    int64_t previousRun = -2;
+    Value previous;
+    for (auto &[run, group] : byRun) {
+      Operation *first = group.front()->getOwner();
+      for (OpOperand *use : group)
+        if (runs.pos.lookup(use->getOwner()) < runs.pos.lookup(first))
+          first = use->getOwner();
+      if (run != previousRun + 1 || !previous) {
+        Operation *at = first;
+        if (run > 0 &&
+            runs.pos.lookup(runs.start[run - 1]) < runs.pos.lookup(first))
+          at = runs.start[run - 1];
+        // (A parameter is made by an op without operands, wherever
+        // partitioning left it: it can come first.)
+        if (Operation *def = w.getDefiningOp();
+            def && def->getBlock() == at->getBlock() &&
+            at->isBeforeInBlock(def))
+          def->moveBefore(at);
+        OpBuilder b(at);
+        auto copy = b.create<cgd::CopyToDeviceOp>(w.getLoc(), w.getType(), w);
+        Operation *reader = layerReader(first, runs);
+        copyMarks(reader, copy, reader->hasAttr("cg.backward"));
+        previous = copy.getResult();
+      }
+      for (OpOperand *use : group)
+        use->set(previous);
+      previousRun = run;
+    }
   }
 
   /// Offloads `v`, made by the forward op `op`, if the backward reads it:
@@ -283,6 +385,7 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
     // Step 3: copies at the boundaries, one per value and direction (with
     // what=params a weight comes to the device before each reader).
     DenseMap<Value, Value> toHost, toDevice;
+    llvm::MapVector<Value, SmallVector<OpOperand *>> weightUses;
     for (Operation &op : llvm::make_early_inc_range(body)) {
       bool opOnHost = onHost.contains(&op);
       auto assign = dyn_cast<AssignOp>(op);
@@ -307,25 +410,28 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
           use.set(copy);
           continue;
         }
-        bool perUse = what == "params" && v.getDefiningOp<ParamOp>();
+        if (what == "params" && v.getDefiningOp<ParamOp>()) {
+          weightUses[v].push_back(&use); // placed below, a layer ahead
+          continue;
+        }
         Value &copy = toDevice[v];
-        if (!copy || perUse) {
+        if (!copy) {
           auto c = b.create<cgd::CopyToDeviceOp>(op.getLoc(), v.getType(), v);
           copyMarks(&op, c, op.hasAttr("cg.backward"));
-          if (perUse) {
-            use.set(c.getResult());
-            continue;
-          }
           copy = c.getResult();
         }
         use.set(copy);
       }
     }
+    LayerRuns runs = layerRuns(body);
+    for (auto &[weight, uses] : weightUses)
+      copyWeightAhead(weight, uses, runs);
     return static_cast<int64_t>(states.size());
   }
 
   int64_t offload(func::FuncOp func) {
     int64_t moved = 0;
+    LayerRuns runs = layerRuns(func.getBody().front());
     for (ParamOp param : llvm::to_vector(func.getOps<ParamOp>())) {
       auto role = param->getAttrOfType<StringAttr>("cg.role");
       bool state = role && role.getValue() == "optimizer";
@@ -333,9 +439,9 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
           !isa<FloatType>(typeOf(param.getResult()).getElementType()))
         continue;
       if (!state && what == "params") {
-        // A weight: copied to the device before each use (forward and
-        // backward apart), so the device holds it only while an op reads
-        // it, as ZeRO-Infinity does.
+        // A weight: copied to the device a layer ahead of each layer that
+        // reads it (forward and backward apart), so the device holds two
+        // layers' weights at a time, as ZeRO-Infinity prefetches them.
         SmallVector<OpOperand *> uses;
         for (OpOperand &use : param.getResult().getUses())
           if (!(isa<AssignOp>(use.getOwner()) && use.getOperandNumber() == 1))
@@ -343,12 +449,7 @@ struct OffloadPass : mlir::colossal::impl::OffloadPassBase<OffloadPass> {
         if (uses.empty())
           continue;
         param->setAttr("cg.host", UnitAttr::get(&getContext()));
-        for (OpOperand *use : uses) {
-          OpBuilder b(use->getOwner());
-          Value copy = b.create<cgd::CopyToDeviceOp>(param.getLoc(),
-                                                     param.getType(), param);
-          use->set(copy);
-        }
+        copyWeightAhead(param.getResult(), uses, runs);
         continue;
       }
       if (!state)

@@ -723,10 +723,15 @@ def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
     update of its weight, and its assignment writes the new value back to
     the host pool; the device holds one weight's state at a time and the
     update runs on the device. `what=params` also keeps the weights
-    there, each copied to the device right before every op that reads it
-    (forward and backward apart, so the device holds a weight only while
-    it is used; with ZeRO-3 before its gather), as ZeRO-Infinity places
-    them. `what=activations` (after partitioning, before colossal-pipeline,
+    there (with either update), as ZeRO-Infinity places them: on a program
+    whose layers colossal-mark-layers marked, each weight is copied to the
+    device once per layer run that reads it (a stretch of one layer's ops
+    in one phase and micro-batch; with ZeRO-3, through its gather), at the
+    start of the run before it, so it is prefetched a layer ahead and the
+    device holds two layers' weights at a time, the double-buffered
+    working set the cost model charges; consecutive runs that read it
+    share the copy. A reader outside the layers (the embedding, the head,
+    a device update) gets a copy right before it. `what=activations` (after partitioning, before colossal-pipeline,
     on a step whose layers colossal-mark-layers marked) leaves the optimizer
     state alone and moves the activations instead: each forward value a
     backward op of a layer reads is copied to the host pool

@@ -44,6 +44,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True)
     ap.add_argument("--quick", action="store_true", help="pp=2 1f1b only")
+    ap.add_argument("--cases", default="",
+                    help="comma-separated case names to run (default: all)")
     args = ap.parse_args()
     opt = os.path.join(args.build, "bin", "colossal-opt")
     run = os.path.join(args.build, "bin", "colossal-run")
@@ -122,6 +124,13 @@ def main():
                 ("sp2-ring-offload-activations", 8, 1,
                  "sp=2,sp-mode=ring,offload=activations", 2, False),
             ]
+        if args.cases:
+            wanted = args.cases.split(",")
+            unknown = set(wanted) - {c[0] for c in cases}
+            if unknown:
+                sys.exit("pipeline_parity: no case named %s" % ", ".join(sorted(unknown)))
+            # pp2-1f1b also serves the checks after the cases.
+            cases = [c for c in cases if c[0] in wanted or c[0] == "pp2-1f1b"]
         for name, batch, micro, parallel, ranks, mpirun in cases:
             plan = os.path.join(tmp, name + ".cplan")
             try:

@@ -640,10 +640,11 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     mark.layers = compile->recomputeLayers;
     pm.addPass(mlir::colossal::createMarkRecomputePass(mark));
   }
-  // Offloaded activations leave and return layer by layer; ZeRO-3 gathers
-  // a layer's weights at a time.
+  // Offloaded activations leave and return layer by layer, offloaded
+  // weights come a layer ahead; ZeRO-3 gathers a layer's weights at a time.
   if (trainStep && compile &&
-      (compile->offloadActivations || compile->zero == 3)) {
+      (compile->offloadActivations || compile->offloadParams ||
+       compile->zero == 3)) {
     mlir::colossal::MarkLayersPassOptions layers;
     layers.required = compile->offloadActivations;
     pm.addPass(mlir::colossal::createMarkLayersPass(layers));
