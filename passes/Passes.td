@@ -286,6 +286,36 @@ def EstimatePass : Pass<"colossal-estimate", "::mlir::ModuleOp"> {
   ];
 }
 
+def PredictTimesPass : Pass<"colossal-predict-times", "::mlir::ModuleOp"> {
+  let summary = "Records each op's predicted time on one device of the cluster";
+  let description = [{
+    On the per-rank programs (after partitioning, the pipeline split and
+    offload; colossal-opt runs it before the memory plan of `--emit=plan`),
+    every op gets `cg.predicted_s`: the seconds the cost model's formulas
+    give it on one device of `cluster` (the ones the estimator charges):
+    matmuls by the GEMM roofline with the efficiency curve for small
+    shapes, attention (and its fused backward) as its batched GEMMs,
+    convolutions and other contractions by FLOPs at the GEMM peak fraction
+    or their bytes, whichever is slower, every other op by its bytes over
+    achieved memory bandwidth (host ops over the host's share), collectives
+    by the alpha-beta model over the group of their mesh axes, sends,
+    receives and ring attention's hops as point-to-point transfers between
+    stages or neighbours, and offload copies over PCIe. The plan carries it
+    on each instruction (`Instruction.predicted_s`) and `colossal-run
+    --profile` reports it beside the measured time.
+
+    ```mlir
+    %3 = cg.matmul %1, %2 {cg.predicted_s = 4.1e-06 : f64} : ...
+    %4 = cgd.all_reduce %3 on @mesh ["dp"] sum {cg.predicted_s = 3.3e-04 : f64} : ...
+    ```
+  }];
+  let options = [
+    Option<"cluster", "cluster", "std::string", "\"cpu\"",
+           "Cluster: a preset (dgx-a100-80g, dgx-h100-80g, h200, cpu) with "
+           "':key=value' overrides, or a JSON spec file">
+  ];
+}
+
 def AutoParallelPass : Pass<"colossal-auto-parallel", "::mlir::ModuleOp"> {
   let summary = "Searches the fastest parallel plan that fits and annotates it";
   let description = [{

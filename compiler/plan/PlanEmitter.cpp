@@ -452,7 +452,23 @@ LogicalResult mlir::colossal::buildPlan(ModuleOp module, StringRef planDir,
       }
     };
 
+    // Each op's predicted time (colossal-predict-times) on the first
+    // instruction it became.
+    Operation *previous = nullptr;
+    int previousStart = 0;
+    auto stamp = [&] {
+      auto t = previous ? previous->getAttrOfType<FloatAttr>("cg.predicted_s")
+                        : nullptr;
+      for (int i = previousStart; t && i < rank.program_size(); ++i)
+        if (!rank.program(i).has_free()) {
+          rank.mutable_program(i)->set_predicted_s(t.getValueAsDouble());
+          break;
+        }
+    };
     for (Operation &op : func.getBody().front()) {
+      stamp();
+      previous = &op;
+      previousStart = rank.program_size();
       if (isa<func::ReturnOp>(op))
         break;
       if (auto assign = dyn_cast<AssignOp>(op)) {

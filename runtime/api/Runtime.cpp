@@ -821,6 +821,113 @@ std::string jsonEscape(const std::string &text) {
 }
 } // namespace
 
+std::string profileSummaryPath(const std::string &tracePath) {
+  std::string stem = tracePath;
+  if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".json") == 0)
+    stem.resize(stem.size() - 5);
+  return stem + ".summary.json";
+}
+
+namespace {
+/// Measured against predicted: one row per instruction or op kind.
+struct ProfileRow {
+  std::string name, category, where;
+  int64_t count = 0;
+  double measured = 0, predicted = 0; // seconds per run
+};
+
+void printRow(std::FILE *f, const ProfileRow &r, bool instruction) {
+  std::fprintf(f, "{\"%s\": \"%s\", \"category\": \"%s\", ",
+               instruction ? "name" : "op", jsonEscape(r.name).c_str(),
+               r.category.c_str());
+  if (instruction)
+    std::fprintf(f, "\"at\": \"%s\", ", jsonEscape(r.where).c_str());
+  else
+    std::fprintf(f, "\"instructions\": %lld, ",
+                 static_cast<long long>(r.count));
+  std::fprintf(f, "\"measured_s\": %.9g, \"predicted_s\": %.9g", r.measured,
+               r.predicted);
+  if (r.predicted > 0)
+    std::fprintf(f, ", \"measured_over_predicted\": %.4g",
+                 r.measured / r.predicted);
+  std::fprintf(f, "}");
+}
+} // namespace
+
+static Status writeProfileSummary(const rt::Executor &exec,
+                                  const std::string &tracePath,
+                                  const std::vector<double> &measured,
+                                  double runs, double runSeconds,
+                                  std::map<std::string, double> *summary) {
+  std::vector<ProfileRow> rows;
+  std::map<std::string, ProfileRow> byOp;
+  double predictedTotal = 0, measuredTotal = 0;
+  for (size_t i = 0; i < measured.size(); ++i) {
+    ProfileRow r;
+    exec.describeStep(static_cast<int>(i), r.name, r.category, r.where);
+    r.measured = measured[i] / runs;
+    r.predicted = exec.predictedSeconds(static_cast<int>(i));
+    r.count = 1;
+    measuredTotal += r.measured;
+    predictedTotal += r.predicted;
+    ProfileRow &op = byOp[r.name];
+    op.name = r.name;
+    op.category = r.category;
+    op.count += 1;
+    op.measured += r.measured;
+    op.predicted += r.predicted;
+    rows.push_back(std::move(r));
+  }
+  auto slowest = [](const ProfileRow &a, const ProfileRow &b) {
+    return a.measured > b.measured;
+  };
+  std::sort(rows.begin(), rows.end(), slowest);
+  std::vector<ProfileRow> ops;
+  for (auto &[name, row] : byOp)
+    ops.push_back(row);
+  std::sort(ops.begin(), ops.end(), slowest);
+
+  std::string path = profileSummaryPath(tracePath);
+  std::FILE *f = std::fopen(path.c_str(), "w");
+  if (!f)
+    return Status::error("cannot write the profile summary '" + path +
+                         "': " + std::strerror(errno));
+  std::fprintf(f,
+               "{\"runs\": %lld, \"run_s\": %.9g, "
+               "\"measured_s_per_run\": %.9g, \"predicted_s_per_run\": "
+               "%.9g,\n \"note\": \"seconds per run, the first run left out "
+               "when there are more; a receive's measured time includes "
+               "waiting for its sender, its prediction only the transfer\",\n"
+               " \"by_op\": [",
+               static_cast<long long>(runs), runSeconds, measuredTotal,
+               predictedTotal);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    std::fprintf(f, "%s\n  ", i ? "," : "");
+    printRow(f, ops[i], false);
+  }
+  std::fprintf(f, "],\n \"instructions\": [");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::fprintf(f, "%s\n  ", i ? "," : "");
+    printRow(f, rows[i], true);
+  }
+  std::fprintf(f, "]}\n");
+  bool ok = std::fflush(f) == 0;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok)
+    return Status::error("cannot write the profile summary '" + path +
+                         "': " + std::strerror(errno));
+  if (summary) {
+    summary->clear();
+    (*summary)["predicted_s_per_run"] = predictedTotal;
+    (*summary)["measured_instructions_s_per_run"] = measuredTotal;
+    for (const ProfileRow &op : ops) {
+      (*summary)["op.measured_s." + op.name] = op.measured;
+      (*summary)["op.predicted_s." + op.name] = op.predicted;
+    }
+  }
+  return Status::ok();
+}
+
 Status Session::writeProfile(const std::string &path,
                              std::map<std::string, double> *summary) const {
   const rt::Executor &exec = *impl_->executor;
@@ -835,6 +942,7 @@ Status Session::writeProfile(const std::string &path,
                "\"args\": {\"name\": \"rank %d\"}}",
                impl_->rank, impl_->rank);
   std::map<std::string, double> seconds;
+  std::vector<double> measured; // per step, over the runs counted
   int64_t lastRun = events.empty() ? 0 : events.back().run;
   int64_t counted = 0;
   double runSeconds = 0;
@@ -848,21 +956,28 @@ Status Session::writeProfile(const std::string &path,
   for (const rt::Executor::Event &e : events) {
     std::string name, category, where;
     exec.describeStep(e.step, name, category, where);
+    double predicted = exec.predictedSeconds(e.step);
     std::fprintf(f,
                  ",\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
                  "\"ts\": %.3f, \"dur\": %.3f, \"pid\": %d, \"tid\": 0, "
-                 "\"args\": {\"run\": %lld, \"at\": \"%s\"}}",
+                 "\"args\": {\"run\": %lld, \"at\": \"%s\", "
+                 "\"predicted_us\": %.3f}}",
                  jsonEscape(name).c_str(), category.c_str(), e.startNs * 1e-3,
                  (e.endNs - e.startNs) * 1e-3, impl_->rank,
-                 static_cast<long long>(e.run), jsonEscape(where).c_str());
+                 static_cast<long long>(e.run), jsonEscape(where).c_str(),
+                 predicted * 1e6);
     if (e.run != currentRun) {
       closeRun();
       currentRun = e.run;
       runStart = e.startNs;
     }
     runEnd = e.endNs;
-    if (e.run > 0 || lastRun == 0)
+    if (e.run > 0 || lastRun == 0) {
       seconds[category] += (e.endNs - e.startNs) * 1e-9;
+      if (measured.size() <= static_cast<size_t>(e.step))
+        measured.resize(static_cast<size_t>(e.step) + 1, 0.0);
+      measured[static_cast<size_t>(e.step)] += (e.endNs - e.startNs) * 1e-9;
+    }
   }
   closeRun();
   std::fprintf(f, "\n]}\n");
@@ -871,9 +986,13 @@ Status Session::writeProfile(const std::string &path,
   if (!ok)
     return Status::error("cannot write the profile '" + path +
                          "': " + std::strerror(errno));
+  double runs = counted > 0 ? static_cast<double>(counted) : 1.0;
+  if (Status st =
+          writeProfileSummary(exec, path, measured, runs,
+                              counted > 0 ? runSeconds / counted : 0, summary);
+      !st)
+    return st;
   if (summary) {
-    summary->clear();
-    double runs = counted > 0 ? static_cast<double>(counted) : 1.0;
     for (auto &[category, s] : seconds)
       (*summary)[category + "_s_per_run"] = s / runs;
     (*summary)["runs"] = static_cast<double>(counted > 0 ? counted : 1);

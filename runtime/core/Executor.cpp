@@ -130,6 +130,16 @@ Status Executor::load(const plan::Plan &plan, const plan::RankProgram &program,
   // Kernel steps with their tensors resolved; frees are no-ops in an arena.
   for (int i = 0; i < program.program_size(); ++i) {
     const plan::Instruction &inst = program.program(i);
+    // The instruction's predicted time goes on the (first) step it makes.
+    struct Predicted {
+      std::vector<Step> &steps;
+      size_t before;
+      double seconds;
+      ~Predicted() {
+        if (steps.size() > before)
+          steps[before].predicted = seconds;
+      }
+    } predicted{steps_, steps_.size(), inst.predicted_s()};
     if (inst.kind_case() == plan::Instruction::kAssign) {
       Step step;
       step.inputs.push_back(buffers_.at(inst.assign().source()));

@@ -74,6 +74,11 @@ public:
   /// ("compute", "collective", "send", "recv", "copy") and where it came from.
   void describeStep(int i, std::string &name, std::string &category,
                     std::string &where) const;
+  /// The compiler's predicted seconds for step `i` (the plan's
+  /// Instruction.predicted_s), or 0 when the plan records none.
+  double predictedSeconds(int i) const {
+    return steps_[static_cast<size_t>(i)].predicted;
+  }
 
 private:
   Executor(Backend &backend) : backend_(backend) {}
@@ -108,7 +113,8 @@ private:
     std::vector<TensorRef> inputs;
     std::vector<TensorRef> outputs;
     AttributeMap attributes;
-    std::string where; // "instruction #3 at <location>", for messages
+    std::string where;    // "instruction #3 at <location>", for messages
+    double predicted = 0; // the plan's predicted seconds, 0: none
   };
 
   Status addCollective(const plan::Collective &c, const std::string &where,

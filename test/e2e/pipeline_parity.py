@@ -22,6 +22,7 @@ Asking for what pipelines cannot do is refused with a message.
 Usage: test/e2e/pipeline_parity.py --build BUILD [--quick]
 """
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -188,6 +189,38 @@ def main():
                       % (tag, err))
             except (RuntimeError, subprocess.CalledProcessError) as e:
                 check(False, "resume %s: %s" % (tag, str(e)[-1200:]))
+
+        # --profile: a Chrome trace per rank, and beside each a summary of
+        # every instruction's measured time next to the compiler's
+        # prediction (colossal-predict-times), summed per op kind too.
+        try:
+            trace = os.path.join(tmp, "trace.json")
+            _, _, out = train(os.path.join(tmp, "pp2-1f1b.cplan"), tokens, tmp,
+                              "profile", 2, extra=["--profile", trace])
+            for r in range(2):
+                with open(os.path.join(tmp, "trace.rank%d.json" % r)) as f:
+                    events = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X"]
+                with open(os.path.join(tmp, "trace.rank%d.summary.json" % r)) as f:
+                    summary = json.load(f)
+                ops = {o["op"]: o for o in summary["by_op"]}
+                insts = summary["instructions"]
+                check(events and all("predicted_us" in e["args"] for e in events),
+                      "--profile rank %d: %d trace events, each with its predicted time"
+                      % (r, len(events)))
+                check(summary["predicted_s_per_run"] > 0 and summary["measured_s_per_run"] > 0
+                      and "matmul" in ops and ("send" in ops or "recv" in ops)
+                      and ops["matmul"]["predicted_s"] > 0
+                      and abs(sum(i["measured_s"] for i in insts)
+                              - summary["measured_s_per_run"]) < 1e-6 * len(insts)
+                      and insts == sorted(insts, key=lambda i: -i["measured_s"]),
+                      "--profile rank %d: summary of %d instructions (measured %.2f ms, "
+                      "predicted %.2f ms a run; %d op kinds, slowest first)"
+                      % (r, len(insts), summary["measured_s_per_run"] * 1e3,
+                         summary["predicted_s_per_run"] * 1e3, len(ops)))
+            check("measured vs predicted (rank 0, per run)" in out,
+                  "--profile prints measured vs predicted per op kind")
+        except (RuntimeError, OSError, KeyError, ValueError) as e:
+            check(False, "--profile: %s" % str(e)[-1200:])
 
         # --export-onnx from a pipeline: rank 0 gathers the other stage's
         # weights; the exported model equals the 1-rank run's.

@@ -749,6 +749,14 @@ static LogicalResult runPipelinePasses(ModuleOp module,
       offload.what = par.offloadParams ? "params" : "optimizer";
       pm.addPass(mlir::colossal::createOffloadPass(offload));
     }
+    // Each instruction of a plan carries its predicted time, for
+    // colossal-run --profile's measured-vs-predicted summary.
+    if (!estimateMemory && emitOption == "plan") {
+      mlir::colossal::PredictTimesPassOptions times;
+      if (!clusterOption.empty())
+        times.cluster = clusterOption;
+      pm.addPass(mlir::colossal::createPredictTimesPass(times));
+    }
     if (estimateMemory)
       pm.addPass(mlir::colossal::createEstimateMemoryPass());
     else

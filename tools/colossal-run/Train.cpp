@@ -678,6 +678,29 @@ Status writeRankProfile(const Session &session, const std::string &file,
                   run > 0 ? 100 * s / run : 0.0);
   }
   std::printf("\n");
+  // Measured against predicted, per op kind (the slowest first).
+  double predicted = summary["predicted_s_per_run"];
+  if (predicted > 0) {
+    std::vector<std::pair<double, std::string>> ops;
+    const std::string prefix = "op.measured_s.";
+    for (const auto &[key, value] : summary)
+      if (key.rfind(prefix, 0) == 0)
+        ops.push_back({value, key.substr(prefix.size())});
+    std::sort(ops.rbegin(), ops.rend());
+    double measured = summary["measured_instructions_s_per_run"];
+    std::printf("measured vs predicted (rank 0, per run): instructions "
+                "%.3f ms, predicted %.3f ms (%.2fx); per instruction in %s\n",
+                measured * 1e3, predicted * 1e3, measured / predicted,
+                profileSummaryPath(path).c_str());
+    for (size_t i = 0; i < ops.size() && i < 8; ++i) {
+      double p = summary["op.predicted_s." + ops[i].second];
+      std::printf("  %-24s %9.3f ms  predicted %9.3f ms", ops[i].second.c_str(),
+                  ops[i].first * 1e3, p * 1e3);
+      if (p > 0)
+        std::printf("  (%.2fx)", ops[i].first / p);
+      std::printf("\n");
+    }
+  }
   const plan::Plan &proto = plan.proto();
   if (proto.has_pipeline() && proto.pipeline().stages() > 1) {
     const plan::Pipeline &p = proto.pipeline();

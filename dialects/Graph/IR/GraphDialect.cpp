@@ -160,6 +160,15 @@ LogicalResult CGDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'cg.bucket' must be an integer (members)";
     return success();
   }
+  // The cost model's time for the op on one device
+  // (colossal-predict-times).
+  if (name == "cg.predicted_s") {
+    auto t = dyn_cast<FloatAttr>(attr.getValue());
+    if (!t || !(t.getValueAsDouble() >= 0))
+      return op->emitError() << "'cg.predicted_s' must be a float >= 0 "
+                                "(seconds)";
+    return success();
+  }
   // The memory plan: one arena offset per result.
   if (name == "cg.offsets") {
     auto offsets = dyn_cast<DenseI64ArrayAttr>(attr.getValue());

@@ -117,6 +117,10 @@ struct ParameterInfo {
   }
 };
 
+/// Where Session::writeProfile puts the per-instruction summary of the
+/// trace at `tracePath`: "trace.rank0.json" -> "trace.rank0.summary.json".
+std::string profileSummaryPath(const std::string &tracePath);
+
 struct SessionOptions {
   /// Kernel threads; <= 0 keeps the backend's default.
   int threads = 0;
@@ -202,6 +206,11 @@ public:
   /// seconds each category took over the runs after the first (the first
   /// warms up), per run, and the share of a run spent waiting in receives
   /// (a pipeline's bubble).
+  /// Beside the trace it writes a per-instruction summary
+  /// (profileSummaryPath): each instruction's measured seconds per run next
+  /// to the compiler's prediction (Instruction.predicted_s), also summed per
+  /// op kind, slowest first; `summary` gets the totals and per-op sums
+  /// ("predicted_s_per_run", "op.measured_s.<op>", "op.predicted_s.<op>").
   Status writeProfile(const std::string &path,
                       std::map<std::string, double> *summary = nullptr) const;
 
