@@ -311,10 +311,30 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
       assigns.push_back({m.select(boundary, m.s(0.0), sum), acc});
       grads.push_back(m.mul(sum, m.s(1.0 / static_cast<double>(k))));
     }
-    // Global norm, and clipping.
+    // Global norm, and clipping. In a pipeline (colossal-mark-stages'
+    // cg.stage on the gradients' producers) each model chunk sums its own
+    // gradients' squares first, so one scalar a chunk crosses between
+    // stages rather than one a gradient.
+    std::vector<std::pair<Attribute, Value>> partials; // by chunk, in order
+    for (Value g : grads) {
+      Attribute chunk;
+      if (Operation *def = g.getDefiningOp()) {
+        Attribute stage = def->getAttr("cg.stage");
+        Attribute virt = def->getAttr("cg.virtual");
+        if (stage)
+          chunk = b.getArrayAttr({stage, virt ? virt : b.getUnitAttr()});
+      }
+      auto it =
+          llvm::find_if(partials, [&](auto &pv) { return pv.first == chunk; });
+      Value sq = m.sumSquares(g);
+      if (it == partials.end())
+        partials.push_back({chunk, sq});
+      else
+        it->second = m.add(it->second, sq);
+    }
     Value total;
-    for (Value g : grads)
-      total = total ? m.add(total, m.sumSquares(g)) : m.sumSquares(g);
+    for (auto &[chunk, partial] : partials)
+      total = total ? m.add(total, partial) : partial;
     Value gradNorm = m.sqrt(total);
     if (clipGradNorm > 0) {
       Value coef = m.div(m.s(clipGradNorm), m.add(gradNorm, m.s(1e-6)));

@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/cost/Pipeline.h"
 #include "passes/GraphBuild.h"
 #include "passes/Passes.h"
 
@@ -55,38 +56,19 @@ struct Entry {
   int64_t micro;
 };
 
-/// The order in which stage `s` runs its micro-batches' phases.
+/// The order in which stage `s` runs its micro-batches' phases: the cost
+/// model's (scheduleOrder), which its estimate plays out.
 SmallVector<Entry> scheduleFor(StringRef schedule, int64_t stages, int64_t virt,
                                int64_t micro, int64_t s, bool training) {
-  SmallVector<Entry> fwd, bwd;
-  int64_t total = micro * virt, warmup;
-  if (virt > 1) {
-    // Megatron-LM's interleaved order: groups of `stages` micro-batches
-    // go through chunk 0, then chunk 1, ...; the backward in reverse.
-    for (int64_t k = 0; k < total; ++k) {
-      int64_t m = (k / (stages * virt)) * stages + k % stages;
-      int64_t v = (k / stages) % virt;
-      fwd.push_back({Phase::Forward, v * stages + s, m});
-      bwd.push_back({Phase::Backward, (virt - 1 - v) * stages + s, m});
-    }
-    warmup = std::min((stages - s - 1) * 2 + (virt - 1) * stages, total);
-  } else {
-    for (int64_t m = 0; m < micro; ++m) {
-      fwd.push_back({Phase::Forward, s, m});
-      bwd.push_back({Phase::Backward, s, m});
-    }
-    warmup = schedule == "gpipe" ? micro : std::min(stages - s - 1, micro);
-  }
-  if (!training)
-    return fwd;
-  SmallVector<Entry> out(fwd.begin(), fwd.begin() + warmup);
-  int64_t f = warmup, b = 0;
-  for (; f < total; ++f, ++b) {
-    out.push_back(fwd[f]);
-    out.push_back(bwd[b]);
-  }
-  for (; b < total; ++b)
-    out.push_back(bwd[b]);
+  namespace cost = ::colossal::cost;
+  cost::Schedule kind = virt > 1              ? cost::Schedule::Interleaved
+                        : schedule == "gpipe" ? cost::Schedule::GPipe
+                                              : cost::Schedule::OneFOneB;
+  SmallVector<Entry> out;
+  for (const cost::ScheduleEntry &e :
+       cost::scheduleOrder(kind, stages, virt, micro, s, training))
+    out.push_back(
+        {e.backward ? Phase::Backward : Phase::Forward, e.chunk, e.micro});
   return out;
 }
 

@@ -361,7 +361,12 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
   tb.pp_bubble = pt.bubble;
 
   // Pipeline sends: per micro-batch and chunk one activation forward and one
-  // gradient backward; filling the pipe adds p-1 hops.
+  // gradient backward. A send does not hold its stage: the schedule is
+  // played out (simulateSchedule) with each hop between the stages, and
+  // what the critical stage waits beyond its own work is the pipeline's
+  // cost: the bubble (the same schedule without hops) and the transfers
+  // (the rest: the fill and drain's hops, and steady-state hops a stage
+  // with less work than the critical one cannot hide).
   double msg = 0;
   if (p > 1) {
     msg = w.stage_boundary_bytes * x.mb / x.sp / (cfg.tp_sp ? x.tp : 1.0);
@@ -373,7 +378,21 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
           collective(x, CollectiveKind::AllGather, msg, x.tpGroup);
     else
       t = p2pTime(c, msg, cross);
-    tb.pp_p2p = 2.0 * static_cast<double>(m * v + p - 1) * t;
+    llvm::SmallVector<double, 16> fwd, bwd;
+    for (int64_t i = 0; i < p; ++i) {
+      const StageCost &st = stages[i];
+      double work = st.fwd + st.bwd;
+      double f = st.fwd + (st.tp - st.tpBwd) +
+                 (work > 0 ? st.sp * st.fwd / work : 0.5 * st.sp);
+      fwd.push_back(f);
+      bwd.push_back(st.total() - f);
+    }
+    Schedule sched = v > 1 ? Schedule::Interleaved : cfg.schedule;
+    double own = md * stageTimes[critical];
+    double idle = simulateSchedule(sched, fwd, bwd, m, v, 0).makespan - own;
+    double waited = simulateSchedule(sched, fwd, bwd, m, v, t).makespan - own;
+    tb.pp_bubble = std::max(0.0, idle);
+    tb.pp_p2p = std::max(0.0, waited - tb.pp_bubble);
   }
 
   // Per-step terms and memory, stage by stage.

@@ -13,6 +13,8 @@
 
 #include "llvm/ADT/ArrayRef.h"
 
+#include <vector>
+
 namespace colossal {
 namespace cost {
 
@@ -39,6 +41,38 @@ struct PipelineTime {
 };
 PipelineTime pipelineTime(llvm::ArrayRef<double> stageTimes, int64_t m,
                           int64_t v);
+
+/// One micro-batch's forward or backward of one model chunk (chunk
+/// `k * p + s` is stage s's k-th), in a stage's order.
+struct ScheduleEntry {
+  bool backward = false;
+  int64_t chunk = 0;
+  int64_t micro = 0;
+};
+
+/// The order in which stage `stage` of `p` runs its micro-batches' phases
+/// (what colossal-pipeline emits and the estimator simulates): GPipe every
+/// forward then every backward; 1F1B p - stage - 1 forwards, then one
+/// forward and one backward in turn, then the remaining backwards;
+/// interleaved (v > 1) Megatron-LM's order, groups of p micro-batches
+/// through chunk 0, then chunk 1, ..., the backward in reverse, with
+/// 2(p - stage - 1) + (v - 1)p forwards of warm-up. Inference: forwards.
+std::vector<ScheduleEntry> scheduleOrder(Schedule s, int64_t p, int64_t v,
+                                         int64_t m, int64_t stage,
+                                         bool training = true);
+
+/// A step of a pipeline played out: stage i's forward of one micro-batch
+/// (all its chunks) takes `fwd[i]`, its backward `bwd[i]`; an activation or
+/// gradient reaches the neighbouring stage `hop` seconds after it is made
+/// (a send does not hold its stage). Each stage runs scheduleOrder's
+/// entries in turn, each as soon as its input has arrived.
+struct ScheduleRun {
+  double makespan = 0;      ///< first forward to last backward
+  std::vector<double> busy; ///< per stage, its own work
+};
+ScheduleRun simulateSchedule(Schedule s, llvm::ArrayRef<double> fwd,
+                             llvm::ArrayRef<double> bwd, int64_t m, int64_t v,
+                             double hop);
 
 } // namespace cost
 } // namespace colossal

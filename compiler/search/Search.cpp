@@ -419,11 +419,11 @@ struct Searcher {
         withSavers(cfg);
         continue;
       }
-      // GPipe is not enumerated: it has 1F1B's bubble ((p-1)/m) and the
-      // same traffic, but keeps all m micro-batches' activations in flight
-      // instead of at most p - stage, so under the model it never wins
-      // (docs/auto-parallel.md); --parallel=...,schedule=gpipe still
-      // estimates it.
+      // GPipe is not enumerated: it has 1F1B's bubble ((p-1)/m), keeps all
+      // m micro-batches' activations in flight instead of at most
+      // p - stage, and where the played-out schedule lets it hide hops it
+      // measured slower than 1F1B anyway (docs/auto-parallel.md);
+      // --parallel=...,schedule=gpipe still estimates it.
       cfg.schedule = cost::Schedule::OneFOneB;
       cfg.virtual_stages = 1;
       withSavers(cfg);

@@ -7,6 +7,8 @@
 
 #include "gtest/gtest.h"
 
+#include <string>
+
 using namespace colossal::cost;
 using colossal::cost::testing::handCluster;
 
@@ -30,6 +32,59 @@ TEST(Pipeline, BalancedStagesGiveTheTextbookBubble) {
   pt = pipelineTime(u, 8, 1);
   EXPECT_DOUBLE_EQ(pt.steady, 16);
   EXPECT_DOUBLE_EQ(pt.bubble, 3);
+}
+
+TEST(Pipeline, ScheduleOrders) {
+  // 1F1B on 2 stages, 3 micro-batches: stage 0 warms up with one forward.
+  auto text = [](const std::vector<ScheduleEntry> &order) {
+    std::string out;
+    for (const ScheduleEntry &e : order)
+      out += (e.backward ? "B" : "F") + std::to_string(e.chunk) +
+             std::to_string(e.micro) + " ";
+    return out;
+  };
+  EXPECT_EQ(text(scheduleOrder(Schedule::OneFOneB, 2, 1, 3, 0)),
+            "F00 F01 B00 F02 B01 B02 ");
+  EXPECT_EQ(text(scheduleOrder(Schedule::OneFOneB, 2, 1, 3, 1)),
+            "F10 B10 F11 B11 F12 B12 ");
+  EXPECT_EQ(text(scheduleOrder(Schedule::GPipe, 2, 1, 2, 0)),
+            "F00 F01 B00 B01 ");
+  // Interleaved, 2 chunks a stage: chunk 0 of micro-batches 0 and 1, then
+  // chunk 1 (chunk k * p + s); inference is the forwards.
+  EXPECT_EQ(text(scheduleOrder(Schedule::Interleaved, 2, 2, 2, 0, false)),
+            "F00 F01 F20 F21 ");
+}
+
+TEST(Pipeline, SimulatedScheduleWithoutHopsIsTheBubbleFormula) {
+  // Balanced stages: (m + p - 1) (F + B) for GPipe and 1F1B alike.
+  double f[] = {1, 1, 1, 1}, b[] = {2, 2, 2, 2};
+  for (Schedule s : {Schedule::GPipe, Schedule::OneFOneB}) {
+    ScheduleRun r = simulateSchedule(s, f, b, 8, 1, 0);
+    EXPECT_DOUBLE_EQ(r.makespan, (8 + 3) * 3.0);
+    EXPECT_DOUBLE_EQ(r.busy[0], 8 * 3.0);
+  }
+  // Interleaved (v chunks, each 1/v of the stage) shrinks the bubble by v.
+  ScheduleRun r = simulateSchedule(Schedule::Interleaved, f, b, 8, 2, 0);
+  EXPECT_DOUBLE_EQ(r.makespan - 8 * 3.0, 3 * 3.0 / 2);
+  // Unequal stages: the slowest sets the pace; the others' work of one
+  // micro-batch fills and drains: sum - max, as pipelineTime says.
+  double f2[] = {1, 1.5}, b2[] = {2, 2.5};
+  r = simulateSchedule(Schedule::OneFOneB, f2, b2, 4, 1, 0);
+  EXPECT_DOUBLE_EQ(r.makespan, 4 * 4.0 + 3.0);
+}
+
+TEST(Pipeline, HopsAreHiddenByASlowerStage) {
+  // Stage 1 does more (the head and loss). Its inputs arrive a hop after
+  // stage 0 makes them; in the steady state stage 0 has 1 s of slack a
+  // micro-batch, which hides a round trip of 2 x 0.25 s: only the fill and
+  // drain pay their hop.
+  double f[] = {1, 1.5}, b[] = {2, 2.5};
+  ScheduleRun r = simulateSchedule(Schedule::OneFOneB, f, b, 4, 1, 0.25);
+  EXPECT_DOUBLE_EQ(r.makespan, 4 * 4.0 + 3.0 + 2 * 0.25);
+  // Balanced stages hide nothing: every round trip shows.
+  double g[] = {1, 1}, h[] = {2, 2};
+  ScheduleRun balanced = simulateSchedule(Schedule::OneFOneB, g, h, 4, 1, 0.25);
+  EXPECT_GT(balanced.makespan, (4 + 1) * 3.0 + 2 * 0.25);
 }
 
 TEST(Pipeline, InFlightMicroBatches) {
