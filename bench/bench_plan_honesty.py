@@ -6,8 +6,12 @@ cost model predicts for the same plan on a cpu cluster spec measured on this
 machine (bench_dist_step.py's probes: SGEMM rate of one thread, memory
 bandwidth, Gloo all-reduce latency and bandwidth), the ratio per plan, and
 the rank correlation (Spearman) between the predicted and the measured
-order. Also each plan's arena next to --estimate's predicted peak (rank 0's
-program). Prints figures; asserts nothing.
+order. Beside it, the compiled program's own prediction: the slowest rank's
+instructions, each at the time colossal-predict-times gives it, summed (from
+a short --profile run), which shows what the partitioned program does that
+the per-layer model does not charge. Also each plan's arena next to
+--estimate's predicted peak (rank 0's program). Prints figures; asserts
+nothing.
 
 Usage: bench/bench_plan_honesty.py --build build [--steps 20] [--reps 3]
 """
@@ -54,9 +58,12 @@ def flags(parallel, micro):
     return f
 
 
-def compile_plan(ctx, label, parallel, micro):
+def compile_plan(ctx, spec, label, parallel, micro):
     plan = os.path.join(ctx["tmp"], re.sub(r"[^a-z0-9]+", "_", label) + ".cplan")
-    r = subprocess.run([ctx["opt"], ctx["model"], "--emit=plan", "-o", plan]
+    # With the measured spec, so each instruction's predicted time
+    # (colossal-predict-times) is this machine's.
+    r = subprocess.run([ctx["opt"], ctx["model"], "--emit=plan", "-o", plan,
+                        f"--cluster={spec}:gpus_per_node=2"]
                        + flags(parallel, micro), text=True, capture_output=True)
     if r.returncode != 0:
         return None, r.stderr.strip().splitlines()[-1]
@@ -70,6 +77,21 @@ def estimate(ctx, spec, parallel, micro):
     e = json.loads(out)
     return (e["step_time_s"], e["peak_memory_bytes"], e["time"],
             e.get("analytic_peak_memory_bytes", 0))
+
+
+def instruction_sums(ctx, plan, steps=6):
+    """--profile of a short run: per rank, the sum over its instructions of
+    the compiler's predicted time and of the measured time, per run; the
+    slowest rank's (by measured) pair."""
+    trace = os.path.join(ctx["tmp"], os.path.basename(plan) + ".trace.json")
+    dist.sh([ctx["run"], plan, "--ranks", "2", "--threads", "1", "--train",
+             f"--steps={steps}", "--data=" + ctx["tokens"], "--profile=" + trace])
+    pairs = []
+    for r in range(2):
+        with open(trace.replace(".json", f".rank{r}.summary.json")) as f:
+            s = json.load(f)
+        pairs.append((s["measured_s_per_run"], s["predicted_s_per_run"]))
+    return max(pairs)
 
 
 def spearman(a, b):
@@ -91,7 +113,7 @@ def main():
           f"{os.cpu_count()} cores")
     spec = dist.measured_spec(ctx)
 
-    plans = {label: compile_plan(ctx, label, p, m) for label, p, m in PLANS}
+    plans = {label: compile_plan(ctx, spec, label, p, m) for label, p, m in PLANS}
     times = {label: [] for label, (plan, _) in plans.items() if plan}
     arenas = {}
     for _ in range(args.reps):
@@ -100,8 +122,12 @@ def main():
                 t, arenas[label] = dist.step_time(ctx, plan, 2, args.steps)
                 times[label].append(t)
 
+    sums = {label: instruction_sums(ctx, plan) for label, (plan, _) in plans.items()
+            if plan}
+
     rows = []
     print(f"\n{'plan':22} {'measured':>9} {'predicted':>10} {'ratio':>6} "
+          f"{'instr. sum':>10} {'ratio':>6} "
           f"{'arena':>9} {'pred. mem':>10} {'mem ratio':>9} {'layer model':>11} "
           f"{'ratio':>6}  predicted breakdown (ms)")
     for label, p, m in PLANS:
@@ -111,10 +137,12 @@ def main():
             continue
         med = float(np.median(times[label]))
         pred, mem, parts, analytic = estimate(ctx, spec, p, m)
-        rows.append((label, med, pred))
+        inst = sums[label][1]
+        rows.append((label, med, pred, inst))
         top = ", ".join(f"{k} {v * 1e3:.2f}" for k, v in sorted(
             parts.items(), key=lambda kv: -kv[1]) if v > 0)[:80]
         print(f"{label:22} {med * 1e3:7.2f}ms {pred * 1e3:8.2f}ms {med / pred:5.2f}x "
+              f"{inst * 1e3:8.2f}ms {med / inst:5.2f}x "
               f"{arenas[label]:9d} {mem:10d} {mem / arenas[label]:8.3f}x "
               f"{int(analytic):11d} {analytic / arenas[label]:5.2f}x  {top}")
     if len(rows) >= 3:
@@ -124,6 +152,15 @@ def main():
               f"over {len(rows)} plans: {rho:.2f} (goal >= 0.8); measured / "
               f"predicted: median {np.median(ratios):.2f}x, range "
               f"{min(ratios):.2f}x..{max(ratios):.2f}x")
+        rho_i = spearman([r[1] for r in rows], [r[3] for r in rows])
+        ratios_i = [r[1] / r[3] for r in rows]
+        print(f"the compiled programs' instructions, each at its predicted time "
+              f"(colossal-predict-times), summed on the slowest rank: Spearman "
+              f"{rho_i:.2f}; measured / summed: median {np.median(ratios_i):.2f}x, "
+              f"range {min(ratios_i):.2f}x..{max(ratios_i):.2f}x")
+    print("instr. sum: the slowest rank's instructions at their predicted "
+          "times, summed (a receive counts its transfer, not its wait: a "
+          "pipeline's bubble is not in it); ")
     print("ratio: measured step time over predicted; mem ratio: --estimate's "
           "peak (the worst stage for pipelines) over rank 0's arena; layer "
           "model: the per-layer cost model's peak (what the search compares), "

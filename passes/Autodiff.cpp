@@ -67,6 +67,9 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
             d[0] = b.create<NegOp>(loc, typeOf(g), g);
             return success();
           })
+          .Case<FloorOp, CeilOp, RoundOp>([&](Operation *) {
+            return success(); // piecewise constant: a zero gradient
+          })
           .Case([&](ExpOp) {
             d[0] = binary<MulOp>(g, y);
             return success();

@@ -104,15 +104,80 @@ LogicalResult convertGemm(NodeContext &c) {
   return success();
 }
 
+/// Statistics over `axes` (kept as size-1 dims, `statShape`): the mean, x
+/// minus it, and the inverse standard deviation 1/sqrt(var + epsilon), the
+/// pieces of every normalization composed of graph ops.
+struct Moments {
+  Value mean, centered, invStd;
+};
+FailureOr<Moments> moments(NodeContext &c, Value x, ArrayRef<int64_t> axes,
+                           ArrayRef<int64_t> statShape) {
+  OpBuilder &b = c.builder();
+  Type f = cast<RankedTensorType>(x.getType()).getElementType();
+  auto statType = RankedTensorType::get(statShape, f);
+  auto mean = [&](Value v) -> Value {
+    return b.create<cg::ReduceMeanOp>(
+        c.loc(), statType, v, b.getDenseI64ArrayAttr(axes), b.getUnitAttr());
+  };
+  Moments m;
+  m.mean = mean(x);
+  auto centered = c.create<cg::SubOp>(x, m.mean);
+  if (failed(centered))
+    return failure();
+  m.centered = *centered;
+  auto sq = c.create<cg::MulOp>(*centered, *centered);
+  if (failed(sq))
+    return failure();
+  auto shifted =
+      c.create<cg::AddOp>(mean(*sq), c.scalar(c.floatAttr("epsilon", 1e-5), f));
+  if (failed(shifted))
+    return failure();
+  m.invStd = b.create<cg::RsqrtOp>(c.loc(), statType, *shifted);
+  return m;
+}
+
+/// LayerNormalization's optional outputs: the mean and the inverse standard
+/// deviation over the normalized axes, kept as size-1 dims, in float32 with
+/// stash_type 1 (the default) or the input's type with stash_type 0.
+LogicalResult layerNormStatistics(NodeContext &c, int64_t axis) {
+  RankedTensorType in = c.inputType(0);
+  int64_t stash = c.intAttr("stash_type", 1);
+  if (stash != 1 && stash != 0)
+    return c.error() << "stash_type " << stash
+                     << " is not supported; use 1 (float32) or 0 (the "
+                        "input's type)";
+  OpBuilder &b = c.builder();
+  Type f = stash == 1 ? b.getF32Type() : in.getElementType();
+  Value x = c.value(0);
+  if (f != in.getElementType())
+    x = b.create<cg::CastOp>(c.loc(), RankedTensorType::get(in.getShape(), f),
+                             x);
+  SmallVector<int64_t> axes, statShape(in.getShape());
+  for (int64_t d = axis; d < in.getRank(); ++d) {
+    axes.push_back(d);
+    statShape[d] = 1;
+  }
+  auto m = moments(c, x, axes, statShape);
+  if (failed(m))
+    return failure();
+  if (c.outputUsed(1))
+    c.setOutput(1, m->mean);
+  if (c.outputUsed(2))
+    c.setOutput(2, m->invStd);
+  return success();
+}
+
 LogicalResult convertLayerNorm(NodeContext &c) {
-  if (failed(requireFloat(c, 0)) ||
-      failed(refuseExtraOutputs(c, "mean / inverse standard deviation")))
+  if (failed(requireFloat(c, 0)))
     return failure();
   int64_t rank = c.inputType(0).getRank();
   auto axis = cg::normalizeAxis(c.intAttr("axis", -1), rank);
   if (!axis)
     return c.error() << "axis " << c.intAttr("axis", -1)
                      << " is out of range for rank " << rank;
+  if ((c.outputUsed(1) || c.outputUsed(2)) &&
+      failed(layerNormStatistics(c, *axis)))
+    return failure();
   ArrayRef<int64_t> normShape = c.inputType(0).getShape().drop_front(*axis);
   // ONNX lets scale and bias broadcast; the op wants the exact shape.
   auto fit = [&](unsigned i) -> FailureOr<Value> {
@@ -183,29 +248,10 @@ LogicalResult convertInstanceNorm(NodeContext &c) {
   }
   channelShape[1] = in.getDimSize(1);
   OpBuilder &b = c.builder();
-  auto statType = RankedTensorType::get(statShape, f);
-  auto mean = [&](Value v) -> Value {
-    return b.create<cg::ReduceMeanOp>(
-        c.loc(), statType, v, b.getDenseI64ArrayAttr(axes), b.getUnitAttr());
-  };
-  Value x = c.value(0);
-  Value mu = mean(x);
-  auto centered = c.create<cg::SubOp>(x, mu);
-  if (failed(centered))
+  auto m = moments(c, c.value(0), axes, statShape);
+  if (failed(m))
     return failure();
-  auto sq = c.create<cg::MulOp>(*centered, *centered);
-  if (failed(sq))
-    return failure();
-  Value var = mean(*sq);
-  auto scalar = RankedTensorType::get({}, f);
-  Value eps = b.create<cg::ConstantOp>(
-      c.loc(), DenseElementsAttr::get(
-                   scalar, b.getFloatAttr(f, c.floatAttr("epsilon", 1e-5))));
-  auto shifted = c.create<cg::AddOp>(var, eps);
-  if (failed(shifted))
-    return failure();
-  Value inv = b.create<cg::RsqrtOp>(c.loc(), statType, *shifted);
-  auto normed = c.create<cg::MulOp>(*centered, inv);
+  auto normed = c.create<cg::MulOp>(m->centered, m->invStd);
   if (failed(normed))
     return failure();
   auto perChannel = [&](unsigned i) -> Value {
@@ -496,6 +542,56 @@ LogicalResult convertReduce(NodeContext &c) {
 /// from opset 18.
 enum class Composite { Min, L1, L2, SumSquare, LogSum, LogSumExp };
 
+/// ArgMax / ArgMin (int64 indices along `axis`; the first extreme, or with
+/// select_last_index the last), composed of graph ops: the extreme kept,
+/// the positions where x equals it, the smallest (or largest) of their
+/// indices taken with a max reduction.
+template <bool Max> LogicalResult convertArgExtreme(NodeContext &c) {
+  RankedTensorType in = c.inputType(0);
+  int64_t rank = in.getRank();
+  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), rank);
+  if (!axis)
+    return c.error() << "axis " << c.intAttr("axis", 0)
+                     << " is out of range for rank " << rank;
+  Type element = in.getElementType();
+  if (element.isInteger(1))
+    return c.error() << "needs a numeric input";
+  bool keepdims = c.intAttr("keepdims", 1) != 0;
+  bool last = c.intAttr("select_last_index", 0) != 0;
+  OpBuilder &b = c.builder();
+  auto neg = [&](Value v) -> Value {
+    return c.createTyped<cg::NegOp>(v.getType(), v);
+  };
+  Value x = Max ? c.value(0) : neg(c.value(0));
+  SmallVector<int64_t> axes{*axis};
+  auto m = c.create<cg::ReduceMaxOp>(x, ArrayRef<int64_t>(axes), true);
+  if (failed(m))
+    return failure();
+  auto at = c.create<cg::CmpOp>(cg::CmpPredicate::eq, x, *m);
+  if (failed(at))
+    return failure();
+  // The indices along the axis, broadcast over the others.
+  Shape iotaShape(rank, 1);
+  iotaShape[*axis] = in.getDimSize(*axis);
+  std::vector<int64_t> iota(static_cast<size_t>(in.getDimSize(*axis)));
+  for (size_t i = 0; i < iota.size(); ++i)
+    iota[i] = last ? static_cast<int64_t>(i) : -static_cast<int64_t>(i);
+  Type i64 = b.getI64Type();
+  Value index =
+      materializeConstant(b, c.loc(), HostTensor::ofInts(i64, iotaShape, iota));
+  // Not at an extreme: below every candidate.
+  Value none = c.scalar(last ? -1.0 : -static_cast<double>(iota.size()), i64);
+  auto candidates = c.create<cg::WhereOp>(*at, index, none);
+  if (failed(candidates))
+    return failure();
+  auto best =
+      c.create<cg::ReduceMaxOp>(*candidates, ArrayRef<int64_t>(axes), keepdims);
+  if (failed(best))
+    return failure();
+  c.setOutput(0, last ? *best : neg(*best));
+  return success();
+}
+
 template <Composite K> LogicalResult convertCompositeReduce(NodeContext &c) {
   auto reduction = reductionAxes(c, 18);
   if (failed(reduction))
@@ -664,6 +760,8 @@ void mlir::colossal::onnx::registerNNConverters(ConverterTable &t) {
   t["ReduceMean"] = {convertReduce<cg::ReduceMeanOp, 18>, 1, 2};
   t["ReduceMax"] = {convertReduce<cg::ReduceMaxOp, 18>, 1, 2};
   t["ReduceMin"] = {convertCompositeReduce<Composite::Min>, 1, 2};
+  t["ArgMax"] = {convertArgExtreme<true>, 1, 1};
+  t["ArgMin"] = {convertArgExtreme<false>, 1, 1};
   t["ReduceL1"] = {convertCompositeReduce<Composite::L1>, 1, 2};
   t["ReduceL2"] = {convertCompositeReduce<Composite::L2>, 1, 2};
   t["ReduceSumSquare"] = {convertCompositeReduce<Composite::SumSquare>, 1, 2};

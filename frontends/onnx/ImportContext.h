@@ -176,6 +176,7 @@ using ConverterTable = llvm::StringMap<ConverterInfo>;
 void registerMathConverters(ConverterTable &table);
 void registerNNConverters(ConverterTable &table);
 void registerTensorConverters(ConverterTable &table);
+void registerCompositeConverters(ConverterTable &table);
 
 /// Element type of an ONNX TensorProto data type; null when unsupported.
 Type elementTypeOf(MLIRContext *context, int32_t onnxType);

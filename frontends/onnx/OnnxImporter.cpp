@@ -77,6 +77,7 @@ static const ConverterTable &converterTable() {
     registerMathConverters(t);
     registerNNConverters(t);
     registerTensorConverters(t);
+    registerCompositeConverters(t);
     return t;
   }();
   return table;

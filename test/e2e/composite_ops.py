@@ -2,7 +2,13 @@
 """ONNX operators Colossal composes of graph ops (no kernels of their own)
 run equal to onnxruntime in float32, in every attribute combination: CumSum
 (exclusive, reverse, any axis), ReduceMin/L1/L2/SumSquare/LogSum/LogSumExp
-(keepdims or not), Sign, IsNaN, IsInf (detect_positive/negative), Tile.
+(keepdims or not), Sign, IsNaN, IsInf (detect_positive/negative), Tile;
+Floor, Ceil, Round (halves to even), Softsign, Mish, Tan, Sinh, Cosh, Asinh,
+Atanh, Acosh, Celu, ThresholdedRelu, Shrink; Mod (integer fmod 0/1, float),
+ArgMax/ArgMin (axis, keepdims, select_last_index over ties),
+GatherElements (negative indices), SoftmaxCrossEntropyLoss (with log_prob)
+and NegativeLogLikelihoodLoss (each reduction, with and without weights and
+ignore_index), LayerNormalization's mean and inverse-std outputs.
 (The ONNX node tests of CumSum use float64, which Colossal does not have.)
 
 usage: test/e2e/composite_ops.py --build BUILD
@@ -31,6 +37,21 @@ def single(op, x, inits=(), out_type=TensorProto.FLOAT, **attrs):
         [helper.make_tensor_value_info("y", out_type, None)],
         [numpy_helper.from_array(np.asarray(v), n) for n, v in inits])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+ONNX_TYPE = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64,
+             np.int32: TensorProto.INT32, np.bool_: TensorProto.BOOL}
+
+
+def multi(op, feeds, outs=(("y", TensorProto.FLOAT),), opset=18, **attrs):
+    """A one-node model over named inputs (all graph inputs)."""
+    node = helper.make_node(op, list(feeds), [n for n, _ in outs], **attrs)
+    graph = helper.make_graph(
+        [node], op,
+        [helper.make_tensor_value_info(n, ONNX_TYPE[v.dtype.type], list(v.shape))
+         for n, v in feeds.items()],
+        [helper.make_tensor_value_info(n, t, None) for n, t in outs])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def main():
@@ -66,13 +87,82 @@ def main():
                       single("IsInf", special, out_type=TensorProto.BOOL,
                              detect_positive=p, detect_negative=n)))
     cases.append(("tile", x, single("Tile", x, [("repeats", np.array([2, 1, 3], np.int64))])))
+    for op in ("Floor", "Ceil", "Round", "Softsign", "Mish", "Tan", "Sinh", "Cosh",
+               "Asinh"):
+        data = x * 3 if op in ("Floor", "Ceil", "Round") else x
+        if op == "Round":  # halves round to even
+            data = data.copy()
+            data[0, 0, :4] = [0.5, 1.5, 2.5, -0.5]
+        cases.append((op.lower(), data, single(op, data)))
+    cases.append(("atanh", x * 0.4, single("Atanh", x * 0.4)))
+    cases.append(("acosh", pos + 1, single("Acosh", pos + 1)))
+    for a in (0.5, 2.0):
+        cases.append(("celu_a%g" % a, x, single("Celu", x, alpha=a)))
+        cases.append(("thresholdedrelu_a%g" % a, x, single("ThresholdedRelu", x, alpha=a)))
+    for bias, lambd in ((0.0, 0.5), (0.3, 1.0)):
+        cases.append(("shrink_b%g_l%g" % (bias, lambd), x,
+                      single("Shrink", x, bias=bias, lambd=lambd)))
+    # Multi-input composites: (name, feeds, model, outputs to compare).
+    multis = []
+    ints = rng.integers(-7, 8, (3, 5, 4)).astype(np.int64)
+    divisors = rng.choice([-3, -2, 2, 3, 5], (5, 4)).astype(np.int64)
+    for fmod in (0, 1):
+        multis.append(("mod_int_f%d" % fmod, {"a": ints, "b": divisors},
+                       multi("Mod", {"a": ints, "b": divisors},
+                             outs=(("y", TensorProto.INT64),), fmod=fmod)))
+    fdiv = np.where(np.abs(x[0]) < 0.3, 0.7, x[0]).astype(np.float32)
+    multis.append(("mod_float", {"a": x * 4, "b": fdiv},
+                   multi("Mod", {"a": x * 4, "b": fdiv}, fmod=1)))
+    ties = np.round(x * 2).astype(np.float32)  # many equal values
+    for op in ("ArgMax", "ArgMin"):
+        for axis in (0, 1, -1):
+            for keep in (0, 1):
+                for last in (0, 1):
+                    multis.append(("%s_a%d_k%d_l%d" % (op.lower(), axis, keep, last),
+                                   {"x": ties},
+                                   multi(op, {"x": ties}, outs=(("y", TensorProto.INT64),),
+                                         axis=axis, keepdims=keep, select_last_index=last)))
+    idx = rng.integers(-5, 5, (3, 2, 4)).astype(np.int64)
+    for axis in (1, -2):
+        multis.append(("gatherelements_a%d" % axis, {"x": x, "i": idx},
+                       multi("GatherElements", {"x": x, "i": idx}, axis=axis)))
+    scores = rng.standard_normal((4, 5, 3)).astype(np.float32)
+    labels = rng.integers(0, 5, (4, 3)).astype(np.int64)
+    labels[0, 0] = 2
+    weights = rng.uniform(0.5, 1.5, 5).astype(np.float32)
+    for red in ("none", "sum", "mean"):
+        for w in (False, True):
+            for ii in (None, 2):
+                feeds = {"s": scores, "t": labels}
+                if w:
+                    feeds["w"] = weights
+                extra = {} if ii is None else {"ignore_index": ii}
+                tag = "%s_w%d_i%s" % (red, w, ii)
+                multis.append(("sce_" + tag, feeds,
+                               multi("SoftmaxCrossEntropyLoss", feeds,
+                                     outs=(("y", TensorProto.FLOAT),
+                                           ("logp", TensorProto.FLOAT)),
+                                     reduction=red, **extra)))
+                multis.append(("nll_" + tag, feeds,
+                               multi("NegativeLogLikelihoodLoss", feeds,
+                                     reduction=red, **extra)))
+    lnx = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    for axis in (1, -1):
+        feeds = {"x": lnx, "g": np.ones(lnx.shape[axis:], np.float32)}
+        multis.append(("layernorm_stats_a%d" % axis, feeds,
+                       multi("LayerNormalization", feeds,
+                             outs=(("y", TensorProto.FLOAT), ("mean", TensorProto.FLOAT),
+                                   ("invstd", TensorProto.FLOAT)), axis=axis)))
     with tempfile.TemporaryDirectory() as tmp:
         for name, data, model in cases:
+            multis.append((name, {"x": data}, model))
+        for name, feeds, model in multis:
             path = os.path.join(tmp, name + ".onnx")
             onnx.save(model, path)
             sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-            want = sess.run(None, {"x": data})[0]
-            err = run_case(name, path, {"x": data}, {"y": want}, {}, opt, run, tmp)
+            wants = sess.run(None, feeds)
+            names = [o.name for o in model.graph.output]
+            err = run_case(name, path, feeds, dict(zip(names, wants)), {}, opt, run, tmp)
             check(err is None, name + ("" if err is None else ": " + err))
     return check.finish()
 

@@ -15,6 +15,7 @@ expected-pass file (test/e2e/onnx_node_tests.pass) no longer passes; with
 --update, rewrites that file.
 
 usage: test/e2e/onnx_node_tests.py [--build build] [--check|--update] [-k FILTER] [-v]
+                                   [--report docs/onnx-node-tests.md]
 """
 import argparse
 import concurrent.futures
@@ -136,6 +137,32 @@ def run_test(test_dir, opt, run, tmp):
     return name, "pass", ""
 
 
+def reason(detail):
+    """The refusal's message without the model path."""
+    text = re.sub(r"^\S*model\.onnx:\d+:\d+: error: ", "", detail)
+    return text.replace("|", "\\|").strip()
+
+
+def write_report(path, results, counts):
+    """Markdown: the totals, then each test that does not pass and why."""
+    import onnx as _onnx
+    lines = ["# ONNX backend node tests that do not pass", "",
+             "Written by `test/e2e/onnx_node_tests.py --report` from the node tests "
+             "of the installed onnx package (%s): %d passed, %d failed, %d refused "
+             "of %d. Each refused test, with the importer's message:"
+             % (_onnx.__version__, counts["pass"], counts["fail"],
+                counts["unsupported"], len(results)), "",
+             "| test | status | reason |", "|---|---|---|"]
+    for name in sorted(results):
+        status, detail = results[name]
+        if status != "pass":
+            lines.append("| %s | %s | %s |" % (name, "refused" if status == "unsupported"
+                                               else status, reason(detail)[:240]))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -144,6 +171,9 @@ def main() -> int:
     ap.add_argument("-k", default="")
     ap.add_argument("-v", action="store_true")
     ap.add_argument("-j", type=int, default=2)
+    ap.add_argument("--report", default="",
+                    help="write a markdown list of every test that does not pass, "
+                         "with its reason (docs/onnx-node-tests.md)")
     args = ap.parse_args()
     opt = os.path.join(args.build, "bin", "colossal-opt")
     run = os.path.join(args.build, "bin", "colossal-run")
@@ -169,6 +199,8 @@ def main() -> int:
                 print(f"{status:11s} {name}: {detail}")
     print(f"ONNX node tests: {counts['pass']} passed, {counts['fail']} failed, "
           f"{counts['unsupported']} unsupported (of {len(results)})")
+    if args.report:
+        write_report(args.report, results, counts)
     rc = 0
     if args.update:
         with open(PASS_FILE, "w") as f:

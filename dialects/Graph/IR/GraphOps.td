@@ -162,6 +162,9 @@ def CG_LogOp : CG_UnaryOp<"log", CG_FloatTensor> { let summary = "ln(x)"; }
 def CG_TanhOp : CG_UnaryOp<"tanh", CG_FloatTensor> { let summary = "tanh(x)"; }
 def CG_ErfOp : CG_UnaryOp<"erf", CG_FloatTensor> { let summary = "erf(x)"; }
 def CG_SinOp : CG_UnaryOp<"sin", CG_FloatTensor> { let summary = "sin(x)"; }
+def CG_FloorOp : CG_UnaryOp<"floor", CG_FloatTensor> { let summary = "the largest integer <= x (zero gradient)"; }
+def CG_CeilOp : CG_UnaryOp<"ceil", CG_FloatTensor> { let summary = "the smallest integer >= x (zero gradient)"; }
+def CG_RoundOp : CG_UnaryOp<"round", CG_FloatTensor> { let summary = "the nearest integer, halves to even (zero gradient)"; }
 def CG_CosOp : CG_UnaryOp<"cos", CG_FloatTensor> { let summary = "cos(x)"; }
 def CG_ReciprocalOp : CG_UnaryOp<"reciprocal", CG_FloatTensor> {
   let summary = "1/x";

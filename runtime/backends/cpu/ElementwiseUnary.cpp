@@ -1,7 +1,8 @@
 //===- ElementwiseUnary.cpp - Unary math, activations and cast ------------===//
 //
 // neg abs relu (numeric), sqrt rsqrt exp log tanh erf sin cos reciprocal
-// sigmoid silu gelu (float), not (bool), and cast between any two dtypes.
+// floor ceil round sigmoid silu gelu (float), not (bool), and cast between any
+// two dtypes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,6 +33,9 @@ enum class Unary {
   Silu,
   GeluErf,
   GeluTanh,
+  Floor,
+  Ceil,
+  Round,
 };
 
 constexpr const char *unaryName(Unary k) {
@@ -67,6 +71,12 @@ constexpr const char *unaryName(Unary k) {
   case Unary::GeluErf:
   case Unary::GeluTanh:
     return "gelu";
+  case Unary::Floor:
+    return "floor";
+  case Unary::Ceil:
+    return "ceil";
+  case Unary::Round:
+    return "round";
   }
   return "?";
 }
@@ -105,6 +115,12 @@ template <Unary K, class C> inline C applyUnary(C x) {
       return std::cos(x);
     if constexpr (K == Unary::Reciprocal)
       return 1.0f / x;
+    if constexpr (K == Unary::Floor)
+      return std::floor(x);
+    if constexpr (K == Unary::Ceil)
+      return std::ceil(x);
+    if constexpr (K == Unary::Round)
+      return std::nearbyint(x); // halves to even (the default rounding mode)
     // exp, tanh, erf and the activations go through VecMath instead.
     return x;
   }
@@ -315,6 +331,9 @@ void appendElementwiseUnaryKernels(std::vector<KernelEntry> &table) {
   table.push_back({"sin", &unaryKernel<Unary::Sin>});
   table.push_back({"cos", &unaryKernel<Unary::Cos>});
   table.push_back({"reciprocal", &unaryKernel<Unary::Reciprocal>});
+  table.push_back({"floor", &unaryKernel<Unary::Floor>});
+  table.push_back({"ceil", &unaryKernel<Unary::Ceil>});
+  table.push_back({"round", &unaryKernel<Unary::Round>});
   table.push_back({"sigmoid", &unaryKernel<Unary::Sigmoid>});
   table.push_back({"silu", &unaryKernel<Unary::Silu>});
   table.push_back({"gelu", &geluKernel});

@@ -25,7 +25,8 @@ TEST(CpuRegistry, KnowsEveryGraphOp) {
         "layer_norm",  "rms_norm",   "batch_norm", "matmul",     "linear",
         "attention",   "conv2d",     "max_pool2d", "avg_pool2d", "reduce_sum",
         "reduce_mean", "reduce_max", "reshape",    "transpose",  "slice",
-        "concat",      "split",      "gather",     "expand",     "trilu"})
+        "concat",      "split",      "gather",     "expand",     "trilu",
+        "floor",       "ceil",       "round"})
     EXPECT_NE(findKernel(op), nullptr) << op;
   // Gradient ops that colossal-autodiff emits.
   for (const char *op : {"conv2d_backward_input", "conv2d_backward_weight",
@@ -40,7 +41,7 @@ TEST(CpuRegistry, KnowsEveryGraphOp) {
   EXPECT_EQ(findKernel("no_such_op"), nullptr);
   std::vector<std::string> names = kernelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(names.size(), 60u);
+  EXPECT_EQ(names.size(), 63u);
 }
 
 //===----------------------------------------------------------------------===//
@@ -158,6 +159,9 @@ TEST(CpuElementwise, UnaryMathMatchesLibm) {
   check("erf", x, [](double v) { return std::erf(v); });
   check("sin", x, [](double v) { return std::sin(v); });
   check("cos", x, [](double v) { return std::cos(v); });
+  check("floor", x, [](double v) { return std::floor(v); });
+  check("ceil", x, [](double v) { return std::ceil(v); });
+  check("round", x, [](double v) { return std::nearbyint(v); });
   check("sigmoid", x, [](double v) { return 1 / (1 + std::exp(-v)); });
   check("silu", x, [](double v) { return v / (1 + std::exp(-v)); });
   check("sqrt", p, [](double v) { return std::sqrt(v); });
