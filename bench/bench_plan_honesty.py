@@ -146,18 +146,16 @@ def main():
               f"{arenas[label]:9d} {mem:10d} {mem / arenas[label]:8.3f}x "
               f"{int(analytic):11d} {analytic / arenas[label]:5.2f}x  {top}")
     if len(rows) >= 3:
-        rho = spearman([r[1] for r in rows], [r[2] for r in rows])
-        ratios = [r[1] / r[2] for r in rows]
-        print(f"\nrank correlation (Spearman) of predicted and measured step times "
-              f"over {len(rows)} plans: {rho:.2f} (goal >= 0.8); measured / "
-              f"predicted: median {np.median(ratios):.2f}x, range "
-              f"{min(ratios):.2f}x..{max(ratios):.2f}x")
-        rho_i = spearman([r[1] for r in rows], [r[3] for r in rows])
-        ratios_i = [r[1] / r[3] for r in rows]
-        print(f"the compiled programs' instructions, each at its predicted time "
-              f"(colossal-predict-times), summed on the slowest rank: Spearman "
-              f"{rho_i:.2f}; measured / summed: median {np.median(ratios_i):.2f}x, "
-              f"range {min(ratios_i):.2f}x..{max(ratios_i):.2f}x")
+        for what, col, goal in (
+                ("the cost model's step estimate (--estimate)", 2, " (goal >= 0.8)"),
+                ("the compiled programs' instructions, each at its predicted time "
+                 "(colossal-predict-times), summed on the slowest rank", 3, "")):
+            ratios = [r[1] / r[col] for r in rows]
+            print(f"{what}, over {len(rows)} plans: rank correlation (Spearman) "
+                  f"with the measured step times "
+                  f"{spearman([r[1] for r in rows], [r[col] for r in rows]):.2f}"
+                  f"{goal}; measured / predicted: median {np.median(ratios):.2f}x, "
+                  f"range {min(ratios):.2f}x..{max(ratios):.2f}x")
     print("instr. sum: the slowest rank's instructions at their predicted "
           "times, summed (a receive counts its transfer, not its wait: a "
           "pipeline's bubble is not in it); ")
