@@ -388,10 +388,9 @@ llvm::Expected<Estimate> colossal::cost::estimate(const Workload &w,
       bwd.push_back(st.total() - f);
     }
     Schedule sched = v > 1 ? Schedule::Interleaved : cfg.schedule;
+    // (The hop-free schedule's idle time is pipelineTime's bubble.)
     double own = md * stageTimes[critical];
-    double idle = simulateSchedule(sched, fwd, bwd, m, v, 0).makespan - own;
-    double waited = simulateSchedule(sched, fwd, bwd, m, v, t).makespan - own;
-    tb.pp_bubble = std::max(0.0, idle);
+    double waited = scheduleMakespan(sched, fwd, bwd, m, v, t) - own;
     tb.pp_p2p = std::max(0.0, waited - tb.pp_bubble);
   }
 

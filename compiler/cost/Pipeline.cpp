@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <string>
+#include <unordered_map>
 
 using namespace colossal::cost;
 
@@ -140,4 +142,48 @@ ScheduleRun colossal::cost::simulateSchedule(Schedule s,
   for (double t : freeAt)
     run.makespan = std::max(run.makespan, t);
   return run;
+}
+
+static double makespanOf(Schedule s, llvm::ArrayRef<double> fwd,
+                         llvm::ArrayRef<double> bwd, int64_t m, int64_t v,
+                         double hop, int64_t p);
+
+double colossal::cost::scheduleMakespan(Schedule s, llvm::ArrayRef<double> fwd,
+                                        llvm::ArrayRef<double> bwd, int64_t m,
+                                        int64_t v, double hop) {
+  const int64_t p = static_cast<int64_t>(fwd.size());
+  // The search asks again for the same stages under other memory savers
+  // (ZeRO stages and offload change no stage's time): remembered by value.
+  thread_local std::unordered_map<std::string, double> seen;
+  std::string key;
+  auto put = [&](const void *data, size_t bytes) {
+    key.append(static_cast<const char *>(data), bytes);
+  };
+  int64_t header[] = {static_cast<int64_t>(s), m, v};
+  put(header, sizeof header);
+  put(&hop, sizeof hop);
+  put(fwd.data(), fwd.size() * sizeof(double));
+  put(bwd.data(), bwd.size() * sizeof(double));
+  if (auto it = seen.find(key); it != seen.end())
+    return it->second;
+  if (seen.size() > (1u << 16))
+    seen.clear();
+  double &result = seen[key];
+  result = makespanOf(s, fwd, bwd, m, v, hop, p);
+  return result;
+}
+
+static double makespanOf(Schedule s, llvm::ArrayRef<double> fwd,
+                         llvm::ArrayRef<double> bwd, int64_t m, int64_t v,
+                         double hop, int64_t p) {
+  // Whole blocks of d = 2p micro-batches (a multiple of the steady state's
+  // period, p or a divisor of 2p) from m2 in [4p, 6p) up to m.
+  const int64_t d = 2 * p;
+  if (m < 6 * p)
+    return simulateSchedule(s, fwd, bwd, m, v, hop).makespan;
+  int64_t blocks = (m - 4 * p) / d;
+  int64_t m2 = m - blocks * d, m1 = m2 - d;
+  double t1 = simulateSchedule(s, fwd, bwd, m1, v, hop).makespan;
+  double t2 = simulateSchedule(s, fwd, bwd, m2, v, hop).makespan;
+  return t2 + static_cast<double>(blocks) * (t2 - t1);
 }

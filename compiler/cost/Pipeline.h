@@ -74,6 +74,14 @@ ScheduleRun simulateSchedule(Schedule s, llvm::ArrayRef<double> fwd,
                              llvm::ArrayRef<double> bwd, int64_t m, int64_t v,
                              double hop);
 
+/// simulateSchedule's makespan, for the search's many candidates: past 2p
+/// micro-batches the schedule is periodic (warm-up and cool-down are fixed,
+/// the steady state repeats with a period that divides 2p), so it plays out
+/// m2 in [4p, 6p) and m2 - 2p micro-batches and adds whole 2p blocks.
+double scheduleMakespan(Schedule s, llvm::ArrayRef<double> fwd,
+                        llvm::ArrayRef<double> bwd, int64_t m, int64_t v,
+                        double hop);
+
 } // namespace cost
 } // namespace colossal
 

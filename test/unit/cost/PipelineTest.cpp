@@ -87,6 +87,20 @@ TEST(Pipeline, HopsAreHiddenByASlowerStage) {
   EXPECT_GT(balanced.makespan, (4 + 1) * 3.0 + 2 * 0.25);
 }
 
+TEST(Pipeline, LongSchedulesExtendTheirSteadyState) {
+  // Past 3p micro-batches the makespan grows by a fixed period: the
+  // extension equals playing the whole schedule out.
+  double f[] = {1, 1.5, 1.2}, b[] = {2, 2.5, 2.1};
+  for (Schedule s : {Schedule::GPipe, Schedule::OneFOneB})
+    for (double hop : {0.0, 0.4, 1.5})
+      EXPECT_NEAR(scheduleMakespan(s, f, b, 40, 1, hop),
+                  simulateSchedule(s, f, b, 40, 1, hop).makespan, 1e-9)
+          << static_cast<int>(s) << " hop " << hop;
+  EXPECT_NEAR(
+      scheduleMakespan(Schedule::Interleaved, f, b, 36, 2, 0.4),
+      simulateSchedule(Schedule::Interleaved, f, b, 36, 2, 0.4).makespan, 1e-9);
+}
+
 TEST(Pipeline, InFlightMicroBatches) {
   // 1F1B: stage i holds p - i; never more than m.
   EXPECT_DOUBLE_EQ(inFlightMicroBatches(Schedule::OneFOneB, 4, 16, 1, 0), 4);
