@@ -542,10 +542,51 @@ LogicalResult convertReduce(NodeContext &c) {
 /// from opset 18.
 enum class Composite { Min, L1, L2, SumSquare, LogSum, LogSumExp };
 
-/// ArgMax / ArgMin (int64 indices along `axis`; the first extreme, or with
-/// select_last_index the last), composed of graph ops: the extreme kept,
-/// the positions where x equals it, the smallest (or largest) of their
-/// indices taken with a max reduction.
+/// Where the largest value along `axis` is: its first index (with `last`,
+/// its last), found from the positions equal to the maximum, the smallest
+/// (or largest) of their indices taken with a max reduction over indices
+/// encoded as -i (or i). Returns the encoded indices along the axis (a
+/// constant broadcast over the other dims) and the encoded extreme (kept
+/// as a size-1 dim with `keepdims`).
+struct ExtremeIndex {
+  Value encoded, best;
+};
+FailureOr<ExtremeIndex> maxIndex(NodeContext &c, Value x, int64_t axis,
+                                 bool last, bool keepdims) {
+  auto in = cast<RankedTensorType>(x.getType());
+  int64_t rank = in.getRank(), size = in.getDimSize(axis);
+  OpBuilder &b = c.builder();
+  SmallVector<int64_t> axes{axis};
+  auto m = c.create<cg::ReduceMaxOp>(x, ArrayRef<int64_t>(axes), true);
+  if (failed(m))
+    return failure();
+  auto at = c.create<cg::CmpOp>(cg::CmpPredicate::eq, x, *m);
+  if (failed(at))
+    return failure();
+  Shape iotaShape(rank, 1);
+  iotaShape[axis] = size;
+  std::vector<int64_t> iota(static_cast<size_t>(size));
+  for (size_t i = 0; i < iota.size(); ++i)
+    iota[i] = last ? static_cast<int64_t>(i) : -static_cast<int64_t>(i);
+  Type i64 = b.getI64Type();
+  ExtremeIndex r;
+  r.encoded =
+      materializeConstant(b, c.loc(), HostTensor::ofInts(i64, iotaShape, iota));
+  // Not at the maximum: below every candidate.
+  Value none = c.scalar(last ? -1.0 : -static_cast<double>(size), i64);
+  auto candidates = c.create<cg::WhereOp>(*at, r.encoded, none);
+  if (failed(candidates))
+    return failure();
+  auto best =
+      c.create<cg::ReduceMaxOp>(*candidates, ArrayRef<int64_t>(axes), keepdims);
+  if (failed(best))
+    return failure();
+  r.best = *best;
+  return r;
+}
+
+/// ArgMax / ArgMin: int64 indices along `axis` (ArgMin as ArgMax of -x),
+/// composed of graph ops (maxIndex).
 template <bool Max> LogicalResult convertArgExtreme(NodeContext &c) {
   RankedTensorType in = c.inputType(0);
   int64_t rank = in.getRank();
@@ -553,42 +594,36 @@ template <bool Max> LogicalResult convertArgExtreme(NodeContext &c) {
   if (!axis)
     return c.error() << "axis " << c.intAttr("axis", 0)
                      << " is out of range for rank " << rank;
-  Type element = in.getElementType();
-  if (element.isInteger(1))
+  if (in.getElementType().isInteger(1))
     return c.error() << "needs a numeric input";
-  bool keepdims = c.intAttr("keepdims", 1) != 0;
   bool last = c.intAttr("select_last_index", 0) != 0;
-  OpBuilder &b = c.builder();
   auto neg = [&](Value v) -> Value {
     return c.createTyped<cg::NegOp>(v.getType(), v);
   };
-  Value x = Max ? c.value(0) : neg(c.value(0));
-  SmallVector<int64_t> axes{*axis};
-  auto m = c.create<cg::ReduceMaxOp>(x, ArrayRef<int64_t>(axes), true);
-  if (failed(m))
+  auto r = maxIndex(c, Max ? c.value(0) : neg(c.value(0)), *axis, last,
+                    c.intAttr("keepdims", 1) != 0);
+  if (failed(r))
     return failure();
-  auto at = c.create<cg::CmpOp>(cg::CmpPredicate::eq, x, *m);
-  if (failed(at))
+  c.setOutput(0, last ? r->best : neg(r->best));
+  return success();
+}
+
+/// Hardmax: 1 at the first maximum along `axis` (default -1), 0 elsewhere.
+LogicalResult convertHardmax(NodeContext &c) {
+  RankedTensorType in = c.inputType(0);
+  if (!isa<FloatType>(in.getElementType()))
+    return c.error() << "needs a floating-point input";
+  auto axis = cg::normalizeAxis(c.intAttr("axis", -1), in.getRank());
+  if (!axis)
+    return c.error() << "axis " << c.intAttr("axis", -1)
+                     << " is out of range for rank " << in.getRank();
+  auto r = maxIndex(c, c.value(0), *axis, /*last=*/false, /*keepdims=*/true);
+  if (failed(r))
     return failure();
-  // The indices along the axis, broadcast over the others.
-  Shape iotaShape(rank, 1);
-  iotaShape[*axis] = in.getDimSize(*axis);
-  std::vector<int64_t> iota(static_cast<size_t>(in.getDimSize(*axis)));
-  for (size_t i = 0; i < iota.size(); ++i)
-    iota[i] = last ? static_cast<int64_t>(i) : -static_cast<int64_t>(i);
-  Type i64 = b.getI64Type();
-  Value index =
-      materializeConstant(b, c.loc(), HostTensor::ofInts(i64, iotaShape, iota));
-  // Not at an extreme: below every candidate.
-  Value none = c.scalar(last ? -1.0 : -static_cast<double>(iota.size()), i64);
-  auto candidates = c.create<cg::WhereOp>(*at, index, none);
-  if (failed(candidates))
+  auto hit = c.create<cg::CmpOp>(cg::CmpPredicate::eq, r->encoded, r->best);
+  if (failed(hit))
     return failure();
-  auto best =
-      c.create<cg::ReduceMaxOp>(*candidates, ArrayRef<int64_t>(axes), keepdims);
-  if (failed(best))
-    return failure();
-  c.setOutput(0, last ? *best : neg(*best));
+  c.setOutput(0, c.createTyped<cg::CastOp>(in, *hit));
   return success();
 }
 
@@ -762,6 +797,7 @@ void mlir::colossal::onnx::registerNNConverters(ConverterTable &t) {
   t["ReduceMin"] = {convertCompositeReduce<Composite::Min>, 1, 2};
   t["ArgMax"] = {convertArgExtreme<true>, 1, 1};
   t["ArgMin"] = {convertArgExtreme<false>, 1, 1};
+  t["Hardmax"] = {convertHardmax, 1, 1};
   t["ReduceL1"] = {convertCompositeReduce<Composite::L1>, 1, 2};
   t["ReduceL2"] = {convertCompositeReduce<Composite::L2>, 1, 2};
   t["ReduceSumSquare"] = {convertCompositeReduce<Composite::SumSquare>, 1, 2};

@@ -471,24 +471,27 @@ LogicalResult convertExpand(NodeContext &c) {
 /// follows from slice and concat.
 LogicalResult convertPad(NodeContext &c) {
   std::string mode = c.stringAttr("mode", "constant");
-  if (mode != "constant")
+  if (mode != "constant" && mode != "reflect" && mode != "edge" &&
+      mode != "wrap")
     return c.error() << "mode '" << mode
-                     << "' is not supported (constant padding only)";
+                     << "' is not a padding mode (constant, reflect, edge, "
+                        "wrap)";
   RankedTensorType in = c.inputType(0);
   int64_t rank = in.getRank();
-  const HostTensor *padsT = c.hasInput(1) ? c.constant(1) : nullptr;
-  if (!padsT)
-    return c.error() << "pads known only at run time are not supported; "
-                        "make them a constant";
+  if (!c.hasInput(1))
+    return c.error() << "needs its pads input";
+  auto pads = c.constantInts(1, "pads");
+  if (failed(pads))
+    return failure();
   std::vector<int64_t> axes;
   if (c.hasInput(3)) {
-    const HostTensor *axesT = c.constant(3);
-    if (!axesT)
-      return c.error() << "axes known only at run time are not supported";
-    for (int64_t i = 0; i < axesT->size(); ++i) {
-      auto a = cg::normalizeAxis(axesT->intAt(i), rank);
+    auto given = c.constantInts(3, "axes");
+    if (failed(given))
+      return failure();
+    for (int64_t g : *given) {
+      auto a = cg::normalizeAxis(g, rank);
       if (!a)
-        return c.error() << "axis " << axesT->intAt(i) << " is out of range";
+        return c.error() << "axis " << g << " is out of range";
       axes.push_back(*a);
     }
   } else {
@@ -496,21 +499,22 @@ LogicalResult convertPad(NodeContext &c) {
       axes.push_back(d);
   }
   int64_t n = static_cast<int64_t>(axes.size());
-  if (padsT->size() != 2 * n)
-    return c.error() << "pads has " << padsT->size() << " values; " << 2 * n
+  if (static_cast<int64_t>(pads->size()) != 2 * n)
+    return c.error() << "pads has " << pads->size() << " values; " << 2 * n
                      << " expected (begins, then ends)";
   Type element = in.getElementType();
   double fill = 0;
   if (c.hasInput(2)) {
     const HostTensor *v = c.constant(2);
     if (!v)
-      return c.error() << "a constant_value known only at run time is not "
-                          "supported";
+      return c.error() << "constant_value (input 2, '" << c.node().input(2)
+                       << "') must be known at compile time; give it with "
+                          "--const-input NAME=v";
     fill = v->floatAt(0);
   }
   Value cur = c.value(0);
   for (int64_t i = 0; i < n; ++i) {
-    int64_t d = axes[i], begin = padsT->intAt(i), end = padsT->intAt(i + n);
+    int64_t d = axes[i], begin = (*pads)[i], end = (*pads)[i + n];
     auto type = cast<RankedTensorType>(cur.getType());
     if (begin < 0 || end < 0) {
       SmallVector<int64_t> lo(rank, 0), hi(type.getShape()), st(rank, 1);
@@ -540,11 +544,63 @@ LogicalResult convertPad(NodeContext &c) {
       return c.createTyped<cg::ExpandOp>(RankedTensorType::get(shape, element),
                                          s);
     };
-    if (begin > 0)
-      parts.push_back(block(begin));
+    // reflect, edge and wrap: pieces of the axis itself (reflect: mirrored
+    // without the edge element; edge: the edge element repeated; wrap: the
+    // other end).
+    int64_t size = type.getDimSize(d);
+    auto piece = [&](int64_t start, int64_t limit, int64_t step,
+                     int64_t repeat) -> FailureOr<Value> {
+      SmallVector<int64_t> lo(rank, 0), hi(type.getShape()), st(rank, 1);
+      lo[d] = start;
+      hi[d] = limit;
+      st[d] = step;
+      auto sliced =
+          c.create<cg::SliceOp>(cur, ArrayRef<int64_t>(lo),
+                                ArrayRef<int64_t>(hi), ArrayRef<int64_t>(st));
+      if (failed(sliced) || repeat == 1)
+        return sliced;
+      SmallVector<int64_t> shape(type.getShape());
+      shape[d] = repeat;
+      return c.createTyped<cg::ExpandOp>(RankedTensorType::get(shape, element),
+                                         *sliced);
+    };
+    auto side = [&](int64_t count, bool front) -> FailureOr<Value> {
+      if (mode == "constant")
+        return block(count);
+      if (size == 0)
+        return static_cast<LogicalResult>(c.error()
+                                          << "cannot pad an empty axis " << d
+                                          << " in mode '" << mode << "'");
+      if (mode == "edge")
+        return front ? piece(0, 1, 1, count) : piece(size - 1, size, 1, count);
+      if (mode == "reflect") {
+        if (count > size - 1)
+          return static_cast<LogicalResult>(
+              c.error() << "reflect padding of " << count << " on axis " << d
+                        << " needs at least " << count + 1
+                        << " elements there, it has " << size);
+        return front ? piece(count, 0, -1, 1)
+                     : piece(size - 2, size - 2 - count, -1, 1);
+      }
+      if (count > size) // wrap
+        return static_cast<LogicalResult>(
+            c.error() << "wrap padding of " << count << " on axis " << d
+                      << " is more than its " << size << " elements");
+      return front ? piece(size - count, size, 1, 1) : piece(0, count, 1, 1);
+    };
+    if (begin > 0) {
+      auto front = side(begin, true);
+      if (failed(front))
+        return failure();
+      parts.push_back(*front);
+    }
     parts.push_back(cur);
-    if (end > 0)
-      parts.push_back(block(end));
+    if (end > 0) {
+      auto back = side(end, false);
+      if (failed(back))
+        return failure();
+      parts.push_back(*back);
+    }
     if (parts.size() > 1) {
       auto joined = c.create<cg::ConcatOp>(parts, d);
       if (failed(joined))

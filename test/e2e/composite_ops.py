@@ -8,7 +8,8 @@ Atanh, Acosh, Celu, ThresholdedRelu, Shrink; Mod (integer fmod 0/1, float),
 ArgMax/ArgMin (axis, keepdims, select_last_index over ties),
 GatherElements (negative indices), SoftmaxCrossEntropyLoss (with log_prob)
 and NegativeLogLikelihoodLoss (each reduction, with and without weights and
-ignore_index), LayerNormalization's mean and inverse-std outputs.
+ignore_index), LayerNormalization's mean and inverse-std outputs, Pad in
+reflect, edge and wrap modes (with cropping pads), Hardmax.
 (The ONNX node tests of CumSum use float64, which Colossal does not have.)
 
 usage: test/e2e/composite_ops.py --build BUILD
@@ -146,6 +147,14 @@ def main():
                 multis.append(("nll_" + tag, feeds,
                                multi("NegativeLogLikelihoodLoss", feeds,
                                      reduction=red, **extra)))
+    for mode in ("reflect", "edge", "wrap"):
+        for pads in ([0, 2, 1, 0, 1, 3], [1, 0, -1, 0, 2, 1]):
+            multis.append(("pad_%s_%s" % (mode, "_".join(map(str, pads)).replace("-", "m")),
+                           {"x": x},
+                           single("Pad", x, [("pads", np.array(pads, np.int64))], mode=mode)))
+    for axis in (0, -1):
+        multis.append(("hardmax_a%d" % axis, {"x": ties},
+                       multi("Hardmax", {"x": ties}, axis=axis)))
     lnx = rng.standard_normal((2, 3, 4)).astype(np.float32)
     for axis in (1, -1):
         feeds = {"x": lnx, "g": np.ones(lnx.shape[axis:], np.float32)}
