@@ -26,9 +26,9 @@ static bool isAlias(Operation *op) { return isa<ReshapeOp, ShardOp>(op); }
 static bool isElementwiseInPlaceable(Operation *op) {
   return op->getNumResults() == 1 &&
          isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, NegOp, AbsOp,
-             SqrtOp, RsqrtOp, ExpOp, LogOp, TanhOp, ErfOp, SinOp, CosOp, FloorOp, CeilOp, RoundOp,
-             ReciprocalOp, ReluOp, SigmoidOp, SiluOp, GeluOp, WhereOp, AndOp,
-             OrOp, NotOp>(op);
+             SqrtOp, RsqrtOp, ExpOp, LogOp, TanhOp, ErfOp, SinOp, CosOp,
+             FloorOp, CeilOp, RoundOp, ReciprocalOp, ReluOp, SigmoidOp, SiluOp,
+             GeluOp, WhereOp, AndOp, OrOp, NotOp>(op);
 }
 
 FailureOr<func::FuncOp> mlir::colossal::deviceProgram(ModuleOp module,

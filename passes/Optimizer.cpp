@@ -315,15 +315,14 @@ struct OptimizerPass : mlir::colossal::impl::OptimizerPassBase<OptimizerPass> {
     // cg.stage on the gradients' producers) each model chunk sums its own
     // gradients' squares first, so one scalar a chunk crosses between
     // stages rather than one a gradient.
-    std::vector<std::pair<Attribute, Value>> partials; // by chunk, in order
+    // By chunk (stage and virtual stage marks; none outside a pipeline),
+    // in order of first appearance.
+    using Chunk = std::pair<Attribute, Attribute>;
+    std::vector<std::pair<Chunk, Value>> partials;
     for (Value g : grads) {
-      Attribute chunk;
-      if (Operation *def = g.getDefiningOp()) {
-        Attribute stage = def->getAttr("cg.stage");
-        Attribute virt = def->getAttr("cg.virtual");
-        if (stage)
-          chunk = b.getArrayAttr({stage, virt ? virt : b.getUnitAttr()});
-      }
+      Chunk chunk;
+      if (Operation *def = g.getDefiningOp())
+        chunk = {def->getAttr("cg.stage"), def->getAttr("cg.virtual")};
       auto it =
           llvm::find_if(partials, [&](auto &pv) { return pv.first == chunk; });
       Value sq = m.sumSquares(g);

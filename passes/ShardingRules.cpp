@@ -229,8 +229,8 @@ bool mlir::colossal::isPointwise(Operation *op) {
   return op->hasTrait<OpTrait::Elementwise>() ||
          isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
              CmpOp, WhereOp, CastOp, NegOp, AbsOp, SqrtOp, RsqrtOp, ExpOp,
-             LogOp, TanhOp, ErfOp, SinOp, CosOp, FloorOp, CeilOp, RoundOp, ReciprocalOp, ReluOp,
-             SigmoidOp, SiluOp, NotOp, GeluOp>(op);
+             LogOp, TanhOp, ErfOp, SinOp, CosOp, FloorOp, CeilOp, RoundOp,
+             ReciprocalOp, ReluOp, SigmoidOp, SiluOp, NotOp, GeluOp>(op);
 }
 
 namespace {

@@ -146,7 +146,18 @@ ScheduleRun colossal::cost::simulateSchedule(Schedule s,
 
 static double makespanOf(Schedule s, llvm::ArrayRef<double> fwd,
                          llvm::ArrayRef<double> bwd, int64_t m, int64_t v,
-                         double hop, int64_t p);
+                         double hop, int64_t p) {
+  // Whole blocks of d = 2p micro-batches (a multiple of the steady state's
+  // period, p or a divisor of 2p) from m2 in [4p, 6p) up to m.
+  const int64_t d = 2 * p;
+  if (m < 6 * p)
+    return simulateSchedule(s, fwd, bwd, m, v, hop).makespan;
+  int64_t blocks = (m - 4 * p) / d;
+  int64_t m2 = m - blocks * d, m1 = m2 - d;
+  double t1 = simulateSchedule(s, fwd, bwd, m1, v, hop).makespan;
+  double t2 = simulateSchedule(s, fwd, bwd, m2, v, hop).makespan;
+  return t2 + static_cast<double>(blocks) * (t2 - t1);
+}
 
 double colossal::cost::scheduleMakespan(Schedule s, llvm::ArrayRef<double> fwd,
                                         llvm::ArrayRef<double> bwd, int64_t m,
@@ -171,19 +182,4 @@ double colossal::cost::scheduleMakespan(Schedule s, llvm::ArrayRef<double> fwd,
   double &result = seen[key];
   result = makespanOf(s, fwd, bwd, m, v, hop, p);
   return result;
-}
-
-static double makespanOf(Schedule s, llvm::ArrayRef<double> fwd,
-                         llvm::ArrayRef<double> bwd, int64_t m, int64_t v,
-                         double hop, int64_t p) {
-  // Whole blocks of d = 2p micro-batches (a multiple of the steady state's
-  // period, p or a divisor of 2p) from m2 in [4p, 6p) up to m.
-  const int64_t d = 2 * p;
-  if (m < 6 * p)
-    return simulateSchedule(s, fwd, bwd, m, v, hop).makespan;
-  int64_t blocks = (m - 4 * p) / d;
-  int64_t m2 = m - blocks * d, m1 = m2 - d;
-  double t1 = simulateSchedule(s, fwd, bwd, m1, v, hop).makespan;
-  double t2 = simulateSchedule(s, fwd, bwd, m2, v, hop).makespan;
-  return t2 + static_cast<double>(blocks) * (t2 - t1);
 }

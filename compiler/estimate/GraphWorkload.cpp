@@ -35,8 +35,8 @@ constexpr int kPre = -1;
 bool isElementwise(Operation *op) {
   return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
              CmpOp, WhereOp, CastOp, NegOp, AbsOp, SqrtOp, RsqrtOp, ExpOp,
-             LogOp, TanhOp, ErfOp, SinOp, CosOp, FloorOp, CeilOp, RoundOp, ReciprocalOp, ReluOp,
-             SigmoidOp, SiluOp, NotOp, GeluOp>(op);
+             LogOp, TanhOp, ErfOp, SinOp, CosOp, FloorOp, CeilOp, RoundOp,
+             ReciprocalOp, ReluOp, SigmoidOp, SiluOp, NotOp, GeluOp>(op);
 }
 
 /// Ops that only rearrange or broadcast: free (folded into the kernels

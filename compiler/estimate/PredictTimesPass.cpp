@@ -127,7 +127,11 @@ struct PredictTimesPass
       bytes += bytesOf(v);
     for (Value v : op->getResults())
       bytes += bytesOf(v);
-    if (op->hasAttr("cg.host")) // the optimizer step on the host
+    // The optimizer step on the host, and assignments of host state.
+    bool onHost = op->hasAttr("cg.host") ||
+                  (isa<AssignOp>(op) && op->getOperand(1).getDefiningOp() &&
+                   op->getOperand(1).getDefiningOp()->hasAttr("cg.host"));
+    if (onHost)
       return bytes / std::max(c->host.memory_bandwidth /
                                   static_cast<double>(c->gpus_per_node),
                               1.0) +
@@ -201,13 +205,8 @@ struct PredictTimesPass
       return collective(K::ReduceScatter, bytesOf(rs.getInput()));
     if (auto a2a = dyn_cast<cgd::AllToAllOp>(op))
       return collective(K::AllToAll, bytesOf(a2a.getInput()));
-    if (isa<AssignOp>(op)) {
-      // A copy of the new value into the parameter.
-      double bytes = 2 * bytesOf(op->getOperand(0));
-      return op->hasAttr("cg.host")
-                 ? bytes / std::max(c->host.memory_bandwidth, 1.0)
-                 : cost::memoryBoundTime(*c, bytes);
-    }
+    // (An assignment copies its value over the parameter: its operands'
+    // bytes, as any memory-bound op.)
     double flops = forwardFlops(op);
     double memory = memoryBound(op);
     if (flops <= 0)

@@ -1,8 +1,8 @@
 //===- ConvertComposite.cpp - ONNX operators composed of graph ops --------===//
 //
-// Activations and elementwise math that ONNX defines as formulas (Softsign,
-// Celu, Mish, ThresholdedRelu, Shrink, Tan, the hyperbolic functions and
-// their inverses), Mean, Xor, the rearrangements DepthToSpace and
+// Mod, activations and elementwise math that ONNX defines as formulas
+// (Softsign, Celu, Mish, ThresholdedRelu, Shrink, Tan, the hyperbolic functions
+// and their inverses), Mean, Xor, the rearrangements DepthToSpace and
 // SpaceToDepth, EyeLike, and the losses NegativeLogLikelihoodLoss and
 // SoftmaxCrossEntropyLoss: each is built from graph ops, so it runs on every
 // backend and differentiates through their rules.
@@ -27,35 +27,26 @@ struct Chain {
   template <typename OpT> Value un(Value a) {
     return c.createTyped<OpT>(a.getType(), a);
   }
-  template <typename OpT> Value bin(Value a, Value b) {
+  /// `OpT(args...)` with its inferred type; after a failure, `fallback`.
+  template <typename OpT, typename... Args>
+  Value make(Value fallback, Args &&...args) {
     if (failed)
-      return a;
-    auto r = c.create<OpT>(a, b);
+      return fallback;
+    auto r = c.create<OpT>(std::forward<Args>(args)...);
     if (mlir::failed(r)) {
       failed = true;
-      return a;
+      return fallback;
     }
     return *r;
+  }
+  template <typename OpT> Value bin(Value a, Value b) {
+    return make<OpT>(a, a, b);
   }
   Value cmp(cg::CmpPredicate p, Value a, Value b) {
-    if (failed)
-      return a;
-    auto r = c.create<cg::CmpOp>(p, a, b);
-    if (mlir::failed(r)) {
-      failed = true;
-      return a;
-    }
-    return *r;
+    return make<cg::CmpOp>(a, p, a, b);
   }
   Value where(Value cond, Value a, Value b) {
-    if (failed)
-      return a;
-    auto r = c.create<cg::WhereOp>(cond, a, b);
-    if (mlir::failed(r)) {
-      failed = true;
-      return a;
-    }
-    return *r;
+    return make<cg::WhereOp>(a, cond, a, b);
   }
   LogicalResult output(Value v) {
     if (failed)
@@ -73,6 +64,39 @@ LogicalResult floatComposite(NodeContext &c, Build build) {
     return c.error() << "needs a floating-point input, got " << f;
   Chain e{c, f};
   return e.output(build(e, c.value(0)));
+}
+
+/// Mod: with fmod=1 the remainder of truncated division (C's fmod, the
+/// dividend's sign); with fmod=0 (integers only) of floored division
+/// (Python's %, the divisor's sign): a - b * trunc(a / b), for floats
+/// through floor and ceil; integer division truncates, and a remainder
+/// whose sign differs from b's gets b added.
+LogicalResult convertMod(NodeContext &c) {
+  Type t = c.inputType(0).getElementType();
+  if (t != c.inputType(1).getElementType())
+    return c.error() << "operands have different element types";
+  bool fmod = c.intAttr("fmod", 0) != 0;
+  bool isFloat = isa<FloatType>(t);
+  if (isFloat && !fmod)
+    return c.error() << "fmod=0 on floating-point inputs is not allowed by "
+                        "ONNX; set fmod=1";
+  if (t.isInteger(1))
+    return c.error() << "needs numeric inputs";
+  Chain e{c, t};
+  Value a = c.value(0), b = c.value(1), zero = e.s(0);
+  Value whole = e.bin<cg::DivOp>(a, b);
+  if (isFloat)
+    whole = e.where(e.cmp(cg::CmpPredicate::lt, whole, zero),
+                    e.un<cg::CeilOp>(whole), e.un<cg::FloorOp>(whole));
+  Value r = e.bin<cg::SubOp>(a, e.bin<cg::MulOp>(b, whole));
+  if (fmod || isFloat)
+    return e.output(r);
+  // Floored: r != 0 with a sign other than b's takes b.
+  Value differ =
+      e.cmp(cg::CmpPredicate::ne, e.cmp(cg::CmpPredicate::lt, r, zero),
+            e.cmp(cg::CmpPredicate::lt, b, zero));
+  Value fix = e.bin<cg::AndOp>(differ, e.cmp(cg::CmpPredicate::ne, r, zero));
+  return e.output(e.where(fix, e.bin<cg::AddOp>(r, b), r));
 }
 
 LogicalResult convertSoftsign(NodeContext &c) {
@@ -464,6 +488,7 @@ LogicalResult convertGatherElements(NodeContext &c) {
 
 void registerCompositeConverters(ConverterTable &t) {
   t["GatherElements"] = {convertGatherElements, 2, 2};
+  t["Mod"] = {convertMod, 2, 2};
   t["NegativeLogLikelihoodLoss"] = {convertNegativeLogLikelihood, 2, 3};
   t["SoftmaxCrossEntropyLoss"] = {convertSoftmaxCrossEntropy, 2, 3};
   t["Softsign"] = {convertSoftsign, 1, 1};

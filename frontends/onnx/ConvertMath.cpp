@@ -167,73 +167,6 @@ LogicalResult convertSign(NodeContext &c) {
   return success();
 }
 
-/// Mod: with fmod=1 the remainder of truncated division (C's fmod, the
-/// dividend's sign); with fmod=0 (integers only) of floored division
-/// (Python's %, the divisor's sign). Composed of graph ops:
-/// a - b * trunc(a / b), for floats through floor and ceil; integer
-/// division truncates, and a remainder whose sign differs from b's gets b
-/// added.
-LogicalResult convertMod(NodeContext &c) {
-  Type t = c.inputType(0).getElementType();
-  if (t != c.inputType(1).getElementType())
-    return c.error() << "operands have different element types";
-  bool fmod = c.intAttr("fmod", 0) != 0;
-  bool isFloat = isa<FloatType>(t);
-  if (isFloat && !fmod)
-    return c.error() << "fmod=0 on floating-point inputs is not allowed by "
-                        "ONNX; set fmod=1";
-  if (t.isInteger(1))
-    return c.error() << "needs numeric inputs";
-  Value a = c.value(0), b = c.value(1);
-  auto q = c.create<cg::DivOp>(a, b);
-  if (failed(q))
-    return failure();
-  Value whole = *q;
-  if (isFloat) {
-    Value zero = c.scalar(0, t);
-    auto negative = c.create<cg::CmpOp>(cg::CmpPredicate::lt, *q, zero);
-    if (failed(negative))
-      return failure();
-    Value down = c.createTyped<cg::FloorOp>(q->getType(), *q);
-    Value up = c.createTyped<cg::CeilOp>(q->getType(), *q);
-    auto trunc = c.create<cg::WhereOp>(*negative, up, down);
-    if (failed(trunc))
-      return failure();
-    whole = *trunc;
-  }
-  auto prod = c.create<cg::MulOp>(b, whole);
-  if (failed(prod))
-    return failure();
-  auto r = c.create<cg::SubOp>(a, *prod);
-  if (failed(r))
-    return failure();
-  if (fmod || isFloat) {
-    c.setOutput(0, *r);
-    return success();
-  }
-  // Floored: r != 0 with a sign other than b's takes b.
-  Value zero = c.scalar(0, t);
-  auto rNeg = c.create<cg::CmpOp>(cg::CmpPredicate::lt, *r, zero);
-  auto bNeg = c.create<cg::CmpOp>(cg::CmpPredicate::lt, b, zero);
-  auto rNonzero = c.create<cg::CmpOp>(cg::CmpPredicate::ne, *r, zero);
-  if (failed(rNeg) || failed(bNeg) || failed(rNonzero))
-    return failure();
-  auto differ = c.create<cg::CmpOp>(cg::CmpPredicate::ne, *rNeg, *bNeg);
-  if (failed(differ))
-    return failure();
-  auto fix = c.create<cg::AndOp>(*differ, *rNonzero);
-  if (failed(fix))
-    return failure();
-  auto shifted = c.create<cg::AddOp>(*r, b);
-  if (failed(shifted))
-    return failure();
-  auto out = c.create<cg::WhereOp>(*fix, *shifted, *r);
-  if (failed(out))
-    return failure();
-  c.setOutput(0, *out);
-  return success();
-}
-
 /// IsNaN: x != x. IsInf: x == +inf (detect_positive) or x == -inf
 /// (detect_negative).
 LogicalResult convertIsNaN(NodeContext &c) {
@@ -681,7 +614,6 @@ void mlir::colossal::onnx::registerMathConverters(ConverterTable &t) {
   t["Floor"] = {convertUnary<cg::FloorOp, fFloor, true>, 1, 1};
   t["Ceil"] = {convertUnary<cg::CeilOp, fCeil, true>, 1, 1};
   t["Round"] = {convertUnary<cg::RoundOp, fRound, true>, 1, 1};
-  t["Mod"] = {convertMod, 2, 2};
   t["CastLike"] = {convertCastLike, 2, 2};
   t["Cos"] = {convertUnary<cg::CosOp, fCos, true>, 1, 1};
   t["Reciprocal"] = {convertUnary<cg::ReciprocalOp, fRecip, true>, 1, 1};

@@ -829,6 +829,18 @@ std::string profileSummaryPath(const std::string &tracePath) {
 }
 
 namespace {
+/// Flushes and closes `f`, written to `path`: an error naming `what` (a
+/// full disk, say) when either fails.
+Status closeWritten(std::FILE *f, const std::string &what,
+                    const std::string &path) {
+  bool ok = std::fflush(f) == 0;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok)
+    return Status::error("cannot write the " + what + " '" + path +
+                         "': " + std::strerror(errno));
+  return Status::ok();
+}
+
 /// Measured against predicted: one row per instruction or op kind.
 struct ProfileRow {
   std::string name, category, where;
@@ -911,11 +923,8 @@ static Status writeProfileSummary(const rt::Executor &exec,
     printRow(f, rows[i], true);
   }
   std::fprintf(f, "]}\n");
-  bool ok = std::fflush(f) == 0;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok)
-    return Status::error("cannot write the profile summary '" + path +
-                         "': " + std::strerror(errno));
+  if (Status st = closeWritten(f, "profile summary", path); !st)
+    return st;
   if (summary) {
     summary->clear();
     (*summary)["predicted_s_per_run"] = predictedTotal;
@@ -981,11 +990,8 @@ Status Session::writeProfile(const std::string &path,
   }
   closeRun();
   std::fprintf(f, "\n]}\n");
-  bool ok = std::fflush(f) == 0;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok)
-    return Status::error("cannot write the profile '" + path +
-                         "': " + std::strerror(errno));
+  if (Status st = closeWritten(f, "profile", path); !st)
+    return st;
   double runs = counted > 0 ? static_cast<double>(counted) : 1.0;
   if (Status st =
           writeProfileSummary(exec, path, measured, runs,
