@@ -468,8 +468,11 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
             return success();
           })
           .Case([&](MatMulOp m) {
+            // Transposed operands appear only after colossal-fold-into-gemm,
+            // which runs on programs already differentiated.
             if (typeOf(m.getLhs()).getRank() < 2 ||
-                typeOf(m.getRhs()).getRank() < 2)
+                typeOf(m.getRhs()).getRank() < 2 || m.getTransposeLhs() ||
+                m.getTransposeRhs())
               return failure();
             d[0] = unbroadcast(matmul(g, transposeLast2(m.getRhs())),
                                typeOf(m.getLhs()));

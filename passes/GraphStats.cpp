@@ -34,7 +34,9 @@ double mlir::colossal::forwardFlops(Operation *op) {
       .Case([](MatMulOp m) {
         // Every output element is a dot product over the contracted size.
         auto lhs = cast<ShapedType>(m.getLhs().getType());
-        return 2.0 * elements(m.getResult()) * lhs.getShape().back();
+        int64_t r = lhs.getRank();
+        return 2.0 * elements(m.getResult()) *
+               lhs.getDimSize(m.getTransposeLhs() ? r - 2 : r - 1);
       })
       .Case([](LinearOp l) {
         auto in = cast<ShapedType>(l.getInput().getType());

@@ -789,6 +789,41 @@ def OffloadPass : Pass<"colossal-offload", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::colossal::cgd::CGDDialect"];
 }
 
+def FoldIntoGemmPass : Pass<"colossal-fold-into-gemm", "::mlir::ModuleOp"> {
+  let summary = "Folds transposes and batch sums into the GEMMs that read them";
+  let description = [{
+    On the programs about to be planned (colossal-opt runs it after
+    partitioning, the pipeline split and offload, before the memory plan):
+    a matmul whose operand is a transpose of its last two dimensions reads
+    the transpose's input instead, marked `transpose_lhs` / `transpose_rhs`,
+    as a GEMM takes a transposed operand (`transposes`); the transpose goes
+    when nothing else reads it. The backward's `x^T @ g` of every matmul
+    against a weight, and the decomposed attention's, stop copying their
+    operands. Then a sum over every batch dimension of a batched `A^T @ B`
+    (the weight gradient of a matmul whose weight is shared by the batch:
+    one product per sample, summed) becomes one GEMM over the batch's rows
+    (`batch-reductions`): A [b, s, m] and B [b, s, n] are viewed as
+    [b*s, m] and [b*s, n], so the b partial products are neither written nor
+    summed. Only float matmuls fold; the results are the same tensors.
+
+    ```mlir
+    %t = cg.transpose %x {permutation = array<i64: 0, 2, 1>} : (tensor<8x32x128xf32>) -> tensor<8x128x32xf32>
+    %p = cg.matmul %t, %g : (tensor<8x128x32xf32>, tensor<8x32x64xf32>) -> tensor<8x128x64xf32>
+    %w = cg.reduce_sum %p {axes = array<i64: 0>} : (tensor<8x128x64xf32>) -> tensor<128x64xf32>
+    // becomes
+    %x2 = cg.reshape %x : (tensor<8x32x128xf32>) -> tensor<256x128xf32>
+    %g2 = cg.reshape %g : (tensor<8x32x64xf32>) -> tensor<256x64xf32>
+    %w = cg.matmul %x2, %g2 {transpose_lhs} : (tensor<256x128xf32>, tensor<256x64xf32>) -> tensor<128x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"transposes", "transposes", "bool", "true",
+           "Fold a transpose of an operand's last two dimensions into the matmul (transpose_lhs / transpose_rhs)">,
+    Option<"batchReductions", "batch-reductions", "bool", "true",
+           "Turn a sum over all batch dimensions of a batched A^T @ B into one GEMM over the batch's rows">
+  ];
+}
+
 def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleOp"> {
   let summary = "Joins gradient all-reduces and reduce-scatters into buckets, issued as backward produces them";
   let description = [{

@@ -352,7 +352,8 @@ OpShardings pointwise(Operation *op, ArrayRef<Spec> in, const MeshInfo &mesh,
 OpShardings matmul(MatMulOp op, ArrayRef<Spec> in, const MeshInfo &mesh) {
   Value lhs = op.getLhs(), rhs = op.getRhs();
   int64_t a = rankOf(lhs), b = rankOf(rhs), r = rankOf(op.getResult());
-  if (a < 2 || b < 2)
+  // Transposed operands (colossal-fold-into-gemm, after partitioning).
+  if (a < 2 || b < 2 || op.getTransposeLhs() || op.getTransposeRhs())
     return replicateAll(op);
   ArrayRef<int64_t> ls = shapeOf(lhs), rs = shapeOf(rhs),
                     os = shapeOf(op.getResult());

@@ -157,8 +157,8 @@ struct PredictTimesPass
     using K = cost::CollectiveKind;
     if (auto m = dyn_cast<MatMulOp>(op)) {
       Value lhs = m.getLhs(), rhs = m.getRhs();
-      double k = dim(lhs, 1);
-      double n = dim(rhs, 1);
+      double k = dim(lhs, m.getTransposeLhs() ? 2 : 1);
+      double n = dim(rhs, m.getTransposeRhs() ? 2 : 1);
       double rows = leading(m.getResult(), 1); // batch x m
       double batch = leading(rhs, 2);
       double mm = batch > 1 ? rows / batch : rows;

@@ -749,6 +749,9 @@ static LogicalResult runPipelinePasses(ModuleOp module,
       offload.what = par.offloadParams ? "params" : "optimizer";
       pm.addPass(mlir::colossal::createOffloadPass(offload));
     }
+    // GEMMs read transposed operands in place, and a weight gradient
+    // summed over the batch is one GEMM over its rows.
+    pm.addPass(mlir::colossal::createFoldIntoGemmPass());
     // Each instruction of a plan carries its predicted time, for
     // colossal-run --profile's measured-vs-predicted summary.
     if (!estimateMemory && emitOption == "plan") {

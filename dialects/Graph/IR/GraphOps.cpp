@@ -305,11 +305,29 @@ LogicalResult MatMulOp::inferReturnTypes(MLIRContext *,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &results) {
   auto lhs = shapedOf(adaptor.getLhs()), rhs = shapedOf(adaptor.getRhs());
-  auto shape = matmulShape(lhs.getShape(), rhs.getShape());
+  // A transposed operand's matrix is its last two dimensions swapped.
+  auto logical = [&](ShapedType type, bool transposed,
+                     StringRef which) -> FailureOr<Shape> {
+    Shape s(type.getShape().begin(), type.getShape().end());
+    if (!transposed)
+      return s;
+    if (s.size() < 2) {
+      (void)inferError(loc, "matmul transpose_" + which.str() +
+                                " needs an operand of rank >= 2, got " +
+                                shapeStr(type.getShape()));
+      return failure();
+    }
+    std::swap(s[s.size() - 1], s[s.size() - 2]);
+    return s;
+  };
+  auto l = logical(lhs, adaptor.getTransposeLhs(), "lhs");
+  auto r = logical(rhs, adaptor.getTransposeRhs(), "rhs");
+  if (failed(l) || failed(r))
+    return failure();
+  auto shape = matmulShape(*l, *r);
   if (!shape)
-    return inferError(loc, "matmul operands " + shapeStr(lhs.getShape()) +
-                               " and " + shapeStr(rhs.getShape()) +
-                               " are incompatible");
+    return inferError(loc, "matmul operands " + shapeStr(*l) + " and " +
+                               shapeStr(*r) + " are incompatible");
   results.push_back(tensorOf(*shape, lhs.getElementType()));
   return success();
 }

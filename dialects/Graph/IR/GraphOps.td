@@ -310,9 +310,14 @@ def CG_MatMulOp : CG_Op<"matmul", [DeclareOpInterfaceMethods<CG_TensorParallelOp
   let summary = "Batched matrix product with numpy broadcasting";
   let description = [{
     numpy.matmul semantics: 1-D operands are promoted to matrices, leading
-    (batch) dimensions broadcast.
+    (batch) dimensions broadcast. With `transpose_lhs` (`transpose_rhs`) the
+    operand holds its matrix with the last two dimensions swapped, as a GEMM
+    takes a transposed operand: set only by `colossal-fold-into-gemm` on
+    the programs about to be planned, which folds explicit transposes into
+    the contraction (the passes before it see plain matmuls).
   }];
-  let arguments = (ins CG_NumericTensor:$lhs, CG_NumericTensor:$rhs);
+  let arguments = (ins CG_NumericTensor:$lhs, CG_NumericTensor:$rhs,
+                       UnitAttr:$transpose_lhs, UnitAttr:$transpose_rhs);
   let results = (outs CG_NumericTensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }

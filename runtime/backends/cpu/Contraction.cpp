@@ -69,15 +69,24 @@ Status matmulKernel(const std::vector<TensorRef> &inputs,
   if (a.shape.empty() || b.shape.empty())
     return Status::error("matmul: operands must have rank >= 1, got " +
                          shapeString(a.shape) + " and " + shapeString(b.shape));
-  // numpy.matmul: a 1-D lhs is a row, a 1-D rhs a column.
+  // numpy.matmul: a 1-D lhs is a row, a 1-D rhs a column. A transposed
+  // operand (colossal-fold-into-gemm) holds its matrix's last two
+  // dimensions swapped; SGEMM reads it so.
+  const bool ta = attrs.getInt("transpose_lhs", 0) != 0;
+  const bool tb = attrs.getInt("transpose_rhs", 0) != 0;
   const bool aVec = a.shape.size() == 1, bVec = b.shape.size() == 1;
-  const int64_t m = aVec ? 1 : a.shape[a.shape.size() - 2];
-  const int64_t k = a.shape.back();
-  const int64_t kb = bVec ? b.shape[0] : b.shape[b.shape.size() - 2];
-  const int64_t n = bVec ? 1 : b.shape.back();
-  if (k != kb)
-    return Status::error("matmul: contracting dimensions differ: " +
+  if ((ta && aVec) || (tb && bVec))
+    return Status::error("matmul: a transposed operand needs rank >= 2, got " +
                          shapeString(a.shape) + " @ " + shapeString(b.shape));
+  const size_t ra = a.shape.size(), rb = b.shape.size();
+  const int64_t m = aVec ? 1 : a.shape[ra - (ta ? 1 : 2)];
+  const int64_t k = ta ? a.shape[ra - 2] : a.shape.back();
+  const int64_t kb = bVec ? b.shape[0] : b.shape[rb - (tb ? 1 : 2)];
+  const int64_t n = bVec ? 1 : b.shape[rb - (tb ? 2 : 1)];
+  if (k != kb)
+    return Status::error(
+        "matmul: contracting dimensions differ: " + shapeString(a.shape) +
+        (ta ? "^T" : "") + " @ " + shapeString(b.shape) + (tb ? "^T" : ""));
   std::vector<int64_t> aBatch, bBatch;
   if (!aVec)
     aBatch.assign(a.shape.begin(), a.shape.end() - 2);
@@ -110,19 +119,24 @@ Status matmulKernel(const std::vector<TensorRef> &inputs,
   if (a.dtype == DType::F32) {
     const float *pa = a.as<float>(), *pb = b.as<float>();
     float *pc = c.as<float>();
+    const int64_t lda = ta ? m : k, ldb = tb ? k : n;
     // A shared rhs and an unbroadcast lhs: the batch is just more rows.
-    if (numElements(bBatch) == 1 && numElements(aBatch) == batches) {
-      sgemm(false, false, batches * m, n, k, 1.0f, pa, k, pb, n, 0.0f, pc, n);
+    if (!ta && numElements(bBatch) == 1 && numElements(aBatch) == batches) {
+      sgemm(false, tb, batches * m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, n);
       return Status::ok();
     }
     forEachBatch(batches, [&](int64_t i) {
-      sgemm(false, false, m, n, k, 1.0f, pa + aIdx[i] * m * k, k,
-            pb + bIdx[i] * k * n, n, 0.0f, pc + i * m * n, n);
+      sgemm(ta, tb, m, n, k, 1.0f, pa + aIdx[i] * m * k, lda,
+            pb + bIdx[i] * k * n, ldb, 0.0f, pc + i * m * n, n);
     });
     return Status::ok();
   }
   if (!isInt(a.dtype))
     return unsupported("matmul", a.dtype);
+  if (ta || tb)
+    return Status::error(std::string("matmul: transposed operands are for "
+                                     "float matmuls, got ") +
+                         dtypeName(a.dtype));
   return dispatchNumeric("matmul", a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_integral_v<T>) {

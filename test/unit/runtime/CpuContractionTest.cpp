@@ -70,6 +70,56 @@ TEST(CpuMatmul, BatchBroadcasting) {
   EXPECT_FALSE(run("matmul", {&a, &b}, {&bad}));
 }
 
+/// `t` with its last two dimensions swapped.
+Tensor swapLastTwo(const Tensor &t) {
+  std::vector<int64_t> shape = t.shape;
+  const size_t r = shape.size();
+  std::swap(shape[r - 1], shape[r - 2]);
+  Tensor out(DType::F32, shape);
+  const int64_t rows = t.shape[r - 2], cols = t.shape[r - 1];
+  const int64_t batches = numElements(t.shape) / (rows * cols);
+  for (int64_t b = 0; b < batches; ++b)
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j)
+        out.as<float>()[(b * cols + j) * rows + i] =
+            t.as<float>()[(b * rows + i) * cols + j];
+  return out;
+}
+
+TEST(CpuMatmul, TransposedOperandsMatchExplicitTransposes) {
+  // Batched both ways, a shared transposed weight (the batch folded into
+  // rows), a transposed lhs over a shared rhs (one GEMM per batch), and
+  // the batch sum's 2-D form.
+  struct Case {
+    std::vector<int64_t> a, b;
+    bool ta, tb;
+  };
+  for (const Case &c : {Case{{3, 5, 7}, {3, 7, 4}, true, true},
+                        Case{{3, 5, 7}, {7, 4}, false, true},
+                        Case{{2, 6, 5}, {5, 4}, true, false},
+                        Case{{24, 40}, {40, 16}, true, false},
+                        Case{{12, 16, 8}, {12, 8, 16}, true, false}}) {
+    Tensor a = randomF32(c.a, 40), b = randomF32(c.b, 41);
+    Tensor as = c.ta ? swapLastTwo(a) : a, bs = c.tb ? swapLastTwo(b) : b;
+    std::vector<int64_t> out = c.a.size() >= c.b.size() ? c.a : c.b;
+    out[out.size() - 2] = a.shape[a.shape.size() - 2];
+    out.back() = b.shape.back();
+    Tensor y(DType::F32, out);
+    ASSERT_OK(run("matmul", {&as, &bs}, {&y},
+                  attrs({{"transpose_lhs", int64_t(c.ta)},
+                         {"transpose_rhs", int64_t(c.tb)}})));
+    expectClose(y.values<float>(), matmulRef(a, b, y.shape));
+  }
+  // A rank-1 operand cannot be transposed; integers do not take the flags.
+  Tensor v = randomF32({4}, 42), m = randomF32({4, 3}, 43);
+  Tensor vm(DType::F32, {3});
+  EXPECT_FALSE(
+      run("matmul", {&v, &m}, {&vm}, attrs({{"transpose_lhs", int64_t(1)}})));
+  Tensor ia = i64({2, 2}, {1, 2, 3, 4}), ic(DType::I64, {2, 2});
+  EXPECT_FALSE(
+      run("matmul", {&ia, &ia}, {&ic}, attrs({{"transpose_rhs", int64_t(1)}})));
+}
+
 TEST(CpuMatmul, OneDimensionalOperands) {
   Tensor v = f32({3}, {1, 2, 3});
   Tensor m = f32({3, 2}, {1, 2, 3, 4, 5, 6});
