@@ -64,6 +64,7 @@ struct BucketCollectivesPass
   /// FSDP gathers a layer's flat parameter at once; each weight is then cut
   /// out of the rank-major result.
   void bucketGathers(func::FuncOp func) {
+    gatherBeforeTranspose(func);
     struct Run {
       SmallVector<cgd::AllGatherOp> members;
       int64_t bytes = 0;
@@ -105,6 +106,41 @@ struct BucketCollectivesPass
     }
     for (auto &[key, run] : runs)
       flush(run);
+  }
+
+  /// A gather of a transposed weight piece (the backward's W^T of a
+  /// ZeRO-3 weight split along dim 0) becomes the transpose of the piece's
+  /// gather, along the dimension the transpose moved, so that it joins the
+  /// layer's bucket like the forward's gathers (colossal-fold-into-gemm
+  /// then folds the transpose into the GEMM that reads it).
+  void gatherBeforeTranspose(func::FuncOp func) {
+    SmallVector<cgd::AllGatherOp> gathers;
+    func.walk([&](cgd::AllGatherOp ag) { gathers.push_back(ag); });
+    for (cgd::AllGatherOp ag : gathers) {
+      auto t = ag.getInput().getDefiningOp<TransposeOp>();
+      if (!t || !t->hasOneUse() || !t.getInput().getDefiningOp<ParamOp>())
+        continue;
+      ArrayRef<int64_t> perm = t.getPermutation();
+      int64_t dim = ag.getDim();
+      if (dim < 0 || dim >= static_cast<int64_t>(perm.size()))
+        continue;
+      auto piece = cast<RankedTensorType>(t.getInput().getType());
+      auto gatheredType = cast<RankedTensorType>(ag.getType());
+      SmallVector<int64_t> shape(piece.getShape());
+      shape[perm[dim]] = gatheredType.getDimSize(dim);
+      OpBuilder b(ag);
+      auto whole = b.create<cgd::AllGatherOp>(
+          ag.getLoc(), RankedTensorType::get(shape, piece.getElementType()),
+          t.getInput(), ag.getMeshAttr(), ag.getAxes(),
+          b.getI64IntegerAttr(perm[dim]));
+      whole->setDiscardableAttrs(ag->getDiscardableAttrDictionary());
+      auto transposed = b.create<TransposeOp>(ag.getLoc(), gatheredType, whole,
+                                              t.getPermutationAttr());
+      transposed->setDiscardableAttrs(t->getDiscardableAttrDictionary());
+      ag.replaceAllUsesWith(transposed.getResult());
+      ag->erase();
+      t->erase();
+    }
   }
 
   void rewriteGathers(MutableArrayRef<cgd::AllGatherOp> members) {

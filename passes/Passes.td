@@ -854,7 +854,7 @@ def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleO
     Option<"bucketBytes", "bucket-bytes", "int64_t", "26214400",
            "Bytes per bucket (PyTorch DDP's 25 MiB); 0 keeps every all-reduce on its own">,
     Option<"gatherBytes", "gather-bytes", "int64_t", "0",
-           "ZeRO-3: join consecutive gathers of weight pieces (along dim 0) into one of about this many bytes, issued where the first was (FSDP's per-unit gather), never across layers (colossal-mark-layers' cg.layer of each gather's first reader); 0 keeps every gather on its own">
+           "ZeRO-3: join consecutive gathers of weight pieces (along dim 0) into one of about this many bytes, issued where the first was (FSDP's per-unit gather), never across layers (colossal-mark-layers' cg.layer of each gather's first reader); a gather of a transposed piece (the backward's W^T) is first turned into the transpose of the piece's gather so it joins too; 0 keeps every gather on its own">
   ];
   let statistics = [
     Statistic<"numBuckets", "buckets", "Number of buckets formed">

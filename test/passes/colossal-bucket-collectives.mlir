@@ -108,6 +108,37 @@ func.func @weights(%x: tensor<3x4xf32>) -> tensor<3x8xf32> {
 
 // -----
 
+// The backward's W^T of a weight split along dim 0: the gather of the
+// transposed piece (along dim 1) becomes the transpose of the piece's
+// gather along dim 0, which then joins the bucket with the bias's.
+// GATHER-LABEL: func.func @transposed
+// GATHER: %[[W:.*]] = cg.param "w"
+// GATHER: %[[B:.*]] = cg.param "b"
+// GATHER: %[[F1:.*]] = cg.reshape %[[W]] : (tensor<2x4xf32>) -> tensor<8xf32>
+// GATHER: %[[F2:.*]] = cg.reshape %[[B]] : (tensor<4xf32>) -> tensor<4xf32>
+// GATHER: cgd.all_gather %{{.*}} on @mesh ["dp"] {cg.bucket = 2 : i64, dim = 0 : i64} : (tensor<12xf32>) -> tensor<24xf32>
+// GATHER: %[[WG:.*]] = cg.reshape %{{.*}} : (tensor<2x8xf32>) -> tensor<4x4xf32>
+// GATHER: %[[WT:.*]] = cg.transpose %[[WG]] {cg.layer = 0 : i64, permutation = array<i64: 1, 0>} : (tensor<4x4xf32>) -> tensor<4x4xf32>
+// GATHER: cg.matmul %arg0, %[[WT]]
+// GATHER-NOT: cgd.all_gather
+// OFF-LABEL: func.func @transposed
+// OFF: cg.transpose %{{.*}} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+// OFF: cgd.all_gather %{{.*}} {dim = 1 : i64} : (tensor<4x2xf32>) -> tensor<4x4xf32>
+cg.mesh @mesh = <["dp" = 2]>
+func.func @transposed(%x: tensor<3x4xf32>) -> tensor<3x8xf32> {
+  %w = cg.param "w" from(dense<1.0> : tensor<2x4xf32>) {cg.sharding = [#cg.sharding<@mesh, [["dp"]]>]} : tensor<2x4xf32>
+  %b = cg.param "b" from(dense<1.0> : tensor<4xf32>) {cg.sharding = [#cg.sharding<@mesh, [["dp"]]>]} : tensor<4xf32>
+  %wt = cg.transpose %w {cg.layer = 0 : i64, permutation = array<i64: 1, 0>} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+  %wg = cgd.all_gather %wt on @mesh ["dp"] {dim = 1 : i64} : (tensor<4x2xf32>) -> tensor<4x4xf32>
+  %y = cg.matmul %x, %wg {cg.layer = 0 : i64} : (tensor<3x4xf32>, tensor<4x4xf32>) -> tensor<3x4xf32>
+  %bg = cgd.all_gather %b on @mesh ["dp"] {dim = 0 : i64} : (tensor<4xf32>) -> tensor<8xf32>
+  %z = cg.concat %y, %y {axis = 1 : i64, cg.layer = 0 : i64} : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x8xf32>
+  %o = cg.add %z, %bg {cg.layer = 0 : i64} : (tensor<3x8xf32>, tensor<8xf32>) -> tensor<3x8xf32>
+  return %o : tensor<3x8xf32>
+}
+
+// -----
+
 // Layers marked (colossal-mark-layers): gathers whose first readers are in
 // different layers, and gradient reduce-scatters made by different layers,
 // stay in separate buckets, so a rank holds one layer's gathered weights
