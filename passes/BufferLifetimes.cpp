@@ -117,6 +117,31 @@ BufferLifetimes mlir::colossal::computeBufferLifetimes(func::FuncOp func,
         continue;
       }
     }
+    if (inPlace && isa<FusedElementwiseOp>(op)) {
+      // Block by block, every input is read before any result is written:
+      // each result may take the buffer of a different input dying here.
+      llvm::SmallDenseSet<Value> taken;
+      for (Value result : op.getResults()) {
+        Value over;
+        for (Value operand : op.getOperands()) {
+          Value r = root(operand);
+          if (isIntermediate(r) && lastUse.lookup(r) == i &&
+              bufferBytes(r) == bufferBytes(result) && !taken.contains(r)) {
+            over = r;
+            break;
+          }
+        }
+        if (over) {
+          taken.insert(over);
+          unsigned b = out.bufferOf.lookup(over);
+          out.bufferOf[result] = b;
+          out.buffers[b].end = endOf(result);
+        } else {
+          add(result, i, endOf(result), /*fixed=*/false);
+        }
+      }
+      continue;
+    }
     for (Value result : op.getResults())
       add(result, i, endOf(result), /*fixed=*/false);
   }

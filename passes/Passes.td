@@ -824,6 +824,39 @@ def FoldIntoGemmPass : Pass<"colossal-fold-into-gemm", "::mlir::ModuleOp"> {
   ];
 }
 
+def FuseElementwisePass : Pass<"colossal-fuse-elementwise", "::mlir::ModuleOp"> {
+  let summary = "Runs chains of float32 elementwise ops as one kernel each";
+  let description = [{
+    On the programs about to be planned (colossal-opt runs it last, after
+    colossal-fold-into-gemm, before the memory plan): in program order, a
+    float32 elementwise op (add sub mul div pow max min, and the unary math
+    and activations of cg.fused_elementwise's list) whose operands have its
+    shape or one element joins the regions of its operands made by such ops
+    of its type (merged into one) that ended at most `max-span` ops before
+    it; a region closes once an op outside it reads one of its
+    values, so every reader outside comes after its last op. Each region of
+    at least `min-steps` ops becomes one `cg.fused_elementwise` there,
+    yielding the values read outside; the values between its steps are not
+    stored. The optimizer's update of a weight (a dozen ops over the weight,
+    its gradient and its state, with scalar hyperparameters) becomes one
+    pass over them, as a fused multi-tensor optimizer is. Host ops
+    (`cg.host`) fuse only with host ops.
+
+    ```mlir
+    %a = cg.mul %m, %b1 : (tensor<64xf32>, tensor<f32>) -> tensor<64xf32>
+    %b = cg.add %a, %g : (tensor<64xf32>, tensor<64xf32>) -> tensor<64xf32>
+    // becomes
+    %b = cg.fused_elementwise %m, %b1, %g {steps = "mul,add", args = array<i64: 0, 1, 3, 2>, yields = array<i64: 1>} : (tensor<64xf32>, tensor<f32>, tensor<64xf32>) -> tensor<64xf32>
+    ```
+  }];
+  let options = [
+    Option<"minSteps", "min-steps", "int64_t", "2",
+           "Fewest ops a region needs to be fused (>= 2)">,
+    Option<"maxSpan", "max-span", "int64_t", "16",
+           "Most ops between a region's last op and an op that joins it: a region runs at its last op, so a longer gap would keep its inputs alive longer than the ops one by one do (gradient sums across a pipeline's micro-batches)">
+  ];
+}
+
 def BucketCollectivesPass : Pass<"colossal-bucket-collectives", "::mlir::ModuleOp"> {
   let summary = "Joins gradient all-reduces and reduce-scatters into buckets, issued as backward produces them";
   let description = [{

@@ -136,6 +136,8 @@ LogicalResult copyAttributes(Operation *op, pb::Kernel &kernel) {
       value.set_f(f.getValueAsDouble());
     else if (isa<UnitAttr>(a))
       value.set_i(1);
+    else if (auto str = dyn_cast<StringAttr>(a))
+      value.set_s(str.str());
     else if (auto arr = dyn_cast<DenseI64ArrayAttr>(a))
       for (int64_t v : arr.asArrayRef())
         value.mutable_ints()->add_values(v);

@@ -752,6 +752,9 @@ static LogicalResult runPipelinePasses(ModuleOp module,
     // GEMMs read transposed operands in place, and a weight gradient
     // summed over the batch is one GEMM over its rows.
     pm.addPass(mlir::colossal::createFoldIntoGemmPass());
+    // Elementwise chains (the optimizer's updates, activations) as one
+    // kernel each, as the cost model charges them.
+    pm.addPass(mlir::colossal::createFuseElementwisePass());
     // Each instruction of a plan carries its predicted time, for
     // colossal-run --profile's measured-vs-predicted summary.
     if (!estimateMemory && emitOption == "plan") {

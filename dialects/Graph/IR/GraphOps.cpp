@@ -332,6 +332,58 @@ LogicalResult MatMulOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+ArrayRef<StringRef> FusedElementwiseOp::binarySteps() {
+  static const StringRef names[] = {"add", "sub", "mul", "div",
+                                    "pow", "max", "min"};
+  return names;
+}
+
+ArrayRef<StringRef> FusedElementwiseOp::unarySteps() {
+  static const StringRef names[] = {
+      "neg",   "abs",  "relu",  "sqrt",    "rsqrt", "exp",
+      "log",   "tanh", "erf",   "sin",     "cos",   "reciprocal",
+      "floor", "ceil", "round", "sigmoid", "silu"};
+  return names;
+}
+
+LogicalResult FusedElementwiseOp::verify() {
+  SmallVector<StringRef> names;
+  getSteps().split(names, ',');
+  ArrayRef<int64_t> args = getArgs(), yields = getYields();
+  int64_t numInputs = getInputs().size();
+  if (getSteps().empty() || args.size() != 2 * names.size())
+    return emitOpError("needs two args per step, got ")
+           << args.size() << " for " << names.size() << " steps";
+  for (auto [i, name] : llvm::enumerate(names)) {
+    bool binary = llvm::is_contained(binarySteps(), name);
+    if (!binary && !llvm::is_contained(unarySteps(), name))
+      return emitOpError("step '") << name << "' is not a fusible op";
+    int64_t limit = numInputs + static_cast<int64_t>(i);
+    int64_t a = args[2 * i], b = args[2 * i + 1];
+    if (a < 0 || a >= limit || (binary ? b < 0 || b >= limit : b != -1))
+      return emitOpError("step ")
+             << i << " (" << name
+             << ") must read inputs or earlier steps (and a unary step -1 "
+                "as its second)";
+  }
+  if (yields.size() != getValues().size() || getValues().empty())
+    return emitOpError("needs one yielded step per result");
+  auto shape = cast<ShapedType>(getValues()[0].getType());
+  for (auto [v, step] : llvm::zip(getValues(), yields)) {
+    if (v.getType() != shape)
+      return emitOpError("results must share one type");
+    if (step < 0 || step >= static_cast<int64_t>(names.size()))
+      return emitOpError("yields step ") << step << ", which does not exist";
+  }
+  for (Value in : getInputs()) {
+    auto t = cast<ShapedType>(in.getType());
+    if (t.getNumElements() != 1 && t.getShape() != shape.getShape())
+      return emitOpError("input ")
+             << t << " has neither the region's shape nor one element";
+  }
+  return success();
+}
+
 LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
                                          std::optional<Location> loc,
                                          Adaptor adaptor,

@@ -322,6 +322,33 @@ def CG_MatMulOp : CG_Op<"matmul", [DeclareOpInterfaceMethods<CG_TensorParallelOp
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
+def CG_FusedElementwiseOp : CG_Op<"fused_elementwise", [Pure]> {
+  let summary = "A chain of float32 elementwise ops over one shape, run as one kernel";
+  let description = [{
+    Formed by `colossal-fuse-elementwise` on the programs about to be
+    planned: `steps` names the ops in order ("mul,add,sqrt"), `args` gives
+    two value indices per step (inputs first, then earlier steps; -1 for a
+    unary step's second), `yields` the step each result is. Every input has
+    the region's element count or one element (a scalar broadcast over it);
+    every result has the region's shape. The values between the steps are
+    never stored, so they take no memory and no bandwidth.
+
+    ```mlir
+    %r = cg.fused_elementwise %m, %g, %b1 {steps = "mul,add", args = array<i64: 0, 2, 3, 1>, yields = array<i64: 1>} : (tensor<64xf32>, tensor<64xf32>, tensor<f32>) -> tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<F32Tensor>:$inputs, StrAttr:$steps,
+                       DenseI64ArrayAttr:$args, DenseI64ArrayAttr:$yields);
+  let results = (outs Variadic<F32Tensor>:$values);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, $values)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The ops `steps` may name, binary ones first.
+    static ::llvm::ArrayRef<::llvm::StringRef> binarySteps();
+    static ::llvm::ArrayRef<::llvm::StringRef> unarySteps();
+  }];
+}
+
 def CG_LinearOp : CG_Op<"linear", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
     InferTypeOpAdaptor]> {
   let summary = "x @ W + b, W of shape [in, out] (or [out, in] when transposed)";

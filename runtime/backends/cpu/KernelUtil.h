@@ -39,6 +39,7 @@ struct KernelEntry {
 /// Each family appends its kernels; Registry.cpp collects them.
 void appendElementwiseBinaryKernels(std::vector<KernelEntry> &table);
 void appendElementwiseUnaryKernels(std::vector<KernelEntry> &table);
+void appendFusedElementwiseKernels(std::vector<KernelEntry> &table);
 void appendNormalizationKernels(std::vector<KernelEntry> &table);
 void appendContractionKernels(std::vector<KernelEntry> &table);
 void appendAttentionKernels(std::vector<KernelEntry> &table);

@@ -15,6 +15,7 @@ static const std::vector<KernelEntry> &table() {
     std::vector<KernelEntry> t;
     appendElementwiseBinaryKernels(t);
     appendElementwiseUnaryKernels(t);
+    appendFusedElementwiseKernels(t);
     appendNormalizationKernels(t);
     appendContractionKernels(t);
     appendAttentionKernels(t);

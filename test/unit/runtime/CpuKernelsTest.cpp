@@ -475,5 +475,58 @@ TEST(CpuNormalization, LayerNormInBFloat16) {
   expectClose(got, expected, 1e-2, 1e-2);
 }
 
+//===----------------------------------------------------------------------===//
+// fused_elementwise
+//===----------------------------------------------------------------------===//
+
+TEST(CpuFusedElementwise, MatchesTheOpsOneByOne) {
+  // m2 = m * b + g * (1 - b); u = m2 / (sqrt(v * v / s) + 1e-3); e = exp(u)
+  // over 3000 elements (several blocks and a ragged last one, threaded),
+  // with scalars b, s, one and eps. Every step is the op's own kernel's
+  // arithmetic, so the results are bit-identical.
+  const int64_t n = 3000;
+  Tensor m = randomF32({n}, 50), g = randomF32({n}, 51), v = randomF32({n}, 52);
+  Tensor b = f32({}, {0.9f}), s = f32({}, {1.7f}), one = f32({}, {1.0f}),
+         eps = f32({}, {1e-3f});
+  auto step = [&](const char *op, std::vector<const Tensor *> in) {
+    Tensor out(DType::F32, {n});
+    EXPECT_TRUE(run(op, in, {&out}));
+    return out;
+  };
+  Tensor mb = step("mul", {&m, &b}), omb = step("sub", {&one, &b});
+  Tensor gomb = step("mul", {&g, &omb}), m2 = step("add", {&mb, &gomb});
+  Tensor vv = step("mul", {&v, &v}), vs = step("div", {&vv, &s});
+  Tensor r = step("sqrt", {&vs}), re = step("add", {&r, &eps});
+  Tensor u = step("div", {&m2, &re}), e = step("exp", {&u});
+  // Inputs 0..6: m g v b s one eps; steps from 7.
+  Tensor fm2(DType::F32, {n}), fe(DType::F32, {n});
+  ASSERT_OK(run("fused_elementwise", {&m, &g, &v, &b, &s, &one, &eps},
+                {&fm2, &fe},
+                attrs({{"steps", std::string("mul,sub,mul,add,mul,div,sqrt,"
+                                             "add,div,exp")},
+                       {"args", std::vector<int64_t>{0,  3, 5,  3,  1,  8,  7,
+                                                     9,  2, 2,  11, 4,  12, -1,
+                                                     13, 6, 10, 14, 15, -1}},
+                       {"yields", std::vector<int64_t>{3, 9}}})));
+  EXPECT_EQ(fm2.values<float>(), m2.values<float>());
+  EXPECT_EQ(fe.values<float>(), e.values<float>());
+
+  // Malformed programs are errors, not crashes.
+  Tensor out(DType::F32, {n});
+  EXPECT_FALSE(run("fused_elementwise", {&m}, {&out},
+                   attrs({{"steps", std::string("mul")},
+                          {"args", std::vector<int64_t>{0, 1}},
+                          {"yields", std::vector<int64_t>{0}}})));
+  EXPECT_FALSE(run("fused_elementwise", {&m}, {&out},
+                   attrs({{"steps", std::string("frobnicate")},
+                          {"args", std::vector<int64_t>{0, -1}},
+                          {"yields", std::vector<int64_t>{0}}})));
+  Tensor small = randomF32({7}, 53);
+  EXPECT_FALSE(run("fused_elementwise", {&m, &small}, {&out},
+                   attrs({{"steps", std::string("add")},
+                          {"args", std::vector<int64_t>{0, 1}},
+                          {"yields", std::vector<int64_t>{0}}})));
+}
+
 } // namespace
 } // namespace colossal::rt::cpu::test
