@@ -87,7 +87,8 @@ struct FuseElementwisePass
     };
     DenseMap<Operation *, int64_t> position;
     for (Operation &op : func.getBody().front()) {
-      position[&op] = static_cast<int64_t>(position.size());
+      int64_t here = static_cast<int64_t>(position.size());
+      position[&op] = here;
       Region *target = nullptr;
       if (fusible(&op)) {
         bool host = op.hasAttr("cg.host");
@@ -97,8 +98,7 @@ struct FuseElementwisePass
           Region *r = owner(v);
           if (!r || r == target || r->closed ||
               r->type != op.getResult(0).getType() || r->host != host ||
-              position.size() - 1 - position.lookup(r->ops.back()) >
-                  static_cast<size_t>(maxSpan) + 1)
+              here - position.lookup(r->ops.back()) - 1 > maxSpan)
             continue;
           if (!target) {
             target = r;

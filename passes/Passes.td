@@ -684,7 +684,16 @@ def PropagateShardingPass : Pass<"colossal-propagate-sharding", "::mlir::ModuleO
     `cg.operand_sharding` (the layout each operand must arrive in: where it
     differs from the operand's own, colossal-partition inserts a
     collective). Returned values must be whole; `cg.assign` writes in the
-    parameter's own layout. Ops without a rule run on whole tensors.
+    parameter's own layout. Ops without a rule run on whole tensors. A
+    pointwise op whose result flows, through pointwise ops of its shape
+    only, into assigns of replicated parameters (and of no split one: the
+    update of a replicated weight with replicated optimizer state) runs on
+    whole tensors even when an operand arrives split: the gradient is
+    gathered once, not the new weight and each state after the update; and
+    a `reduce_sum` making such a gradient from an activation split along a
+    dimension it keeps (a bias's gradient from head-split activations under
+    Ulysses) moves the split onto its last summed dimension instead, so the
+    gradient is a pending sum reduced like the others.
 
     ```mlir
     %y = cg.matmul %x, %w {cg.sharding = [#cg.sharding<@mesh, [["dp"]]>],

@@ -1,7 +1,8 @@
 //===- PropagateSharding.cpp - A sharding for every value -----------------===//
 //
 // Steps: (1) seed from function arguments, parameters and cg.shard ops,
-// (2) walk the program in order asking each op's rule, (3) record result and
+// (2) walk the program in order asking each op's rule (a replicated
+// weight's update runs whole), (3) record result and
 // operand shardings on the ops. Programs are single blocks in dataflow
 // order, so one forward walk sees every operand before its users.
 //
@@ -42,6 +43,46 @@ FailureOr<Spec> annotated(Operation *op, ArrayAttr list, unsigned index,
                             cast<ShapedType>(v.getType()))))
     return failure();
   return Spec::fromAttr(attr, rankOf(v));
+}
+
+/// The values that reach, through pointwise ops of their own shape only,
+/// assigns to whole (replicated) parameters and no assign to a split one:
+/// the update of a replicated weight whose optimizer state is replicated
+/// too. Users come after definitions, so one reverse walk sees every
+/// value's readers before the value.
+llvm::DenseSet<Value> updatesOfWholeParams(func::FuncOp func) {
+  enum : unsigned { kWhole = 1, kSplit = 2 };
+  DenseMap<Value, unsigned> reaches;
+  SmallVector<Operation *> ops;
+  for (Operation &op : func.getBody().front())
+    ops.push_back(&op);
+  for (Operation *op : llvm::reverse(ops)) {
+    if (auto assign = dyn_cast<AssignOp>(op)) {
+      auto param = assign.getParam().getDefiningOp<ParamOp>();
+      auto list =
+          param ? param->getAttrOfType<ArrayAttr>("cg.sharding") : ArrayAttr();
+      bool whole =
+          param && (!list || llvm::all_of(list, [&](Attribute a) {
+            auto attr = dyn_cast<ShardingAttr>(a);
+            return attr && Spec::fromAttr(attr, rankOf(param)).isReplicated();
+          }));
+      reaches[assign.getValue()] |= whole ? kWhole : kSplit;
+      continue;
+    }
+    if (!isPointwise(op) || op->getNumResults() != 1)
+      continue;
+    unsigned r = reaches.lookup(op->getResult(0));
+    if (!r)
+      continue;
+    for (Value v : op->getOperands())
+      if (v.getType() == op->getResult(0).getType())
+        reaches[v] |= r;
+  }
+  llvm::DenseSet<Value> out;
+  for (auto [v, r] : reaches)
+    if (r == kWhole)
+      out.insert(v);
+  return out;
 }
 
 struct PropagateShardingPass
@@ -91,6 +132,7 @@ struct PropagateShardingPass
         specOf[arg] = Spec::fromAttr(attr, rankOf(arg));
       }
       // Step 2: every op in order.
+      llvm::DenseSet<Value> wholeUpdates = updatesOfWholeParams(func);
       for (Operation &op : func.getBody().front()) {
         SmallVector<Spec> in;
         for (Value v : op.getOperands())
@@ -114,6 +156,23 @@ struct PropagateShardingPass
             s.operands.push_back(Spec::replicated(rankOf(v)));
         } else {
           s = inferOpShardings(&op, in, mesh, resolution);
+          // A replicated weight's update that would run on pieces (of a
+          // gradient split by its producer: a bias's gradient summed from
+          // head-split activations under Ulysses) runs whole instead: its
+          // gradient is gathered once, rather than the new weight and each
+          // piece of its state after the update.
+          if (auto sum = dyn_cast<ReduceSumOp>(op);
+              sum && wholeUpdates.contains(sum.getResult()))
+            sumOverSplit(sum, in, s, mesh);
+          if (isPointwise(&op) && op.getNumResults() == 1 &&
+              wholeUpdates.contains(op.getResult(0)) &&
+              llvm::any_of(s.results[0].dims,
+                           [](const auto &axes) { return !axes.empty(); })) {
+            s.results = {Spec::replicated(rankOf(op.getResult(0)))};
+            s.operands.clear();
+            for (Value v : op.getOperands())
+              s.operands.push_back(Spec::replicated(rankOf(v)));
+          }
         }
         // A pending sum resolved for one consumer stays resolved for the
         // later ones (the partitioner reuses the one collective).
@@ -140,6 +199,54 @@ struct PropagateShardingPass
     });
     if (walk.wasInterrupted())
       signalPassFailure();
+  }
+
+  /// A gradient of a replicated weight summed from an activation split
+  /// along a dimension it keeps (a bias's gradient from head-split
+  /// activations under Ulysses) would come out split, and the update after
+  /// it would need gathers: the split moves onto the last summed dimension
+  /// instead (the sequence, as the layer's input gradient wants it: the
+  /// partitioner makes that reshard once for both readers), and the sum is
+  /// left pending, to be reduced with the other gradients.
+  static void sumOverSplit(ReduceSumOp sum, ArrayRef<Spec> in, OpShardings &s,
+                           const MeshInfo &mesh) {
+    const Spec &x = in[0];
+    int64_t rank = x.rank();
+    auto shape = cast<ShapedType>(sum.getInput().getType()).getShape();
+    llvm::SmallDenseSet<int64_t> reduced;
+    for (int64_t a : sum.getAxes())
+      reduced.insert(a < 0 ? a + rank : a);
+    int64_t target = -1;
+    for (int64_t d = rank - 1; d >= 0 && target < 0; --d)
+      if (reduced.contains(d))
+        target = d;
+    if (x.hasPartial() || target < 0 || !x.dims[target].empty())
+      return;
+    Spec moved = x;
+    SmallVector<std::string, 2> axes;
+    for (int64_t d = 0; d < rank; ++d)
+      if (!reduced.contains(d) && !x.dims[d].empty()) {
+        axes.append(x.dims[d].begin(), x.dims[d].end());
+        moved.dims[d].clear();
+      }
+    if (axes.empty())
+      return;
+    moved.dims[target] = axes;
+    if (failed(moved.localShape(shape, mesh)))
+      return;
+    // Every split of a summed dimension leaves a pending sum over its axes.
+    Spec result;
+    for (int64_t d = 0; d < rank; ++d) {
+      if (!reduced.contains(d)) {
+        result.dims.push_back(moved.dims[d]);
+        continue;
+      }
+      result.partial.append(moved.dims[d].begin(), moved.dims[d].end());
+      if (sum.getKeepdims())
+        result.dims.push_back({});
+    }
+    s.operands = {moved};
+    s.results = {result};
   }
 
   /// Step 4: an elementwise op (or expand) whose every user wants a finer

@@ -64,3 +64,41 @@ func.func @resolve(%x: tensor<4x8xf32> {cg.sharding = #cg.sharding<@mesh, [["dp"
   %q = cg.mul %g, %g : (tensor<8x6xf32>, tensor<8x6xf32>) -> tensor<8x6xf32>
   return %q : tensor<8x6xf32>
 }
+
+// -----
+
+// The update of a replicated weight with replicated state runs whole: a
+// gradient summed from an activation split along a kept dimension is
+// summed with the split moved onto the summed dimension (a pending sum,
+// reduced like every gradient), and a gradient that arrives split is
+// gathered at the update's first op, so the assigns need nothing. Where the
+// state is split (ZeRO), the update keeps following the split.
+// CHECK-LABEL: func.func @whole_update
+// CHECK: cg.reduce_sum %arg0 {axes = array<i64: 0>, cg.operand_sharding = [#cg.sharding<@mesh, {{\[}}["sp"]]>], cg.sharding = [#cg.sharding<@mesh, [], partial = ["sp"]>]}
+// CHECK: cg.add {{.*}}cg.sharding = [#cg.sharding<@mesh, []>]
+// CHECK: cg.mul %arg1, %{{.*}} {cg.operand_sharding = [#cg.sharding<@mesh, []>, #cg.sharding<@mesh, []>], cg.sharding = [#cg.sharding<@mesh, []>]}
+// CHECK: cg.sub {{.*}}cg.sharding = [#cg.sharding<@mesh, []>]
+// CHECK: %[[G2:.*]] = cg.reduce_sum {{.*}}cg.sharding = [#cg.sharding<@mesh, {{\[}}["sp"]]>]
+// CHECK: cg.mul %[[G2]], %{{.*}} {cg.operand_sharding = [#cg.sharding<@mesh, {{\[}}["sp"]]>, #cg.sharding<@mesh, []>], cg.sharding = [#cg.sharding<@mesh, {{\[}}["sp"]]>]}
+cg.mesh @mesh = <["sp" = 2]>
+func.func @whole_update(%x: tensor<4x8xf32> {cg.sharding = #cg.sharding<@mesh, [[], ["sp"]]>}, %gu: tensor<8xf32> {cg.sharding = #cg.sharding<@mesh, [["sp"]]>}) {
+  %w = cg.param "w" from(dense<1.0> : tensor<8xf32>) : tensor<8xf32>
+  %m = cg.param "adamw.m:w" from(dense<0.0> : tensor<8xf32>) {cg.role = "optimizer"} : tensor<8xf32>
+  %c = cg.constant dense<0.5> : tensor<f32>
+  %g = cg.reduce_sum %x {axes = array<i64: 0>} : (tensor<4x8xf32>) -> tensor<8xf32>
+  %m2 = cg.add %m, %g : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  cg.assign %m2 to %m : tensor<8xf32>
+  %u = cg.param "u" from(dense<1.0> : tensor<8xf32>) : tensor<8xf32>
+  %guc = cg.mul %gu, %c : (tensor<8xf32>, tensor<f32>) -> tensor<8xf32>
+  %u2 = cg.sub %u, %guc : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  cg.assign %u2 to %u : tensor<8xf32>
+  %v = cg.param "v" from(dense<1.0> : tensor<8xf32>) : tensor<8xf32>
+  %s = cg.param "adamw.m:v" from(dense<0.0> : tensor<8xf32>) {cg.role = "optimizer", cg.sharding = [#cg.sharding<@mesh, [["sp"]]>]} : tensor<8xf32>
+  %g2 = cg.reduce_sum %x {axes = array<i64: 0>} : (tensor<4x8xf32>) -> tensor<8xf32>
+  %gc2 = cg.mul %g2, %c : (tensor<8xf32>, tensor<f32>) -> tensor<8xf32>
+  %s2 = cg.add %s, %gc2 : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  %v2 = cg.sub %v, %s2 : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  cg.assign %s2 to %s : tensor<8xf32>
+  cg.assign %v2 to %v : tensor<8xf32>
+  return
+}

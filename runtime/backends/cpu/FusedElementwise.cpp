@@ -116,32 +116,38 @@ VecFn vectorized(Code c) {
   }
 }
 
-float unary(Code c, float x) {
+/// y[i] = f(x[i]) with the op chosen outside the loop, so it vectorizes.
+template <class F> void loop1(const float *x, float *y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = f(x[i]);
+}
+
+void unary(Code c, const float *x, float *y, int64_t n) {
   switch (c) {
   case Code::Neg:
-    return -x;
+    return loop1(x, y, n, [](float v) { return -v; });
   case Code::Abs:
-    return std::abs(x);
+    return loop1(x, y, n, [](float v) { return std::abs(v); });
   case Code::Relu:
-    return x < 0 ? 0.0f : x;
+    return loop1(x, y, n, [](float v) { return v < 0 ? 0.0f : v; });
   case Code::Sqrt:
-    return std::sqrt(x);
+    return loop1(x, y, n, [](float v) { return std::sqrt(v); });
   case Code::Rsqrt:
-    return 1.0f / std::sqrt(x);
+    return loop1(x, y, n, [](float v) { return 1.0f / std::sqrt(v); });
   case Code::Log:
-    return std::log(x);
+    return loop1(x, y, n, [](float v) { return std::log(v); });
   case Code::Sin:
-    return std::sin(x);
+    return loop1(x, y, n, [](float v) { return std::sin(v); });
   case Code::Cos:
-    return std::cos(x);
+    return loop1(x, y, n, [](float v) { return std::cos(v); });
   case Code::Reciprocal:
-    return 1.0f / x;
+    return loop1(x, y, n, [](float v) { return 1.0f / v; });
   case Code::Floor:
-    return std::floor(x);
+    return loop1(x, y, n, [](float v) { return std::floor(v); });
   case Code::Ceil:
-    return std::ceil(x);
+    return loop1(x, y, n, [](float v) { return std::ceil(v); });
   default:
-    return std::nearbyint(x);
+    return loop1(x, y, n, [](float v) { return std::nearbyint(v); });
   }
 }
 
@@ -188,9 +194,14 @@ void runBinary(Code c, const Operand &x, const Operand &y, float *out,
     return loop2(x, y, out, n, [](float a, float b) { return a * b; });
   case Code::Div:
     return loop2(x, y, out, n, [](float a, float b) { return a / b; });
+  case Code::Pow:
+    return loop2(x, y, out, n, [](float a, float b) { return std::pow(a, b); });
+  case Code::Max:
+    return loop2(x, y, out, n,
+                 [](float a, float b) { return binary(Code::Max, a, b); });
   default:
     return loop2(x, y, out, n,
-                 [c](float a, float b) { return binary(c, a, b); });
+                 [](float a, float b) { return binary(Code::Min, a, b); });
   }
 }
 
@@ -201,8 +212,7 @@ void runUnary(Code c, const Operand &x, float *out, int64_t n) {
   const float *in = x.scalar ? out : x.p;
   if (VecFn f = vectorized(c))
     return f(in, out, n);
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = unary(c, in[i]);
+  unary(c, in, out, n);
 }
 
 constexpr int64_t kBlock = 512;

@@ -37,11 +37,13 @@ TEST(CpuRegistry, KnowsEveryGraphOp) {
   for (const char *op : {"attention_block", "attention_block_finish",
                          "attention_delta", "attention_block_backward"})
     EXPECT_NE(findKernel(op), nullptr) << op;
+  // The compiler's fused chains (colossal-fuse-elementwise).
+  EXPECT_NE(findKernel("fused_elementwise"), nullptr);
   EXPECT_EQ(findKernel("constant"), nullptr);
   EXPECT_EQ(findKernel("no_such_op"), nullptr);
   std::vector<std::string> names = kernelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(names.size(), 63u);
+  EXPECT_EQ(names.size(), 64u);
 }
 
 //===----------------------------------------------------------------------===//
