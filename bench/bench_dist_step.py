@@ -163,6 +163,25 @@ def in_step_latency(ctx, layers=32):
     return max(runs[2] - runs[1], 0.0) / layers
 
 
+def hop_latency(ctx, layers=32, runs=50):
+    """What one pipeline hop costs: the chain split into 2 stages on 2
+    ranks (one activation sent between them per run) minus the chain on 1
+    rank, medians of `runs` runs."""
+    model = chain_model(ctx, layers, 1)
+    xs = os.path.join(ctx["tmp"], "chain1.npy")
+    np.save(xs, np.ones((1, 256), np.float32))
+    times = {}
+    for ranks in (1, 2):
+        plan = os.path.join(ctx["tmp"], f"hop{ranks}.cplan")
+        sh([ctx["opt"], model, "--mode=infer", "--emit=plan", "-o", plan]
+           + (["--parallel=pp=2"] if ranks > 1 else []))
+        out = sh([ctx["run"], plan, "--threads", "1", "--input", f"x={xs}",
+                  "--bench", str(runs), "--warmup", "5"]
+                 + (["--ranks", str(ranks)] if ranks > 1 else [])).stdout
+        times[ranks] = float(re.search(r"p50 ([0-9.]+) ms", out).group(1)) / 1e3
+    return max(times[2] - times[1], 0.0)
+
+
 def measured_spec(ctx):
     with open(os.path.join(ROOT, "compiler", "cost", "clusters", "cpu.json")) as f:
         spec = json.load(f)
@@ -175,10 +194,14 @@ def measured_spec(ctx):
     # S bytes each way).
     alpha = in_step_latency(ctx)
     link = 4 * (1 << 20) / max(large - alpha, 1e-9)
+    # A pipeline's hop is a send and a receive, not a collective's step:
+    # measured on its own.
+    hop = hop_latency(ctx)
     spec["name"] = "cpu-measured"
     spec["description"] = "this machine, one thread per rank, measured by bench/bench_dist_step.py"
     spec["sources"] = ("measured: numpy/OpenBLAS SGEMM (1 thread), numpy copy, colossal-run "
-                       "Gloo all-reduce (2 ranks; latency inside a chain of dependent work)")
+                       "Gloo all-reduce (2 ranks; latency inside a chain of dependent work), "
+                       "a 2-stage pipeline's hop (p2p_latency)")
     spec["gpus_per_node"] = 2
     spec["device"]["name"] = "one CPU thread"
     for k in spec["device"]["peak_flops"]:
@@ -193,13 +216,14 @@ def measured_spec(ctx):
     spec["efficiency"]["copy_compute_slowdown"] = 1.0
     spec["intra_node"]["bandwidth"] = link
     spec["intra_node"]["latency"] = alpha
+    spec["intra_node"]["p2p_latency"] = hop
     path = os.path.join(ctx["tmp"], "cpu-measured.json")
     with open(path, "w") as f:
         json.dump(spec, f, indent=1)
     print(f"machine: SGEMM {flops / 1e9:.1f} GFLOP/s per thread, memory "
           f"{bw / 1e9:.1f} GB/s, Gloo all-reduce (2 ranks) latency "
           f"{alpha * 1e6:.0f} us inside a chain of work ({lone * 1e6:.0f} us "
-          f"alone), bandwidth {link / 1e9:.2f} GB/s")
+          f"alone), bandwidth {link / 1e9:.2f} GB/s; a pipeline hop {hop * 1e6:.0f} us")
     return path
 
 

@@ -250,11 +250,13 @@ llvm::Expected<ClusterSpec> colossal::cost::parseClusterSpec(StringRef jsonText,
     const json::Object *o = r.object(*root, "", key);
     if (!o)
       return;
-    r.checkKnown(*o, key, {"kind", "bandwidth", "latency"});
+    r.checkKnown(*o, key, {"kind", "bandwidth", "latency", "p2p_latency"});
     link.kind = r.string(*o, key, "kind", /*required=*/true);
     link.bandwidth =
         r.number(*o, key, "bandwidth", "bytes/s per GPU per direction");
     link.latency = r.number(*o, key, "latency", "seconds", Bound::NonNegative);
+    link.p2p_latency = r.optionalNumber(*o, key, "p2p_latency", "seconds",
+                                        Bound::NonNegative, link.latency);
   };
   readLink("intra_node", spec.intra_node);
   readLink("inter_node", spec.inter_node);
@@ -390,6 +392,16 @@ static llvm::Error applyOverride(json::Object &root, StringRef arg,
   }
   if (leaf && leaf->getAsNumber() && !isNumber)
     return err("value must be a number");
+  // Optional numeric fields a spec may leave out can be set all the same
+  // (the parser then checks them like any other).
+  if (!leaf && isNumber &&
+      llvm::is_contained({StringRef("p2p_latency"),
+                          StringRef("comm_compute_slowdown"),
+                          StringRef("copy_compute_slowdown")},
+                         parts.back())) {
+    (*obj)[parts.back()] = d;
+    return llvm::Error::success();
+  }
   if (!leaf || !leaf->getAsNumber())
     return err("no numeric field '" + key +
                "' in the spec (e.g. nodes, gpus_per_node, "
@@ -460,8 +472,10 @@ json::Value colossal::cost::toJSON(const ClusterSpec &s) {
   for (int i = 0; i < kNumDTypes; ++i)
     peak[dtypeName(static_cast<DType>(i))] = s.device.peak_flops[i];
   auto link = [](const LinkSpec &l) {
-    return json::Object{
-        {"kind", l.kind}, {"bandwidth", l.bandwidth}, {"latency", l.latency}};
+    return json::Object{{"kind", l.kind},
+                        {"bandwidth", l.bandwidth},
+                        {"latency", l.latency},
+                        {"p2p_latency", l.p2pLatency()}};
   };
   const EfficiencySpec &e = s.efficiency;
   json::Object root{

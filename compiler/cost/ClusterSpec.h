@@ -41,6 +41,12 @@ struct LinkSpec {
   std::string kind;
   double bandwidth = 0; ///< bytes/s per device per direction
   double latency = 0;   ///< seconds per message step (the alpha term)
+  /// Seconds a point-to-point message (a pipeline's hop) pays beyond its
+  /// bytes, where that differs from a collective's step (optional in the
+  /// JSON); negative: `latency`.
+  double p2p_latency = -1;
+
+  double p2pLatency() const { return p2p_latency < 0 ? latency : p2p_latency; }
 };
 
 struct HostSpec {

@@ -138,6 +138,6 @@ double colossal::cost::p2pTime(const ClusterSpec &c, double bytes,
   if (bytes <= 0)
     return 0;
   if (crossNode)
-    return bytes / interBw(c) + c.inter_node.latency;
-  return bytes / intraBw(c) + c.intra_node.latency;
+    return bytes / interBw(c) + c.inter_node.p2pLatency();
+  return bytes / intraBw(c) + c.intra_node.p2pLatency();
 }

@@ -1,6 +1,7 @@
 //===- ClusterSpecTest.cpp - Cluster spec parsing, presets, --cluster= ----===//
 
 #include "compiler/cost/ClusterSpec.h"
+#include "compiler/cost/Collectives.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
@@ -226,4 +227,28 @@ TEST(ClusterSpec, SharedHostPathsAndSwitchOverrides) {
   EXPECT_EQ(bare->host.gpus_per_pcie_switch, 1);
   EXPECT_DOUBLE_EQ(bare->host.uplinkBandwidth(), 4);
   EXPECT_EQ(bare->efficiency.comm_compute_slowdown, 0);
+}
+
+TEST(ClusterSpec, PointToPointLatencyDefaultsToTheLinks) {
+  // Absent: a pipeline's hop pays the link's latency.
+  auto c = parseClusterArg("dgx-a100-80g");
+  ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  EXPECT_EQ(c->intra_node.p2pLatency(), c->intra_node.latency);
+  EXPECT_DOUBLE_EQ(
+      p2pTime(*c, 1e6, false),
+      1e6 / (c->intra_node.bandwidth * c->efficiency.intra_node_link_fraction) +
+          c->intra_node.latency);
+  // Given (measured apart from the collectives' step, as the CPU probes
+  // do): the hop pays it, collectives keep theirs, and it round-trips.
+  auto p = parseClusterArg("dgx-a100-80g:intra_node.p2p_latency=3e-5");
+  ASSERT_TRUE(static_cast<bool>(p)) << llvm::toString(p.takeError());
+  EXPECT_EQ(p->intra_node.p2pLatency(), 3e-5);
+  EXPECT_DOUBLE_EQ(p2pTime(*p, 1e6, false) - p2pTime(*c, 1e6, false),
+                   3e-5 - c->intra_node.latency);
+  auto back = parseClusterSpec(serialize(*p), "roundtrip");
+  ASSERT_TRUE(static_cast<bool>(back)) << llvm::toString(back.takeError());
+  EXPECT_EQ(back->intra_node.p2pLatency(), 3e-5);
+  EXPECT_NE(
+      argError("dgx-a100-80g:intra_node.p2p_latency=-1").find("p2p_latency"),
+      std::string::npos);
 }
