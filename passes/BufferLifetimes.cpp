@@ -99,27 +99,11 @@ BufferLifetimes mlir::colossal::computeBufferLifetimes(func::FuncOp func,
       auto it = lastUse.find(result);
       return it == lastUse.end() ? i : it->second; // unread: dies at once
     };
-    if (inPlace && isElementwiseInPlaceable(&op)) {
-      Value result = op.getResult(0);
-      Value over;
-      for (Value operand : op.getOperands()) {
-        Value r = root(operand);
-        if (isIntermediate(r) && lastUse.lookup(r) == i &&
-            bufferBytes(r) == bufferBytes(result)) {
-          over = r;
-          break;
-        }
-      }
-      if (over) {
-        unsigned b = out.bufferOf.lookup(over);
-        out.bufferOf[result] = b;
-        out.buffers[b].end = endOf(result);
-        continue;
-      }
-    }
-    if (inPlace && isa<FusedElementwiseOp>(op)) {
-      // Block by block, every input is read before any result is written:
-      // each result may take the buffer of a different input dying here.
+    // An elementwise op writes over an operand that dies at it; a fused
+    // chain too (block by block it reads every input before writing any
+    // result), each result over a different input.
+    if (inPlace &&
+        (isElementwiseInPlaceable(&op) || isa<FusedElementwiseOp>(op))) {
       llvm::SmallDenseSet<Value> taken;
       for (Value result : op.getResults()) {
         Value over;
@@ -131,14 +115,14 @@ BufferLifetimes mlir::colossal::computeBufferLifetimes(func::FuncOp func,
             break;
           }
         }
-        if (over) {
-          taken.insert(over);
-          unsigned b = out.bufferOf.lookup(over);
-          out.bufferOf[result] = b;
-          out.buffers[b].end = endOf(result);
-        } else {
+        if (!over) {
           add(result, i, endOf(result), /*fixed=*/false);
+          continue;
         }
+        taken.insert(over);
+        unsigned b = out.bufferOf.lookup(over);
+        out.bufferOf[result] = b;
+        out.buffers[b].end = endOf(result);
       }
       continue;
     }

@@ -30,13 +30,17 @@ using namespace mlir::colossal::cg;
 
 namespace {
 
-/// The step name of a fusible op (see FusedElementwiseOp's lists), or "".
+/// The step name of a fusible op (one cg.fused_elementwise can run), or "".
 StringRef stepName(Operation *op) {
-  if (!isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, NegOp, AbsOp,
-           ReluOp, SqrtOp, RsqrtOp, ExpOp, LogOp, TanhOp, ErfOp, SinOp, CosOp,
-           ReciprocalOp, FloorOp, CeilOp, RoundOp, SigmoidOp, SiluOp>(op))
+  if (!isa<CGDialect>(op->getDialect()))
     return "";
-  return op->getName().stripDialect();
+  StringRef name = op->getName().stripDialect();
+  bool binary = llvm::is_contained(FusedElementwiseOp::binarySteps(), name);
+  if ((binary && op->getNumOperands() == 2) ||
+      (op->getNumOperands() == 1 &&
+       llvm::is_contained(FusedElementwiseOp::unarySteps(), name)))
+    return name;
+  return "";
 }
 
 /// Whether `op` can be a step of a region of its result's type: float32,

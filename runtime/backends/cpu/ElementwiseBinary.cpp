@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/backends/cpu/ElementwiseMath.h"
 #include "runtime/backends/cpu/KernelUtil.h"
 
 #include <cmath>
@@ -63,69 +64,6 @@ Status planBinary(std::string_view op, const std::vector<TensorRef> &inputs,
 // Arithmetic
 //===----------------------------------------------------------------------===//
 
-enum class Arith { Add, Sub, Mul, Div, Pow, Max, Min };
-
-constexpr const char *arithName(Arith k) {
-  switch (k) {
-  case Arith::Add:
-    return "add";
-  case Arith::Sub:
-    return "sub";
-  case Arith::Mul:
-    return "mul";
-  case Arith::Div:
-    return "div";
-  case Arith::Pow:
-    return "pow";
-  case Arith::Max:
-    return "max";
-  case Arith::Min:
-    return "min";
-  }
-  return "?";
-}
-
-template <Arith K, class C> inline C apply(C a, C b) {
-  if constexpr (std::is_integral_v<C>) {
-    using U = std::make_unsigned_t<C>;
-    if constexpr (K == Arith::Add)
-      return static_cast<C>(static_cast<U>(a) + static_cast<U>(b));
-    if constexpr (K == Arith::Sub)
-      return static_cast<C>(static_cast<U>(a) - static_cast<U>(b));
-    if constexpr (K == Arith::Mul)
-      return static_cast<C>(static_cast<U>(a) * static_cast<U>(b));
-    if constexpr (K == Arith::Div) {
-      // Truncates toward zero; x/0 is 0 and MIN/-1 wraps, never a trap.
-      if (b == 0)
-        return 0;
-      if (b == -1)
-        return static_cast<C>(U(0) - static_cast<U>(a));
-      return a / b;
-    }
-    if constexpr (K == Arith::Max)
-      return a > b ? a : b;
-    if constexpr (K == Arith::Min)
-      return a < b ? a : b;
-    return 0;
-  } else {
-    if constexpr (K == Arith::Add)
-      return a + b;
-    if constexpr (K == Arith::Sub)
-      return a - b;
-    if constexpr (K == Arith::Mul)
-      return a * b;
-    if constexpr (K == Arith::Div)
-      return a / b;
-    if constexpr (K == Arith::Pow)
-      return std::pow(a, b);
-    // NaN propagates, as in numpy.maximum/minimum.
-    if constexpr (K == Arith::Max)
-      return (a > b || a != a) ? a : b;
-    if constexpr (K == Arith::Min)
-      return (a < b || a != a) ? a : b;
-  }
-}
-
 template <Arith K>
 Status arithKernel(const std::vector<TensorRef> &inputs,
                    const std::vector<TensorRef> &outputs,
@@ -147,7 +85,7 @@ Status arithKernel(const std::vector<TensorRef> &inputs,
     } else {
       runBinary(plan, inputs[0].as<T>(), inputs[1].as<T>(), outputs[0].as<T>(),
                 [](T a, T b) {
-                  return N::store(apply<K, C>(N::load(a), N::load(b)));
+                  return N::store(applyArith<K, C>(N::load(a), N::load(b)));
                 });
       return Status::ok();
     }

@@ -6,12 +6,12 @@
 // result is). Every input has the region's element count or one element (a
 // scalar); the steps run over blocks of the region that stay in L1, so the
 // values between them are never written to memory. Each step computes as
-// the op's own kernel does (the same VecMath functions and libm calls).
+// the op's own kernel does: the arithmetic is theirs (ElementwiseMath.h).
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/backends/cpu/ElementwiseMath.h"
 #include "runtime/backends/cpu/KernelUtil.h"
-#include "runtime/backends/cpu/VecMath.h"
 
 #include <cmath>
 #include <sstream>
@@ -19,135 +19,65 @@
 namespace colossal::rt::cpu {
 namespace {
 
-enum class Code {
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Pow,
-  Max,
-  Min,
-  Neg,
-  Abs,
-  Relu,
-  Sqrt,
-  Rsqrt,
-  Exp,
-  Log,
-  Tanh,
-  Erf,
-  Sin,
-  Cos,
-  Reciprocal,
-  Floor,
-  Ceil,
-  Round,
-  Sigmoid,
-  Silu,
+/// A step's op: one of the binary arithmetic ops or of the unary ones
+/// (gelu, which takes an attribute, is not a step).
+struct Code {
+  bool binary;
+  Arith arith;
+  Unary unary;
 };
 
-struct OpName {
-  const char *name;
-  Code code;
-};
+bool codeNamed(const std::string &name, Code &code) {
+  for (int k = 0; k <= static_cast<int>(Arith::Min); ++k)
+    if (name == arithName(static_cast<Arith>(k))) {
+      code = {true, static_cast<Arith>(k), Unary::Neg};
+      return true;
+    }
+  for (int k = 0; k <= static_cast<int>(Unary::Round); ++k) {
+    Unary u = static_cast<Unary>(k);
+    if (u != Unary::GeluErf && u != Unary::GeluTanh && name == unaryName(u)) {
+      code = {false, Arith::Add, u};
+      return true;
+    }
+  }
+  return false;
+}
 
-constexpr OpName kOps[] = {
-    {"add", Code::Add},
-    {"sub", Code::Sub},
-    {"mul", Code::Mul},
-    {"div", Code::Div},
-    {"pow", Code::Pow},
-    {"max", Code::Max},
-    {"min", Code::Min},
-    {"neg", Code::Neg},
-    {"abs", Code::Abs},
-    {"relu", Code::Relu},
-    {"sqrt", Code::Sqrt},
-    {"rsqrt", Code::Rsqrt},
-    {"exp", Code::Exp},
-    {"log", Code::Log},
-    {"tanh", Code::Tanh},
-    {"erf", Code::Erf},
-    {"sin", Code::Sin},
-    {"cos", Code::Cos},
-    {"reciprocal", Code::Reciprocal},
-    {"floor", Code::Floor},
-    {"ceil", Code::Ceil},
-    {"round", Code::Round},
-    {"sigmoid", Code::Sigmoid},
-    {"silu", Code::Silu},
-};
-
-constexpr bool isBinary(Code c) { return c <= Code::Min; }
-
-float binary(Code c, float a, float b) {
-  switch (c) {
-  case Code::Add:
-    return a + b;
-  case Code::Sub:
-    return a - b;
-  case Code::Mul:
-    return a * b;
-  case Code::Div:
-    return a / b;
-  case Code::Pow:
-    return std::pow(a, b);
-  case Code::Max: // NaN propagates, as in the max kernel
-    return (a > b || a != a) ? a : b;
-  default:
-    return (a < b || a != a) ? a : b;
+/// y[i] = K(x[i]), through VecMath where the op's kernel uses it.
+template <Unary K> void unaryLoop(const float *x, float *y, int64_t n) {
+  if constexpr (isVectorized(K)) {
+    vectorized(K)(x, y, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = applyUnary<K, float>(x[i]);
   }
 }
 
-VecFn vectorized(Code c) {
-  switch (c) {
-  case Code::Exp:
-    return &vecExp;
-  case Code::Tanh:
-    return &vecTanh;
-  case Code::Erf:
-    return &vecErf;
-  case Code::Sigmoid:
-    return &vecSigmoid;
-  case Code::Silu:
-    return &vecSilu;
-  default:
-    return nullptr;
-  }
-}
-
-/// y[i] = f(x[i]) with the op chosen outside the loop, so it vectorizes.
-template <class F> void loop1(const float *x, float *y, int64_t n, F f) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] = f(x[i]);
-}
-
-void unary(Code c, const float *x, float *y, int64_t n) {
-  switch (c) {
-  case Code::Neg:
-    return loop1(x, y, n, [](float v) { return -v; });
-  case Code::Abs:
-    return loop1(x, y, n, [](float v) { return std::abs(v); });
-  case Code::Relu:
-    return loop1(x, y, n, [](float v) { return v < 0 ? 0.0f : v; });
-  case Code::Sqrt:
-    return loop1(x, y, n, [](float v) { return std::sqrt(v); });
-  case Code::Rsqrt:
-    return loop1(x, y, n, [](float v) { return 1.0f / std::sqrt(v); });
-  case Code::Log:
-    return loop1(x, y, n, [](float v) { return std::log(v); });
-  case Code::Sin:
-    return loop1(x, y, n, [](float v) { return std::sin(v); });
-  case Code::Cos:
-    return loop1(x, y, n, [](float v) { return std::cos(v); });
-  case Code::Reciprocal:
-    return loop1(x, y, n, [](float v) { return 1.0f / v; });
-  case Code::Floor:
-    return loop1(x, y, n, [](float v) { return std::floor(v); });
-  case Code::Ceil:
-    return loop1(x, y, n, [](float v) { return std::ceil(v); });
-  default:
-    return loop1(x, y, n, [](float v) { return std::nearbyint(v); });
+void unary(Unary k, const float *x, float *y, int64_t n) {
+  switch (k) {
+#define COLOSSAL_UNARY_CASE(K)                                                 \
+  case Unary::K:                                                               \
+    return unaryLoop<Unary::K>(x, y, n);
+    COLOSSAL_UNARY_CASE(Neg)
+    COLOSSAL_UNARY_CASE(Abs)
+    COLOSSAL_UNARY_CASE(Relu)
+    COLOSSAL_UNARY_CASE(Sqrt)
+    COLOSSAL_UNARY_CASE(Rsqrt)
+    COLOSSAL_UNARY_CASE(Exp)
+    COLOSSAL_UNARY_CASE(Log)
+    COLOSSAL_UNARY_CASE(Tanh)
+    COLOSSAL_UNARY_CASE(Erf)
+    COLOSSAL_UNARY_CASE(Sin)
+    COLOSSAL_UNARY_CASE(Cos)
+    COLOSSAL_UNARY_CASE(Reciprocal)
+    COLOSSAL_UNARY_CASE(Sigmoid)
+    COLOSSAL_UNARY_CASE(Silu)
+    COLOSSAL_UNARY_CASE(Floor)
+    COLOSSAL_UNARY_CASE(Ceil)
+    COLOSSAL_UNARY_CASE(Round)
+#undef COLOSSAL_UNARY_CASE
+  default: // gelu is never a step (codeNamed)
+    return;
   }
 }
 
@@ -183,36 +113,37 @@ void loop2(const Operand &x, const Operand &y, float *out, int64_t n, F f) {
   }
 }
 
-void runBinary(Code c, const Operand &x, const Operand &y, float *out,
+template <Arith K>
+void binaryLoop(const Operand &x, const Operand &y, float *out, int64_t n) {
+  loop2(x, y, out, n,
+        [](float a, float b) { return applyArith<K, float>(a, b); });
+}
+
+void runBinary(Arith k, const Operand &x, const Operand &y, float *out,
                int64_t n) {
-  switch (c) {
-  case Code::Add:
-    return loop2(x, y, out, n, [](float a, float b) { return a + b; });
-  case Code::Sub:
-    return loop2(x, y, out, n, [](float a, float b) { return a - b; });
-  case Code::Mul:
-    return loop2(x, y, out, n, [](float a, float b) { return a * b; });
-  case Code::Div:
-    return loop2(x, y, out, n, [](float a, float b) { return a / b; });
-  case Code::Pow:
-    return loop2(x, y, out, n, [](float a, float b) { return std::pow(a, b); });
-  case Code::Max:
-    return loop2(x, y, out, n,
-                 [](float a, float b) { return binary(Code::Max, a, b); });
-  default:
-    return loop2(x, y, out, n,
-                 [](float a, float b) { return binary(Code::Min, a, b); });
+  switch (k) {
+  case Arith::Add:
+    return binaryLoop<Arith::Add>(x, y, out, n);
+  case Arith::Sub:
+    return binaryLoop<Arith::Sub>(x, y, out, n);
+  case Arith::Mul:
+    return binaryLoop<Arith::Mul>(x, y, out, n);
+  case Arith::Div:
+    return binaryLoop<Arith::Div>(x, y, out, n);
+  case Arith::Pow:
+    return binaryLoop<Arith::Pow>(x, y, out, n);
+  case Arith::Max:
+    return binaryLoop<Arith::Max>(x, y, out, n);
+  case Arith::Min:
+    return binaryLoop<Arith::Min>(x, y, out, n);
   }
 }
 
-void runUnary(Code c, const Operand &x, float *out, int64_t n) {
+void runUnary(Unary k, const Operand &x, float *out, int64_t n) {
   if (x.scalar)
     for (int64_t i = 0; i < n; ++i)
       out[i] = x.p[0];
-  const float *in = x.scalar ? out : x.p;
-  if (VecFn f = vectorized(c))
-    return f(in, out, n);
-  unary(c, in, out, n);
+  unary(k, x.scalar ? out : x.p, out, n);
 }
 
 constexpr int64_t kBlock = 512;
@@ -226,15 +157,12 @@ Status fusedElementwiseKernel(const std::vector<TensorRef> &inputs,
     std::stringstream names(attrs.getString("steps"));
     std::string name;
     while (std::getline(names, name, ',')) {
-      const OpName *found = nullptr;
-      for (const OpName &o : kOps)
-        if (name == o.name)
-          found = &o;
-      if (!found)
+      Code code;
+      if (!codeNamed(name, code))
         return Status::error(std::string(op) + ": unknown step '" + name +
                              "'; the plan was compiled by a newer "
                              "colossal-opt: recompile it with this one");
-      steps.push_back({found->code, 0, 0});
+      steps.push_back({code, 0, 0});
     }
   }
   const std::vector<int64_t> args = attrs.getInts("args");
@@ -254,8 +182,8 @@ Status fusedElementwiseKernel(const std::vector<TensorRef> &inputs,
     steps[s].a = args[2 * s];
     steps[s].b = args[2 * s + 1];
     bool ok = steps[s].a >= 0 && steps[s].a < limit &&
-              (isBinary(steps[s].code) ? steps[s].b >= 0 && steps[s].b < limit
-                                       : steps[s].b == -1);
+              (steps[s].code.binary ? steps[s].b >= 0 && steps[s].b < limit
+                                    : steps[s].b == -1);
     if (!ok)
       return Status::error(std::string(op) + ": step " + std::to_string(s) +
                            " reads a value that is not an input or an "
@@ -296,11 +224,12 @@ Status fusedElementwiseKernel(const std::vector<TensorRef> &inputs,
       };
       for (size_t s = 0; s < steps.size(); ++s) {
         float *out = values.data() + s * kBlock;
-        if (isBinary(steps[s].code))
-          runBinary(steps[s].code, operand(steps[s].a), operand(steps[s].b),
-                    out, len);
+        const Code &code = steps[s].code;
+        if (code.binary)
+          runBinary(code.arith, operand(steps[s].a), operand(steps[s].b), out,
+                    len);
         else
-          runUnary(steps[s].code, operand(steps[s].a), out, len);
+          runUnary(code.unary, operand(steps[s].a), out, len);
       }
       for (size_t o = 0; o < outputs.size(); ++o)
         std::memcpy(outputs[o].as<float>() + begin,
