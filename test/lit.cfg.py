@@ -40,6 +40,18 @@ config.substitutions.append(
      os.path.join(config.colossal_src_root, "runtime", "proto", "plan.proto") +
      "'"))
 
+# `cuda-backend`: this build has the CUDA backend; `gpu`: a CUDA device is
+# usable here (nvidia-smi lists one). GPU tests say REQUIRES: gpu.
+if getattr(config, "colossal_have_cuda", False):
+    config.available_features.add("cuda-backend")
+try:
+    import subprocess
+    if subprocess.run(["nvidia-smi", "-L"], capture_output=True,
+                      timeout=20).returncode == 0:
+        config.available_features.add("gpu")
+except (OSError, subprocess.TimeoutExpired):
+    pass
+
 llvm_config.add_tool_substitutions(
     ["colossal-opt", "FileCheck", "not", "count", "split-file"],
     [config.colossal_tools_dir, config.llvm_tools_dir])

@@ -9,6 +9,7 @@
 #include "runtime/include/colossal/colossal.h"
 
 #include "runtime/comm/Launch.h"
+#include "runtime/core/Backend.h"
 #include "runtime/include/colossal/Runtime.h"
 
 #include <chrono>
@@ -237,6 +238,26 @@ colossal_status_t colossal_session_create(const colossal_plan_t *plan,
   return guarded("colossal_session_create", [&] {
     colossal::SessionOptions options;
     options.threads = threads;
+    return makeSession(plan, options, 1, out);
+  });
+}
+
+colossal_status_t colossal_session_create_on(const colossal_plan_t *plan,
+                                             const char *backend,
+                                             int32_t device, int32_t threads,
+                                             colossal_session_t **out) {
+  const char *fn = "colossal_session_create_on";
+  if (!out)
+    return nullArgument(fn, "out");
+  *out = nullptr;
+  if (!plan)
+    return nullArgument(fn, "plan");
+  return guarded(fn, [&] {
+    colossal::SessionOptions options;
+    options.threads = threads;
+    options.backend = backend && *backend ? std::string(backend)
+                                          : colossal::rt::defaultBackendName();
+    options.device = device;
     return makeSession(plan, options, 1, out);
   });
 }

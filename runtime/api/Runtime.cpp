@@ -293,10 +293,26 @@ Status Session::create(std::shared_ptr<const Plan> plan,
 
     rt::BackendOptions backendOptions;
     backendOptions.threads = options.threads;
+    backendOptions.device = options.device;
+    if (options.backend == "cpu" && options.device != 0)
+      return Status::error("device " + std::to_string(options.device) +
+                           " was asked for on the cpu backend, which has "
+                           "only device 0; drop --device or run with "
+                           "--backend=cuda");
     if (Status s =
             rt::createBackend(options.backend, backendOptions, impl.backend);
         !s)
       return s;
+    // Gloo and MPI move host memory; device buffers need NCCL.
+    if (!impl.backend->hostAccessible() && p.proto.ranks_size() > 1 &&
+        impl.comm && impl.comm->size() > 1)
+      return Status::error(
+          "plan '" + p.source + "' runs on " +
+          std::to_string(impl.comm->size()) + " ranks, and the " +
+          impl.backend->name() +
+          " backend has no communicator for device memory yet (the NCCL "
+          "communicator is not built); run it with --backend=cpu, or "
+          "compile a 1-rank plan for the GPU");
     if (Status s = rt::checkBackendSupport(program, *impl.backend, p.source);
         !s)
       return s;
@@ -797,6 +813,10 @@ Status Session::restoreParameters(const std::vector<rt::HostTensor> &tensors,
       return s;
   }
   return Status::ok();
+}
+
+int64_t Session::measuredDeviceBytes() const {
+  return impl_->backend->measuredDeviceBytes();
 }
 
 size_t Session::peakDeviceBytes() const {

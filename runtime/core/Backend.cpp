@@ -2,6 +2,10 @@
 
 #include "runtime/core/Backend.h"
 
+#ifdef COLOSSAL_HAVE_CUDA_BACKEND
+#include "runtime/backends/cuda/CudaBackend.h"
+#endif
+
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -50,6 +54,9 @@ Registry &registry() {
       out = createCpuBackend(options.threads);
       return Status::ok();
     };
+#ifdef COLOSSAL_HAVE_CUDA_BACKEND
+    reg->factories["cuda"] = &cuda::createCudaBackend;
+#endif
     return reg;
   }();
   return *r;
@@ -60,6 +67,14 @@ void registerBackend(const std::string &name, BackendFactory factory) {
   Registry &r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   r.factories[name] = std::move(factory);
+}
+
+std::string defaultBackendName() {
+#ifdef COLOSSAL_HAVE_CUDA_BACKEND
+  if (cuda::deviceCount() > 0)
+    return "cuda";
+#endif
+  return "cpu";
 }
 
 std::vector<std::string> backendNames() {
@@ -85,6 +100,12 @@ Status createBackend(const std::string &name, const BackendOptions &options,
     std::string known;
     for (const std::string &n : backendNames())
       known += (known.empty() ? "" : ", ") + n;
+    if (name == "cuda")
+      return Status::error("this build of Colossal has no CUDA backend (it was "
+                           "configured without a CUDA toolkit or with "
+                           "-DCOLOSSAL_ENABLE_CUDA=OFF); run with "
+                           "--backend=cpu, or rebuild with the CUDA toolkit "
+                           "installed");
     return Status::error("unknown backend '" + name +
                          "'; this build has: " + known);
   }

@@ -46,6 +46,11 @@ public:
   size_t allocatedBytes() const { return allocated_; }
   size_t peakAllocatedBytes() const { return peak_; }
 
+  /// Device memory this backend holds as the device itself reports it
+  /// (CUDA: the drop in cudaMemGetInfo's free bytes since the backend was
+  /// made), or -1 where the device reports nothing beyond allocate().
+  virtual int64_t measuredDeviceBytes() const { return -1; }
+
   /// Whether device pointers may be dereferenced on the host (CPU: yes).
   virtual bool hostAccessible() const = 0;
   virtual Status copyToDevice(void *dst, const void *src, size_t bytes) = 0;
@@ -92,6 +97,10 @@ void registerBackend(const std::string &name, BackendFactory factory);
 /// ones.
 Status createBackend(const std::string &name, const BackendOptions &options,
                      std::unique_ptr<Backend> &out);
+
+/// The backend a session uses when none is named: "cuda" when this build
+/// has the CUDA backend and the machine a CUDA device, else "cpu".
+std::string defaultBackendName();
 
 /// Names of the registered backends, sorted.
 std::vector<std::string> backendNames();

@@ -1285,6 +1285,16 @@ int main(int argc, char **argv) {
     return runDriven(what, inputFilename, std::move(input), onnx, registry,
                      outputFilename);
   }
+  // Without a job, the plain pass driver runs: it writes MLIR only, so a
+  // plan asked for here would be MLIR text under a plan's name.
+  if (emitOption.getNumOccurrences() && emitOption != "mlir") {
+    llvm::errs() << "colossal-opt: --emit=" << emitOption
+                 << " needs a job: add --mode=infer (an inference plan) or "
+                    "--mode=train --loss=... (a training step); without one, "
+                    "colossal-opt runs the passes named on the command line "
+                    "and writes MLIR\n";
+    return 1;
+  }
   if (onnx) {
     auto imported = importToBuffer(inputFilename, bytes, registry);
     if (failed(imported))

@@ -599,6 +599,11 @@ Status train(std::shared_ptr<Plan> plan, const SessionOptions &sessionOptions,
     std::printf("peak device bytes: %" PRId64 " (%.2f MiB; the plan's arena: "
                 "%" PRId64 ")\n",
                 peak, peak / (1024.0 * 1024.0), arena);
+    if (int64_t measured = session->measuredDeviceBytes(); measured >= 0)
+      std::printf("device memory the %s backend took, as the device reports "
+                  "it: %" PRId64 " bytes (%.2f MiB)\n",
+                  session->backendName(), measured,
+                  measured / (1024.0 * 1024.0));
   }
 
   if (!opts.profile.empty())

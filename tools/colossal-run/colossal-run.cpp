@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/comm/Launch.h"
+#include "runtime/core/Backend.h"
 #include "runtime/core/Communicator.h"
 #include "runtime/core/Float16.h"
 #include "runtime/core/HostTensor.h"
@@ -45,9 +46,10 @@ namespace {
 
 const char *kUsage =
     "usage: colossal-run PLAN.cplan [--input NAME=FILE]... [--output-dir DIR]\n"
-    "                    [--threads T] [--bench N] [--warmup W]\n"
+    "                    [--backend cuda|cpu] [--device N] [--threads T]\n"
+    "                    [--bench N] [--warmup W]\n"
     "\n"
-    "Runs a plan compiled by colossal-opt on the CPU.\n"
+    "Runs a plan compiled by colossal-opt on a GPU or on the CPU.\n"
     "  --input NAME=FILE  input NAME from FILE: a .npy file (float32, "
     "float16,\n"
     "                     int64, int32, bool; C order) or an ONNX TensorProto\n"
@@ -58,6 +60,12 @@ const char *kUsage =
     "  --output-dir DIR   write each output to DIR/NAME.npy (DIR is created;\n"
     "                     characters other than A-Z a-z 0-9 . _ - become _;\n"
     "                     bfloat16 outputs are written as float32)\n"
+    "  --backend B        cuda or cpu (default: cuda when this build has the "
+    "CUDA\n"
+    "                     backend and the machine a GPU, else cpu)\n"
+    "  --device N         the CUDA device (default: LOCAL_RANK when a "
+    "launcher\n"
+    "                     set it, else 0)\n"
     "  --threads T        kernel threads (default: all cores)\n"
     "  --bench N          time N runs after the warm-up; print p50/p90 "
     "latency\n"
@@ -116,6 +124,8 @@ struct Options {
   std::vector<std::string> inputs; // NAME=FILE or FILE
   std::string outputDir;
   int threads = 0;
+  std::string backend; // empty: rt::defaultBackendName()
+  int device = -1;     // -1: LOCAL_RANK, else 0
   int bench = 0;
   int warmup = 3;
   bool help = false;
@@ -128,6 +138,20 @@ struct Options {
 };
 
 Status fail(const std::string &message) { return Status::error(message); }
+
+/// The backend and device of this rank's session: --backend, else cuda when
+/// there is a GPU; --device, else the launcher's LOCAL_RANK on cuda.
+void chooseDevice(const Options &opts, const rt::WorldInfo &world,
+                  SessionOptions &options) {
+  options.backend =
+      opts.backend.empty() ? rt::defaultBackendName() : opts.backend;
+  if (opts.device >= 0)
+    options.device = opts.device;
+  else
+    options.device = options.backend == "cuda" ? world.localRank : 0;
+  if (options.backend == "cuda")
+    std::printf("backend: cuda, device %d\n", options.device);
+}
 
 Status parseInt(const std::string &flag, const std::string &text, int min,
                 int &out) {
@@ -175,6 +199,17 @@ Status parseArgs(int argc, char **argv, Options &opts) {
       if (value.empty())
         return fail("--output-dir needs a directory");
       opts.outputDir = value;
+    } else if (flag == "--backend") {
+      if (Status s = takeValue(); !s)
+        return s;
+      if (value != "cuda" && value != "cpu")
+        return fail("--backend " + value + ": expected cuda or cpu");
+      opts.backend = value;
+    } else if (flag == "--device") {
+      if (Status s = takeValue(); !s)
+        return s;
+      if (Status s = parseInt(flag, value, 0, opts.device); !s)
+        return s;
     } else if (flag == "--threads") {
       if (Status s = takeValue(); !s)
         return s;
@@ -559,6 +594,7 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
   if (opts.train || !opts.training.exportOnnx.empty()) {
     SessionOptions options;
     options.threads = opts.threads;
+    chooseDevice(opts, world, options);
     options.rank = world.rank;
     options.communicator = comm;
     options.profile = opts.train && !opts.training.profile.empty();
@@ -590,6 +626,7 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
 
   SessionOptions options;
   options.threads = opts.threads;
+  chooseDevice(opts, world, options);
   options.rank = world.rank;
   options.communicator = comm;
   options.profile = !opts.training.profile.empty();
@@ -671,6 +708,10 @@ Status runMain(const Options &opts, const rt::WorldInfo &world,
   int64_t peak = static_cast<int64_t>(session->peakDeviceBytes());
   std::printf("peak device bytes: %" PRId64 " (%.2f MiB)\n", peak,
               peak / (1024.0 * 1024.0));
+  if (int64_t measured = session->measuredDeviceBytes(); measured >= 0)
+    std::printf("device memory the %s backend took, as the device reports "
+                "it: %" PRId64 " bytes (%.2f MiB)\n",
+                session->backendName(), measured, measured / (1024.0 * 1024.0));
   return Status::ok();
 }
 

@@ -124,8 +124,11 @@ std::string profileSummaryPath(const std::string &tracePath);
 struct SessionOptions {
   /// Kernel threads; <= 0 keeps the backend's default.
   int threads = 0;
-  /// Registered backend name ("cpu").
+  /// Registered backend name: "cpu", or "cuda" in builds that have it
+  /// (rt::defaultBackendName() picks cuda when a GPU is present).
   std::string backend = "cpu";
+  /// Which device of the backend (a CUDA ordinal); must be 0 on the CPU.
+  int device = 0;
   /// This session's global rank, and how it talks to the others: required
   /// when the plan has more than one rank (its size must be the plan's).
   int rank = 0;
@@ -199,6 +202,9 @@ public:
   /// The most device memory this session's backend has held at once; equals
   /// the plan's arena size.
   size_t peakDeviceBytes() const;
+  /// Device memory in use as the device reports it (CUDA: cudaMemGetInfo),
+  /// -1 on backends whose device reports nothing more (the CPU).
+  int64_t measuredDeviceBytes() const;
 
   /// With SessionOptions::profile: writes this rank's runs as a Chrome trace
   /// (chrome://tracing, Perfetto) to `path`, one event per instruction

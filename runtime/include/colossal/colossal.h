@@ -83,6 +83,14 @@ colossal_status_t colossal_plan_output(const colossal_plan_t *plan,
 colossal_status_t colossal_session_create(const colossal_plan_t *plan,
                                           int32_t threads,
                                           colossal_session_t **out);
+/* The same on a named backend: "cpu", "cuda" (builds with the CUDA
+ * backend), or NULL / "" for the default (cuda when a GPU is present, else
+ * cpu); `device` is the CUDA ordinal (0 on the CPU). Without a GPU, "cuda"
+ * fails with a message saying no CUDA device was found. */
+colossal_status_t colossal_session_create_on(const colossal_plan_t *plan,
+                                             const char *backend,
+                                             int32_t device, int32_t threads,
+                                             colossal_session_t **out);
 /* A session for this process's rank of a run of several processes: the rank
  * and world come from the environment the launcher set (torchrun's RANK,
  * WORLD_SIZE, MASTER_ADDR, MASTER_PORT; Slurm's; OpenMPI's), the ranks

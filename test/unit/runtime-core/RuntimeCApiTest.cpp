@@ -144,6 +144,28 @@ TEST_F(CApiTest, LoadErrors) {
   colossal_session_free(nullptr);
 }
 
+// A session on a named backend: the CPU by name and by default; a backend
+// that is not there is an error saying what to do.
+TEST_F(CApiTest, SessionOnANamedBackend) {
+  colossal_session_t *s = nullptr;
+  ASSERT_EQ(colossal_session_create_on(plan, "cpu", 0, 1, &s), COLOSSAL_OK)
+      << colossal_last_error();
+  colossal_session_free(s);
+  s = nullptr;
+  EXPECT_NE(colossal_session_create_on(plan, "cpu", 2, 1, &s), COLOSSAL_OK);
+  EXPECT_HAS(colossal_last_error(), "which has only device 0");
+  EXPECT_EQ(s, nullptr);
+  EXPECT_NE(colossal_session_create_on(plan, "tpu", 0, 1, &s), COLOSSAL_OK);
+  EXPECT_HAS(colossal_last_error(), "unknown backend 'tpu'");
+  EXPECT_EQ(colossal_session_create_on(plan, nullptr, 0, 1, nullptr),
+            COLOSSAL_ERROR_INVALID_ARGUMENT);
+  // The default is the CPU where there is no GPU (this test's machines).
+  if (colossal_session_create_on(plan, nullptr, 0, 1, &s) == COLOSSAL_OK)
+    colossal_session_free(s);
+  else
+    EXPECT_HAS(colossal_last_error(), "cuda");
+}
+
 // A session keeps its plan alive.
 TEST_F(CApiTest, PlanFreedBeforeSession) {
   colossal_plan_free(plan);
