@@ -23,6 +23,12 @@ if ldd build-runtime/bin/colossal-run | grep -qi -E 'libLLVM|libMLIR'; then
   echo "colossal-run links LLVM/MLIR in the runtime-only build" >&2
   exit 1
 fi
+# The CUDA backend loads the driver, cuBLASLt and NCCL itself: colossal-run
+# must start where none of them is installed.
+if ldd build-runtime/bin/colossal-run | grep -qi -E 'libcuda|libcublas|libnccl|libcudnn'; then
+  echo "colossal-run needs CUDA libraries at load time" >&2
+  exit 1
+fi
 (cd build-runtime && ctest --output-on-failure -j "$jobs")
 
 echo "== fuzzing the ONNX importer"

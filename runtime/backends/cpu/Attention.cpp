@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/KernelUtil.h"
+#include "runtime/backends/cpu/OpGeometry.h"
 #include "runtime/backends/cpu/VecMath.h"
 
 #include <cmath>
@@ -66,60 +67,24 @@ Status describe(std::string_view op, const TensorRef &q, const TensorRef &k,
   for (const TensorRef *t : {&q, &k, &v})
     if (t->dtype != DType::F32)
       return unsupported(op, t->dtype);
-  if (mask && mask->dtype != DType::F32 && mask->dtype != DType::Bool)
-    return Status::error(std::string(op) +
-                         ": mask must be float or bool, "
-                         "got " +
-                         dtypeName(mask->dtype));
-  if (q.shape.size() < 2 || k.shape.size() < 2 || v.shape.size() < 2)
-    return Status::error(std::string(op) +
-                         ": query, key and value need rank >= 2");
-  h.batch = batch;
-  h.batches = numElements(batch);
-  h.sq = q.shape[q.shape.size() - 2];
-  h.d = q.shape.back();
-  h.skv = k.shape[k.shape.size() - 2];
-  h.dv = v.shape.back();
-  if (k.shape.back() != h.d || v.shape[v.shape.size() - 2] != h.skv)
-    return Status::error(std::string(op) + ": shapes do not agree: query " +
-                         shapeString(q.shape) + ", key " +
-                         shapeString(k.shape) + ", value " +
-                         shapeString(v.shape));
-  auto batchOf = [](const TensorRef &t) {
-    return std::vector<int64_t>(t.shape.begin(), t.shape.end() - 2);
-  };
-  if (Status s = batchIndices(op, "query batch", batchOf(q), batch, h.qIdx); !s)
+  AttentionGeometry g;
+  if (Status s = attentionGeometry(op, q, k, v, mask, batch, maskColumns, g);
+      !s)
     return s;
-  if (Status s = batchIndices(op, "key batch", batchOf(k), batch, h.kIdx); !s)
-    return s;
-  if (Status s = batchIndices(op, "value batch", batchOf(v), batch, h.vIdx); !s)
-    return s;
+  h.batch = g.batch;
+  h.batches = g.batches;
+  h.sq = g.sq;
+  h.skv = g.skv;
+  h.d = g.d;
+  h.dv = g.dv;
+  h.qIdx = batchOffsets(batch, g.qStrides);
+  h.kIdx = batchOffsets(batch, g.kStrides);
+  h.vIdx = batchOffsets(batch, g.vStrides);
   h.mask = mask;
-  h.maskBase.assign(static_cast<size_t>(h.batches), 0);
-  if (mask) {
-    std::vector<int64_t> target = batch, strides;
-    target.push_back(h.sq);
-    target.push_back(maskColumns);
-    if (Status s = broadcastStrides(op, "mask", mask->shape, target, strides);
-        !s)
-      return s;
-    const size_t rank = target.size();
-    h.maskRowStride = strides[rank - 2];
-    h.maskColStride = strides[rank - 1];
-    for (int64_t b = 0; b < h.batches; ++b) {
-      int64_t rest = b;
-      for (size_t dim = batch.size(); dim-- > 0;) {
-        h.maskBase[b] += (rest % batch[dim]) * strides[dim];
-        rest /= batch[dim];
-      }
-    }
-  }
+  h.maskBase = batchOffsets(batch, g.maskStrides);
+  h.maskRowStride = g.maskRowStride;
+  h.maskColStride = g.maskColStride;
   return Status::ok();
-}
-
-/// The batch shape of a result [batch..., rows, cols].
-std::vector<int64_t> batchOf(const TensorRef &t) {
-  return std::vector<int64_t>(t.shape.begin(), t.shape.end() - 2);
 }
 
 /// Query rows per block: keeps each thread's scores near 4 MiB.
@@ -186,21 +151,6 @@ Status forEachHead(std::string_view op, const Heads &h, int64_t perThread,
   return Status::ok();
 }
 
-/// Error unless `t` is an f32 tensor of `shape`.
-Status checkF32(std::string_view op, const char *what, const TensorRef &t,
-                const std::vector<int64_t> &shape) {
-  if (t.dtype != DType::F32 || t.shape != shape)
-    return Status::error(std::string(op) + ": " + what + " must be f32 " +
-                         shapeString(shape) + ", got " + dtypeName(t.dtype) +
-                         " " + shapeString(t.shape));
-  return Status::ok();
-}
-
-/// The shape [batch..., rows] of per-row statistics.
-std::vector<int64_t> rowsShape(const TensorRef &t) {
-  return std::vector<int64_t>(t.shape.begin(), t.shape.end() - 1);
-}
-
 //===----------------------------------------------------------------------===//
 // attention
 //===----------------------------------------------------------------------===//
@@ -222,7 +172,7 @@ Status attentionKernel(const std::vector<TensorRef> &inputs,
   Heads h;
   const TensorRef *mask = inputs.size() == 4 ? &inputs[3] : nullptr;
   if (Status s =
-          describe(op, q, k, v, mask, batchOf(o),
+          describe(op, q, k, v, mask, matrixBatch(o),
                    k.shape.size() >= 2 ? k.shape[k.shape.size() - 2] : 0, h);
       !s)
     return s;
@@ -349,7 +299,8 @@ Status describeBackward(std::string_view op, const TensorRef &q,
                         const TensorRef &dk, const TensorRef &dv, Heads &h) {
   if (q.shape.size() < 2 || k.shape.size() < 2)
     return Status::error(std::string(op) + ": query and key need rank >= 2");
-  if (Status s = describe(op, q, k, v, mask, batchOf(q), maskColumns, h); !s)
+  if (Status s = describe(op, q, k, v, mask, matrixBatch(q), maskColumns, h);
+      !s)
     return s;
   if (Status s = checkUnbroadcast(op, h); !s)
     return s;
@@ -359,7 +310,7 @@ Status describeBackward(std::string_view op, const TensorRef &q,
                                 std::tuple{&dq, "query gradient", q.shape},
                                 std::tuple{&dk, "key gradient", k.shape},
                                 std::tuple{&dv, "value gradient", v.shape}})
-    if (Status s = checkF32(op, what, *t, shape); !s)
+    if (Status s = checkTensor(op, what, *t, DType::F32, shape); !s)
       return s;
   return Status::ok();
 }
@@ -386,7 +337,7 @@ Status attentionBackwardKernel(const std::vector<TensorRef> &inputs,
                                   dout, dq, dk, dv, h);
       !s)
     return s;
-  if (Status s = checkF32(op, "out", o, dout.shape); !s)
+  if (Status s = checkTensor(op, "out", o, DType::F32, dout.shape); !s)
     return s;
   std::fill(dq.as<float>(), dq.as<float>() + dq.numel(), 0.0f);
   std::fill(dk.as<float>(), dk.as<float>() + dk.numel(), 0.0f);
@@ -455,7 +406,7 @@ Status attentionBlockKernel(const std::vector<TensorRef> &inputs,
   if (acc.shape.size() < 2)
     return Status::error("attention_block: the accumulator needs rank >= 2");
   Heads h;
-  if (Status s = describe(op, q, k, v, mask, batchOf(acc),
+  if (Status s = describe(op, q, k, v, mask, matrixBatch(acc),
                           attrs.getInt("kv_length", 0), h);
       !s)
     return s;
@@ -463,10 +414,12 @@ Status attentionBlockKernel(const std::vector<TensorRef> &inputs,
     return s;
   std::vector<int64_t> accShape = q.shape;
   accShape.back() = h.dv;
-  if (Status s = checkF32(op, "accumulator", acc, accShape); !s)
+  if (Status s = checkTensor(op, "accumulator", acc, DType::F32, accShape); !s)
     return s;
   for (const TensorRef *t : {&m, &l})
-    if (Status s = checkF32(op, "row statistic", *t, rowsShape(acc)); !s)
+    if (Status s =
+            checkTensor(op, "row statistic", *t, DType::F32, rowsShape(acc));
+        !s)
       return s;
   blockAttributes(attrs, h);
   float *pa = acc.as<float>(), *pm = m.as<float>(), *pl = l.as<float>();
@@ -527,7 +480,7 @@ Status attentionBlockFinishKernel(const std::vector<TensorRef> &inputs,
         std::tuple{&m, "row maximum", rowsShape(acc)},
         std::tuple{&l, "row sum", rowsShape(acc)},
         std::tuple{&lse, "log-sum-exp", rowsShape(acc)}})
-    if (Status s = checkF32(op, what, *t, shape); !s)
+    if (Status s = checkTensor(op, what, *t, DType::F32, shape); !s)
       return s;
   const int64_t dv = acc.shape.back(), rows = m.numel();
   const float *pa = acc.as<float>(), *pm = m.as<float>(), *pl = l.as<float>();
@@ -558,7 +511,7 @@ Status attentionDeltaKernel(const std::vector<TensorRef> &inputs,
   for (auto [t, what, shape] :
        {std::tuple{&o, "out", o.shape}, std::tuple{&g, "grad", o.shape},
         std::tuple{&delta, "delta", rowsShape(o)}})
-    if (Status s = checkF32(op, what, *t, shape); !s)
+    if (Status s = checkTensor(op, what, *t, DType::F32, shape); !s)
       return s;
   rowDot(g.as<float>(), o.as<float>(), delta.as<float>(), delta.numel(),
          o.shape.back());
@@ -584,8 +537,8 @@ Status attentionBlockBackwardKernel(const std::vector<TensorRef> &inputs,
       !s)
     return s;
   for (const TensorRef *t : {&lse, &delta})
-    if (Status s =
-            checkF32(op, t == &lse ? "log-sum-exp" : "delta", *t, rowsShape(q));
+    if (Status s = checkTensor(op, t == &lse ? "log-sum-exp" : "delta", *t,
+                               DType::F32, rowsShape(q));
         !s)
       return s;
   blockAttributes(attrs, h);

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/KernelUtil.h"
+#include "runtime/backends/cpu/OpGeometry.h"
 
 #include <cblas.h>
 
@@ -97,16 +98,7 @@ Status batchIndices(std::string_view op, const char *what,
   std::vector<int64_t> strides;
   if (Status s = broadcastStrides(op, what, inBatch, outBatch, strides); !s)
     return s;
-  const int64_t count = numElements(outBatch);
-  indices.assign(static_cast<size_t>(count), 0);
-  for (int64_t b = 0; b < count; ++b) {
-    int64_t rest = b, idx = 0;
-    for (size_t d = outBatch.size(); d-- > 0;) {
-      idx += (rest % outBatch[d]) * strides[d];
-      rest /= outBatch[d];
-    }
-    indices[b] = idx;
-  }
+  indices = batchOffsets(outBatch, strides);
   return Status::ok();
 }
 

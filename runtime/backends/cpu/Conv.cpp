@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/ConvWindow.h"
+#include "runtime/backends/cpu/OpGeometry.h"
 
 #include <limits>
 
@@ -123,24 +124,12 @@ Status conv2dKernel(const std::vector<TensorRef> &inputs,
   if (Status s = checkDType(op, "result", outputs[0], DType::F32); !s)
     return s;
   const TensorRef &x = inputs[0], &wt = inputs[1], &y = outputs[0];
-  for (auto [t, what] : {std::pair{&x, "input"}, std::pair{&wt, "weight"},
-                         std::pair{&y, "result"}})
-    if (Status s = checkNchw(op, what, *t); !s)
-      return s;
-  const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
-  const int64_t o = wt.shape[0], cg = wt.shape[1];
-  const int64_t groups = attrs.getInt("groups", 1);
-  Window win;
-  if (Status s = readWindow(op, attrs, nullptr, wt.shape[2], wt.shape[3], win);
-      !s)
+  ConvGeometry geo;
+  if (Status s = convGeometry(op, x, wt, y, attrs, geo); !s)
     return s;
-  const int64_t oh = y.shape[2], ow = y.shape[3];
-  if (groups < 1 || c != cg * groups || o % groups != 0 || y.shape[0] != n ||
-      y.shape[1] != o || oh != win.outH(h) || ow != win.outW(w))
-    return Status::error(
-        "conv2d: shapes do not agree: input " + shapeString(x.shape) +
-        ", weight " + shapeString(wt.shape) + ", groups " +
-        std::to_string(groups) + ", result " + shapeString(y.shape));
+  const int64_t n = geo.n, c = geo.c, h = geo.h, w = geo.w, o = geo.o,
+                cg = geo.cg, groups = geo.groups, oh = geo.oh, ow = geo.ow;
+  const Window &win = geo.win;
   const TensorRef *bias = inputs.size() == 3 ? &inputs[2] : nullptr;
   if (bias && bias->numel() != o)
     return Status::error("conv2d: bias of shape " + shapeString(bias->shape) +
@@ -223,16 +212,8 @@ Status poolKernel(const std::vector<TensorRef> &inputs,
   if (Status s = checkDType(op, "result", outputs[0], DType::F32); !s)
     return s;
   const TensorRef &x = inputs[0], &y = outputs[0];
-  if (Status s = checkNchw(op, "input", x); !s)
-    return s;
-  if (Status s = checkNchw(op, "result", y); !s)
-    return s;
-  if (y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1])
-    return Status::error(std::string(op) + ": result shape " +
-                         shapeString(y.shape) + " does not match input " +
-                         shapeString(x.shape));
   Window win;
-  if (Status s = readWindow(op, attrs, "kernel", 0, 0, win); !s)
+  if (Status s = poolGeometry(op, x, y, attrs, win); !s)
     return s;
   const bool includePad = attrs.getInt("count_include_pad", 0) != 0;
   const int64_t h = x.shape[2], w = x.shape[3];

@@ -10,16 +10,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/ConvWindow.h"
+#include "runtime/backends/cpu/OpGeometry.h"
 
 namespace colossal::rt::cpu {
 namespace {
-
-/// Shapes of a conv2d gradient op: x [n, c, h, w], weight [o, cg, kh, kw],
-/// dy [n, o, oh, ow], read from whichever tensors the op has.
-struct ConvDims {
-  int64_t n, c, h, w, o, cg, groups, oh, ow;
-  Window win;
-};
 
 Status checkF32(std::string_view op, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs) {
@@ -27,37 +21,6 @@ Status checkF32(std::string_view op, const std::vector<TensorRef> &inputs,
     if (t.dtype != DType::F32)
       return unsupported(op, t.dtype);
   return checkDType(op, "result", outputs[0], DType::F32);
-}
-
-Status readConvDims(std::string_view op, const TensorRef &x,
-                    const TensorRef &wt, const TensorRef &dy,
-                    const AttributeMap &attrs, ConvDims &d) {
-  for (auto [t, what] : {std::pair{&x, "input"}, std::pair{&wt, "weight"},
-                         std::pair{&dy, "gradient"}})
-    if (Status s = checkNchw(op, what, *t); !s)
-      return s;
-  d.n = x.shape[0];
-  d.c = x.shape[1];
-  d.h = x.shape[2];
-  d.w = x.shape[3];
-  d.o = wt.shape[0];
-  d.cg = wt.shape[1];
-  d.groups = attrs.getInt("groups", 1);
-  d.oh = dy.shape[2];
-  d.ow = dy.shape[3];
-  if (Status s =
-          readWindow(op, attrs, nullptr, wt.shape[2], wt.shape[3], d.win);
-      !s)
-    return s;
-  if (d.groups < 1 || d.c != d.cg * d.groups || d.o % d.groups != 0 ||
-      dy.shape[0] != d.n || dy.shape[1] != d.o || d.oh != d.win.outH(d.h) ||
-      d.ow != d.win.outW(d.w))
-    return Status::error(std::string(op) + ": shapes do not agree: input " +
-                         shapeString(x.shape) + ", weight " +
-                         shapeString(wt.shape) + ", groups " +
-                         std::to_string(d.groups) + ", gradient " +
-                         shapeString(dy.shape));
-  return Status::ok();
 }
 
 /// Adds col [(c * kh + i) * kw + j][oh * ow] back into the image (c x h x w)
@@ -96,8 +59,8 @@ Status conv2dBackwardInputKernel(const std::vector<TensorRef> &inputs,
   if (Status s = checkF32(op, inputs, outputs); !s)
     return s;
   const TensorRef &dy = inputs[0], &wt = inputs[1], &dx = outputs[0];
-  ConvDims d;
-  if (Status s = readConvDims(op, dx, wt, dy, attrs, d); !s)
+  ConvGeometry d;
+  if (Status s = convGeometry(op, dx, wt, dy, attrs, d); !s)
     return s;
   if (dx.numel() == 0)
     return Status::ok();
@@ -146,8 +109,8 @@ Status conv2dBackwardWeightKernel(const std::vector<TensorRef> &inputs,
   if (Status s = checkF32(op, inputs, outputs); !s)
     return s;
   const TensorRef &x = inputs[0], &dy = inputs[1], &dw = outputs[0];
-  ConvDims d;
-  if (Status s = readConvDims(op, x, dw, dy, attrs, d); !s)
+  ConvGeometry d;
+  if (Status s = convGeometry(op, x, dw, dy, attrs, d); !s)
     return s;
   if (dw.numel() == 0)
     return Status::ok();
@@ -184,18 +147,8 @@ Status maxPoolBackwardKernel(const std::vector<TensorRef> &inputs,
   if (Status s = checkF32(op, inputs, outputs); !s)
     return s;
   const TensorRef &x = inputs[0], &dy = inputs[1], &dx = outputs[0];
-  for (auto [t, what] : {std::pair{&x, "input"}, std::pair{&dy, "gradient"},
-                         std::pair{&dx, "result"}})
-    if (Status s = checkNchw(op, what, *t); !s)
-      return s;
-  if (dx.shape != x.shape || dy.shape[0] != x.shape[0] ||
-      dy.shape[1] != x.shape[1])
-    return Status::error(std::string(op) + ": input " + shapeString(x.shape) +
-                         ", gradient " + shapeString(dy.shape) +
-                         " and result " + shapeString(dx.shape) +
-                         " do not agree");
   Window win;
-  if (Status s = readWindow(op, attrs, "kernel", 0, 0, win); !s)
+  if (Status s = maxPoolBackwardGeometry(op, x, dy, dx, attrs, win); !s)
     return s;
   const int64_t h = x.shape[2], w = x.shape[3];
   const int64_t oh = dy.shape[2], ow = dy.shape[3];

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/KernelUtil.h"
+#include "runtime/backends/cpu/OpGeometry.h"
 
 namespace colossal::rt::cpu {
 namespace {
@@ -14,32 +15,6 @@ namespace {
 Status checkSameDType(std::string_view op, const TensorRef &in,
                       const TensorRef &out) {
   return checkDType(op, "result", out, in.dtype);
-}
-
-/// A plan for copying into a contiguous output of shape `out` from an input
-/// whose element for output index i is at `base` + sum(i[d] * strides[d]).
-BroadcastPlan stridedPlan(const std::vector<int64_t> &out,
-                          const std::vector<int64_t> &strides) {
-  BroadcastPlan plan;
-  plan.strides.resize(1);
-  std::vector<int64_t> &s = plan.strides[0];
-  for (size_t d = 0; d < out.size(); ++d) {
-    if (out[d] == 1)
-      continue;
-    if (!plan.dims.empty() && s.back() == strides[d] * out[d]) {
-      plan.dims.back() *= out[d];
-      s.back() = strides[d];
-    } else {
-      plan.dims.push_back(out[d]);
-      s.push_back(strides[d]);
-    }
-  }
-  if (plan.dims.empty()) {
-    plan.dims.push_back(1);
-    s.push_back(0);
-  }
-  plan.total = numElements(out);
-  return plan;
 }
 
 template <class T>
@@ -78,13 +53,6 @@ void stridedCopy(const BroadcastPlan &plan, const void *in, void *out,
   }
 }
 
-std::vector<int64_t> contiguousStrides(const std::vector<int64_t> &shape) {
-  std::vector<int64_t> strides(shape.size(), 1);
-  for (size_t d = shape.size(); d-- > 1;)
-    strides[d - 1] = strides[d] * shape[d];
-  return strides;
-}
-
 Status reshapeKernel(const std::vector<TensorRef> &inputs,
                      const std::vector<TensorRef> &outputs,
                      const AttributeMap &) {
@@ -102,29 +70,10 @@ Status reshapeKernel(const std::vector<TensorRef> &inputs,
 Status transposeKernel(const std::vector<TensorRef> &inputs,
                        const std::vector<TensorRef> &outputs,
                        const AttributeMap &attrs) {
-  if (Status s = checkArity("transpose", inputs, outputs, 1, 1, 1); !s)
+  BroadcastPlan plan;
+  if (Status s = transposePlan(inputs, outputs, attrs, plan); !s)
     return s;
-  if (Status s = checkSameDType("transpose", inputs[0], outputs[0]); !s)
-    return s;
-  const std::vector<int64_t> &in = inputs[0].shape, &out = outputs[0].shape;
-  const std::vector<int64_t> perm = attrs.getInts("permutation");
-  std::vector<bool> seen(in.size(), false);
-  bool ok = perm.size() == in.size() && out.size() == in.size();
-  for (size_t i = 0; ok && i < perm.size(); ++i) {
-    ok = perm[i] >= 0 && perm[i] < int64_t(in.size()) && !seen[perm[i]] &&
-         out[i] == in[perm[i]];
-    if (ok)
-      seen[perm[i]] = true;
-  }
-  if (!ok)
-    return Status::error("transpose: permutation " + shapeString(perm) +
-                         " does not map " + shapeString(in) + " to " +
-                         shapeString(out));
-  const std::vector<int64_t> inStrides = contiguousStrides(in);
-  std::vector<int64_t> strides(out.size());
-  for (size_t i = 0; i < out.size(); ++i)
-    strides[i] = inStrides[perm[i]];
-  stridedCopy(stridedPlan(out, strides), inputs[0].data, outputs[0].data,
+  stridedCopy(plan, inputs[0].data, outputs[0].data,
               dtypeSize(outputs[0].dtype));
   return Status::ok();
 }
@@ -132,48 +81,14 @@ Status transposeKernel(const std::vector<TensorRef> &inputs,
 Status sliceKernel(const std::vector<TensorRef> &inputs,
                    const std::vector<TensorRef> &outputs,
                    const AttributeMap &attrs) {
-  if (Status s = checkArity("slice", inputs, outputs, 1, 1, 1); !s)
-    return s;
-  if (Status s = checkSameDType("slice", inputs[0], outputs[0]); !s)
-    return s;
-  const std::vector<int64_t> &in = inputs[0].shape, &out = outputs[0].shape;
-  const std::vector<int64_t> starts = attrs.getInts("starts"),
-                             limits = attrs.getInts("limits"),
-                             steps = attrs.getInts("steps");
-  const size_t rank = in.size();
-  if (starts.size() != rank || limits.size() != rank || steps.size() != rank ||
-      out.size() != rank)
-    return Status::error("slice: needs one start, limit and step per "
-                         "dimension of " +
-                         shapeString(in) + " and a result of the same rank");
-  const std::vector<int64_t> inStrides = contiguousStrides(in);
-  std::vector<int64_t> strides(rank);
+  BroadcastPlan plan;
   int64_t base = 0;
-  for (size_t d = 0; d < rank; ++d) {
-    const int64_t start = starts[d], limit = limits[d], step = steps[d];
-    int64_t len = 0;
-    if (step > 0 && limit > start)
-      len = (limit - start + step - 1) / step;
-    else if (step < 0 && start > limit)
-      len = (start - limit - step - 1) / -step;
-    const int64_t last = start + (len - 1) * step;
-    if (step == 0 || len != out[d] ||
-        (len > 0 && (start < 0 || start >= in[d] || last < 0 || last >= in[d])))
-      return Status::error("slice: start " + std::to_string(start) +
-                           ", limit " + std::to_string(limit) + ", step " +
-                           std::to_string(step) + " do not give the result's " +
-                           std::to_string(out[d]) + " elements of dimension " +
-                           std::to_string(d) + " (size " +
-                           std::to_string(in[d]) + ")");
-    strides[d] = inStrides[d] * step;
-    if (len > 0)
-      base += start * inStrides[d];
-  }
+  if (Status s = slicePlan(inputs, outputs, attrs, plan, base); !s)
+    return s;
   if (outputs[0].numel() == 0)
     return Status::ok();
   const size_t es = dtypeSize(outputs[0].dtype);
-  stridedCopy(stridedPlan(out, strides),
-              static_cast<const char *>(inputs[0].data) + base * es,
+  stridedCopy(plan, static_cast<const char *>(inputs[0].data) + base * es,
               outputs[0].data, es);
   return Status::ok();
 }
@@ -199,41 +114,6 @@ Status expandKernel(const std::vector<TensorRef> &inputs,
 // concat and split
 //===----------------------------------------------------------------------===//
 
-/// Checks that `pieces` stack along `axis` into `whole`; gives the number of
-/// outer rows and the bytes per element of the inner block.
-Status checkPieces(std::string_view op, const TensorRef &whole,
-                   const std::vector<TensorRef> &pieces, int64_t axisAttr,
-                   int64_t &axis, int64_t &outer, int64_t &innerBytes) {
-  const std::vector<int64_t> &shape = whole.shape;
-  if (Status s = normalizeAxis(op, axisAttr, shape.size(), axis); !s)
-    return s;
-  int64_t total = 0;
-  for (const TensorRef &p : pieces) {
-    bool ok = p.dtype == whole.dtype && p.shape.size() == shape.size();
-    for (size_t d = 0; ok && d < shape.size(); ++d)
-      ok = int64_t(d) == axis || p.shape[d] == shape[d];
-    if (!ok)
-      return Status::error(std::string(op) + ": piece " + shapeString(p.shape) +
-                           " (" + dtypeName(p.dtype) +
-                           ") does not stack into " + shapeString(shape) +
-                           " (" + dtypeName(whole.dtype) + ") along axis " +
-                           std::to_string(axis));
-    total += p.shape[axis];
-  }
-  if (total != shape[axis])
-    return Status::error(std::string(op) + ": pieces add up to " +
-                         std::to_string(total) + " along axis " +
-                         std::to_string(axis) + " but " + shapeString(shape) +
-                         " has " + std::to_string(shape[axis]));
-  outer = 1;
-  innerBytes = static_cast<int64_t>(dtypeSize(whole.dtype));
-  for (size_t d = 0; d < shape.size(); ++d)
-    (int64_t(d) < axis   ? outer
-     : int64_t(d) > axis ? innerBytes
-                         : total) *= shape[d];
-  return Status::ok();
-}
-
 /// Copies between the whole and its pieces: row `o` of the whole is the
 /// concatenation of row `o` of every piece.
 template <bool ToWhole>
@@ -241,8 +121,8 @@ Status stackKernel(const char *op, const TensorRef &whole,
                    const std::vector<TensorRef> &pieces,
                    const AttributeMap &attrs) {
   int64_t axis = 0, outer = 0, innerBytes = 0;
-  if (Status s = checkPieces(op, whole, pieces, attrs.getInt("axis", 0), axis,
-                             outer, innerBytes);
+  if (Status s = stackGeometry(op, whole, pieces, attrs.getInt("axis", 0), axis,
+                               outer, innerBytes);
       !s)
     return s;
   const int64_t rowBytes = whole.shape[axis] * innerBytes;
@@ -288,29 +168,11 @@ Status splitKernel(const std::vector<TensorRef> &inputs,
 Status gatherKernel(const std::vector<TensorRef> &inputs,
                     const std::vector<TensorRef> &outputs,
                     const AttributeMap &attrs) {
-  if (Status s = checkArity("gather", inputs, outputs, 2, 2, 1); !s)
+  GatherGeometry g;
+  if (Status s = gatherGeometry(inputs, outputs, attrs, g); !s)
     return s;
   const TensorRef &data = inputs[0], &indices = inputs[1], &out = outputs[0];
-  if (Status s = checkSameDType("gather", data, out); !s)
-    return s;
-  if (!isInt(indices.dtype))
-    return Status::error(std::string("gather: indices must be int64 or "
-                                     "int32, got ") +
-                         dtypeName(indices.dtype));
-  int64_t axis = 0;
-  if (Status s = normalizeAxis("gather", attrs.getInt("axis", 0),
-                               data.shape.size(), axis);
-      !s)
-    return s;
-  std::vector<int64_t> expected(data.shape.begin(), data.shape.begin() + axis);
-  expected.insert(expected.end(), indices.shape.begin(), indices.shape.end());
-  expected.insert(expected.end(), data.shape.begin() + axis + 1,
-                  data.shape.end());
-  if (expected != out.shape)
-    return Status::error("gather: result shape " + shapeString(out.shape) +
-                         " should be " + shapeString(expected));
-  const int64_t n = data.shape[axis];
-  const int64_t count = indices.numel();
+  const int64_t n = g.n, count = g.count;
   std::vector<int64_t> idx(static_cast<size_t>(count));
   for (int64_t i = 0; i < count; ++i) {
     const int64_t v = indices.dtype == DType::I64 ? indices.as<int64_t>()[i]
@@ -319,15 +181,12 @@ Status gatherKernel(const std::vector<TensorRef> &inputs,
       return Status::error("gather: index " + std::to_string(v) +
                            " out of range [" + std::to_string(-n) + ", " +
                            std::to_string(n) + ") on axis " +
-                           std::to_string(axis));
+                           std::to_string(g.axis));
     idx[i] = v < 0 ? v + n : v;
   }
-  int64_t outer = 1, innerBytes = static_cast<int64_t>(dtypeSize(data.dtype));
-  for (size_t d = 0; d < data.shape.size(); ++d)
-    if (int64_t(d) < axis)
-      outer *= data.shape[d];
-    else if (int64_t(d) > axis)
-      innerBytes *= data.shape[d];
+  const int64_t outer = g.outer,
+                innerBytes =
+                    g.inner * static_cast<int64_t>(dtypeSize(data.dtype));
   const char *src = static_cast<const char *>(data.data);
   char *dst = static_cast<char *>(out.data);
   const int64_t copies = outer * count;
@@ -366,23 +225,12 @@ void scatterAddRows(const std::vector<int64_t> &idx, const T *upd, T *out,
 Status scatterAddRowsKernel(const std::vector<TensorRef> &inputs,
                             const std::vector<TensorRef> &outputs,
                             const AttributeMap &attrs) {
-  if (Status s = checkArity("scatter_add_rows", inputs, outputs, 2, 2, 1); !s)
+  if (Status s = checkScatterAddRows(inputs, outputs); !s)
     return s;
   if (has16BitFloat(inputs))
     return runViaF32("scatter_add_rows", &scatterAddRowsKernel, inputs, outputs,
                      attrs);
   const TensorRef &indices = inputs[0], &upd = inputs[1], &out = outputs[0];
-  if (!isInt(indices.dtype) || upd.dtype != DType::F32 ||
-      out.dtype != DType::F32)
-    return Status::error("scatter_add_rows: takes int indices and float "
-                         "updates/result");
-  if (indices.shape.size() != 1 || upd.shape.size() != 2 ||
-      out.shape.size() != 2 || upd.shape[0] != indices.shape[0] ||
-      upd.shape[1] != out.shape[1])
-    return Status::error("scatter_add_rows: indices " +
-                         shapeString(indices.shape) + ", updates " +
-                         shapeString(upd.shape) + " and result " +
-                         shapeString(out.shape) + " disagree");
   std::vector<int64_t> idx(static_cast<size_t>(indices.numel()));
   for (size_t i = 0; i < idx.size(); ++i)
     idx[i] = indices.dtype == DType::I64 ? indices.as<int64_t>()[i]
@@ -397,35 +245,18 @@ Status scatterAddRowsKernel(const std::vector<TensorRef> &inputs,
 // random_keep
 //===----------------------------------------------------------------------===//
 
-/// splitmix64 of `x`: a well-mixed 64-bit hash.
-inline uint64_t mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 Status randomKeepKernel(const std::vector<TensorRef> &inputs,
                         const std::vector<TensorRef> &outputs,
                         const AttributeMap &attrs) {
-  if (Status s = checkArity("random_keep", inputs, outputs, 1, 1, 1); !s)
+  RandomKeep r;
+  if (Status s = randomKeepGeometry(inputs, outputs, attrs, r); !s)
     return s;
   const TensorRef &counter = inputs[0], &out = outputs[0];
-  if (!isInt(counter.dtype) || counter.numel() != 1 || out.dtype != DType::Bool)
-    return Status::error("random_keep: takes an integer scalar counter to a "
-                         "bool mask");
-  double ratio = attrs.getFloat("ratio", 0.0);
-  if (!(ratio >= 0 && ratio < 1))
-    return Status::error("random_keep: ratio must lie in [0, 1)");
   uint64_t c = counter.dtype == DType::I64
                    ? static_cast<uint64_t>(counter.as<int64_t>()[0])
                    : static_cast<uint64_t>(counter.as<int32_t>()[0]);
-  // One stream per (seed, dropout site, run); 53 random bits per element.
-  uint64_t key =
-      mix64(mix64(static_cast<uint64_t>(attrs.getInt("seed", 0)) ^
-                  mix64(static_cast<uint64_t>(attrs.getInt("stream", 0)))) ^
-            c);
-  const double threshold = ratio * 9007199254740992.0; // 2^53
+  const uint64_t key = mix64(r.seedKey ^ c);
+  const double threshold = r.threshold;
   uint8_t *keep = out.as<uint8_t>();
   const int64_t n = out.numel();
   parallelRange(n, n, [&](int64_t b, int64_t e) {
@@ -443,19 +274,11 @@ Status randomKeepKernel(const std::vector<TensorRef> &inputs,
 Status triluKernel(const std::vector<TensorRef> &inputs,
                    const std::vector<TensorRef> &outputs,
                    const AttributeMap &attrs) {
-  if (Status s = checkArity("trilu", inputs, outputs, 1, 1, 1); !s)
+  TriluGeometry g;
+  if (Status s = triluGeometry(inputs, outputs, attrs, g); !s)
     return s;
-  if (Status s = checkSameDType("trilu", inputs[0], outputs[0]); !s)
-    return s;
-  const std::vector<int64_t> &shape = inputs[0].shape;
-  if (shape.size() < 2 || shape != outputs[0].shape)
-    return Status::error("trilu: needs input and result of the same shape "
-                         "with rank >= 2, got " +
-                         shapeString(shape) + " and " +
-                         shapeString(outputs[0].shape));
-  const bool upper = attrs.getInt("upper", 0) != 0;
-  const int64_t diag = attrs.getInt("diagonal", 0);
-  const int64_t rows = shape[shape.size() - 2], cols = shape.back();
+  const bool upper = g.upper;
+  const int64_t diag = g.diagonal, rows = g.rows, cols = g.cols;
   const int64_t es = static_cast<int64_t>(dtypeSize(outputs[0].dtype));
   const int64_t totalRows = inputs[0].numel() / std::max<int64_t>(cols, 1);
   const char *src = static_cast<const char *>(inputs[0].data);

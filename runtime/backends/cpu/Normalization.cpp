@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/KernelUtil.h"
+#include "runtime/backends/cpu/OpGeometry.h"
 #include "runtime/backends/cpu/VecMath.h"
 
 #include <cmath>
@@ -28,17 +29,6 @@ Status loadFloats(std::string_view op, const TensorRef &t,
       out[i] = Num<T>::load(p[i]);
     return Status::ok();
   });
-}
-
-Status checkUnaryShape(std::string_view op, const std::vector<TensorRef> &in,
-                       const std::vector<TensorRef> &out) {
-  if (Status s = checkDType(op, "result", out[0], in[0].dtype); !s)
-    return s;
-  if (in[0].shape != out[0].shape)
-    return Status::error(
-        std::string(op) + ": input shape " + shapeString(in[0].shape) +
-        " does not match result shape " + shapeString(out[0].shape));
-  return Status::ok();
 }
 
 //===----------------------------------------------------------------------===//
@@ -85,22 +75,10 @@ Status softmaxKernel(const std::vector<TensorRef> &inputs,
                      const std::vector<TensorRef> &outputs,
                      const AttributeMap &attrs) {
   const char *op = Log ? "log_softmax" : "softmax";
-  if (Status s = checkArity(op, inputs, outputs, 1, 1, 1); !s)
-    return s;
-  if (Status s = checkUnaryShape(op, inputs, outputs); !s)
-    return s;
-  const std::vector<int64_t> &shape = inputs[0].shape;
-  int64_t axis = 0;
-  if (shape.empty()) {
-    // A scalar is a row of one.
-  } else if (Status s = normalizeAxis(op, attrs.getInt("axis", -1),
-                                      shape.size(), axis);
-             !s) {
-    return s;
-  }
   int64_t outer = 1, len = 1, inner = 1;
-  for (size_t d = 0; d < shape.size(); ++d)
-    (int64_t(d) < axis ? outer : int64_t(d) == axis ? len : inner) *= shape[d];
+  if (Status s = softmaxGeometry(op, inputs, outputs, attrs, outer, len, inner);
+      !s)
+    return s;
   return dispatchFloat(op, inputs[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *in = inputs[0].as<T>();
@@ -127,25 +105,11 @@ Status softmaxKernel(const std::vector<TensorRef> &inputs,
 Status prepareNorm(std::string_view op, const std::vector<TensorRef> &inputs,
                    const AttributeMap &attrs, size_t numParams, int64_t &rows,
                    int64_t &len, std::vector<std::vector<float>> &params) {
-  const std::vector<int64_t> &shape = inputs[0].shape;
-  int64_t axis = attrs.getInt("axis", -1);
-  if (shape.empty()) {
-    axis = 0;
-  } else if (Status s = normalizeAxis(op, axis, shape.size(), axis); !s) {
+  if (Status s = normGeometry(op, inputs, attrs, numParams, rows, len); !s)
     return s;
-  }
-  len = 1;
-  for (size_t d = static_cast<size_t>(axis); d < shape.size(); ++d)
-    len *= shape[d];
-  rows = len ? inputs[0].numel() / len : 0;
   params.resize(numParams);
   for (size_t i = 0; i < numParams; ++i) {
     const TensorRef &p = inputs[1 + i];
-    if (p.numel() != len && p.numel() != 1)
-      return Status::error(std::string(op) + ": " +
-                           (i == 0 ? "scale" : "bias") + " of shape " +
-                           shapeString(p.shape) + " does not match the " +
-                           std::to_string(len) + " normalized elements");
     if (Status s = loadFloats(op, p, params[i]); !s)
       return s;
     if (p.numel() == 1 && len > 1)
@@ -250,21 +214,12 @@ Status batchNormKernel(const std::vector<TensorRef> &inputs,
     return s;
   if (Status s = checkUnaryShape("batch_norm", inputs, outputs); !s)
     return s;
-  const std::vector<int64_t> &shape = inputs[0].shape;
-  if (shape.size() < 2)
-    return Status::error("batch_norm: input of shape " + shapeString(shape) +
-                         " has no channel dimension (rank must be >= 2)");
-  const int64_t channels = shape[1];
-  const int64_t planes = shape[0] * channels;
-  const int64_t spatial = planes ? inputs[0].numel() / planes : 0;
-  static const char *names[] = {"scale", "bias", "mean", "variance"};
+  int64_t channels = 0, spatial = 0;
+  if (Status s = batchNormGeometry(inputs, channels, spatial); !s)
+    return s;
+  const int64_t planes = inputs[0].shape[0] * channels;
   std::vector<float> p[4];
   for (int i = 0; i < 4; ++i) {
-    if (inputs[1 + i].numel() != channels)
-      return Status::error(std::string("batch_norm: ") + names[i] +
-                           " of shape " + shapeString(inputs[1 + i].shape) +
-                           " does not match " + std::to_string(channels) +
-                           " channels");
     if (Status s = loadFloats("batch_norm", inputs[1 + i], p[i]); !s)
       return s;
   }

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/KernelUtil.h"
+#include "runtime/backends/cpu/OpGeometry.h"
 
 #include <limits>
 #include <type_traits>
@@ -102,50 +103,13 @@ Status reduceKernel(const std::vector<TensorRef> &inputs,
                     const std::vector<TensorRef> &outputs,
                     const AttributeMap &attrs) {
   constexpr const char *op = reduceName(K);
-  if (Status s = checkArity(op, inputs, outputs, 1, 1, 1); !s)
+  ReduceGeometry g;
+  if (Status s = reduceGeometry(op, inputs, outputs, attrs, g); !s)
     return s;
-  if (Status s = checkDType(op, "result", outputs[0], inputs[0].dtype); !s)
-    return s;
-  const std::vector<int64_t> &shape = inputs[0].shape;
-  const size_t rank = shape.size();
-  std::vector<bool> reduced(rank, false);
-  for (int64_t axis : attrs.getInts("axes")) {
-    int64_t a = 0;
-    if (Status s = normalizeAxis(op, axis, rank, a); !s)
-      return s;
-    if (reduced[a])
-      return Status::error(std::string(op) + ": axis " + std::to_string(axis) +
-                           " is listed twice");
-    reduced[a] = true;
-  }
-  // Merge adjacent dimensions of the same kind; size-1 ones vanish.
-  std::vector<int64_t> strides(rank, 1);
-  for (size_t d = rank; d-- > 1;)
-    strides[d - 1] = strides[d] * shape[d];
-  std::vector<int64_t> keptSizes, keptStrides, redSizes, redStrides;
-  int lastKind = -1; // 0 kept, 1 reduced
-  int64_t outCount = 1, redCount = 1;
-  for (size_t d = 0; d < rank; ++d) {
-    (reduced[d] ? redCount : outCount) *= shape[d];
-    if (shape[d] == 1)
-      continue;
-    auto &sizes = reduced[d] ? redSizes : keptSizes;
-    auto &strs = reduced[d] ? redStrides : keptStrides;
-    if (lastKind == int(reduced[d])) {
-      sizes.back() *= shape[d];
-      strs.back() = strides[d];
-    } else {
-      sizes.push_back(shape[d]);
-      strs.push_back(strides[d]);
-    }
-    lastKind = reduced[d];
-  }
-  if (outputs[0].numel() != outCount)
-    return Status::error(std::string(op) + ": result shape " +
-                         shapeString(outputs[0].shape) +
-                         " does not match reducing " + shapeString(shape));
-  if (K != Reduce::Max && !isFloat(inputs[0].dtype) && !isInt(inputs[0].dtype))
-    return unsupported(op, inputs[0].dtype);
+  const int64_t outCount = g.outCount, redCount = g.redCount;
+  const std::vector<int64_t> &keptSizes = g.keptSizes,
+                             &keptStrides = g.keptStrides,
+                             &redSizes = g.redSizes, &redStrides = g.redStrides;
 
   return dispatchNumeric(op, inputs[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -166,7 +130,7 @@ Status reduceKernel(const std::vector<TensorRef> &inputs,
       });
       return Status::ok();
     }
-    if (lastKind == 1) {
+    if (g.innermostReduced) {
       // Innermost run reduced: contiguous stretches of `inner` elements.
       const int64_t inner = redSizes.back();
       std::vector<int64_t> outerSizes(redSizes.begin(), redSizes.end() - 1),

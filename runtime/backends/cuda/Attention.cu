@@ -20,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/backends/cpu/OpGeometry.h"
 #include "runtime/backends/cuda/DeviceUtil.cuh"
 
 #include <cmath>
@@ -342,81 +343,50 @@ __global__ void deltaKernel(const float *out, const float *grad, float *delta,
 // Host side
 //===----------------------------------------------------------------------===//
 
-std::vector<int64_t> batchOf(const TensorRef &t) {
-  return std::vector<int64_t>(t.shape.begin(), t.shape.end() - 2);
-}
-
-std::vector<int64_t> rowsShape(const TensorRef &t) {
-  return std::vector<int64_t>(t.shape.begin(), t.shape.end() - 1);
-}
-
 unsigned warpGrid(int64_t rows) {
   return static_cast<unsigned>((rows + kWarps - 1) / kWarps);
 }
 
-/// Checks q [batch..., sq, d], k [batch..., skv, d], v [batch..., skv, dv]
-/// (one float dtype) and the mask (broadcast to [batch..., sq,
-/// maskColumns]) against `batch`, and fills `p`.
+/// cpu::attentionGeometry's checks, one float dtype for q, k and v, head
+/// dimensions the lanes hold, and `p` filled from them.
 template <class T>
 Status describe(std::string_view op, const TensorRef &q, const TensorRef &k,
                 const TensorRef &v, const TensorRef *mask,
                 const std::vector<int64_t> &batch, int64_t maskColumns,
-                Attn<T> &p) {
-  if (q.shape.size() < 2 || k.shape.size() < 2 || v.shape.size() < 2)
-    return Status::error(std::string(op) +
-                         ": query, key and value need rank >= 2");
+                Attn<T> &p, cpu::AttentionGeometry &g) {
   if (k.dtype != q.dtype || v.dtype != q.dtype)
     return Status::error(std::string(op) +
                          ": query, key and value dtypes differ");
-  if (mask && mask->dtype != DType::F32 && mask->dtype != DType::Bool)
-    return Status::error(std::string(op) +
-                         ": mask must be float or bool, got " +
-                         dtypeName(mask->dtype));
-  p.batches = numElements(batch);
-  p.sq = q.shape.end()[-2];
-  p.d = q.shape.back();
-  p.skv = k.shape.end()[-2];
-  p.dv = v.shape.back();
-  if (k.shape.back() != p.d || v.shape.end()[-2] != p.skv)
-    return Status::error(std::string(op) + ": shapes do not agree: query " +
-                         shapeString(q.shape) + ", key " +
-                         shapeString(k.shape) + ", value " +
-                         shapeString(v.shape));
-  if (p.d > 32 * kPerLane || p.dv > 32 * kPerLane)
+  if (Status s =
+          cpu::attentionGeometry(op, q, k, v, mask, batch, maskColumns, g);
+      !s)
+    return s;
+  if (g.d > 32 * kPerLane || g.dv > 32 * kPerLane)
     return Status::error(std::string(op) + ": head dimensions above " +
                          std::to_string(32 * kPerLane) +
                          " are not supported on cuda yet (got " +
-                         std::to_string(std::max(p.d, p.dv)) + ")");
+                         std::to_string(std::max(g.d, g.dv)) + ")");
   if (batch.size() > size_t(kMaxRank))
     return Status::error(std::string(op) + ": more than " +
                          std::to_string(kMaxRank) + " batch dimensions");
-  std::vector<int64_t> strides[4];
-  const TensorRef *operands[3] = {&q, &k, &v};
-  static const char *names[3] = {"query batch", "key batch", "value batch"};
-  for (int o = 0; o < 3; ++o)
-    if (Status s = cpu::broadcastStrides(op, names[o], batchOf(*operands[o]),
-                                         batch, strides[o]);
-        !s)
-      return s;
-  strides[3].assign(batch.size(), 0);
+  p.batches = g.batches;
+  p.sq = g.sq;
+  p.skv = g.skv;
+  p.d = g.d;
+  p.dv = g.dv;
+  p.maskRow = g.maskRowStride;
+  p.maskCol = g.maskColStride;
   if (mask) {
-    std::vector<int64_t> target = batch, all;
-    target.push_back(p.sq);
-    target.push_back(maskColumns);
-    if (Status s = cpu::broadcastStrides(op, "mask", mask->shape, target, all);
-        !s)
-      return s;
-    p.maskRow = all.end()[-2];
-    p.maskCol = all.end()[-1];
-    strides[3].assign(all.begin(), all.end() - 2);
     p.mask = mask->data;
     p.maskBool = mask->dtype == DType::Bool;
   }
+  const std::vector<int64_t> *strides[4] = {&g.qStrides, &g.kStrides,
+                                            &g.vStrides, &g.maskStrides};
   p.batch.rank = static_cast<int>(batch.size());
   for (size_t dim = 0; dim < batch.size(); ++dim) {
     p.batch.dims[dim] = batch[dim];
     for (int o = 0; o < 4; ++o)
-      p.batch.strides[o][dim] = strides[o][dim];
+      p.batch.strides[o][dim] = (*strides[o])[dim];
   }
   p.q = q.as<T>();
   p.k = k.as<T>();
@@ -431,33 +401,6 @@ template <class T> void readAttributes(const AttributeMap &attrs, Attn<T> &p) {
   p.qOffset = attrs.getInt("q_offset", 0);
   p.kOffset = attrs.getInt("k_offset", 0);
   p.shift = attrs.getInt("shift", 0);
-}
-
-/// Error unless every batch-head has its own q, k and v (the backward
-/// kernels write per-head gradients).
-template <class T>
-Status checkUnbroadcast(std::string_view op, const Attn<T> &p) {
-  for (int dim = 0; dim < p.batch.rank; ++dim) {
-    int64_t expected = 1;
-    for (int later = dim + 1; later < p.batch.rank; ++later)
-      expected *= p.batch.dims[later];
-    for (int o = 0; o < 3; ++o)
-      if (p.batch.dims[dim] > 1 && p.batch.strides[o][dim] != expected)
-        return Status::error(std::string(op) +
-                             ": query, key and value must have the result's "
-                             "batch dimensions (no broadcasting)");
-  }
-  return Status::ok();
-}
-
-Status checkShape(std::string_view op, const char *what, const TensorRef &t,
-                  DType dtype, const std::vector<int64_t> &shape) {
-  if (t.dtype != dtype || t.shape != shape)
-    return Status::error(std::string(op) + ": " + what + " must be " +
-                         dtypeName(dtype) + " " + shapeString(shape) +
-                         ", got " + dtypeName(t.dtype) + " " +
-                         shapeString(t.shape));
-  return Status::ok();
 }
 
 Status attentionOp(const KernelContext &ctx,
@@ -475,10 +418,12 @@ Status attentionOp(const KernelContext &ctx,
   return dispatchFloat(op, inputs[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     Attn<T> p;
+    cpu::AttentionGeometry geo;
     const TensorRef *mask = inputs.size() == 4 ? &inputs[3] : nullptr;
     const TensorRef &k = inputs[1];
-    if (Status s = describe(op, inputs[0], k, inputs[2], mask, batchOf(o),
-                            k.shape.size() >= 2 ? k.shape.end()[-2] : 0, p);
+    if (Status s =
+            describe(op, inputs[0], k, inputs[2], mask, cpu::matrixBatch(o),
+                     k.shape.size() >= 2 ? k.shape.end()[-2] : 0, p, geo);
         !s)
       return s;
     if (o.shape.end()[-2] != p.sq || o.shape.back() != p.dv)
@@ -510,13 +455,17 @@ Status attentionBackwardOp(const KernelContext &ctx,
   return dispatchFloat(op, q.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     Attn<T> p;
+    cpu::AttentionGeometry geo;
     const TensorRef *mask = inputs.size() == 6 ? &inputs[5] : nullptr;
-    if (Status s = describe(op, q, k, v, mask, batchOf(q),
-                            k.shape.size() >= 2 ? k.shape.end()[-2] : 0, p);
+    if (Status s =
+            describe(op, q, k, v, mask, cpu::matrixBatch(q),
+                     k.shape.size() >= 2 ? k.shape.end()[-2] : 0, p, geo);
         !s)
       return s;
-    if (Status s = checkUnbroadcast(op, p); !s)
-      return s;
+    if (!geo.unbroadcast())
+      return Status::error(std::string(op) +
+                           ": query, key and value must have the result's "
+                           "batch dimensions (no broadcasting)");
     std::vector<int64_t> outShape = q.shape;
     outShape.back() = p.dv;
     for (auto [t, what, shape] :
@@ -524,7 +473,7 @@ Status attentionBackwardOp(const KernelContext &ctx,
           std::tuple{&dq, "query gradient", q.shape},
           std::tuple{&dk, "key gradient", k.shape},
           std::tuple{&dv, "value gradient", v.shape}})
-      if (Status s = checkShape(op, what, *t, q.dtype, shape); !s)
+      if (Status s = cpu::checkTensor(op, what, *t, q.dtype, shape); !s)
         return s;
     readAttributes(attrs, p);
     p.qOffset = p.kOffset = 0;
@@ -568,20 +517,26 @@ Status attentionBlockOp(const KernelContext &ctx,
   return dispatchFloat(op, q.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     Attn<T> p;
+    cpu::AttentionGeometry geo;
     const TensorRef *mask = inputs.size() == 4 ? &inputs[3] : nullptr;
-    if (Status s = describe(op, q, inputs[1], inputs[2], mask, batchOf(acc),
-                            attrs.getInt("kv_length", 0), p);
+    if (Status s =
+            describe(op, q, inputs[1], inputs[2], mask, cpu::matrixBatch(acc),
+                     attrs.getInt("kv_length", 0), p, geo);
         !s)
       return s;
-    if (Status s = checkUnbroadcast(op, p); !s)
-      return s;
+    if (!geo.unbroadcast())
+      return Status::error(std::string(op) +
+                           ": query, key and value must have the result's "
+                           "batch dimensions (no broadcasting)");
     std::vector<int64_t> accShape = q.shape;
     accShape.back() = p.dv;
-    if (Status s = checkShape(op, "accumulator", acc, DType::F32, accShape); !s)
+    if (Status s =
+            cpu::checkTensor(op, "accumulator", acc, DType::F32, accShape);
+        !s)
       return s;
     for (const TensorRef *t : {&m, &l})
-      if (Status s =
-              checkShape(op, "row statistic", *t, DType::F32, rowsShape(acc));
+      if (Status s = cpu::checkTensor(op, "row statistic", *t, DType::F32,
+                                      cpu::rowsShape(acc));
           !s)
         return s;
     readAttributes(attrs, p);
@@ -610,10 +565,10 @@ Status attentionBlockFinishOp(const KernelContext &ctx,
   for (auto [t, what, shape] :
        {std::tuple{&acc, "accumulator", acc.shape},
         std::tuple{&out, "result", acc.shape},
-        std::tuple{&m, "row maximum", rowsShape(acc)},
-        std::tuple{&l, "row sum", rowsShape(acc)},
-        std::tuple{&lse, "log-sum-exp", rowsShape(acc)}})
-    if (Status s = checkShape(op, what, *t, DType::F32, shape); !s)
+        std::tuple{&m, "row maximum", cpu::rowsShape(acc)},
+        std::tuple{&l, "row sum", cpu::rowsShape(acc)},
+        std::tuple{&lse, "log-sum-exp", cpu::rowsShape(acc)}})
+    if (Status s = cpu::checkTensor(op, what, *t, DType::F32, shape); !s)
       return s;
   const int64_t dv = acc.shape.back(), rows = m.numel();
   if (rows * dv == 0)
@@ -636,8 +591,8 @@ Status attentionDeltaOp(const KernelContext &ctx,
     return Status::error("attention_delta: out needs rank >= 2");
   for (auto [t, what, shape] :
        {std::tuple{&o, "out", o.shape}, std::tuple{&g, "grad", o.shape},
-        std::tuple{&delta, "delta", rowsShape(o)}})
-    if (Status s = checkShape(op, what, *t, DType::F32, shape); !s)
+        std::tuple{&delta, "delta", cpu::rowsShape(o)}})
+    if (Status s = cpu::checkTensor(op, what, *t, DType::F32, shape); !s)
       return s;
   if (o.shape.back() > 32 * kPerLane)
     return Status::error(std::string(op) + ": rows above " +
@@ -664,24 +619,27 @@ Status attentionBlockBackwardOp(const KernelContext &ctx,
   return dispatchFloat(op, q.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     Attn<T> p;
+    cpu::AttentionGeometry geo;
     const TensorRef *mask = inputs.size() == 7 ? &inputs[6] : nullptr;
-    if (Status s = describe(op, q, k, v, mask, batchOf(q),
-                            attrs.getInt("kv_length", 0), p);
+    if (Status s = describe(op, q, k, v, mask, cpu::matrixBatch(q),
+                            attrs.getInt("kv_length", 0), p, geo);
         !s)
       return s;
-    if (Status s = checkUnbroadcast(op, p); !s)
-      return s;
+    if (!geo.unbroadcast())
+      return Status::error(std::string(op) +
+                           ": query, key and value must have the result's "
+                           "batch dimensions (no broadcasting)");
     std::vector<int64_t> outShape = q.shape;
     outShape.back() = p.dv;
     for (auto [t, what, shape] : {std::tuple{&g, "grad", outShape},
                                   std::tuple{&dq, "query gradient", q.shape},
                                   std::tuple{&dk, "key gradient", k.shape},
                                   std::tuple{&dv, "value gradient", v.shape}})
-      if (Status s = checkShape(op, what, *t, q.dtype, shape); !s)
+      if (Status s = cpu::checkTensor(op, what, *t, q.dtype, shape); !s)
         return s;
     for (const TensorRef *t : {&lse, &delta})
-      if (Status s = checkShape(op, t == &lse ? "log-sum-exp" : "delta", *t,
-                                DType::F32, rowsShape(q));
+      if (Status s = cpu::checkTensor(op, t == &lse ? "log-sum-exp" : "delta",
+                                      *t, DType::F32, cpu::rowsShape(q));
           !s)
         return s;
     readAttributes(attrs, p);

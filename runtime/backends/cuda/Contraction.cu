@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/backends/cpu/OpGeometry.h"
 #include "runtime/backends/cuda/DeviceUtil.cuh"
 
 #include <map>
@@ -245,71 +246,21 @@ bool affine(const std::vector<int64_t> &indices, int64_t &step) {
 Status matmulOp(const KernelContext &ctx, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs,
                 const AttributeMap &attrs) {
-  if (Status s = checkArity("matmul", inputs, outputs, 2, 2, 1); !s)
+  cpu::MatmulGeometry g;
+  if (Status s = cpu::matmulGeometry(inputs, outputs, attrs, g); !s)
     return s;
   const TensorRef &a = inputs[0], &b = inputs[1], &c = outputs[0];
-  if (a.dtype != b.dtype || c.dtype != a.dtype)
-    return Status::error(std::string("matmul: operand and result dtypes "
-                                     "differ (") +
-                         dtypeName(a.dtype) + ", " + dtypeName(b.dtype) + ", " +
-                         dtypeName(c.dtype) + ")");
-  if (a.shape.empty() || b.shape.empty())
-    return Status::error("matmul: operands must have rank >= 1, got " +
-                         shapeString(a.shape) + " and " + shapeString(b.shape));
-  const bool ta = attrs.getInt("transpose_lhs", 0) != 0;
-  const bool tb = attrs.getInt("transpose_rhs", 0) != 0;
-  const bool aVec = a.shape.size() == 1, bVec = b.shape.size() == 1;
-  if ((ta && aVec) || (tb && bVec))
-    return Status::error("matmul: a transposed operand needs rank >= 2, got " +
-                         shapeString(a.shape) + " @ " + shapeString(b.shape));
-  const size_t ra = a.shape.size(), rb = b.shape.size();
-  const int64_t m = aVec ? 1 : a.shape[ra - (ta ? 1 : 2)];
-  const int64_t k = ta ? a.shape[ra - 2] : a.shape.back();
-  const int64_t kb = bVec ? b.shape[0] : b.shape[rb - (tb ? 1 : 2)];
-  const int64_t n = bVec ? 1 : b.shape[rb - (tb ? 2 : 1)];
-  if (k != kb)
-    return Status::error(
-        "matmul: contracting dimensions differ: " + shapeString(a.shape) +
-        (ta ? "^T" : "") + " @ " + shapeString(b.shape) + (tb ? "^T" : ""));
-  std::vector<int64_t> aBatch, bBatch;
-  if (!aVec)
-    aBatch.assign(a.shape.begin(), a.shape.end() - 2);
-  if (!bVec)
-    bBatch.assign(b.shape.begin(), b.shape.end() - 2);
-  std::vector<int64_t> batch(std::max(aBatch.size(), bBatch.size()), 1);
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const size_t ia = batch.size() - aBatch.size(),
-                 ib = batch.size() - bBatch.size();
-    const int64_t da = i >= ia ? aBatch[i - ia] : 1;
-    const int64_t db = i >= ib ? bBatch[i - ib] : 1;
-    if (da != db && da != 1 && db != 1)
-      return Status::error("matmul: batch dimensions do not broadcast: " +
-                           shapeString(a.shape) + " @ " + shapeString(b.shape));
-    batch[i] = da == 1 ? db : da;
-  }
-  const int64_t batches = numElements(batch);
-  if (c.numel() != batches * m * n)
-    return Status::error("matmul: result shape " + shapeString(c.shape) +
-                         " does not match " + shapeString(a.shape) + " @ " +
-                         shapeString(b.shape));
   if (c.numel() == 0)
     return Status::ok();
-  std::vector<int64_t> aIdx, bIdx;
-  if (Status s = cpu::batchIndices("matmul", "lhs batch", aBatch, batch, aIdx);
-      !s)
-    return s;
-  if (Status s = cpu::batchIndices("matmul", "rhs batch", bBatch, batch, bIdx);
-      !s)
-    return s;
+  const bool ta = g.ta, tb = g.tb;
+  const int64_t m = g.m, n = g.n, k = g.k, batches = g.batches;
+  const std::vector<int64_t> &aIdx = g.aIdx, &bIdx = g.bIdx;
 
   if (isInt(a.dtype)) {
-    if (ta || tb)
-      return Status::error(std::string("matmul: transposed operands are for "
-                                       "float matmuls, got ") +
-                           dtypeName(a.dtype));
     BroadcastPlan plan;
     Broadcast bc;
-    if (Status s = makeBroadcastPlan("matmul", batch, {&aBatch, &bBatch}, plan);
+    if (Status s =
+            makeBroadcastPlan("matmul", g.batch, {&g.aBatch, &g.bBatch}, plan);
         !s)
       return s;
     if (Status s = toDevice("matmul", plan, bc); !s)
@@ -365,7 +316,8 @@ __global__ void fillRowsKernel(const T *bias, bool scalar, T *y, int64_t out,
 Status linearOp(const KernelContext &ctx, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs,
                 const AttributeMap &attrs) {
-  if (Status s = checkArity("linear", inputs, outputs, 2, 3, 1); !s)
+  cpu::LinearGeometry geo;
+  if (Status s = cpu::linearGeometry(inputs, outputs, attrs, geo); !s)
     return s;
   const TensorRef &x = inputs[0], &w = inputs[1], &y = outputs[0];
   for (const TensorRef &t : inputs)
@@ -376,34 +328,14 @@ Status linearOp(const KernelContext &ctx, const std::vector<TensorRef> &inputs,
                            dtypeName(x.dtype));
   if (Status s = checkDType("linear", "result", y, x.dtype); !s)
     return s;
-  const bool transposed = attrs.getInt("transpose_weight", 0) != 0;
-  if (x.shape.empty() || y.shape.empty() || w.shape.size() != 2)
-    return Status::error("linear: expected input rank >= 1 and a 2-D weight, "
-                         "got " +
-                         shapeString(x.shape) + " and " + shapeString(w.shape));
-  const int64_t in = x.shape.back(), out = y.shape.back();
-  const int64_t wIn = transposed ? w.shape[1] : w.shape[0];
-  const int64_t wOut = transposed ? w.shape[0] : w.shape[1];
-  if (wIn != in || wOut != out)
-    return Status::error("linear: weight of shape " + shapeString(w.shape) +
-                         (transposed ? " (transposed)" : "") +
-                         " does not map " + std::to_string(in) + " to " +
-                         std::to_string(out) + " features");
-  const int64_t rows =
-      numElements(std::vector<int64_t>(x.shape.begin(), x.shape.end() - 1));
-  if (y.numel() != rows * out)
-    return Status::error("linear: result shape " + shapeString(y.shape) +
-                         " does not match input shape " + shapeString(x.shape));
+  const bool transposed = geo.transposed;
+  const int64_t in = geo.in, out = geo.out, rows = geo.rows;
   if (y.numel() == 0)
     return Status::ok();
   Gemm g = rowMajor(x.dtype, false, transposed, rows, out, in, x.data, w.data,
                     y.data, 1, 0, 0, 0);
   if (inputs.size() == 3) {
     const TensorRef &bias = inputs[2];
-    if (bias.numel() != out && bias.numel() != 1)
-      return Status::error("linear: bias of shape " + shapeString(bias.shape) +
-                           " does not match " + std::to_string(out) +
-                           " output features");
     if (bias.numel() == out) {
       g.bias = bias.data; // the epilogue adds it per output feature
     } else {

@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/backends/cpu/ConvWindow.h"
+#include "runtime/backends/cpu/OpGeometry.h"
 #include "runtime/backends/cuda/DeviceUtil.cuh"
 
 namespace colossal::rt::cuda {
@@ -24,36 +24,17 @@ struct Conv {
   int64_t kh, kw, sh, sw, dh, dw, padTop, padLeft;
 };
 
-Conv convOf(const Window &win, int64_t n, int64_t c, int64_t h, int64_t w,
-            int64_t o, int64_t cg, int64_t groups, int64_t oh, int64_t ow) {
-  return Conv{n,          c,      h,      w,      o,          cg,
-              o / groups, groups, oh,     ow,     win.kh,     win.kw,
-              win.sh,     win.sw, win.dh, win.dw, win.padTop, win.padLeft};
-}
-
-/// Shapes of input x, weight and the output-side tensor y, as conv2d's.
+/// The kernels' form of cpu::convGeometry's checked shapes.
 Status readConv(std::string_view op, const TensorRef &x, const TensorRef &wt,
                 const TensorRef &y, const AttributeMap &attrs, Conv &out) {
-  for (auto [t, what] : {std::pair{&x, "input"}, std::pair{&wt, "weight"},
-                         std::pair{&y, "result"}})
-    if (Status s = cpu::checkNchw(op, what, *t); !s)
-      return s;
-  const int64_t groups = attrs.getInt("groups", 1);
-  Window win;
-  if (Status s =
-          cpu::readWindow(op, attrs, nullptr, wt.shape[2], wt.shape[3], win);
-      !s)
+  cpu::ConvGeometry g;
+  if (Status s = cpu::convGeometry(op, x, wt, y, attrs, g); !s)
     return s;
-  const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
-  const int64_t o = wt.shape[0], cg = wt.shape[1];
-  if (groups < 1 || c != cg * groups || o % groups != 0 || y.shape[0] != n ||
-      y.shape[1] != o || y.shape[2] != win.outH(h) || y.shape[3] != win.outW(w))
-    return Status::error(std::string(op) + ": shapes do not agree: input " +
-                         shapeString(x.shape) + ", weight " +
-                         shapeString(wt.shape) + ", groups " +
-                         std::to_string(groups) + ", result " +
-                         shapeString(y.shape));
-  out = convOf(win, n, c, h, w, o, cg, groups, y.shape[2], y.shape[3]);
+  const Window &win = g.win;
+  out = Conv{
+      g.n,      g.c,    g.h,        g.w,        g.o,    g.cg,   g.o / g.groups,
+      g.groups, g.oh,   g.ow,       win.kh,     win.kw, win.sh, win.sw,
+      win.dh,   win.dw, win.padTop, win.padLeft};
   return Status::ok();
 }
 
@@ -310,33 +291,21 @@ __global__ void maxPoolBackwardKernel(Pool p, const T *x, const T *dy, T *dx,
   }
 }
 
-Status readPool(std::string_view op, const TensorRef &x, const TensorRef &y,
-                const AttributeMap &attrs, Pool &p) {
-  if (Status s = cpu::checkNchw(op, "input", x); !s)
-    return s;
-  if (Status s = cpu::checkNchw(op, "result", y); !s)
-    return s;
-  if (y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1])
-    return Status::error(std::string(op) + ": result shape " +
-                         shapeString(y.shape) + " does not match input " +
-                         shapeString(x.shape));
-  Window win;
-  if (Status s = cpu::readWindow(op, attrs, "kernel", 0, 0, win); !s)
-    return s;
-  p = Pool{x.shape[2],
-           x.shape[3],
-           y.shape[2],
-           y.shape[3],
-           win.kh,
-           win.kw,
-           win.sh,
-           win.sw,
-           win.padTop,
-           win.padLeft,
-           win.padBottom,
-           win.padRight,
-           attrs.getInt("count_include_pad", 0) != 0};
-  return Status::ok();
+Pool poolOf(const TensorRef &x, const TensorRef &y, const Window &win,
+            const AttributeMap &attrs) {
+  return Pool{x.shape[2],
+              x.shape[3],
+              y.shape[2],
+              y.shape[3],
+              win.kh,
+              win.kw,
+              win.sh,
+              win.sw,
+              win.padTop,
+              win.padLeft,
+              win.padBottom,
+              win.padRight,
+              attrs.getInt("count_include_pad", 0) != 0};
 }
 
 template <bool IsMax>
@@ -348,9 +317,10 @@ Status poolOp(const KernelContext &ctx, const std::vector<TensorRef> &inputs,
     return s;
   if (Status s = checkFloats(op, inputs, outputs); !s)
     return s;
-  Pool p;
-  if (Status s = readPool(op, inputs[0], outputs[0], attrs, p); !s)
+  Window win;
+  if (Status s = cpu::poolGeometry(op, inputs[0], outputs[0], attrs, win); !s)
     return s;
+  const Pool p = poolOf(inputs[0], outputs[0], win, attrs);
   const int64_t total = outputs[0].numel();
   if (total == 0)
     return Status::ok();
@@ -372,15 +342,10 @@ Status maxPoolBackwardOp(const KernelContext &ctx,
   if (Status s = checkFloats(op, inputs, outputs); !s)
     return s;
   const TensorRef &x = inputs[0], &dy = inputs[1], &dx = outputs[0];
-  if (Status s = cpu::checkNchw(op, "result", dx); !s)
+  Window win;
+  if (Status s = cpu::maxPoolBackwardGeometry(op, x, dy, dx, attrs, win); !s)
     return s;
-  if (dx.shape != x.shape)
-    return Status::error(std::string(op) + ": input " + shapeString(x.shape) +
-                         " and result " + shapeString(dx.shape) +
-                         " do not agree");
-  Pool p;
-  if (Status s = readPool(op, x, dy, attrs, p); !s)
-    return s;
+  const Pool p = poolOf(x, dy, win, attrs);
   const int64_t total = dx.numel();
   if (total == 0)
     return Status::ok();

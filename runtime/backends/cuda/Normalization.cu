@@ -8,21 +8,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/backends/cpu/OpGeometry.h"
 #include "runtime/backends/cuda/DeviceUtil.cuh"
 
 namespace colossal::rt::cuda {
 namespace {
-
-Status checkUnaryShape(std::string_view op, const std::vector<TensorRef> &in,
-                       const std::vector<TensorRef> &out) {
-  if (Status s = checkDType(op, "result", out[0], in[0].dtype); !s)
-    return s;
-  if (in[0].shape != out[0].shape)
-    return Status::error(
-        std::string(op) + ": input shape " + shapeString(in[0].shape) +
-        " does not match result shape " + shapeString(out[0].shape));
-  return Status::ok();
-}
 
 /// Blocks for `rows` rows, one each, capped (rows loop).
 unsigned rowGrid(const KernelContext &ctx, int64_t rows) {
@@ -69,20 +59,11 @@ Status softmaxOp(const KernelContext &ctx, const std::vector<TensorRef> &inputs,
                  const std::vector<TensorRef> &outputs,
                  const AttributeMap &attrs) {
   const char *op = Log ? "log_softmax" : "softmax";
-  if (Status s = checkArity(op, inputs, outputs, 1, 1, 1); !s)
-    return s;
-  if (Status s = checkUnaryShape(op, inputs, outputs); !s)
-    return s;
-  const std::vector<int64_t> &shape = inputs[0].shape;
-  int64_t axis = 0;
-  if (!shape.empty())
-    if (Status s =
-            normalizeAxis(op, attrs.getInt("axis", -1), shape.size(), axis);
-        !s)
-      return s;
   int64_t outer = 1, len = 1, inner = 1;
-  for (size_t d = 0; d < shape.size(); ++d)
-    (int64_t(d) < axis ? outer : int64_t(d) == axis ? len : inner) *= shape[d];
+  if (Status s =
+          cpu::softmaxGeometry(op, inputs, outputs, attrs, outer, len, inner);
+      !s)
+    return s;
   const int64_t rows = outer * inner;
   if (rows == 0 || len == 0)
     return Status::ok();
@@ -153,32 +134,16 @@ __global__ void rmsNormKernel(const T *in, T *out, int64_t rows, int64_t len,
   }
 }
 
-/// Rows over dims [axis, rank); every parameter has `len` elements or one,
-/// and all share one float dtype.
+/// normGeometry, and one float dtype for every parameter.
 Status prepareNorm(std::string_view op, const std::vector<TensorRef> &inputs,
                    const AttributeMap &attrs, size_t numParams, int64_t &rows,
                    int64_t &len) {
-  const std::vector<int64_t> &shape = inputs[0].shape;
-  int64_t axis = attrs.getInt("axis", -1);
-  if (shape.empty())
-    axis = 0;
-  else if (Status s = normalizeAxis(op, axis, shape.size(), axis); !s)
+  if (Status s = cpu::normGeometry(op, inputs, attrs, numParams, rows, len); !s)
     return s;
-  len = 1;
-  for (size_t d = static_cast<size_t>(axis); d < shape.size(); ++d)
-    len *= shape[d];
-  rows = len ? inputs[0].numel() / len : 0;
-  for (size_t i = 0; i < numParams; ++i) {
-    const TensorRef &p = inputs[1 + i];
-    if (p.numel() != len && p.numel() != 1)
-      return Status::error(std::string(op) + ": " +
-                           (i == 0 ? "scale" : "bias") + " of shape " +
-                           shapeString(p.shape) + " does not match the " +
-                           std::to_string(len) + " normalized elements");
-    if (p.dtype != inputs[1].dtype)
+  for (size_t i = 0; i < numParams; ++i)
+    if (inputs[1 + i].dtype != inputs[1].dtype)
       return Status::error(std::string(op) +
                            ": scale and bias dtypes differ on cuda");
-  }
   return Status::ok();
 }
 
@@ -192,7 +157,7 @@ Status layerNormOp(const KernelContext &ctx,
                    const AttributeMap &attrs) {
   if (Status s = checkArity("layer_norm", inputs, outputs, 2, 3, 1); !s)
     return s;
-  if (Status s = checkUnaryShape("layer_norm", inputs, outputs); !s)
+  if (Status s = cpu::checkUnaryShape("layer_norm", inputs, outputs); !s)
     return s;
   int64_t rows = 0, len = 0;
   if (Status s = prepareNorm("layer_norm", inputs, attrs, inputs.size() - 1,
@@ -229,7 +194,7 @@ Status rmsNormOp(const KernelContext &ctx, const std::vector<TensorRef> &inputs,
                  const AttributeMap &attrs) {
   if (Status s = checkArity("rms_norm", inputs, outputs, 2, 2, 1); !s)
     return s;
-  if (Status s = checkUnaryShape("rms_norm", inputs, outputs); !s)
+  if (Status s = cpu::checkUnaryShape("rms_norm", inputs, outputs); !s)
     return s;
   int64_t rows = 0, len = 0;
   if (Status s = prepareNorm("rms_norm", inputs, attrs, 1, rows, len); !s)
@@ -276,27 +241,17 @@ Status batchNormOp(const KernelContext &ctx,
                    const AttributeMap &attrs) {
   if (Status s = checkArity("batch_norm", inputs, outputs, 5, 5, 1); !s)
     return s;
-  if (Status s = checkUnaryShape("batch_norm", inputs, outputs); !s)
+  if (Status s = cpu::checkUnaryShape("batch_norm", inputs, outputs); !s)
     return s;
-  const std::vector<int64_t> &shape = inputs[0].shape;
-  if (shape.size() < 2)
-    return Status::error("batch_norm: input " + shapeString(shape) +
-                         " has no channel dimension (dimension 1)");
-  const int64_t channels = shape[1];
-  static const char *names[] = {"scale", "bias", "mean", "variance"};
-  for (int i = 0; i < 4; ++i) {
-    if (inputs[1 + i].numel() != channels)
-      return Status::error(std::string("batch_norm: ") + names[i] +
-                           " of shape " + shapeString(inputs[1 + i].shape) +
-                           " does not have one element per channel (" +
-                           std::to_string(channels) + ")");
-    if (inputs[1 + i].dtype != inputs[1].dtype)
+  int64_t channels = 0, spatial = 0;
+  if (Status s = cpu::batchNormGeometry(inputs, channels, spatial); !s)
+    return s;
+  for (int i = 1; i < 5; ++i)
+    if (inputs[i].dtype != inputs[1].dtype)
       return Status::error("batch_norm: parameter dtypes differ on cuda");
-  }
   const int64_t total = inputs[0].numel();
   if (total == 0 || channels == 0)
     return Status::ok();
-  const int64_t spatial = total / (shape[0] * channels);
   const double eps = attrs.getFloat("epsilon", 1e-5);
   return dispatchFloat("batch_norm", inputs[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;

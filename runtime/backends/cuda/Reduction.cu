@@ -1,13 +1,14 @@
 //===- Reduction.cu - reduce_sum, reduce_mean and reduce_max --------------===//
 //
-// The input's dimensions split (as on the CPU) into kept and reduced runs,
-// each merged where contiguous. An output element with many inputs gets a
-// block that reduces in shared memory; one with few, a thread. Float sums
-// accumulate in double and integer sums wrap in 64 bits, as the CPU's do,
-// so the results agree to the last bit or nearly.
+// The input's dimensions split (cpu::reduceGeometry, as on the CPU) into
+// kept and reduced runs, each merged where contiguous. An output element with
+// many inputs gets a block that reduces in shared memory; one with few, a
+// thread. Float sums accumulate in double and integer sums wrap in 64 bits, as
+// the CPU's do, so the results agree to the last bit or nearly.
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/backends/cpu/OpGeometry.h"
 #include "runtime/backends/cuda/DeviceUtil.cuh"
 
 #include <limits>
@@ -146,51 +147,14 @@ Status reduceOp(const KernelContext &ctx, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs,
                 const AttributeMap &attrs) {
   constexpr const char *op = reduceName(K);
-  if (Status s = checkArity(op, inputs, outputs, 1, 1, 1); !s)
+  cpu::ReduceGeometry g;
+  if (Status s = cpu::reduceGeometry(op, inputs, outputs, attrs, g); !s)
     return s;
-  if (Status s = checkDType(op, "result", outputs[0], inputs[0].dtype); !s)
-    return s;
-  const std::vector<int64_t> &shape = inputs[0].shape;
-  const size_t rank = shape.size();
-  std::vector<bool> reduced(rank, false);
-  for (int64_t axis : attrs.getInts("axes")) {
-    int64_t a = 0;
-    if (Status s = normalizeAxis(op, axis, rank, a); !s)
-      return s;
-    if (reduced[a])
-      return Status::error(std::string(op) + ": axis " + std::to_string(axis) +
-                           " is listed twice");
-    reduced[a] = true;
-  }
-  std::vector<int64_t> strides(rank, 1);
-  for (size_t d = rank; d-- > 1;)
-    strides[d - 1] = strides[d] * shape[d];
-  std::vector<int64_t> keptSizes, keptStrides, redSizes, redStrides;
-  int lastKind = -1;
-  int64_t outCount = 1, redCount = 1;
-  for (size_t d = 0; d < rank; ++d) {
-    (reduced[d] ? redCount : outCount) *= shape[d];
-    if (shape[d] == 1)
-      continue;
-    auto &sizes = reduced[d] ? redSizes : keptSizes;
-    auto &strs = reduced[d] ? redStrides : keptStrides;
-    if (lastKind == int(reduced[d])) {
-      sizes.back() *= shape[d];
-      strs.back() = strides[d];
-    } else {
-      sizes.push_back(shape[d]);
-      strs.push_back(strides[d]);
-    }
-    lastKind = reduced[d];
-  }
-  if (outputs[0].numel() != outCount)
-    return Status::error(std::string(op) + ": result shape " +
-                         shapeString(outputs[0].shape) +
-                         " does not match reducing " + shapeString(shape));
+  const int64_t outCount = g.outCount, redCount = g.redCount;
   Dims kept, red;
-  if (Status s = toDims(op, keptSizes, keptStrides, kept); !s)
+  if (Status s = toDims(op, g.keptSizes, g.keptStrides, kept); !s)
     return s;
-  if (Status s = toDims(op, redSizes, redStrides, red); !s)
+  if (Status s = toDims(op, g.redSizes, g.redStrides, red); !s)
     return s;
   if (outCount == 0)
     return Status::ok();
