@@ -102,7 +102,7 @@ multi="$deps/usr/lib/x86_64-linux-gnu"
 ln -sf openblas-pthread/libopenblas.so.0 "$multi/libopenblas.so.0"
 ln -sf openblas-pthread/libopenblas.so "$multi/libopenblas.so"
 export PATH="$deps/usr/bin:$PATH"
-export LD_LIBRARY_PATH="$multi:$multi/openblas-pthread:$deps/usr/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$multi:$multi/openblas-pthread:$deps/usr/lib:$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 echo "== build (runtime only, CUDA on)"
 build="$root/build-gpu"
@@ -125,20 +125,28 @@ note "build: ok ($(elapsed) s)"
 run="$build/bin/colossal-run"
 
 echo "== 1. kernels against the CPU"
-if "$build/bin/ColossalCudaTests" --gpu >"$out/kernels.log" 2>&1; then
-  note "kernels: $(grep -E '^[0-9]+ cases' "$out/kernels.log" | head -1) (ok)"
-else
-  fail "kernels: $(grep -cE 'Failure|differ|cuda:' "$out/kernels.log") failures, see kernels.log"
-fi
+"$build/bin/ColossalCudaTests" --gpu >"$out/kernels.log" 2>&1
+case $? in
+0) note "kernels: $(grep -E '^[0-9]+ cases' "$out/kernels.log" | head -1) (ok)" ;;
+77) fail "kernels: skipped, $(head -1 "$out/kernels.log")" ;;
+*) fail "kernels: $(grep -E '^[0-9]+ cases' "$out/kernels.log" | head -1); see kernels.log" ;;
+esac
 
 echo "== 2/3. the small GPT on the GPU against the CPU"
 compare() { # metrics-gpu metrics-cpu tolerance label
   python3 - "$@" <<'PY'
 import json, sys
 gpu, cpu, tol, label = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-g = {json.loads(l)["step"]: json.loads(l)["loss"] for l in open(gpu)}
-c = {json.loads(l)["step"]: json.loads(l)["loss"] for l in open(cpu)}
+def losses(path):
+    try:
+        return {json.loads(l)["step"]: json.loads(l)["loss"] for l in open(path)}
+    except OSError:
+        return {}
+g, c = losses(gpu), losses(cpu)
 steps = sorted(set(g) & set(c))
+if not steps:
+    print(f"{label}: no steps to compare (cuda {len(g)}, cpu {len(c)} logged)")
+    sys.exit(1)
 err = max(abs(g[s] - c[s]) / abs(c[s]) for s in steps)
 print(f"{label}: {len(steps)} steps, max relative loss difference {err:.2e} "
       f"(tolerance {tol:g}); step {steps[-1]}: cuda {g[steps[-1]]:.6f} cpu {c[steps[-1]]:.6f}")

@@ -177,6 +177,7 @@ void registerMathConverters(ConverterTable &table);
 void registerNNConverters(ConverterTable &table);
 void registerTensorConverters(ConverterTable &table);
 void registerCompositeConverters(ConverterTable &table);
+void registerResizeConverters(ConverterTable &table);
 
 /// Element type of an ONNX TensorProto data type; null when unsupported.
 Type elementTypeOf(MLIRContext *context, int32_t onnxType);

@@ -45,6 +45,9 @@ public:
   const ImportOptions &options;
   llvm::StringMap<ImportedValue> values;
   llvm::StringMap<unsigned> uses;
+  /// Float initializers that an op reads as an attribute (Resize's roi and
+  /// scales): constants, never trainable weights.
+  llvm::StringSet<> compileTimeInputs;
 
   InFlightDiagnostic error() {
     return mlir::emitError(FileLineColLoc::get(&context, path, 0, 0));
@@ -78,6 +81,7 @@ static const ConverterTable &converterTable() {
     registerNNConverters(t);
     registerTensorConverters(t);
     registerCompositeConverters(t);
+    registerResizeConverters(t);
     return t;
   }();
   return table;
@@ -230,10 +234,10 @@ Importer::inputType(const ::onnx::ValueInfoProto &input,
   for (int d = 0; d < tensor.shape().dim_size(); ++d) {
     const auto &dim = tensor.shape().dim(d);
     if (dim.has_dim_value()) {
-      if (dim.dim_value() <= 0) {
+      if (dim.dim_value() < 0) {
         error() << "graph input '" << input.name() << "' dimension " << d
                 << " has size " << dim.dim_value()
-                << "; sizes must be positive";
+                << "; sizes must not be negative";
         return failure();
       }
       shape.push_back(dim.dim_value());
@@ -298,7 +302,7 @@ LogicalResult Importer::importInitializer(const ::onnx::TensorProto &tensor) {
   StringRef name = tensor.name();
   bool exporterConstant = name.starts_with("onnx::") || name.starts_with("/") ||
                           name.starts_with("const.") || name.empty();
-  bool weight = isa<FloatType>(element) &&
+  bool weight = isa<FloatType>(element) && !compileTimeInputs.count(name) &&
                 (cg::numElements(shape) > 1 ||
                  (options.scalarParameters && !exporterConstant));
   ImportedValue imported{type, Value(), std::nullopt};
@@ -526,10 +530,15 @@ OwningOpRef<ModuleOp> Importer::run(const ::onnx::ModelProto &model) {
   if (failed(order))
     return nullptr;
 
-  for (const auto &node : graph.node())
+  for (const auto &node : graph.node()) {
     for (const auto &in : node.input())
       if (!in.empty())
         ++uses[in];
+    // Inputs that are attributes in all but name.
+    if (node.op_type() == "Resize" || node.op_type() == "Upsample")
+      for (int k = 1; k < node.input_size() && k < 3; ++k)
+        compileTimeInputs.insert(node.input(k));
+  }
   for (const auto &out : graph.output())
     ++uses[out.name()];
 

@@ -9,7 +9,8 @@ ArgMax/ArgMin (axis, keepdims, select_last_index over ties),
 GatherElements (negative indices), SoftmaxCrossEntropyLoss (with log_prob)
 and NegativeLogLikelihoodLoss (each reduction, with and without weights and
 ignore_index), LayerNormalization's mean and inverse-std outputs, Pad in
-reflect, edge and wrap modes (with cropping pads), Hardmax.
+reflect, edge and wrap modes (with cropping pads), Hardmax, Resize (each
+mode and coordinate transformation, up by scales and down by sizes).
 (The ONNX node tests of CumSum use float64, which Colossal does not have.)
 
 usage: test/e2e/composite_ops.py --build BUILD
@@ -88,6 +89,31 @@ def main():
                       single("IsInf", special, out_type=TensorProto.BOOL,
                              detect_positive=p, detect_negative=n)))
     cases.append(("tile", x, single("Tile", x, [("repeats", np.array([2, 1, 3], np.int64))])))
+    # Resize: each mode and coordinate transformation, up and down, by scales
+    # and by sizes (the node tests cover the rest of the attributes).
+    img = rng.standard_normal((1, 2, 5, 7)).astype(np.float32)
+
+    def resize(inputs, **attrs):
+        node = helper.make_node("Resize", ["x"] + [n for n, _ in inputs], ["y"], **attrs)
+        graph = helper.make_graph(
+            [node], "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(img.shape))],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            [numpy_helper.from_array(v, n) for n, v in inputs if n])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+    for mode, ctm in (("nearest", "asymmetric"), ("nearest", "half_pixel"),
+                      ("linear", "half_pixel"), ("linear", "align_corners"),
+                      ("linear", "pytorch_half_pixel"), ("cubic", "half_pixel"),
+                      ("cubic", "asymmetric")):
+        for label, inputs in (("up", [("", None), ("scales", np.array([1, 1, 2.0, 1.5], np.float32))]),
+                              ("down", [("", None), ("", None), ("sizes", np.array([1, 2, 3, 4], np.int64))])):
+            if ctm == "align_corners" and label == "up":
+                # By sizes: with scales whose product is not whole,
+                # onnxruntime and the ONNX reference (which the node tests
+                # and Colossal follow) disagree on align_corners.
+                inputs = [("", None), ("", None), ("sizes", np.array([1, 2, 9, 12], np.int64))]
+            cases.append(("resize_%s_%s_%s" % (mode, ctm, label), img,
+                          resize(inputs, mode=mode, coordinate_transformation_mode=ctm)))
     for op in ("Floor", "Ceil", "Round", "Softsign", "Mish", "Tan", "Sinh", "Cosh",
                "Asinh"):
         data = x * 3 if op in ("Floor", "Ceil", "Round") else x
