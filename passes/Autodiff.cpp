@@ -352,6 +352,13 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
             d[0] = b.create<ConcatOp>(loc, in, gs, b.getI64IntegerAttr(axis));
             return success();
           })
+          .Case([&](ScatterAddRowsOp sc) {
+            // Each update row went to one result row: its gradient is that
+            // row of g (the indices' producers keep them in range).
+            d[1] = b.create<GatherOp>(loc, typeOf(sc.getUpdates()), g,
+                                      sc.getIndices(), b.getI64IntegerAttr(0));
+            return success();
+          })
           .Case([&](GatherOp ga) {
             // g's rows added into the looked-up rows (scatter_add_rows): the
             // embedding gradient, without a one-hot matrix. Along another

@@ -16,46 +16,6 @@
 namespace mlir::colossal::onnx {
 namespace {
 
-/// Builds an expression of graph ops over one float element type,
-/// remembering the first failure (its diagnostic is already emitted).
-struct Chain {
-  NodeContext &c;
-  Type f;
-  bool failed = false;
-
-  Value s(double v) { return c.scalar(v, f); }
-  template <typename OpT> Value un(Value a) {
-    return c.createTyped<OpT>(a.getType(), a);
-  }
-  /// `OpT(args...)` with its inferred type; after a failure, `fallback`.
-  template <typename OpT, typename... Args>
-  Value make(Value fallback, Args &&...args) {
-    if (failed)
-      return fallback;
-    auto r = c.create<OpT>(std::forward<Args>(args)...);
-    if (mlir::failed(r)) {
-      failed = true;
-      return fallback;
-    }
-    return *r;
-  }
-  template <typename OpT> Value bin(Value a, Value b) {
-    return make<OpT>(a, a, b);
-  }
-  Value cmp(cg::CmpPredicate p, Value a, Value b) {
-    return make<cg::CmpOp>(a, p, a, b);
-  }
-  Value where(Value cond, Value a, Value b) {
-    return make<cg::WhereOp>(a, cond, a, b);
-  }
-  LogicalResult output(Value v) {
-    if (failed)
-      return failure();
-    c.setOutput(0, v);
-    return success();
-  }
-};
-
 /// A float-only composite: `build(chain, x)` gives the output.
 template <typename Build>
 LogicalResult floatComposite(NodeContext &c, Build build) {
@@ -414,80 +374,9 @@ LogicalResult convertSoftmaxCrossEntropy(NodeContext &c) {
   return success();
 }
 
-/// GatherElements: out[..., j, ...] = data[..., indices[..., j, ...], ...]
-/// along `axis`. Composed as a one-hot over the axis: the indices (negative
-/// ones counted from the end) against the positions 0..S-1 on a new
-/// dimension after the axis, selecting data (its other dimensions cut to
-/// the indices'), summed over the positions. O(output x S) work, and it
-/// differentiates into data.
-LogicalResult convertGatherElements(NodeContext &c) {
-  RankedTensorType dt = c.inputType(0), it = c.inputType(1);
-  int64_t rank = dt.getRank();
-  if (it.getRank() != rank)
-    return c.error() << "indices " << it << " need the rank of data " << dt;
-  Type ti = it.getElementType();
-  if (!isa<IntegerType>(ti) || ti.isInteger(1))
-    return c.error() << "needs integer indices, got " << ti;
-  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), rank);
-  if (!axis)
-    return c.error() << "axis " << c.intAttr("axis", 0)
-                     << " is out of range for rank " << rank;
-  int64_t a = *axis, size = dt.getDimSize(a);
-  for (int64_t d = 0; d < rank; ++d)
-    if (d != a && it.getDimSize(d) > dt.getDimSize(d))
-      return c.error() << "indices " << it << " exceed data " << dt
-                       << " in dimension " << d;
-  Chain e{c, ti};
-  Value idx = c.value(1);
-  idx = e.where(e.cmp(cg::CmpPredicate::lt, idx, c.scalar(0, ti)),
-                e.bin<cg::AddOp>(idx, c.scalar(static_cast<double>(size), ti)),
-                idx);
-  // Data cut to the indices' extent off the axis, then [.., 1, S, ..].
-  Value data = c.value(0);
-  SmallVector<int64_t> lo(rank, 0), hi(dt.getShape()), step(rank, 1);
-  bool cut = false;
-  for (int64_t d = 0; d < rank; ++d)
-    if (d != a && it.getDimSize(d) != dt.getDimSize(d)) {
-      hi[d] = it.getDimSize(d);
-      cut = true;
-    }
-  if (cut) {
-    auto sliced =
-        c.create<cg::SliceOp>(data, ArrayRef<int64_t>(lo),
-                              ArrayRef<int64_t>(hi), ArrayRef<int64_t>(step));
-    if (failed(sliced))
-      return failure();
-    data = *sliced;
-  }
-  Shape dataShape(hi.begin(), hi.end()), idxShape(it.getShape());
-  dataShape.insert(dataShape.begin() + a, 1);
-  idxShape.insert(idxShape.begin() + a + 1, 1);
-  Shape positionShape(static_cast<size_t>(rank + 1), 1);
-  positionShape[static_cast<size_t>(a + 1)] = size;
-  std::vector<int64_t> positions(static_cast<size_t>(size));
-  for (int64_t k = 0; k < size; ++k)
-    positions[static_cast<size_t>(k)] = k;
-  Value position = materializeConstant(
-      c.builder(), c.loc(),
-      HostTensor::ofInts(ti, positionShape, std::move(positions)));
-  Value hit = e.cmp(cg::CmpPredicate::eq, c.reshape(idx, idxShape), position);
-  Type f = dt.getElementType();
-  Chain v{c, f};
-  Value zero = c.scalar(0, f);
-  Value chosen = v.where(hit, c.reshape(data, dataShape), zero);
-  if (e.failed || v.failed)
-    return failure();
-  auto out = c.create<cg::ReduceSumOp>(chosen, ArrayRef<int64_t>{a + 1}, false);
-  if (failed(out))
-    return failure();
-  c.setOutput(0, *out);
-  return success();
-}
-
 } // namespace
 
 void registerCompositeConverters(ConverterTable &t) {
-  t["GatherElements"] = {convertGatherElements, 2, 2};
   t["Mod"] = {convertMod, 2, 2};
   t["NegativeLogLikelihoodLoss"] = {convertNegativeLogLikelihood, 2, 3};
   t["SoftmaxCrossEntropyLoss"] = {convertSoftmaxCrossEntropy, 2, 3};

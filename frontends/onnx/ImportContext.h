@@ -160,6 +160,46 @@ private:
   int64_t opset_;
 };
 
+/// Builds an expression of graph ops over one element type,
+/// remembering the first failure (its diagnostic is already emitted).
+struct Chain {
+  NodeContext &c;
+  Type f;
+  bool failed = false;
+
+  Value s(double v) { return c.scalar(v, f); }
+  template <typename OpT> Value un(Value a) {
+    return c.createTyped<OpT>(a.getType(), a);
+  }
+  /// `OpT(args...)` with its inferred type; after a failure, `fallback`.
+  template <typename OpT, typename... Args>
+  Value make(Value fallback, Args &&...args) {
+    if (failed)
+      return fallback;
+    auto r = c.create<OpT>(std::forward<Args>(args)...);
+    if (mlir::failed(r)) {
+      failed = true;
+      return fallback;
+    }
+    return *r;
+  }
+  template <typename OpT> Value bin(Value a, Value b) {
+    return make<OpT>(a, a, b);
+  }
+  Value cmp(cg::CmpPredicate p, Value a, Value b) {
+    return make<cg::CmpOp>(a, p, a, b);
+  }
+  Value where(Value cond, Value a, Value b) {
+    return make<cg::WhereOp>(a, cond, a, b);
+  }
+  LogicalResult output(Value v) {
+    if (failed)
+      return failure();
+    c.setOutput(0, v);
+    return success();
+  }
+};
+
 using Converter = LogicalResult (*)(NodeContext &);
 
 /// A converter and the inputs its op takes: the first `minInputs` must be
@@ -178,6 +218,7 @@ void registerNNConverters(ConverterTable &table);
 void registerTensorConverters(ConverterTable &table);
 void registerCompositeConverters(ConverterTable &table);
 void registerResizeConverters(ConverterTable &table);
+void registerScatterConverters(ConverterTable &table);
 
 /// Element type of an ONNX TensorProto data type; null when unsupported.
 Type elementTypeOf(MLIRContext *context, int32_t onnxType);

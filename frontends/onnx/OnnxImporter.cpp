@@ -82,6 +82,7 @@ static const ConverterTable &converterTable() {
     registerTensorConverters(t);
     registerCompositeConverters(t);
     registerResizeConverters(t);
+    registerScatterConverters(t);
     return t;
   }();
   return table;

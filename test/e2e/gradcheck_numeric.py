@@ -109,6 +109,10 @@ def cases(rng):
                    f"%y = cg.gather %pa, %ids {{axis = 0}} : ({t((5, 3))}, {t((2, 2), 'i64')}) -> {t((2, 2, 3))}",
                    (2, 2, 3), {"ids": (t((2, 2), "i64"), np.array([[0, 3], [3, 4]], np.int64))},
                    (-2.0, 2.0))
+    c["scatter_add_rows"] = ({"a": (4, 3)},
+                             f"%y = cg.scatter_add_rows %ids, %pa : ({t((4,), 'i64')}, {t((4, 3))}) -> {t((5, 3))}",
+                             (5, 3), {"ids": (t((4,), "i64"), np.array([1, 4, 1, 0], np.int64))},
+                             (-2.0, 2.0))
     # Convolutional layers.
     x, w = (1, 2, 5, 5), (3, 2, 3, 3)
     c["conv2d"] = ({"a": x, "w": w, "b": (3,)},

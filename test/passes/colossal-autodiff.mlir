@@ -32,12 +32,12 @@ func.func @not_scalar(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
-func.func @no_rule(%i: tensor<4xi64>) -> tensor<f32> {
-  %w = cg.param "w" from(dense<0.5> : tensor<4x3xf32>) : tensor<4x3xf32>
-  // Gradient ops are not differentiated again.
-  // expected-error @+1 {{'cg.scatter_add_rows' op has no gradient rule yet}}
-  %s = cg.scatter_add_rows %i, %w : (tensor<4xi64>, tensor<4x3xf32>) -> tensor<6x3xf32>
-  %l = cg.reduce_sum %s {axes = array<i64: 0, 1>} : (tensor<6x3xf32>) -> tensor<f32>
+func.func @no_rule(%x: tensor<1x1x4x4xf32>) -> tensor<f32> {
+  %w = cg.param "w" from(dense<0.5> : tensor<1x1x2x2xf32>) : tensor<1x1x2x2xf32>
+  // Most gradient ops are not differentiated again.
+  // expected-error @+1 {{'cg.max_pool2d_backward' op has no gradient rule yet}}
+  %s = cg.max_pool2d_backward %x, %w {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>} : (tensor<1x1x4x4xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32>
+  %l = cg.reduce_sum %s {axes = array<i64: 0, 1, 2, 3>} : (tensor<1x1x4x4xf32>) -> tensor<f32>
   return %l : tensor<f32>
 }
 
