@@ -538,9 +538,11 @@ LogicalResult convertReduce(NodeContext &c) {
 /// ops (so they run and differentiate with no kernels of their own):
 /// ReduceMin = -max(-x), ReduceL1 = sum |x|, ReduceL2 = sqrt(sum x^2),
 /// ReduceSumSquare = sum x^2, ReduceLogSum = log(sum x), ReduceLogSumExp =
-/// log(sum exp(x - m)) + m with m = max x (stable). Axes come as an input
-/// from opset 18.
-enum class Composite { Min, L1, L2, SumSquare, LogSum, LogSumExp };
+/// log(sum exp(x - m)) + m with m = max x (stable), ReduceProd =
+/// sign * exp(sum log |x|) with the sign from the parity of the negative
+/// elements (a zero makes the product 0; an empty set gives 1). Axes come
+/// as an input from opset 18.
+enum class Composite { Min, L1, L2, SumSquare, LogSum, LogSumExp, Prod };
 
 /// Where the largest value along `axis` is: its first index (with `last`,
 /// its last), found from the positions equal to the maximum, the smallest
@@ -641,7 +643,7 @@ template <Composite K> LogicalResult convertCompositeReduce(NodeContext &c) {
   auto type = cast<RankedTensorType>(x.getType());
   if (!isa<FloatType>(type.getElementType()) &&
       (K == Composite::L2 || K == Composite::LogSum ||
-       K == Composite::LogSumExp))
+       K == Composite::LogSumExp || K == Composite::Prod))
     return c.error() << "is supported on floating-point tensors only";
   bool isBool = type.getElementType().isInteger(1);
   if (isBool && K != Composite::Min)
@@ -705,6 +707,27 @@ template <Composite K> LogicalResult convertCompositeReduce(NodeContext &c) {
           !llvm::is_contained(axes, d - type.getRank()))
         reduced.push_back(type.getDimSize(d));
     r = keepdims ? *lse : c.reshape(*lse, reduced);
+    break;
+  }
+  case Composite::Prod: {
+    Type f = type.getElementType();
+    Chain e{c, f};
+    auto magnitude = sum(unary(cg::LogOp(), unary(cg::AbsOp(), x)), keepdims);
+    Value negative =
+        c.createTyped<cg::CastOp>(type, e.cmp(cg::CmpPredicate::lt, x, e.s(0)));
+    auto negatives = sum(negative, keepdims);
+    if (failed(magnitude) || failed(negatives) || e.failed)
+      return failure();
+    // (-1)^n = 1 - 2 (n - 2 floor(n / 2)).
+    Value n = *negatives;
+    Value parity = e.bin<cg::SubOp>(
+        n, e.bin<cg::MulOp>(
+               e.s(2), unary(cg::FloorOp(), e.bin<cg::MulOp>(n, e.s(0.5)))));
+    Value sign = e.bin<cg::SubOp>(e.s(1), e.bin<cg::MulOp>(e.s(2), parity));
+    Value product = e.bin<cg::MulOp>(sign, unary(cg::ExpOp(), *magnitude));
+    if (e.failed)
+      return failure();
+    r = product;
     break;
   }
   }
@@ -803,6 +826,7 @@ void mlir::colossal::onnx::registerNNConverters(ConverterTable &t) {
   t["ReduceSumSquare"] = {convertCompositeReduce<Composite::SumSquare>, 1, 2};
   t["ReduceLogSum"] = {convertCompositeReduce<Composite::LogSum>, 1, 2};
   t["ReduceLogSumExp"] = {convertCompositeReduce<Composite::LogSumExp>, 1, 2};
+  t["ReduceProd"] = {convertCompositeReduce<Composite::Prod>, 1, 2};
   t["Flatten"] = {convertFlatten, 1, 1};
   t["Trilu"] = {convertTrilu, 1, 2};
 }

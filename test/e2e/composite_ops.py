@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ONNX operators Colossal composes of graph ops (no kernels of their own)
 run equal to onnxruntime in float32, in every attribute combination: CumSum
-(exclusive, reverse, any axis), ReduceMin/L1/L2/SumSquare/LogSum/LogSumExp
+(exclusive, reverse, any axis), ReduceMin/L1/L2/SumSquare/LogSum/LogSumExp/Prod
 (keepdims or not), Sign, IsNaN, IsInf (detect_positive/negative), Tile;
 Floor, Ceil, Round (halves to even), Softsign, Mish, Tan, Sinh, Cosh, Asinh,
 Atanh, Acosh, Celu, ThresholdedRelu, Shrink; Mod (integer fmod 0/1, float),
@@ -75,10 +75,12 @@ def main():
                 cases.append(("cumsum_a%d_e%d_r%d" % (axis, exclusive, reverse), x,
                               single("CumSum", x, [("axis", np.array(axis, np.int64))],
                                      exclusive=exclusive, reverse=reverse)))
+    with_zero = x.copy()
+    with_zero[1, 2, 0] = 0.0
     for op in ("ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
-               "ReduceLogSumExp"):
+               "ReduceLogSumExp", "ReduceProd"):
         for keep in (0, 1):
-            data = pos if op == "ReduceLogSum" else x
+            data = pos if op == "ReduceLogSum" else with_zero if op == "ReduceProd" else x
             cases.append(("%s_k%d" % (op.lower(), keep), data,
                           single(op, data, [("axes", np.array([1, -1], np.int64))],
                                  keepdims=keep)))
