@@ -623,4 +623,41 @@ Status checkTensor(std::string_view op, const char *what, const TensorRef &t,
   return Status::ok();
 }
 
+Status checkAttentionBlockFinish(const std::vector<TensorRef> &inputs,
+                                 const std::vector<TensorRef> &outputs) {
+  constexpr const char *op = "attention_block_finish";
+  if (Status s = checkArity(op, inputs, outputs, 3, 3, 2); !s)
+    return s;
+  const TensorRef &acc = inputs[0], &m = inputs[1], &l = inputs[2];
+  const TensorRef &out = outputs[0], &lse = outputs[1];
+  if (acc.shape.size() < 2)
+    return Status::error("attention_block_finish: the accumulator needs rank "
+                         ">= 2");
+  for (auto [t, what, shape] :
+       {std::tuple{&acc, "accumulator", acc.shape},
+        std::tuple{&out, "result", acc.shape},
+        std::tuple{&m, "row maximum", rowsShape(acc)},
+        std::tuple{&l, "row sum", rowsShape(acc)},
+        std::tuple{&lse, "log-sum-exp", rowsShape(acc)}})
+    if (Status s = checkTensor(op, what, *t, DType::F32, shape); !s)
+      return s;
+  return Status::ok();
+}
+
+Status checkAttentionDelta(const std::vector<TensorRef> &inputs,
+                           const std::vector<TensorRef> &outputs) {
+  constexpr const char *op = "attention_delta";
+  if (Status s = checkArity(op, inputs, outputs, 2, 2, 1); !s)
+    return s;
+  const TensorRef &o = inputs[0], &g = inputs[1], &delta = outputs[0];
+  if (o.shape.size() < 2)
+    return Status::error("attention_delta: out needs rank >= 2");
+  for (auto [t, what, shape] :
+       {std::tuple{&o, "out", o.shape}, std::tuple{&g, "grad", o.shape},
+        std::tuple{&delta, "delta", rowsShape(o)}})
+    if (Status s = checkTensor(op, what, *t, DType::F32, shape); !s)
+      return s;
+  return Status::ok();
+}
+
 } // namespace colossal::rt::cpu

@@ -210,6 +210,16 @@ std::vector<int64_t> batchOffsets(const std::vector<int64_t> &batch,
 std::vector<int64_t> matrixBatch(const TensorRef &t);
 std::vector<int64_t> rowsShape(const TensorRef &t);
 
+/// attention_block_finish: float32 acc [..., rows, dv], m and l [..., rows]
+/// in; out (acc's shape) and lse (m's) out.
+Status checkAttentionBlockFinish(const std::vector<TensorRef> &inputs,
+                                 const std::vector<TensorRef> &outputs);
+
+/// attention_delta: float32 out and grad [..., rows, dv] in, D [..., rows]
+/// out.
+Status checkAttentionDelta(const std::vector<TensorRef> &inputs,
+                           const std::vector<TensorRef> &outputs);
+
 /// Error unless `t` has dtype `dtype` and shape `shape`.
 Status checkTensor(std::string_view op, const char *what, const TensorRef &t,
                    DType dtype, const std::vector<int64_t> &shape);

@@ -5,13 +5,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/KernelUtil.h"
-
-#include <algorithm>
+#include "runtime/core/SortedKernelTable.h"
 
 namespace colossal::rt::cpu {
 
-static const std::vector<KernelEntry> &table() {
-  static const std::vector<KernelEntry> entries = [] {
+static const SortedKernelTable<KernelEntry> &table() {
+  static const SortedKernelTable<KernelEntry> entries = [] {
     std::vector<KernelEntry> t;
     appendElementwiseBinaryKernels(t);
     appendElementwiseUnaryKernels(t);
@@ -23,31 +22,13 @@ static const std::vector<KernelEntry> &table() {
     appendConvBackwardKernels(t);
     appendReductionKernels(t);
     appendDataMovementKernels(t);
-    std::sort(t.begin(), t.end(),
-              [](const KernelEntry &a, const KernelEntry &b) {
-                return std::string_view(a.name) < std::string_view(b.name);
-              });
-    return t;
+    return SortedKernelTable<KernelEntry>(std::move(t));
   }();
   return entries;
 }
 
-KernelFn findKernel(std::string_view op) {
-  const auto &t = table();
-  auto it = std::lower_bound(t.begin(), t.end(), op,
-                             [](const KernelEntry &e, std::string_view name) {
-                               return std::string_view(e.name) < name;
-                             });
-  if (it == t.end() || std::string_view(it->name) != op)
-    return nullptr;
-  return it->fn;
-}
+KernelFn findKernel(std::string_view op) { return table().find(op); }
 
-std::vector<std::string> kernelNames() {
-  std::vector<std::string> names;
-  for (const KernelEntry &e : table())
-    names.emplace_back(e.name);
-  return names;
-}
+std::vector<std::string> kernelNames() { return table().names(); }
 
 } // namespace colossal::rt::cpu

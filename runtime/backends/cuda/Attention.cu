@@ -555,21 +555,10 @@ Status attentionBlockFinishOp(const KernelContext &ctx,
                               const std::vector<TensorRef> &outputs,
                               const AttributeMap &) {
   constexpr const char *op = "attention_block_finish";
-  if (Status s = checkArity(op, inputs, outputs, 3, 3, 2); !s)
+  if (Status s = cpu::checkAttentionBlockFinish(inputs, outputs); !s)
     return s;
   const TensorRef &acc = inputs[0], &m = inputs[1], &l = inputs[2];
   const TensorRef &out = outputs[0], &lse = outputs[1];
-  if (acc.shape.size() < 2)
-    return Status::error("attention_block_finish: the accumulator needs rank "
-                         ">= 2");
-  for (auto [t, what, shape] :
-       {std::tuple{&acc, "accumulator", acc.shape},
-        std::tuple{&out, "result", acc.shape},
-        std::tuple{&m, "row maximum", cpu::rowsShape(acc)},
-        std::tuple{&l, "row sum", cpu::rowsShape(acc)},
-        std::tuple{&lse, "log-sum-exp", cpu::rowsShape(acc)}})
-    if (Status s = cpu::checkTensor(op, what, *t, DType::F32, shape); !s)
-      return s;
   const int64_t dv = acc.shape.back(), rows = m.numel();
   if (rows * dv == 0)
     return Status::ok();
@@ -584,16 +573,9 @@ Status attentionDeltaOp(const KernelContext &ctx,
                         const std::vector<TensorRef> &outputs,
                         const AttributeMap &) {
   constexpr const char *op = "attention_delta";
-  if (Status s = checkArity(op, inputs, outputs, 2, 2, 1); !s)
+  if (Status s = cpu::checkAttentionDelta(inputs, outputs); !s)
     return s;
   const TensorRef &o = inputs[0], &g = inputs[1], &delta = outputs[0];
-  if (o.shape.size() < 2)
-    return Status::error("attention_delta: out needs rank >= 2");
-  for (auto [t, what, shape] :
-       {std::tuple{&o, "out", o.shape}, std::tuple{&g, "grad", o.shape},
-        std::tuple{&delta, "delta", cpu::rowsShape(o)}})
-    if (Status s = cpu::checkTensor(op, what, *t, DType::F32, shape); !s)
-      return s;
   if (o.shape.back() > 32 * kPerLane)
     return Status::error(std::string(op) + ": rows above " +
                          std::to_string(32 * kPerLane) +

@@ -14,7 +14,6 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <unordered_map>
 
 namespace colossal::rt::cuda {
 namespace {
@@ -75,8 +74,6 @@ public:
       return Status::error("cuda: cublasLtCreate failed on device " +
                            std::to_string(device_) + " (" + deviceName_ + ")");
     }
-    for (const std::string &op : kernelNames())
-      kernels_.emplace(op, findKernel(op));
     // Everything the backend itself needs is allocated: what the device
     // loses from here on is the plan's.
     size_t totalBytes = 0;
@@ -109,7 +106,7 @@ public:
   }
 
   bool supports(const std::string &op) const override {
-    return kernels_.count(op) != 0;
+    return findKernel(op) != nullptr;
   }
   std::vector<std::string> supportedOps() const override {
     return kernelNames();
@@ -117,11 +114,11 @@ public:
   Status launch(const std::string &op, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs,
                 const AttributeMap &attributes) override {
-    auto it = kernels_.find(op);
-    if (it == kernels_.end())
+    KernelFn kernel = findKernel(op);
+    if (!kernel)
       return Status::error("the cuda backend has no kernel for op '" + op +
                            "'");
-    return it->second(ctx_, inputs, outputs, attributes);
+    return kernel(ctx_, inputs, outputs, attributes);
   }
   Status synchronize() override {
     if (Status s =
@@ -180,7 +177,6 @@ private:
   int *hostErrorWord_ = nullptr;
   size_t freeAtStart_ = 0;
   KernelContext ctx_;
-  std::unordered_map<std::string, KernelFn> kernels_;
 };
 
 } // namespace
