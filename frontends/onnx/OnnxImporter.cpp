@@ -83,6 +83,7 @@ static const ConverterTable &converterTable() {
     registerCompositeConverters(t);
     registerResizeConverters(t);
     registerScatterConverters(t);
+    registerRecurrentConverters(t);
     return t;
   }();
   return table;
@@ -494,7 +495,10 @@ static LogicalResult checkArity(NodeContext &c, const ConverterInfo &info) {
   for (int i = 0; i < required; ++i)
     if (!c.hasInput(i))
       return c.error() << "input " << i << " is required but empty";
-  if (c.numOutputs() == 0 || c.node().output(0).empty())
+  // Optional outputs may be left out by an empty name (RNN's Y), but a
+  // node must produce something.
+  if (llvm::none_of(c.node().output(),
+                    [](const std::string &n) { return !n.empty(); }))
     return c.error() << "has no output";
   return success();
 }
