@@ -165,7 +165,10 @@ LogicalResult convertRecurrent(NodeContext &c, Cell cell) {
   const int64_t layout = c.intAttr("layout", 0);
   if (layout != 0 && layout != 1)
     return c.error() << "layout must be 0 or 1, got " << layout;
-  const int64_t hidden = c.intAttr("hidden_size", 0);
+  // hidden_size may be left out: R is [dirs, gates * hidden, hidden].
+  RankedTensorType rType = c.inputType(2);
+  const int64_t hidden = c.intAttr(
+      "hidden_size", rType.getRank() == 3 ? rType.getDimSize(2) : 0);
   const int gates = cell == Cell::Rnn ? 1 : cell == Cell::Gru ? 3 : 4;
   const int64_t seq = xType.getDimSize(layout ? 1 : 0);
   const int64_t batch = xType.getDimSize(layout ? 0 : 1);
@@ -176,9 +179,9 @@ LogicalResult convertRecurrent(NodeContext &c, Cell cell) {
                         "got '"
                      << dir << "'";
   const int dirs = dir == "bidirectional" ? 2 : 1;
-  RankedTensorType wType = c.inputType(1), rType = c.inputType(2);
-  if (hidden <= 0 && wType.getRank() == 3)
-    return c.error() << "hidden_size must be a positive integer";
+  if (hidden <= 0)
+    return c.error() << "hidden_size must be a positive integer, got "
+                     << hidden;
   auto expect = [&](unsigned i, StringRef name,
                     ArrayRef<int64_t> shape) -> LogicalResult {
     RankedTensorType t = c.inputType(i);
