@@ -83,24 +83,116 @@ LogicalResult convertVariadic(NodeContext &c) {
   return success();
 }
 
+/// x^e for integers, exactly as repeated multiplication (wrapping like the
+/// element type's products): square-and-multiply over the bits of |e|, as
+/// many as the element type has unless e is a constant whose largest
+/// magnitude needs fewer. A negative exponent gives 1 / x^|e| truncated: 1
+/// for x = 1, +-1 for x = -1, 0 otherwise (also for x = 0).
+Value integerPower(Chain &e, Value x, Value exponent, int bits) {
+  Value zero = e.s(0), one = e.s(1), two = e.s(2), minusOne = e.s(-1);
+  Value m = e.un<cg::AbsOp>(exponent);
+  // x^0 = 1, over the operands' broadcast shape.
+  Value r = e.bin<cg::AddOp>(
+      e.bin<cg::AddOp>(e.bin<cg::MulOp>(x, zero), e.bin<cg::MulOp>(m, zero)),
+      one);
+  Value b = x, odd;
+  for (int k = 0; k < bits; ++k) {
+    Value half = e.bin<cg::DivOp>(m, two);
+    Value bit = e.cmp(cg::CmpPredicate::ne,
+                      e.bin<cg::SubOp>(m, e.bin<cg::MulOp>(half, two)), zero);
+    if (k == 0)
+      odd = bit;
+    r = e.where(bit, e.bin<cg::MulOp>(r, b), r);
+    if (k + 1 < bits) {
+      b = e.bin<cg::MulOp>(b, b);
+      m = half;
+    }
+  }
+  Value inverse = e.where(e.cmp(cg::CmpPredicate::eq, x, one), one,
+                          e.where(e.cmp(cg::CmpPredicate::eq, x, minusOne),
+                                  e.where(odd, minusOne, one), zero));
+  return e.where(e.cmp(cg::CmpPredicate::lt, exponent, zero), inverse, r);
+}
+
 LogicalResult convertPow(NodeContext &c) {
   Type base = c.inputType(0).getElementType();
-  if (!isa<FloatType>(base))
-    return c.error() << "integer powers are not supported; cast the base to "
-                        "float";
-  if (tryFold(
-          c, base, [](ArrayRef<double> a) { return std::pow(a[0], a[1]); },
-          nullptr))
-    return success();
+  Type expType = c.inputType(1).getElementType();
+  if (base.isInteger(1) || expType.isInteger(1))
+    return c.error() << "needs numeric operands, got " << base << " and "
+                     << expType;
+  const int width = base.getIntOrFloatBitWidth();
+  if (const HostTensor *tx = c.constant(0))
+    if (const HostTensor *te = c.constant(1)) {
+      auto folded = foldElementwise(
+          {tx, te}, base,
+          [](ArrayRef<double> a) { return std::pow(a[0], a[1]); },
+          [&](ArrayRef<int64_t> a) -> int64_t {
+            int64_t x = a[0], n = a[1];
+            if (n < 0)
+              return x == 1 ? 1 : x == -1 ? (n % 2 ? -1 : 1) : 0;
+            uint64_t r = 1, b = static_cast<uint64_t>(x);
+            for (; n; n >>= 1, b *= b)
+              if (n & 1)
+                r *= b;
+            // Wrapped to the element type, as its products wrap.
+            if (width < 64) {
+              r &= (uint64_t{1} << width) - 1;
+              if (r >> (width - 1))
+                r |= ~((uint64_t{1} << width) - 1);
+            }
+            return static_cast<int64_t>(r);
+          });
+      if (folded) {
+        c.setConstantOutput(0, std::move(*folded));
+        return success();
+      }
+    }
   Value exponent = c.value(1);
-  if (c.inputType(1).getElementType() != base)
-    exponent = c.createTyped<cg::CastOp>(
-        RankedTensorType::get(c.inputType(1).getShape(), base), exponent);
-  auto result = c.create<cg::PowOp>(c.value(0), exponent);
-  if (failed(result))
+  auto castTo = [&](Value v, Type t) {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (type.getElementType() == t)
+      return v;
+    return c.createTyped<cg::CastOp>(RankedTensorType::get(type.getShape(), t),
+                                     v);
+  };
+  if (isa<FloatType>(base)) {
+    auto result = c.create<cg::PowOp>(c.value(0), castTo(exponent, base));
+    if (failed(result))
+      return failure();
+    c.setOutput(0, *result);
+    return success();
+  }
+  // An integer base. The exponent's bits to walk: the element type's, or
+  // fewer when the exponent is a constant.
+  int bits = width - 1;
+  if (const HostTensor *t = c.constant(1)) {
+    int64_t most = 0;
+    for (int64_t i = 0; i < (t->splat ? 1 : t->size()); ++i)
+      most = std::max<int64_t>(most, std::llabs(t->intAt(i)));
+    bits = 1;
+    while (bits < width - 1 && (int64_t{1} << bits) <= most)
+      ++bits;
+  }
+  Chain e{c, base};
+  Value x = c.value(0);
+  if (isa<IntegerType>(expType))
+    return e.output(integerPower(e, x, castTo(exponent, base), bits));
+  // A float exponent: exact integer powers where it is a whole number (as
+  // numpy's pow in double gives them), elsewhere pow in the exponent's
+  // float type truncated toward zero.
+  Value fx = castTo(x, expType);
+  Value fp = e.make<cg::PowOp>(fx, fx, exponent);
+  Chain fe{c, expType};
+  Value whole =
+      fe.cmp(cg::CmpPredicate::eq, fe.un<cg::FloorOp>(exponent), exponent);
+  Value exact = integerPower(e, x, castTo(exponent, base), width - 1);
+  Value truncated =
+      castTo(fe.where(fe.cmp(cg::CmpPredicate::lt, fp, fe.s(0)),
+                      fe.un<cg::CeilOp>(fp), fe.un<cg::FloorOp>(fp)),
+             base);
+  if (fe.failed)
     return failure();
-  c.setOutput(0, *result);
-  return success();
+  return e.output(e.where(whole, exact, truncated));
 }
 
 template <cg::CmpPredicate P, FloatFn F, IntFn I>

@@ -10,7 +10,8 @@ GatherElements (negative indices), SoftmaxCrossEntropyLoss (with log_prob)
 and NegativeLogLikelihoodLoss (each reduction, with and without weights and
 ignore_index), LayerNormalization's mean and inverse-std outputs, Pad in
 reflect, edge and wrap modes (with cropping pads), Hardmax, Resize (each
-mode and coordinate transformation, up by scales and down by sizes).
+mode and coordinate transformation, up by scales and down by sizes),
+integer Pow (negative, float and constant exponents).
 (The ONNX node tests of CumSum use float64, which Colossal does not have.)
 
 usage: test/e2e/composite_ops.py --build BUILD
@@ -190,6 +191,25 @@ def main():
                        multi("LayerNormalization", feeds,
                              outs=(("y", TensorProto.FLOAT), ("mean", TensorProto.FLOAT),
                                    ("invstd", TensorProto.FLOAT)), axis=axis)))
+    # Integer Pow: square-and-multiply over the exponent's bits; negative
+    # exponents (1 / x^n truncated), a float exponent (whole ones exact),
+    # and a constant exponent (fewer bits walked).
+    base = np.array([[-3, -2, -1, 0, 1, 2, 3, 7]] * 3)
+    expo = np.array([[0], [3], [-2]]) + np.array([[0, 1, 2, 0, 3, 5, 4, 2]])
+    expo[2, 3] = 2  # 0 to a negative power: no defined value
+    for t in (np.int32, np.int64):
+        feeds = {"x": base.astype(t), "e": expo.astype(t)}
+        multis.append(("pow_%s" % t.__name__, feeds,
+                       multi("Pow", feeds, outs=(("y", ONNX_TYPE[t]),))))
+    feeds = {"x": base.astype(np.int32),
+             "e": np.array([2, 2, 3, 1.5, 2, 4, 2.5, 0.5], np.float32)}
+    multis.append(("pow_int32_float", feeds,
+                   multi("Pow", feeds, outs=(("y", TensorProto.INT32),))))
+    model = multi("Pow", {"x": base.astype(np.int64), "e": np.zeros(1, np.int64)},
+                  outs=(("y", TensorProto.INT64),))
+    del model.graph.input[1:]
+    model.graph.initializer.append(numpy_helper.from_array(np.array([5], np.int64), "e"))
+    multis.append(("pow_int64_const", {"x": base.astype(np.int64)}, model))
     with tempfile.TemporaryDirectory() as tmp:
         for name, data, model in cases:
             multis.append((name, {"x": data}, model))
