@@ -3,8 +3,8 @@
 small GPT for each executable layout (dp=2, dp=2 + ZeRO-3), measured side
 by side, next to the cost model's prediction for the same plans on a cpu
 cluster spec measured on this machine by this script (GEMM rate of one
-thread, memory bandwidth, Gloo all-reduce latency and bandwidth between two
-ranks). Also each plan's per-rank arena next to --estimate's predicted peak
+thread, memory bandwidth and the share of it the runtime's memory-bound
+kernels reach, Gloo all-reduce latency and bandwidth between two ranks). Also each plan's per-rank arena next to --estimate's predicted peak
 memory. Prints figures; asserts nothing.
 
 Usage: bench/bench_dist_step.py --build build [--steps 30] [--reps 5]
@@ -80,6 +80,58 @@ def memory_bandwidth():
         np.copyto(b, a)
     dt = (time.perf_counter() - t0) / 5
     return 2 * a.nbytes / dt
+
+
+def memory_bound_model(ctx, rows=BATCH * SEQ, n=4 * HIDDEN):
+    """An ONNX model of the memory-bound kernels a transformer step runs,
+    at the size of its MLP activations: a layer norm, GELU in its erf form
+    (as torch exports it), a softmax, a residual add and a sum over rows."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    inits = [numpy_helper.from_array(np.ones(n, np.float32), "g"),
+             numpy_helper.from_array(np.zeros(n, np.float32), "b"),
+             numpy_helper.from_array(np.array(1.41421356, np.float32), "sqrt2"),
+             numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+             helper.make_tensor("axes", TensorProto.INT64, [1], [0])]
+    node = helper.make_node
+    nodes = [node("LayerNormalization", ["x", "g", "b"], ["ln"], axis=-1),
+             node("Div", ["ln", "sqrt2"], ["d"]), node("Erf", ["d"], ["e"]),
+             node("Add", ["e", "one"], ["e1"]), node("Mul", ["ln", "e1"], ["m"]),
+             node("Mul", ["m", "half"], ["gelu"]),
+             node("Softmax", ["gelu"], ["sm"], axis=-1),
+             node("Add", ["sm", "x"], ["res"]),
+             node("ReduceSum", ["res", "axes"], ["y"], keepdims=0)]
+    g = helper.make_graph(
+        nodes, "membound", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n])], initializer=inits)
+    path = os.path.join(ctx["tmp"], "membound.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path, rows, n
+
+
+def memory_bound_fraction(ctx, spec_path, runs=20):
+    """The share of the copy bandwidth that the CPU runtime's memory-bound
+    kernels reach (efficiency.memory_bandwidth_fraction as the spec defines
+    it): the probe model's memory-bound instructions, each predicted by
+    colossal-predict-times at the full copy bandwidth (`spec_path`), over
+    their measured times (--profile of `runs` runs, 1 thread)."""
+    model, rows, n = memory_bound_model(ctx)
+    plan = os.path.join(ctx["tmp"], "membound.cplan")
+    sh([ctx["opt"], model, "--mode=infer", "--emit=plan", "-o", plan,
+        f"--cluster={spec_path}:gpus_per_node=1"])
+    xs = os.path.join(ctx["tmp"], "membound.npy")
+    np.save(xs, np.random.default_rng(0).standard_normal((rows, n)).astype(np.float32))
+    trace = os.path.join(ctx["tmp"], "membound.trace.json")
+    sh([ctx["run"], plan, "--threads", "1", "--input", f"x={xs}", "--bench", str(runs),
+        "--warmup", "3", "--profile=" + trace])
+    with open(trace.replace(".json", ".summary.json")) as f:
+        rows_ = [r for r in json.load(f)["by_op"]
+                 if r["category"] == "compute" and r["op"] != "matmul"]
+    measured = sum(r["measured_s"] for r in rows_)
+    predicted = sum(r["predicted_s"] for r in rows_)
+    return min(1.0, predicted / measured), {r["op"]: r["measured_over_predicted"]
+                                            for r in rows_}
 
 
 def allreduce_model(ctx, n):
@@ -220,10 +272,20 @@ def measured_spec(ctx):
     path = os.path.join(ctx["tmp"], "cpu-measured.json")
     with open(path, "w") as f:
         json.dump(spec, f, indent=1)
+    # What the runtime's memory-bound kernels reach of the copy bandwidth,
+    # predicted with the spec so far (fraction 1) against measured.
+    fraction, per_op = memory_bound_fraction(ctx, path)
+    spec["efficiency"]["memory_bandwidth_fraction"] = fraction
+    spec["sources"] += ("; memory_bandwidth_fraction: the runtime's layer norm, GELU, "
+                        "softmax, add and sum kernels (bench_dist_step.memory_bound_fraction)")
+    with open(path, "w") as f:
+        json.dump(spec, f, indent=1)
     print(f"machine: SGEMM {flops / 1e9:.1f} GFLOP/s per thread, memory "
           f"{bw / 1e9:.1f} GB/s, Gloo all-reduce (2 ranks) latency "
           f"{alpha * 1e6:.0f} us inside a chain of work ({lone * 1e6:.0f} us "
-          f"alone), bandwidth {link / 1e9:.2f} GB/s; a pipeline hop {hop * 1e6:.0f} us")
+          f"alone), bandwidth {link / 1e9:.2f} GB/s; a pipeline hop {hop * 1e6:.0f} us; "
+          f"memory-bound kernels at {fraction:.2f} of the copy bandwidth ("
+          + ", ".join(f"{k} {1 / v:.2f}" for k, v in sorted(per_op.items())) + ")")
     return path
 
 
