@@ -220,6 +220,7 @@ void registerCompositeConverters(ConverterTable &table);
 void registerResizeConverters(ConverterTable &table);
 void registerScatterConverters(ConverterTable &table);
 void registerRecurrentConverters(ConverterTable &table);
+void registerEinsumConverters(ConverterTable &table);
 
 /// Element type of an ONNX TensorProto data type; null when unsupported.
 Type elementTypeOf(MLIRContext *context, int32_t onnxType);

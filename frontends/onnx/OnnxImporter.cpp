@@ -84,6 +84,7 @@ static const ConverterTable &converterTable() {
     registerResizeConverters(t);
     registerScatterConverters(t);
     registerRecurrentConverters(t);
+    registerEinsumConverters(t);
     return t;
   }();
   return table;

@@ -11,7 +11,7 @@ and NegativeLogLikelihoodLoss (each reduction, with and without weights and
 ignore_index), LayerNormalization's mean and inverse-std outputs, Pad in
 reflect, edge and wrap modes (with cropping pads), Hardmax, Resize (each
 mode and coordinate transformation, up by scales and down by sizes),
-integer Pow (negative, float and constant exponents).
+integer Pow (negative, float and constant exponents), Einsum (20 equations).
 (The ONNX node tests of CumSum use float64, which Colossal does not have.)
 
 usage: test/e2e/composite_ops.py --build BUILD
@@ -210,6 +210,24 @@ def main():
     del model.graph.input[1:]
     model.graph.initializer.append(numpy_helper.from_array(np.array([5], np.int64), "e"))
     multis.append(("pow_int64_const", {"x": base.astype(np.int64)}, model))
+    # Einsum (its node tests use float64): matmuls, batches, diagonals,
+    # sums, outer products, ellipses with broadcasting, implicit outputs,
+    # three operands.
+    def rnd(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    einsums = [("ij,jk->ik", rnd(3, 4), rnd(4, 5)), ("bij,bjk->bik", rnd(2, 3, 4), rnd(2, 4, 5)),
+               ("i,i", rnd(5), rnd(5)), ("i,i->", rnd(5), rnd(5)), ("ij->i", rnd(3, 4)),
+               ("ij->ji", rnd(3, 4)), ("ii->i", rnd(4, 4)), ("ii", rnd(4, 4)),
+               ("...ii->...i", rnd(3, 5, 5)), ("bhqd,bhkd->bhqk", rnd(2, 3, 4, 5), rnd(2, 3, 6, 5)),
+               ("bhqk,bhkd->bhqd", rnd(2, 3, 4, 6), rnd(2, 3, 6, 5)),
+               ("ij,kl->ijkl", rnd(2, 3), rnd(4, 2)), ("ij,ij->ij", rnd(3, 4), rnd(3, 4)),
+               ("ijk,ikl,ilm->ijm", rnd(2, 3, 4), rnd(2, 4, 5), rnd(2, 5, 3)),
+               ("...ij,...jk", rnd(2, 1, 3, 4), rnd(1, 5, 4, 2)), ("ba,ca", rnd(3, 4), rnd(5, 4)),
+               ("bn,anm,bm->ba", rnd(3, 4), rnd(2, 4, 5), rnd(3, 5)), ("cb,ba", rnd(2, 3), rnd(3, 4)),
+               ("ij, jk -> ki", rnd(2, 3), rnd(3, 4)), ("iij,jk->ik", rnd(3, 3, 4), rnd(4, 2))]
+    for k, (eq, *ops) in enumerate(einsums):
+        feeds = {"x%d" % i: v for i, v in enumerate(ops)}
+        multis.append(("einsum_%d" % k, feeds, multi("Einsum", feeds, equation=eq)))
     with tempfile.TemporaryDirectory() as tmp:
         for name, data, model in cases:
             multis.append((name, {"x": data}, model))

@@ -25,7 +25,8 @@ initialization, against torch:
 * a sequence classifier through a 2-layer bidirectional, batch-first
   nn.LSTM and an nn.GRU (torch's GRU is ONNX's linear_before_reset=1),
   exported as ONNX LSTM and GRU nodes and unrolled on import; the trained
-  export must equal torch's trained model in onnxruntime.
+  export must equal torch's trained model in onnxruntime;
+* a bilinear scorer written with torch.einsum (exported as ONNX Einsum).
 
 Per-step losses within 1e-4 relative of torch's.
 """
@@ -134,6 +135,17 @@ class Recurrent(nn.Module):
         y, _ = self.lstm(x)
         y, h = self.gru(y)
         return self.head(y[:, -1] + h[0])
+
+
+class Bilinear(nn.Module):
+    def __init__(self, d=6, classes=3):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(classes, d, d) * 0.3)
+        self.v = nn.Parameter(torch.randn(d, d) * 0.3)
+
+    def forward(self, x):
+        h = torch.tanh(torch.einsum("bsd,de->bse", x, self.v))
+        return torch.einsum("bsd,cde,bse->bc", h, self.w, x)
 
 
 class Block(nn.Module):
@@ -349,6 +361,12 @@ def main():
         print(f"{'ok  ' if good else 'FAIL'} exported recurrent model (LSTM and GRU "
               f"nodes: {sorted(kinds & {'LSTM', 'GRU'})}) vs torch's trained one: {err:.2e}")
         ok &= good
+
+        torch.manual_seed(0)
+        case("bilinear scorer through torch.einsum (ONNX Einsum)", "einsum", Bilinear(),
+             rng.standard_normal((4, 5, 6)).astype(np.float32), "x",
+             rng.integers(0, 3, size=4).astype(np.int64), "labels",
+             xent_flags("--optimizer=sgd", "--lr=0.05"), sgd(0.05), F.cross_entropy)
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
 
