@@ -359,6 +359,45 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op,
                                       sc.getIndices(), b.getI64IntegerAttr(0));
             return success();
           })
+          .Case([&](TopKOp tk) {
+            // Each chosen element's gradient goes back to its position:
+            // flat position (o * len + index) * inner + i of every value,
+            // then one scatter_add_rows of g as rows of one.
+            auto in = typeOf(tk.getInput());
+            if (!isa<FloatType>(in.getElementType()))
+              return failure();
+            int64_t axis = static_cast<int64_t>(tk.getAxis());
+            const int64_t len = in.getDimSize(axis);
+            int64_t outer = 1, inner = 1;
+            for (int64_t i = 0; i < in.getRank(); ++i) {
+              if (i < axis)
+                outer *= in.getDimSize(i);
+              else if (i > axis)
+                inner *= in.getDimSize(i);
+            }
+            const int64_t k = static_cast<int64_t>(tk.getK());
+            const int64_t n = outer * k * inner;
+            Type i64 = b.getI64Type();
+            auto baseType = RankedTensorType::get({outer, 1, inner}, i64);
+            std::vector<int64_t> base;
+            for (int64_t o = 0; o < outer; ++o)
+              for (int64_t i = 0; i < inner; ++i)
+                base.push_back(o * len * inner + i);
+            Value bases = b.create<ConstantOp>(
+                loc, DenseElementsAttr::get(baseType, ArrayRef<int64_t>(base)));
+            auto idx3 = RankedTensorType::get({outer, k, inner}, i64);
+            Value idx = b.create<ReshapeOp>(loc, idx3, tk.getIndices());
+            Value flat = b.create<ReshapeOp>(
+                loc, RankedTensorType::get({n}, i64),
+                binary<AddOp>(binary<MulOp>(idx, scalar(inner, i64)), bases));
+            Value rows =
+                b.create<ReshapeOp>(loc, RankedTensorType::get({n, 1}, f), g);
+            Value dx = b.create<ScatterAddRowsOp>(
+                loc, RankedTensorType::get({in.getNumElements(), 1}, f), flat,
+                rows);
+            d[0] = b.create<ReshapeOp>(loc, in, dx);
+            return success();
+          })
           .Case([&](GatherOp ga) {
             // g's rows added into the looked-up rows (scatter_add_rows): the
             // embedding gradient, without a one-hot matrix. Along another

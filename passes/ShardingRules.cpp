@@ -791,6 +791,8 @@ OpShardings mlir::colossal::inferOpShardings(Operation *op, ArrayRef<Spec> in,
     return alongAxis(op, c.getAxis(), in);
   if (auto s = dyn_cast<SplitOp>(op))
     return alongAxis(op, s.getAxis(), in);
+  if (auto t = dyn_cast<TopKOp>(op))
+    return alongAxis(op, t.getAxis(), in);
   if (auto s = dyn_cast<SliceOp>(op))
     return slice(s, in);
   return replicateAll(op);

@@ -610,6 +610,44 @@ template <bool Max> LogicalResult convertArgExtreme(NodeContext &c) {
   return success();
 }
 
+/// TopK: values and int64 indices of the k largest (smallest) along `axis`,
+/// always sorted (also with sorted=0, which allows any order). K comes from
+/// the attribute before opset 10, else from a compile-time input.
+LogicalResult convertTopK(NodeContext &c) {
+  RankedTensorType in = c.inputType(0);
+  if (in.getElementType().isInteger(1))
+    return c.error() << "needs a numeric input";
+  auto axis = cg::normalizeAxis(c.intAttr("axis", -1), in.getRank());
+  if (!axis)
+    return c.error() << "axis " << c.intAttr("axis", -1)
+                     << " is out of range for rank " << in.getRank();
+  int64_t k = c.intAttr("k", -1);
+  if (c.opset() >= 10 || c.hasInput(1)) {
+    if (!c.hasInput(1))
+      return c.error() << "needs the K input";
+    auto ks = c.constantInts(1, "K");
+    if (failed(ks))
+      return failure();
+    if (ks->size() != 1)
+      return c.error() << "K must hold one value, got " << ks->size();
+    k = (*ks)[0];
+  }
+  const int64_t len = in.getDimSize(*axis);
+  if (k < 0 || k > len)
+    return c.error() << "K = " << k << " is not between 0 and the size " << len
+                     << " of axis " << *axis;
+  SmallVector<int64_t> shape(in.getShape());
+  shape[*axis] = k;
+  auto values = RankedTensorType::get(shape, in.getElementType());
+  auto indices = RankedTensorType::get(shape, c.builder().getI64Type());
+  auto op = c.builder().create<cg::TopKOp>(c.loc(), TypeRange{values, indices},
+                                           c.value(0), k, *axis,
+                                           c.intAttr("largest", 1) == 0);
+  c.setOutput(0, op.getValues());
+  c.setOutput(1, op.getIndices());
+  return success();
+}
+
 /// Hardmax: 1 at the first maximum along `axis` (default -1), 0 elsewhere.
 LogicalResult convertHardmax(NodeContext &c) {
   RankedTensorType in = c.inputType(0);
@@ -821,6 +859,7 @@ void mlir::colossal::onnx::registerNNConverters(ConverterTable &t) {
   t["ArgMax"] = {convertArgExtreme<true>, 1, 1};
   t["ArgMin"] = {convertArgExtreme<false>, 1, 1};
   t["Hardmax"] = {convertHardmax, 1, 1};
+  t["TopK"] = {convertTopK, 1, 2};
   t["ReduceL1"] = {convertCompositeReduce<Composite::L1>, 1, 2};
   t["ReduceL2"] = {convertCompositeReduce<Composite::L2>, 1, 2};
   t["ReduceSumSquare"] = {convertCompositeReduce<Composite::SumSquare>, 1, 2};

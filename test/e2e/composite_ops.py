@@ -11,7 +11,8 @@ and NegativeLogLikelihoodLoss (each reduction, with and without weights and
 ignore_index), LayerNormalization's mean and inverse-std outputs, Pad in
 reflect, edge and wrap modes (with cropping pads), Hardmax, Resize (each
 mode and coordinate transformation, up by scales and down by sizes),
-integer Pow (negative, float and constant exponents), Einsum (20 equations).
+integer Pow (negative, float and constant exponents), Einsum (20 equations),
+TopK (values and indices; ties, integers).
 (The ONNX node tests of CumSum use float64, which Colossal does not have.)
 
 usage: test/e2e/composite_ops.py --build BUILD
@@ -210,6 +211,17 @@ def main():
     del model.graph.input[1:]
     model.graph.initializer.append(numpy_helper.from_array(np.array([5], np.int64), "e"))
     multis.append(("pow_int64_const", {"x": base.astype(np.int64)}, model))
+    # TopK: largest and smallest, any axis, ties (the lower index first),
+    # integers.
+    for name, data, k, axis, largest in (("topk_a1", x, 3, 1, 1), ("topk_small_last", x, 2, -1, 0),
+                                         ("topk_ties", ties, 2, 0, 1),
+                                         ("topk_int", rng.integers(-3, 3, (4, 6)).astype(np.int64), 4, 1, 0)):
+        model = multi("TopK", {"x": data, "k": np.array([k], np.int64)},
+                      outs=(("v", ONNX_TYPE[data.dtype.type]), ("i", TensorProto.INT64)),
+                      axis=axis, largest=largest)
+        del model.graph.input[1:]
+        model.graph.initializer.append(numpy_helper.from_array(np.array([k], np.int64), "k"))
+        multis.append((name, {"x": data}, model))
     # Einsum (its node tests use float64): matmuls, batches, diagonals,
     # sums, outer products, ellipses with broadcasting, implicit outputs,
     # three operands.

@@ -167,6 +167,12 @@ def cases(rng):
         c[name] = ({"q": qkv, "k": qkv, "v": qkv},
                    f"%y = cg.attention %pq, %pk, %pv{mask} {attrs} : ({t(qkv)}, {t(qkv)}, {t(qkv)}{mtype}) -> {t(qkv)}",
                    qkv, extra, (-1.0, 1.0))
+    # topk along the middle axis: distinct values, so the choice does not
+    # flip under the finite differences' steps.
+    c["topk"] = ({"a": (2, 5, 3)},
+                 f"%s:2 = cg.topk %pa {{k = 2, axis = 1}} : ({t((2, 5, 3))}) -> ({t((2, 2, 3))}, {t((2, 2, 3), 'i64')})\n"
+                 f"    %y = cg.add %s#0, %s#0 : ({t((2, 2, 3))}, {t((2, 2, 3))}) -> {t((2, 2, 3))}",
+                 (2, 2, 3), {}, (-2.0, 2.0))
     return c
 
 

@@ -829,6 +829,29 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult TopKOp::verify() {
+  auto input = shapedOf(getInput());
+  auto axis = normalizeAxis(getAxis(), input.getRank());
+  if (!axis)
+    return emitOpError("axis ")
+           << static_cast<int64_t>(getAxis()) << " is out of range for rank "
+           << input.getRank();
+  const int64_t k = getK();
+  if (k < 0 || k > input.getDimSize(*axis))
+    return emitOpError("k = ") << k << " is not between 0 and the axis' size "
+                               << input.getDimSize(*axis);
+  Shape expected(input.getShape().begin(), input.getShape().end());
+  expected[*axis] = k;
+  if (getValues().getType() != tensorOf(expected, input.getElementType()))
+    return emitOpError("values type ")
+           << getValues().getType() << " is not " << shapeStr(expected)
+           << " of the input's element type";
+  if (shapedOf(getIndices()).getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError("indices type ")
+           << getIndices().getType() << " is not " << shapeStr(expected);
+  return success();
+}
+
 LogicalResult SplitOp::verify() {
   auto input = shapedOf(getInput());
   auto axis = normalizeAxis(getAxis(), input.getRank());

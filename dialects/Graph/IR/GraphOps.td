@@ -574,6 +574,22 @@ def CG_SplitOp : CG_Op<"split", [DeclareOpInterfaceMethods<CG_TensorParallelOpIn
   let hasVerifier = 1;
 }
 
+def CG_TopKOp : CG_Op<"topk", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure]> {
+  let summary = "The k largest (or smallest) elements along `axis`, sorted, with their indices";
+  let description = [{
+    `values` and `indices` have the input's shape with `axis` of size `k`:
+    along the axis, the k largest elements in descending order (smallest,
+    ascending, without `largest`); among equal values the lower index comes
+    first, and NaN counts as larger than every number (as numpy's sort).
+    `indices` (i64) are positions along the axis.
+  }];
+  let arguments = (ins CG_NumericTensor:$input, I64Attr:$k, I64Attr:$axis,
+                       UnitAttr:$smallest);
+  let results = (outs CG_NumericTensor:$values, I64Tensor:$indices);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def CG_GatherOp : CG_Op<"gather", [DeclareOpInterfaceMethods<CG_TensorParallelOpInterface, ["getTensorParallelStrategies"]>, Pure,
     InferTypeOpAdaptor]> {
   let summary = "Takes slices of `input` along `axis` at `indices` (embedding lookup)";

@@ -369,6 +369,7 @@ static void notAxis(Operation *op, int64_t axis, int64_t tp,
 
 CG_STRATEGIES(ConcatOp) { notAxis(*this, getAxis(), tp, out); }
 CG_STRATEGIES(SplitOp) { notAxis(*this, getAxis(), tp, out); }
+CG_STRATEGIES(TopKOp) { notAxis(*this, getAxis(), tp, out); }
 
 CG_STRATEGIES(TriluOp) {
   out.push_back(replicatedStrategy(*this));

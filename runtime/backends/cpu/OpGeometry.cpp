@@ -220,6 +220,42 @@ Status triluGeometry(const std::vector<TensorRef> &inputs,
   return Status::ok();
 }
 
+Status topkGeometry(const std::vector<TensorRef> &inputs,
+                    const std::vector<TensorRef> &outputs,
+                    const AttributeMap &attrs, TopKGeometry &g) {
+  if (Status s = checkArity("topk", inputs, outputs, 1, 1, 2); !s)
+    return s;
+  if (Status s = checkDType("topk", "values", outputs[0], inputs[0].dtype); !s)
+    return s;
+  if (Status s = checkDType("topk", "indices", outputs[1], DType::I64); !s)
+    return s;
+  const std::vector<int64_t> &shape = inputs[0].shape;
+  int64_t axis = 0;
+  if (Status s =
+          normalizeAxis("topk", attrs.getInt("axis", -1), shape.size(), axis);
+      !s)
+    return s;
+  g.k = attrs.getInt("k", 0);
+  g.smallest = attrs.getInt("smallest", 0) != 0;
+  if (g.k < 0 || g.k > shape[axis])
+    return Status::error("topk: k = " + std::to_string(g.k) +
+                         " is not between 0 and the axis' size " +
+                         std::to_string(shape[axis]));
+  std::vector<int64_t> want = shape;
+  want[axis] = g.k;
+  if (outputs[0].shape != want || outputs[1].shape != want)
+    return Status::error("topk: values and indices must be " +
+                         shapeString(want) + ", got " +
+                         shapeString(outputs[0].shape) + " and " +
+                         shapeString(outputs[1].shape));
+  g.outer = g.len = g.inner = 1;
+  for (size_t d = 0; d < shape.size(); ++d)
+    (int64_t(d) < axis    ? g.outer
+     : int64_t(d) == axis ? g.len
+                          : g.inner) *= shape[d];
+  return Status::ok();
+}
+
 Status randomKeepGeometry(const std::vector<TensorRef> &inputs,
                           const std::vector<TensorRef> &outputs,
                           const AttributeMap &attrs, RandomKeep &r) {

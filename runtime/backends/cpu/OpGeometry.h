@@ -72,6 +72,41 @@ Status triluGeometry(const std::vector<TensorRef> &inputs,
                      const std::vector<TensorRef> &outputs,
                      const AttributeMap &attrs, TriluGeometry &g);
 
+/// topk: rows of `len` elements `inner` apart (along `axis`), the first
+/// `k` of each in the order "larger first" (or "smaller first" with
+/// `smallest`), NaN above every number and ties by the lower index.
+struct TopKGeometry {
+  int64_t outer = 1, len = 1, inner = 1, k = 0;
+  bool smallest = false;
+};
+Status topkGeometry(const std::vector<TensorRef> &inputs,
+                    const std::vector<TensorRef> &outputs,
+                    const AttributeMap &attrs, TopKGeometry &g);
+
+#ifdef __CUDACC__
+#define COLOSSAL_HOST_DEVICE __host__ __device__
+#else
+#define COLOSSAL_HOST_DEVICE
+#endif
+
+/// "a (at position ia) comes before b (at ib)" in topk's order, on the host
+/// and on the device: larger first (smaller first with `smallest`), NaN
+/// above every number, ties by the lower position.
+template <class C>
+COLOSSAL_HOST_DEVICE inline bool topkBefore(C a, C b, int64_t ia, int64_t ib,
+                                            bool smallest) {
+  auto above = [](C x, C y) {
+    if (x != x || y != y) // NaN; never for integers
+      return x != x && y == y;
+    return x > y;
+  };
+  if (smallest ? above(b, a) : above(a, b))
+    return true;
+  if (smallest ? above(a, b) : above(b, a))
+    return false;
+  return ia < ib;
+}
+
 /// splitmix64: the mixing step of the dropout masks' counter stream.
 constexpr uint64_t mix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;

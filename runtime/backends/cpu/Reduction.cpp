@@ -1,16 +1,20 @@
-//===- Reduction.cpp - reduce_sum, reduce_mean and reduce_max -------------===//
+//===- Reduction.cpp - reduce_sum, reduce_mean, reduce_max and topk -------===//
 //
 // Dimensions are merged into runs of kept and reduced ones. When the
 // innermost run is reduced, each output sums a contiguous stretch; when it
 // is kept, whole contiguous output rows accumulate at once. Float sums
-// accumulate in double; integer sums wrap in 64 bits.
+// accumulate in double; integer sums wrap in 64 bits. topk partially sorts
+// each row's positions.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backends/cpu/KernelUtil.h"
 #include "runtime/backends/cpu/OpGeometry.h"
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
+#include <numeric>
 #include <type_traits>
 
 namespace colossal::rt::cpu {
@@ -172,9 +176,48 @@ Status reduceKernel(const std::vector<TensorRef> &inputs,
   });
 }
 
+Status topkKernel(const std::vector<TensorRef> &inputs,
+                  const std::vector<TensorRef> &outputs,
+                  const AttributeMap &attrs) {
+  TopKGeometry g;
+  if (Status s = topkGeometry(inputs, outputs, attrs, g); !s)
+    return s;
+  return dispatchNumeric("topk", inputs[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using N = Num<T>;
+    using C = typename N::C;
+    const T *in = inputs[0].as<T>();
+    T *values = outputs[0].as<T>();
+    int64_t *indices = outputs[1].as<int64_t>();
+    const int64_t rows = g.outer * g.inner;
+    parallelRange(rows, rows * g.len * 4, [&](int64_t lo, int64_t hi) {
+      std::vector<C> row(static_cast<size_t>(g.len));
+      std::vector<int64_t> order(static_cast<size_t>(g.len));
+      for (int64_t r = lo; r < hi; ++r) {
+        const int64_t o = r / g.inner, i = r % g.inner;
+        const T *x = in + o * g.len * g.inner + i;
+        for (int64_t j = 0; j < g.len; ++j)
+          row[j] = N::load(x[j * g.inner]);
+        std::iota(order.begin(), order.end(), int64_t{0});
+        std::partial_sort(order.begin(), order.begin() + g.k, order.end(),
+                          [&](int64_t a, int64_t b) {
+                            return topkBefore(row[a], row[b], a, b, g.smallest);
+                          });
+        const int64_t base = o * g.k * g.inner + i;
+        for (int64_t j = 0; j < g.k; ++j) {
+          values[base + j * g.inner] = N::store(row[order[j]]);
+          indices[base + j * g.inner] = order[j];
+        }
+      }
+    });
+    return Status::ok();
+  });
+}
+
 } // namespace
 
 void appendReductionKernels(std::vector<KernelEntry> &table) {
+  table.push_back({"topk", &topkKernel});
   table.push_back({"reduce_sum", &reduceKernel<Reduce::Sum>});
   table.push_back({"reduce_mean", &reduceKernel<Reduce::Mean>});
   table.push_back({"reduce_max", &reduceKernel<Reduce::Max>});

@@ -1,10 +1,12 @@
-//===- Reduction.cu - reduce_sum, reduce_mean and reduce_max --------------===//
+//===- Reduction.cu - reduce_sum, reduce_mean, reduce_max and topk --------===//
 //
 // The input's dimensions split (cpu::reduceGeometry, as on the CPU) into
 // kept and reduced runs, each merged where contiguous. An output element with
 // many inputs gets a block that reduces in shared memory; one with few, a
 // thread. Float sums accumulate in double and integer sums wrap in 64 bits, as
-// the CPU's do, so the results agree to the last bit or nearly.
+// the CPU's do, so the results agree to the last bit or nearly. topk gives
+// each row a block that selects its k elements in k rounds, each the block's
+// first element (in the CPU's order) after the one chosen before.
 //
 //===----------------------------------------------------------------------===//
 
@@ -176,9 +178,83 @@ Status reduceOp(const KernelContext &ctx, const std::vector<TensorRef> &inputs,
   });
 }
 
+template <class T>
+__global__ void topkRows(cpu::TopKGeometry g, const T *in, T *values,
+                         int64_t *indices) {
+  using C = typename Num<T>::C;
+  __shared__ C bestValue[kThreads];
+  __shared__ int64_t bestIndex[kThreads];
+  __shared__ C prevValue;
+  __shared__ int64_t prevIndex;
+  const int64_t rows = g.outer * g.inner;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t o = r / g.inner, i = r % g.inner;
+    const T *x = in + o * g.len * g.inner + i;
+    for (int64_t round = 0; round < g.k; ++round) {
+      C best{};
+      int64_t at = -1;
+      for (int64_t j = threadIdx.x; j < g.len; j += blockDim.x) {
+        const C v = Num<T>::load(x[j * g.inner]);
+        if (round > 0 &&
+            !cpu::topkBefore(prevValue, v, prevIndex, j, g.smallest))
+          continue;
+        if (at < 0 || cpu::topkBefore(v, best, j, at, g.smallest)) {
+          best = v;
+          at = j;
+        }
+      }
+      bestValue[threadIdx.x] = best;
+      bestIndex[threadIdx.x] = at;
+      __syncthreads();
+      for (unsigned half = blockDim.x / 2; half > 0; half >>= 1) {
+        if (threadIdx.x < half) {
+          const int64_t other = bestIndex[threadIdx.x + half];
+          if (other >= 0 &&
+              (bestIndex[threadIdx.x] < 0 ||
+               cpu::topkBefore(bestValue[threadIdx.x + half],
+                               bestValue[threadIdx.x], other,
+                               bestIndex[threadIdx.x], g.smallest))) {
+            bestValue[threadIdx.x] = bestValue[threadIdx.x + half];
+            bestIndex[threadIdx.x] = other;
+          }
+        }
+        __syncthreads();
+      }
+      if (threadIdx.x == 0) {
+        const int64_t out = o * g.k * g.inner + round * g.inner + i;
+        values[out] = Num<T>::store(bestValue[0]);
+        indices[out] = bestIndex[0];
+        prevValue = bestValue[0];
+        prevIndex = bestIndex[0];
+      }
+      __syncthreads();
+    }
+  }
+}
+
+Status topkOp(const KernelContext &ctx, const std::vector<TensorRef> &inputs,
+              const std::vector<TensorRef> &outputs,
+              const AttributeMap &attrs) {
+  cpu::TopKGeometry g;
+  if (Status s = cpu::topkGeometry(inputs, outputs, attrs, g); !s)
+    return s;
+  const int64_t rows = g.outer * g.inner;
+  if (rows == 0 || g.k == 0)
+    return Status::ok();
+  return dispatchNumeric("topk", inputs[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t cap = int64_t(ctx.multiprocessors) * 16;
+    const unsigned grid = static_cast<unsigned>(rows < cap ? rows : cap);
+    topkRows<T><<<grid, kThreads, 0, ctx.stream>>>(
+        g, inputs[0].as<T>(), outputs[0].as<T>(), outputs[1].as<int64_t>());
+    return launched("topk");
+  });
+}
+
 } // namespace
 
 void appendReductionKernels(std::vector<KernelEntry> &table) {
+  table.push_back({"topk", &topkOp});
   table.push_back({"reduce_sum", &reduceOp<Reduce::Sum>});
   table.push_back({"reduce_mean", &reduceOp<Reduce::Mean>});
   table.push_back({"reduce_max", &reduceOp<Reduce::Max>});

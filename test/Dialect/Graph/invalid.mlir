@@ -239,6 +239,22 @@ func.func @param_name() {
 
 // -----
 
+func.func @topk_k(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{k = 4 is not between 0 and the axis' size 3}}
+  %0:2 = cg.topk %a {k = 4, axis = 1} : (tensor<2x3xf32>) -> (tensor<2x4xf32>, tensor<2x4xi64>)
+  return
+}
+
+// -----
+
+func.func @topk_shape(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{values type 'tensor<2x3xf32>' is not [2, 2] of the input's element type}}
+  %0:2 = cg.topk %a {k = 2, axis = 1} : (tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<2x2xi64>)
+  return
+}
+
+// -----
+
 func.func @trilu_rank(%a: tensor<3xf32>) {
   // expected-error @+1 {{needs a tensor of rank >= 2}}
   %0 = cg.trilu %a : tensor<3xf32>

@@ -179,5 +179,7 @@ func.func @data_movement(%x: tensor<2x3x4xf32>, %table: tensor<100x8xf32>, %ids:
   %ids10 = cg.reshape %ids : (tensor<2x5xi64>) -> tensor<10xi64>
   %rows = cg.reshape %6 : (tensor<2x5x8xf32>) -> tensor<10x8xf32>
   %9 = cg.scatter_add_rows %ids10, %rows : (tensor<10xi64>, tensor<10x8xf32>) -> tensor<100x8xf32>
+  // CHECK: cg.topk %{{.*}} {axis = 2 : i64, k = 2 : i64, smallest} : (tensor<2x3x4xf32>) -> (tensor<2x3x2xf32>, tensor<2x3x2xi64>)
+  %10:2 = cg.topk %x {k = 2, axis = 2, smallest} : (tensor<2x3x4xf32>) -> (tensor<2x3x2xf32>, tensor<2x3x2xi64>)
   return
 }

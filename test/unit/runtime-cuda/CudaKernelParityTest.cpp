@@ -326,6 +326,16 @@ std::vector<Case> allCases() {
       add(op, {rnd(t, {3, 4}, -5, 5)}, {out(t, {})},
           attrs({{"axes", std::vector<int64_t>{0, 1}}}), "all");
     }
+    add("topk", {rnd(t, {6, 300, 5}, -5, 5)},
+        {out(t, {6, 7, 5}), out(DType::I64, {6, 7, 5})},
+        attrs({{"k", int64_t(7)}, {"axis", int64_t(1)}}),
+        "largest, middle axis");
+    add("topk", {rnd(t, {4, 9}, -5, 5)},
+        {out(t, {4, 3}), out(DType::I64, {4, 3})},
+        attrs({{"k", int64_t(3)},
+               {"axis", int64_t(-1)},
+               {"smallest", int64_t(1)}}),
+        "smallest, last axis");
   }
 
   // Softmax and the norms.

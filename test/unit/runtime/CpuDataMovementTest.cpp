@@ -1,13 +1,15 @@
 //===- CpuDataMovementTest.cpp - Reductions and data movement kernels -----===//
 //
 // Reductions over negative axes with and without keepdims, and the byte
-// movers (transpose, slice, concat/split, gather, expand, trilu) against
-// hand-computed results.
+// movers (transpose, slice, concat/split, gather, expand, trilu) and topk
+// against hand-computed results.
 //
 //===----------------------------------------------------------------------===//
 
 #include "test/unit/runtime/CpuKernelTestUtil.h"
 
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace colossal::rt::cpu::test {
@@ -57,6 +59,37 @@ TEST(CpuReduce, NegativeAxesAndKeepdims) {
 
   EXPECT_FALSE(run("reduce_sum", {&x}, {&s},
                    attrs({{"axes", std::vector<int64_t>{0, -3}}})));
+}
+
+TEST(CpuTopK, OrderTiesNaNAndStridedRows) {
+  // Rows along the middle axis of [1, 5, 2]: column 0 has a tie and a NaN.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = f32({1, 5, 2}, {3, 1, 7, 9, nan, 4, 7, 2, -1, 8});
+  Tensor v(DType::F32, {1, 3, 2}), i(DType::I64, {1, 3, 2});
+  ASSERT_OK(run("topk", {&x}, {&v, &i},
+                attrs({{"k", int64_t(3)}, {"axis", int64_t(1)}})));
+  // Column 0: 3, 7, nan, 7, -1 -> nan (2), 7 (1, the lower position), 7 (3).
+  // Column 1: 1, 9, 4, 2, 8 -> 9 (1), 8 (4), 4 (2).
+  std::vector<float> got = v.values<float>();
+  EXPECT_TRUE(std::isnan(got[0]));
+  EXPECT_EQ(got[1], 9);
+  EXPECT_EQ(got[2], 7);
+  EXPECT_EQ(got[3], 8);
+  EXPECT_EQ(got[4], 7);
+  EXPECT_EQ(got[5], 4);
+  EXPECT_EQ(i.values<int64_t>(), (std::vector<int64_t>{2, 1, 1, 4, 3, 2}));
+
+  Tensor s(DType::F32, {1, 2, 2}), si(DType::I64, {1, 2, 2});
+  ASSERT_OK(run("topk", {&x}, {&s, &si},
+                attrs({{"k", int64_t(2)},
+                       {"axis", int64_t(1)},
+                       {"smallest", int64_t(1)}})));
+  EXPECT_EQ(s.values<float>(), (std::vector<float>{-1, 1, 3, 2}));
+  EXPECT_EQ(si.values<int64_t>(), (std::vector<int64_t>{4, 0, 0, 3}));
+
+  Tensor wrong(DType::I32, {1, 2, 2});
+  EXPECT_FALSE(run("topk", {&x}, {&s, &wrong},
+                   attrs({{"k", int64_t(2)}, {"axis", int64_t(1)}})));
 }
 
 TEST(CpuReduce, IntegersAndLargeRowsInDouble) {

@@ -26,7 +26,7 @@ TEST(CpuRegistry, KnowsEveryGraphOp) {
         "attention",   "conv2d",     "max_pool2d", "avg_pool2d", "reduce_sum",
         "reduce_mean", "reduce_max", "reshape",    "transpose",  "slice",
         "concat",      "split",      "gather",     "expand",     "trilu",
-        "floor",       "ceil",       "round"})
+        "floor",       "ceil",       "round",      "topk"})
     EXPECT_NE(findKernel(op), nullptr) << op;
   // Gradient ops that colossal-autodiff emits.
   for (const char *op : {"conv2d_backward_input", "conv2d_backward_weight",
@@ -43,7 +43,7 @@ TEST(CpuRegistry, KnowsEveryGraphOp) {
   EXPECT_EQ(findKernel("no_such_op"), nullptr);
   std::vector<std::string> names = kernelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(names.size(), 64u);
+  EXPECT_EQ(names.size(), 65u);
 }
 
 //===----------------------------------------------------------------------===//
