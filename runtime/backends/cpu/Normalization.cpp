@@ -2,8 +2,8 @@
 //
 // softmax and log_softmax subtract the row maximum; layer_norm and rms_norm
 // accumulate their statistics in double, so long rows of large values keep
-// fp32 accuracy. batch_norm folds its running statistics into one
-// multiply-add per channel.
+// fp32 accuracy (float rows in VecMath's eight double lanes, vectorized).
+// batch_norm folds its running statistics into one multiply-add per channel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -143,6 +143,14 @@ Status layerNormKernel(const std::vector<TensorRef> &inputs,
       for (int64_t r = b; r < e; ++r) {
         const T *x = in + r * len;
         T *y = out + r * len;
+        if constexpr (std::is_same_v<T, float>) {
+          // Vectorized: the same double statistics in eight lanes.
+          const double mean = vecSumDouble(x, len) / double(len);
+          const double inv =
+              1.0 / std::sqrt(vecSquaredDeviationSum(x, len, mean) / len + eps);
+          vecNormalizeRow(x, y, len, mean, inv, scale, bias);
+          continue;
+        }
         double sum = 0;
         for (int64_t j = 0; j < len; ++j)
           sum += N::load(x[j]);
@@ -190,9 +198,13 @@ Status rmsNormKernel(const std::vector<TensorRef> &inputs,
         const T *x = in + r * len;
         T *y = out + r * len;
         double sq = 0;
-        for (int64_t j = 0; j < len; ++j) {
-          const double v = N::load(x[j]);
-          sq += v * v;
+        if constexpr (std::is_same_v<T, float>) {
+          sq = vecSquaredDeviationSum(x, len, 0.0);
+        } else {
+          for (int64_t j = 0; j < len; ++j) {
+            const double v = N::load(x[j]);
+            sq += v * v;
+          }
         }
         const float inv = static_cast<float>(1.0 / std::sqrt(sq / len + eps));
         for (int64_t j = 0; j < len; ++j)

@@ -197,4 +197,54 @@ void vecScale(float *y, int64_t n, float s) {
     y[i] *= s;
 }
 
+namespace {
+constexpr int kLanes = 8;
+} // namespace
+
+COLOSSAL_VEC_CLONES
+double vecSumDouble(const float *x, int64_t n) {
+  double lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k)
+      lane[k] += x[i + k];
+  double sum = 0;
+  for (int k = 0; k < kLanes; ++k)
+    sum += lane[k];
+  for (; i < n; ++i)
+    sum += x[i];
+  return sum;
+}
+
+COLOSSAL_VEC_CLONES
+double vecSquaredDeviationSum(const float *x, int64_t n, double mean) {
+  double lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      const double d = x[i + k] - mean;
+      lane[k] += d * d;
+    }
+  double sum = 0;
+  for (int k = 0; k < kLanes; ++k)
+    sum += lane[k];
+  for (; i < n; ++i) {
+    const double d = x[i] - mean;
+    sum += d * d;
+  }
+  return sum;
+}
+
+COLOSSAL_VEC_CLONES
+void vecNormalizeRow(const float *x, float *y, int64_t n, double shift,
+                     double scale, const float *gain, const float *bias) {
+  if (bias) {
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = static_cast<float>((x[i] - shift) * scale) * gain[i] + bias[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = static_cast<float>((x[i] - shift) * scale) * gain[i];
+  }
+}
+
 } // namespace colossal::rt::cpu

@@ -2,7 +2,8 @@
 //
 // exp, tanh, erf and the activations built on them over float arrays, as
 // branch-free polynomials the compiler vectorizes (cloned for AVX2 and
-// AVX-512 where the compiler supports function multiversioning). libm's
+// AVX-512 where the compiler supports function multiversioning), and the
+// norms' row statistics (double sums in eight independent lanes). libm's
 // scalar calls are ten times slower and dominate GELU and softmax.
 // Accuracy: a few ulp (exp), 2.4e-7 absolute (tanh, erf).
 //
@@ -37,6 +38,17 @@ double vecExpShiftSum(const float *x, float *y, int64_t n, float shift);
 
 /// y[i] *= s.
 void vecScale(float *y, int64_t n, float s);
+
+/// The sum of x[0..n), and of (x[i] - mean)^2, accumulated in double in
+/// eight independent lanes (so the loop vectorizes; the lanes are added
+/// at the end).
+double vecSumDouble(const float *x, int64_t n);
+double vecSquaredDeviationSum(const float *x, int64_t n, double mean);
+
+/// y[i] = float((x[i] - shift) * scale) * gain[i] (+ bias[i] when bias is
+/// not null): a normalized row, centred in double.
+void vecNormalizeRow(const float *x, float *y, int64_t n, double shift,
+                     double scale, const float *gain, const float *bias);
 
 } // namespace colossal::rt::cpu
 
