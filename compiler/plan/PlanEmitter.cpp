@@ -35,6 +35,8 @@ FailureOr<pb::DType> dtypeOf(Type t, Location loc) {
     return pb::F16;
   if (t.isBF16())
     return pb::BF16;
+  if (t.isF64())
+    return pb::F64;
   if (t.isInteger(64))
     return pb::I64;
   if (t.isInteger(32))

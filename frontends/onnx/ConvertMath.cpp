@@ -329,7 +329,8 @@ LogicalResult castTo(NodeContext &c, Type element, const std::string &name) {
     return success();
   }
   if (!(element.isF32() || element.isF16() || element.isBF16() ||
-        element.isInteger(64) || element.isInteger(32) || element.isInteger(1)))
+        element.isF64() || element.isInteger(64) || element.isInteger(32) ||
+        element.isInteger(1)))
     return c.error() << "casting a runtime tensor to " << name
                      << " is not supported";
   c.setOutput(0,

@@ -270,12 +270,13 @@ Value mlir::colossal::onnx::materializeConstant(OpBuilder &builder,
                                                 const HostTensor &tensor) {
   Type element = tensor.elementType;
   bool supported = element.isF32() || element.isF16() || element.isBF16() ||
-                   element.isInteger(64) || element.isInteger(32) ||
-                   element.isInteger(1);
+                   element.isF64() || element.isInteger(64) ||
+                   element.isInteger(32) || element.isInteger(1);
   if (!supported) {
     mlir::emitError(loc) << "a constant of element type " << element
                          << " is used as a tensor value; Colossal computes "
-                            "in float32/float16/bfloat16/int64/int32/bool";
+                            "in float32/float16/bfloat16/float64/int64/int32/"
+                            "bool";
     return nullptr;
   }
   auto type = RankedTensorType::get(tensor.shape, element);

@@ -219,13 +219,12 @@ Importer::inputType(const ::onnx::ValueInfoProto &input,
   }
   const auto &tensor = input.type().tensor_type();
   Type element = elementTypeOf(&context, tensor.elem_type());
-  if (!element || isa<Float64Type>(element) ||
-      (isa<IntegerType>(element) && !element.isInteger(64) &&
-       !element.isInteger(32) && !element.isInteger(1))) {
+  if (!element || (isa<IntegerType>(element) && !element.isInteger(64) &&
+                   !element.isInteger(32) && !element.isInteger(1))) {
     error() << "graph input '" << input.name() << "' has element type "
             << onnxTypeName(tensor.elem_type())
-            << "; supported are float32, float16, bfloat16, int64, int32 "
-               "and bool";
+            << "; supported are float32, float16, bfloat16, float64 (CPU), "
+               "int64, int32 and bool";
     return failure();
   }
   if (!tensor.has_shape()) {
@@ -320,9 +319,12 @@ LogicalResult Importer::importInitializer(const ::onnx::TensorProto &tensor) {
     }
     imported.constant = std::move(*host);
   } else {
-    if (isa<Float64Type>(element)) {
+    if (isa<Float64Type>(element) && options.forTraining) {
       error() << "initializer '" << tensor.name()
-              << "' is float64; convert the model's weights to float32";
+              << "' is float64, which a training step cannot update (its "
+                 "optimizers run in float32, float16 and bfloat16); convert "
+                 "the model's weights to float32 to train it (float64 runs in "
+                 "inference on the CPU)";
       return failure();
     }
     Location loc = NameLoc::get(StringAttr::get(&context, tensor.name()),

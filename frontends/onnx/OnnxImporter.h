@@ -42,6 +42,9 @@ struct ImportOptions {
   /// equal value between distinct parameters) make a parameter of their
   /// own, named after their output, so training keeps them apart.
   bool untieIdentityWeights = false;
+  /// The model is imported for a training step: float64 weights are then
+  /// refused (the optimizers and gradient kernels run in float32/16).
+  bool forTraining = false;
   /// Graph inputs that are constants at compile time ("NAME=FILE.npy" or
   /// "NAME=v1,v2,..."), as onnxsim's input overwriting makes them: a
   /// Reshape's shape, a Slice's starts, ReduceSum's axes that arrive as

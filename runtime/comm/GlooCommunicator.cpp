@@ -526,6 +526,10 @@ Status GlooCommunicator::reduceInto(const char *what, Group &g, const void *in,
     case DType::BF16:
       allReduceInPlace(g.context, wide.data(), count, op, tag, timeout_);
       break;
+    case DType::F64:
+      allReduceInPlace(g.context, static_cast<double *>(out), count, op, tag,
+                       timeout_);
+      break;
     case DType::Bool:
       break; // Rejected by the callers.
     }

@@ -118,12 +118,10 @@ bool dtypeOfDescr(const std::string &descr, DType &out, std::string &why) {
     out = DType::I32;
   else if (kind == "b1")
     out = DType::Bool;
-  else if (kind == "f8") {
-    why = "is float64, which the runtime does not support; save it as "
-          "float32: arr.astype(np.float32)";
-    return false;
-  } else if (kind == "u1" || kind == "i1" || kind == "i2" || kind == "u2" ||
-             kind == "u4" || kind == "u8") {
+  else if (kind == "f8")
+    out = DType::F64;
+  else if (kind == "u1" || kind == "i1" || kind == "i2" || kind == "u2" ||
+           kind == "u4" || kind == "u8") {
     why = "has integer type '" + descr +
           "', which the runtime does not support; save it as int32 or int64: "
           "arr.astype(np.int64)";
@@ -149,6 +147,8 @@ const char *descrOf(DType dtype) {
     return "<i4";
   case DType::Bool:
     return "|b1";
+  case DType::F64:
+    return "<f8";
   case DType::BF16:
     break;
   }

@@ -37,6 +37,9 @@ bool fromOnnxType(int t, DType &out) {
   case onnx::TensorProto::BOOL:
     out = DType::Bool;
     return true;
+  case onnx::TensorProto::DOUBLE:
+    out = DType::F64;
+    return true;
   default:
     return false;
   }
@@ -251,7 +254,7 @@ bool tensorFromProto(const onnx::TensorProto &t, const std::string &baseDir,
   if (!known) {
     why = "it has element type " + onnxTypeName(t.data_type()) +
           ", which the runtime does not support (supported: FLOAT, FLOAT16, "
-          "BFLOAT16, INT64, INT32, BOOL)";
+          "BFLOAT16, DOUBLE, INT64, INT32, BOOL)";
     return false;
   }
   out.dtype = native;
@@ -284,6 +287,8 @@ bool tensorFromProto(const onnx::TensorProto &t, const std::string &baseDir,
     return copyTyped<int32_t>(t.int32_data(), numel, out.data, why);
   case DType::I64:
     return copyTyped<int64_t>(t.int64_data(), numel, out.data, why);
+  case DType::F64:
+    return copyTyped<double>(t.double_data(), numel, out.data, why);
   }
   why = "it has an unknown element type";
   return false;
@@ -373,6 +378,8 @@ int onnxDataType(DType dtype) {
     return onnx::TensorProto::INT32;
   case DType::Bool:
     return onnx::TensorProto::BOOL;
+  case DType::F64:
+    return onnx::TensorProto::DOUBLE;
   }
   return onnx::TensorProto::UNDEFINED;
 }

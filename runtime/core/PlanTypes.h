@@ -22,7 +22,7 @@ namespace colossal::rt {
 /// The runtime dtype of a plan dtype; false if unspecified or unknown.
 inline bool toDType(int planDType, DType &out) {
   if (planDType < static_cast<int>(DType::F32) ||
-      planDType > static_cast<int>(DType::Bool))
+      planDType > static_cast<int>(DType::F64))
     return false;
   out = static_cast<DType>(planDType);
   return true;

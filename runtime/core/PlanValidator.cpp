@@ -117,7 +117,8 @@ private:
                     kRecompile);
       return Status::ok();
     case plan::Parameter::kFill:
-      if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
+      if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16 &&
+          dtype != DType::F64)
         return fail(what + " is filled with a number but is " +
                     dtypeName(dtype) + ", not floating point" + kRecompile);
       return Status::ok();

@@ -56,6 +56,8 @@ const char *tagOf(DType dtype) {
     return "I32";
   case DType::Bool:
     return "BOOL";
+  case DType::F64:
+    return "F64";
   }
   return nullptr;
 }
@@ -64,24 +66,24 @@ const char *tagOf(DType dtype) {
 bool dtypeOfTag(const std::string &tag, const std::string &tensor, DType &out,
                 std::string &why) {
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::I64, DType::I32,
-                  DType::Bool})
+                  DType::Bool, DType::F64})
     if (tag == tagOf(t)) {
       out = t;
       return true;
     }
   static const char *const kForeign[] = {
-      "F64",     "I8",      "U8", "I16",     "U16",     "U32",     "U64",
-      "F8_E4M3", "F8_E5M2", "F4", "F6_E2M3", "F6_E3M2", "F8_E8M0", "C64"};
+      "I8",      "U8", "I16",     "U16",     "U32",     "U64", "F8_E4M3",
+      "F8_E5M2", "F4", "F6_E2M3", "F6_E3M2", "F8_E8M0", "C64"};
   for (const char *f : kForeign)
     if (tag == f) {
       why = "has tensor '" + tensor + "' of dtype " + tag +
             ", which the runtime does not support (it reads F32, F16, BF16, "
-            "I64, I32, BOOL); convert it before saving, e.g. "
+            "F64, I64, I32, BOOL); convert it before saving, e.g. "
             "tensor.to(torch.float32)";
       return false;
     }
   why = "has tensor '" + tensor + "' of unknown dtype '" + tag +
-        "' (known: F32, F16, BF16, I64, I32, BOOL)" + kCorrupt;
+        "' (known: F32, F16, BF16, F64, I64, I32, BOOL)" + kCorrupt;
   return false;
 }
 

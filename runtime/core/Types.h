@@ -47,7 +47,8 @@ enum class DType : uint8_t {
   BF16 = 3,
   I64 = 4,
   I32 = 5,
-  Bool = 6
+  Bool = 6,
+  F64 = 7
 };
 
 inline size_t dtypeSize(DType t) {
@@ -59,6 +60,7 @@ inline size_t dtypeSize(DType t) {
   case DType::BF16:
     return 2;
   case DType::I64:
+  case DType::F64:
     return 8;
   case DType::Bool:
     return 1;
@@ -80,6 +82,8 @@ inline const char *dtypeName(DType t) {
     return "int32";
   case DType::Bool:
     return "bool";
+  case DType::F64:
+    return "float64";
   }
   return "unknown";
 }

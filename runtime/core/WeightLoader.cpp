@@ -69,14 +69,16 @@ Status WeightLoader::loadWhole(int index, std::string &out) {
     size_t n = static_cast<size_t>(numElements(shape));
     size_t width = dtypeSize(dtype);
     out.resize(n * width);
-    float f = static_cast<float>(p.fill());
+    const double d = p.fill();
+    float f = static_cast<float>(d);
     uint16_t h = dtype == DType::F16    ? floatToHalf(f)
                  : dtype == DType::BF16 ? floatToBf16(f)
                                         : 0;
     for (size_t i = 0; i < n; ++i)
       std::memcpy(&out[i * width],
-                  width == 4 ? static_cast<const void *>(&f)
-                             : static_cast<const void *>(&h),
+                  width == 8   ? static_cast<const void *>(&d)
+                  : width == 4 ? static_cast<const void *>(&f)
+                               : static_cast<const void *>(&h),
                   width);
     return Status::ok();
   }

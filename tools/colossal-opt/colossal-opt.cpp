@@ -297,6 +297,7 @@ loadModule(MLIRContext &context, llvm::SourceMgr &sourceMgr, StringRef path,
   options.dropoutTrainingMode = modeOption == "train" && !lossOption.empty();
   options.scalarParameters = options.dropoutTrainingMode;
   options.untieIdentityWeights = options.dropoutTrainingMode;
+  options.forTraining = modeOption == "train";
   // Costs are per sample: an unbound batch dimension imports as 1.
   if (defaultBatch)
     options.bindings.try_emplace("batch", 1);

@@ -466,6 +466,12 @@ std::string formatValue(DType dtype, const char *p) {
   }
   case DType::Bool:
     return *p ? "true" : "false";
+  case DType::F64: {
+    double v;
+    std::memcpy(&v, p, 8);
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    break;
+  }
   }
   return buf;
 }

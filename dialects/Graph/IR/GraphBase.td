@@ -45,13 +45,13 @@ def CG_Dialect : Dialect {
 // Type constraints
 //===----------------------------------------------------------------------===//
 
-def CG_ElementType : AnyTypeOf<[F32, F16, BF16, I64, I32, I1]>;
-def CG_FloatType : AnyTypeOf<[F32, F16, BF16]>;
+def CG_ElementType : AnyTypeOf<[F32, F16, BF16, F64, I64, I32, I1]>;
+def CG_FloatType : AnyTypeOf<[F32, F16, BF16, F64]>;
 def CG_IndexElementType : AnyTypeOf<[I64, I32]>;
 
-def CG_Tensor : StaticShapeTensorOf<[F32, F16, BF16, I64, I32, I1]>;
-def CG_FloatTensor : StaticShapeTensorOf<[F32, F16, BF16]>;
-def CG_NumericTensor : StaticShapeTensorOf<[F32, F16, BF16, I64, I32]>;
+def CG_Tensor : StaticShapeTensorOf<[F32, F16, BF16, F64, I64, I32, I1]>;
+def CG_FloatTensor : StaticShapeTensorOf<[F32, F16, BF16, F64]>;
+def CG_NumericTensor : StaticShapeTensorOf<[F32, F16, BF16, F64, I64, I32]>;
 def CG_IndexTensor : StaticShapeTensorOf<[I64, I32]>;
 def CG_BoolTensor : StaticShapeTensorOf<[I1]>;
 

@@ -226,6 +226,25 @@ static void sgemmOnce(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
               static_cast<int>(ldc));
 }
 
+void dgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+           const double *a, int64_t lda, const double *b, int64_t ldb,
+           double *c, int64_t ldc) {
+  if (m <= 0 || n <= 0)
+    return;
+  if (k <= 0) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        c[i * ldc + j] = 0.0;
+    return;
+  }
+  blasSingleThreaded();
+  cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), 1.0, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0, c,
+              static_cast<int>(ldc));
+}
+
 void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
            float alpha, const float *a, int64_t lda, const float *b,
            int64_t ldb, float beta, float *c, int64_t ldc) {

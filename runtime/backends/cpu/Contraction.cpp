@@ -86,6 +86,16 @@ Status matmulKernel(const std::vector<TensorRef> &inputs,
     });
     return Status::ok();
   }
+  if (a.dtype == DType::F64) {
+    const double *pa = a.as<double>(), *pb = b.as<double>();
+    double *pc = c.as<double>();
+    const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+    forEachBatch(batches, [&](int64_t i) {
+      dgemm(ta, tb, m, n, k, pa + aIdx[i] * m * k, lda, pb + bIdx[i] * k * n,
+            ldb, pc + i * m * n, n);
+    });
+    return Status::ok();
+  }
   if (!isInt(a.dtype))
     return unsupported("matmul", a.dtype);
   return dispatchNumeric("matmul", a.dtype, [&](auto tag) {

@@ -124,7 +124,24 @@ template <Unary K, class C> inline C applyUnary(C x) {
       return std::ceil(x);
     if constexpr (K == Unary::Round)
       return std::nearbyint(x); // halves to even (the default rounding mode)
-    // exp, tanh, erf and the activations go through VecMath instead.
+    // In float32 and 16-bit floats exp, tanh, erf and the activations go
+    // through VecMath instead; float64 computes them here, with libm.
+    if constexpr (K == Unary::Exp)
+      return std::exp(x);
+    if constexpr (K == Unary::Tanh)
+      return std::tanh(x);
+    if constexpr (K == Unary::Erf)
+      return std::erf(x);
+    if constexpr (K == Unary::Sigmoid)
+      return C(1) / (C(1) + std::exp(-x));
+    if constexpr (K == Unary::Silu)
+      return x / (C(1) + std::exp(-x));
+    if constexpr (K == Unary::GeluErf)
+      return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
+    if constexpr (K == Unary::GeluTanh)
+      return C(0.5) * x *
+             (C(1) + std::tanh(C(0.79788456080286535588) *
+                               (x + C(0.044715) * x * x * x)));
     return x;
   }
 }

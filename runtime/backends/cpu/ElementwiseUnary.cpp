@@ -45,8 +45,9 @@ Status runUnary(const std::vector<TensorRef> &inputs,
       parallelRange(n, work, [&](int64_t b, int64_t e) {
         if constexpr (isVectorized(K) && std::is_same_v<T, float>) {
           vec(in + b, out + b, e - b);
-        } else if constexpr (isVectorized(K)) {
-          // 16-bit floats: through a float block on the stack.
+        } else if constexpr (isVectorized(K) && !std::is_same_v<T, double>) {
+          // 16-bit floats: through a float block on the stack (float64
+          // takes the libm path below, in double).
           float tmp[512];
           for (int64_t i0 = b; i0 < e; i0 += 512) {
             const int64_t len = std::min<int64_t>(512, e - i0);
@@ -111,12 +112,12 @@ Status notKernel(const std::vector<TensorRef> &inputs,
 
 template <class T> constexpr bool isFloatStorage() {
   return std::is_same_v<T, float> || std::is_same_v<T, Half> ||
-         std::is_same_v<T, BFloat16>;
+         std::is_same_v<T, BFloat16> || std::is_same_v<T, double>;
 }
 
 /// Float to integer: truncation toward zero, saturating at the type's
 /// limits, NaN to 0 (C++ leaves all three undefined).
-template <class D> D floatToInt(float f) {
+template <class D> D floatToInt(double f) {
   if (f != f)
     return 0;
   const double d = f;
@@ -132,18 +133,19 @@ template <class D, class S> D convertElement(S v) {
   if constexpr (std::is_same_v<S, D>) {
     return v;
   } else if constexpr (isFloatStorage<S>()) {
-    const float f = Num<S>::load(v);
+    // In the source's compute type (float, or double for float64).
+    const auto f = Num<S>::load(v);
     if constexpr (isFloatStorage<D>())
-      return Num<D>::store(f);
+      return Num<D>::store(static_cast<typename Num<D>::C>(f));
     else if constexpr (std::is_same_v<D, uint8_t>)
-      return f != 0.0f; // NaN is true, as in numpy
+      return f != 0; // NaN is true, as in numpy
     else
       return floatToInt<D>(f);
   } else {
     // Integers and bool (one byte holding 0 or 1).
     int64_t i = std::is_same_v<S, uint8_t> ? (v != 0) : static_cast<int64_t>(v);
     if constexpr (isFloatStorage<D>())
-      return Num<D>::store(static_cast<float>(i));
+      return Num<D>::store(static_cast<typename Num<D>::C>(i));
     else if constexpr (std::is_same_v<D, uint8_t>)
       return i != 0;
     else

@@ -85,7 +85,8 @@ template <> struct Num<BFloat16> {
 template <class T> struct Tag { using type = T; };
 
 inline bool isFloat(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 ||
+         t == DType::F64;
 }
 inline bool isInt(DType t) { return t == DType::I64 || t == DType::I32; }
 
@@ -98,11 +99,18 @@ inline bool has16BitFloat(const std::vector<TensorRef> &ts) {
 }
 
 inline Status unsupported(std::string_view op, DType t) {
-  return Status::error(std::string(op) + ": " + dtypeName(t) +
-                       " is not supported");
+  return Status::error(
+      std::string(op) + ": " + dtypeName(t) + " is not supported" +
+      (t == DType::F64 ? std::string("; float64 runs through elementwise ops, "
+                                     "casts, reductions, matmul, topk and "
+                                     "data movement only: cast the model (or "
+                                     "this op's inputs) to float32")
+                       : std::string()));
 }
 
-/// Calls f(Tag<T>{}) for float dtypes; error for the others.
+/// Calls f(Tag<T>{}) for the 32- and 16-bit float dtypes; error for the
+/// others (float64 too: the kernels that take it dispatch with
+/// dispatchNumeric).
 template <class F> Status dispatchFloat(std::string_view op, DType t, F &&f) {
   switch (t) {
   case DType::F32:
@@ -116,9 +124,11 @@ template <class F> Status dispatchFloat(std::string_view op, DType t, F &&f) {
   }
 }
 
-/// Floats and the two integer types.
+/// Floats (float64 included) and the two integer types.
 template <class F> Status dispatchNumeric(std::string_view op, DType t, F &&f) {
   switch (t) {
+  case DType::F64:
+    return f(Tag<double>{});
   case DType::I64:
     return f(Tag<int64_t>{});
   case DType::I32:
@@ -292,6 +302,10 @@ private:
 void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
            float alpha, const float *a, int64_t lda, const float *b,
            int64_t ldb, float beta, float *c, int64_t ldc);
+/// C = A B (row-major, optionally transposed) in float64, one BLAS thread.
+void dgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+           const double *a, int64_t lda, const double *b, int64_t ldb,
+           double *c, int64_t ldc);
 
 /// Runs an f32 kernel on f16/bf16 tensors: float copies of the 16-bit
 /// float inputs and outputs, `kernel` on them, results rounded back.

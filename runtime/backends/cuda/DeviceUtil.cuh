@@ -34,7 +34,14 @@ using cpu::isInt;
 using cpu::makeBroadcastPlan;
 using cpu::normalizeAxis;
 using cpu::shapeString;
-using cpu::unsupported;
+/// The CPU's message, except for float64, which only the CPU runs.
+inline Status unsupported(std::string_view op, DType t) {
+  if (t == DType::F64)
+    return Status::error(std::string(op) +
+                         ": float64 runs on the CPU backend only; run with "
+                         "--backend=cpu or cast the model to float32");
+  return cpu::unsupported(op, t);
+}
 
 //===----------------------------------------------------------------------===//
 // Elements

@@ -65,6 +65,11 @@ struct Buffer {
     }
     case DType::Bool:
       return static_cast<unsigned char>(*p);
+    case DType::F64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
     }
     return 0;
   }
@@ -84,6 +89,9 @@ struct Buffer {
       std::memcpy(p, &v, 2);
       return;
     }
+    case DType::F64:
+      std::memcpy(p, &value, 8);
+      return;
     case DType::I64: {
       int64_t v = static_cast<int64_t>(value);
       std::memcpy(p, &v, 8);
