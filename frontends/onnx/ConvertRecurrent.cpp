@@ -167,8 +167,8 @@ LogicalResult convertRecurrent(NodeContext &c, Cell cell) {
     return c.error() << "layout must be 0 or 1, got " << layout;
   // hidden_size may be left out: R is [dirs, gates * hidden, hidden].
   RankedTensorType rType = c.inputType(2);
-  const int64_t hidden = c.intAttr(
-      "hidden_size", rType.getRank() == 3 ? rType.getDimSize(2) : 0);
+  const int64_t hidden =
+      c.intAttr("hidden_size", rType.getRank() == 3 ? rType.getDimSize(2) : 0);
   const int gates = cell == Cell::Rnn ? 1 : cell == Cell::Gru ? 3 : 4;
   const int64_t seq = xType.getDimSize(layout ? 1 : 0);
   const int64_t batch = xType.getDimSize(layout ? 0 : 1);
