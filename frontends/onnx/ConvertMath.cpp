@@ -419,12 +419,10 @@ LogicalResult convertDropout(NodeContext &c) {
 template <typename OpT> LogicalResult convertSoftmax(NodeContext &c) {
   if (!isa<FloatType>(c.inputType(0).getElementType()))
     return c.error() << "needs a floating-point input";
-  int64_t axis = c.intAttr("axis", -1);
-  auto normalized = cg::normalizeAxis(axis, c.inputType(0).getRank());
-  if (!normalized)
-    return c.error() << "axis " << axis << " is out of range for rank "
-                     << c.inputType(0).getRank();
-  c.setOutput(0, c.createTyped<OpT>(c.inputType(0), c.value(0), *normalized));
+  auto axis = c.axisAttr("axis", -1, c.inputType(0).getRank());
+  if (failed(axis))
+    return failure();
+  c.setOutput(0, c.createTyped<OpT>(c.inputType(0), c.value(0), *axis));
   return success();
 }
 

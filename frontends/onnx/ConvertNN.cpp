@@ -171,10 +171,9 @@ LogicalResult convertLayerNorm(NodeContext &c) {
   if (failed(requireFloat(c, 0)))
     return failure();
   int64_t rank = c.inputType(0).getRank();
-  auto axis = cg::normalizeAxis(c.intAttr("axis", -1), rank);
-  if (!axis)
-    return c.error() << "axis " << c.intAttr("axis", -1)
-                     << " is out of range for rank " << rank;
+  auto axis = c.axisAttr("axis", -1, rank);
+  if (failed(axis))
+    return failure();
   if ((c.outputUsed(1) || c.outputUsed(2)) &&
       failed(layerNormStatistics(c, *axis)))
     return failure();
@@ -592,10 +591,9 @@ FailureOr<ExtremeIndex> maxIndex(NodeContext &c, Value x, int64_t axis,
 template <bool Max> LogicalResult convertArgExtreme(NodeContext &c) {
   RankedTensorType in = c.inputType(0);
   int64_t rank = in.getRank();
-  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), rank);
-  if (!axis)
-    return c.error() << "axis " << c.intAttr("axis", 0)
-                     << " is out of range for rank " << rank;
+  auto axis = c.axisAttr("axis", 0, rank);
+  if (failed(axis))
+    return failure();
   if (in.getElementType().isInteger(1))
     return c.error() << "needs a numeric input";
   bool last = c.intAttr("select_last_index", 0) != 0;
@@ -617,10 +615,9 @@ LogicalResult convertTopK(NodeContext &c) {
   RankedTensorType in = c.inputType(0);
   if (in.getElementType().isInteger(1))
     return c.error() << "needs a numeric input";
-  auto axis = cg::normalizeAxis(c.intAttr("axis", -1), in.getRank());
-  if (!axis)
-    return c.error() << "axis " << c.intAttr("axis", -1)
-                     << " is out of range for rank " << in.getRank();
+  auto axis = c.axisAttr("axis", -1, in.getRank());
+  if (failed(axis))
+    return failure();
   int64_t k = c.intAttr("k", -1);
   if (c.opset() >= 10 || c.hasInput(1)) {
     if (!c.hasInput(1))
@@ -653,10 +650,9 @@ LogicalResult convertHardmax(NodeContext &c) {
   RankedTensorType in = c.inputType(0);
   if (!isa<FloatType>(in.getElementType()))
     return c.error() << "needs a floating-point input";
-  auto axis = cg::normalizeAxis(c.intAttr("axis", -1), in.getRank());
-  if (!axis)
-    return c.error() << "axis " << c.intAttr("axis", -1)
-                     << " is out of range for rank " << in.getRank();
+  auto axis = c.axisAttr("axis", -1, in.getRank());
+  if (failed(axis))
+    return failure();
   auto r = maxIndex(c, c.value(0), *axis, /*last=*/false, /*keepdims=*/true);
   if (failed(r))
     return failure();

@@ -156,10 +156,9 @@ Value asRows(NodeContext &c, Value v, int64_t rows) {
 
 LogicalResult convertGatherElements(NodeContext &c) {
   RankedTensorType dt = c.inputType(0);
-  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), dt.getRank());
-  if (!axis)
-    return c.error() << "axis " << c.intAttr("axis", 0)
-                     << " is out of range for rank " << dt.getRank();
+  auto axis = c.axisAttr("axis", 0, dt.getRank());
+  if (failed(axis))
+    return failure();
   auto flat = elementPositions(c, 1, dt, *axis);
   if (failed(flat))
     return failure();
@@ -233,10 +232,9 @@ LogicalResult convertScatterElements(NodeContext &c) {
                    ut = c.inputType(2);
   if (ut.getShape() != it.getShape())
     return c.error() << "updates " << ut << " need the shape of indices " << it;
-  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), dt.getRank());
-  if (!axis)
-    return c.error() << "axis " << c.intAttr("axis", 0)
-                     << " is out of range for rank " << dt.getRank();
+  auto axis = c.axisAttr("axis", 0, dt.getRank());
+  if (failed(axis))
+    return failure();
   auto flat = elementPositions(c, 1, dt, *axis);
   if (failed(flat))
     return failure();

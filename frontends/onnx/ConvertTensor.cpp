@@ -220,10 +220,9 @@ LogicalResult convertConcat(NodeContext &c) {
   if (c.numInputs() == 0)
     return c.error() << "needs at least one input";
   int64_t rank = c.inputType(0).getRank();
-  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), rank);
-  if (!axis)
-    return c.error() << "axis " << c.intAttr("axis", 0)
-                     << " is out of range for rank " << rank;
+  auto axis = c.axisAttr("axis", 0, rank);
+  if (failed(axis))
+    return failure();
   bool allConstant = true;
   Type element = c.inputType(0).getElementType();
   for (unsigned i = 0; i < c.numInputs(); ++i) {
@@ -273,9 +272,9 @@ LogicalResult convertConcat(NodeContext &c) {
 
 LogicalResult convertSplit(NodeContext &c) {
   auto in = c.inputType(0);
-  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), in.getRank());
-  if (!axis)
-    return c.error() << "axis is out of range";
+  auto axis = c.axisAttr("axis", 0, in.getRank());
+  if (failed(axis))
+    return failure();
   int64_t dim = in.getDimSize(*axis);
   std::vector<int64_t> sizes;
   if (c.hasInput(1)) {
@@ -327,9 +326,9 @@ LogicalResult convertGather(NodeContext &c) {
   if (!indices.getElementType().isInteger(64) &&
       !indices.getElementType().isInteger(32))
     return c.error() << "indices must be int64 or int32";
-  auto axis = cg::normalizeAxis(c.intAttr("axis", 0), data.getRank());
-  if (!axis)
-    return c.error() << "axis is out of range for rank " << data.getRank();
+  auto axis = c.axisAttr("axis", 0, data.getRank());
+  if (failed(axis))
+    return failure();
   int64_t dim = data.getDimSize(*axis);
   const HostTensor *d = c.constant(0), *i = c.constant(1);
   if (i) {

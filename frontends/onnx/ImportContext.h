@@ -115,6 +115,10 @@ public:
   double floatAttr(StringRef name, double fallback) const;
   std::string stringAttr(StringRef name, StringRef fallback) const;
   std::vector<int64_t> intsAttr(StringRef name) const;
+  /// The integer attribute `name` (default `fallback`) as an axis of a
+  /// rank-`rank` tensor, negative ones counted from the end; an error
+  /// naming the axis and the rank when it is out of range.
+  FailureOr<int64_t> axisAttr(StringRef name, int64_t fallback, int64_t rank);
 
   /// Builds an op whose result type is inferred, turning an inference
   /// failure into an error about this node instead of an abort.

@@ -769,6 +769,15 @@ LogicalResult NodeContext::inferTypes(
   return result;
 }
 
+FailureOr<int64_t> NodeContext::axisAttr(StringRef name, int64_t fallback,
+                                         int64_t rank) {
+  const int64_t axis = intAttr(name, fallback);
+  if (auto normalized = cg::normalizeAxis(axis, rank))
+    return static_cast<int64_t>(*normalized);
+  return error() << name << " " << axis << " is out of range for rank " << rank,
+         failure();
+}
+
 Value NodeContext::scalar(double v, Type elementType) {
   HostTensor t =
       isa<FloatType>(elementType)
