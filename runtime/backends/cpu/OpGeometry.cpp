@@ -220,6 +220,15 @@ Status triluGeometry(const std::vector<TensorRef> &inputs,
   return Status::ok();
 }
 
+/// The products of the dimensions before `axis`, of `axis` itself and of
+/// those after it: rows of `len` elements `inner` apart.
+static void splitAtAxis(const std::vector<int64_t> &shape, int64_t axis,
+                        int64_t &outer, int64_t &len, int64_t &inner) {
+  outer = len = inner = 1;
+  for (size_t d = 0; d < shape.size(); ++d)
+    (int64_t(d) < axis ? outer : int64_t(d) == axis ? len : inner) *= shape[d];
+}
+
 Status topkGeometry(const std::vector<TensorRef> &inputs,
                     const std::vector<TensorRef> &outputs,
                     const AttributeMap &attrs, TopKGeometry &g) {
@@ -248,11 +257,7 @@ Status topkGeometry(const std::vector<TensorRef> &inputs,
                          shapeString(want) + ", got " +
                          shapeString(outputs[0].shape) + " and " +
                          shapeString(outputs[1].shape));
-  g.outer = g.len = g.inner = 1;
-  for (size_t d = 0; d < shape.size(); ++d)
-    (int64_t(d) < axis    ? g.outer
-     : int64_t(d) == axis ? g.len
-                          : g.inner) *= shape[d];
+  splitAtAxis(shape, axis, g.outer, g.len, g.inner);
   return Status::ok();
 }
 
@@ -454,9 +459,7 @@ Status softmaxGeometry(std::string_view op,
             normalizeAxis(op, attrs.getInt("axis", -1), shape.size(), axis);
         !s)
       return s;
-  outer = len = inner = 1;
-  for (size_t d = 0; d < shape.size(); ++d)
-    (int64_t(d) < axis ? outer : int64_t(d) == axis ? len : inner) *= shape[d];
+  splitAtAxis(shape, axis, outer, len, inner);
   return Status::ok();
 }
 
