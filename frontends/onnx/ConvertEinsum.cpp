@@ -188,7 +188,6 @@ LogicalResult convertEinsum(NodeContext &c) {
   }
   std::vector<Labeled> operands;
   std::map<Label, int64_t> sizes;
-  std::map<Label, int> uses;
   for (unsigned i = 0; i < c.numInputs(); ++i) {
     const Term &t = terms[i];
     const int64_t rank = c.inputType(i).getRank();
@@ -214,12 +213,6 @@ LogicalResult convertEinsum(NodeContext &c) {
                            << shape[d];
       }
     }
-    std::vector<Label> distinct = labels;
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()),
-                   distinct.end());
-    for (Label l : distinct)
-      ++uses[l];
     operands.push_back({c.value(i), labels});
   }
 
@@ -250,7 +243,7 @@ LogicalResult convertEinsum(NodeContext &c) {
     for (int k = 0; k < widest; ++k)
       out.push_back(kEllipsis + k);
     // std::map: the letters in ASCII order (upper case first, as numpy).
-    for (auto &[l, n] : uses) {
+    for (auto &[l, size] : sizes) {
       if (l >= kEllipsis)
         continue;
       int inTerms = 0;
