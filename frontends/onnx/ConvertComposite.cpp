@@ -80,13 +80,6 @@ LogicalResult convertCelu(NodeContext &c) {
   });
 }
 
-/// log(1 + exp(x)) without overflow: max(x, 0) + log(1 + exp(-|x|)).
-Value softplus(Chain &e, Value x) {
-  Value tail = e.un<cg::LogOp>(e.bin<cg::AddOp>(
-      e.un<cg::ExpOp>(e.un<cg::NegOp>(e.un<cg::AbsOp>(x))), e.s(1.0)));
-  return e.bin<cg::AddOp>(e.bin<cg::MaxOp>(x, e.s(0.0)), tail);
-}
-
 LogicalResult convertMish(NodeContext &c) {
   return floatComposite(c, [](Chain &e, Value x) {
     return e.bin<cg::MulOp>(x, e.un<cg::TanhOp>(softplus(e, x)));
@@ -375,6 +368,12 @@ LogicalResult convertSoftmaxCrossEntropy(NodeContext &c) {
 }
 
 } // namespace
+
+Value softplus(Chain &e, Value x) {
+  Value tail = e.un<cg::LogOp>(e.bin<cg::AddOp>(
+      e.un<cg::ExpOp>(e.un<cg::NegOp>(e.un<cg::AbsOp>(x))), e.s(1.0)));
+  return e.bin<cg::AddOp>(e.bin<cg::MaxOp>(x, e.s(0.0)), tail);
+}
 
 void registerCompositeConverters(ConverterTable &t) {
   t["Mod"] = {convertMod, 2, 2};

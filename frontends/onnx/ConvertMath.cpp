@@ -535,33 +535,12 @@ LogicalResult convertSelu(NodeContext &c) {
                     c.floatAttr("gamma", 1.05070102214813232421875));
 }
 
-/// max(x, 0) + log(1 + exp(-|x|)): softplus without overflow.
 LogicalResult convertSoftplus(NodeContext &c) {
-  if (!isa<FloatType>(c.inputType(0).getElementType()))
+  Type f = c.inputType(0).getElementType();
+  if (!isa<FloatType>(f))
     return c.error() << "needs a floating-point input";
-  Expr e{c, c.inputType(0).getElementType()};
-  Value x = c.value(0);
-  auto pos = e.bin<cg::MaxOp>(x, e.s(0.0));
-  auto ab = c.create<cg::AbsOp>(x);
-  if (failed(pos) || failed(ab))
-    return failure();
-  auto neg = c.create<cg::NegOp>(*ab);
-  if (failed(neg))
-    return failure();
-  auto ex = c.create<cg::ExpOp>(*neg);
-  if (failed(ex))
-    return failure();
-  auto one = e.bin<cg::AddOp>(*ex, e.s(1.0));
-  if (failed(one))
-    return failure();
-  auto lg = c.create<cg::LogOp>(*one);
-  if (failed(lg))
-    return failure();
-  auto y = e.bin<cg::AddOp>(*pos, *lg);
-  if (failed(y))
-    return failure();
-  c.setOutput(0, *y);
-  return success();
+  Chain e{c, f};
+  return e.output(softplus(e, c.value(0)));
 }
 
 /// min(max(alpha x + beta, 0), 1), times x for HardSwish.

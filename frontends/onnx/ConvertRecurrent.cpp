@@ -61,11 +61,7 @@ Value activate(Chain &e, const Activation &a, Value x) {
         x);
   if (n == "softsign")
     return e.bin<cg::DivOp>(x, e.bin<cg::AddOp>(e.un<cg::AbsOp>(x), e.s(1)));
-  // softplus: max(x, 0) + log(1 + exp(-|x|)).
-  return e.bin<cg::AddOp>(
-      e.bin<cg::MaxOp>(x, e.s(0)),
-      e.un<cg::LogOp>(e.bin<cg::AddOp>(
-          e.un<cg::ExpOp>(e.un<cg::NegOp>(e.un<cg::AbsOp>(x))), e.s(1))));
+  return softplus(e, x);
 }
 
 /// Reads `activations`, `activation_alpha` and `activation_beta`: `perDir`

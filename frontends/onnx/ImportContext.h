@@ -204,6 +204,9 @@ struct Chain {
   }
 };
 
+/// log(1 + exp(x)) without overflow: max(x, 0) + log(1 + exp(-|x|)).
+Value softplus(Chain &e, Value x);
+
 using Converter = LogicalResult (*)(NodeContext &);
 
 /// A converter and the inputs its op takes: the first `minInputs` must be

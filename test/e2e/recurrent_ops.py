@@ -136,6 +136,9 @@ def main():
     cases.append(("rnn_activations", f,
                   model("RNN", f, ["Y", "Y_h"], hidden_size=HIDDEN, direction="bidirectional",
                         activations=["LeakyRelu", "Elu"], activation_alpha=[0.2, 0.7])))
+    cases.append(("rnn_softplus", f,
+                  model("RNN", f, ["Y", "Y_h"], hidden_size=HIDDEN, direction="bidirectional",
+                        activations=["Softplus", "Softsign"])))
     f = feeds_for(rng, "LSTM", 1, 0, True, True, False, False)
     cases.append(("lstm_activations", f,
                   model("LSTM", f, ["Y", "Y_h", "Y_c"], hidden_size=HIDDEN,
